@@ -1,0 +1,159 @@
+/* Sequential models and their layers (NHWC float32, Keras weight layouts). */
+#ifndef TFX_MODEL_H
+#define TFX_MODEL_H
+
+#include "common.h"
+
+TFX_BEGIN_DECLS
+
+typedef struct tfx_model tfx_model;
+typedef struct tfx_layer tfx_layer;
+
+/* Activation functions (fused into Conv2D/Dense or as an Activation layer). */
+typedef enum tfx_activation {
+    TFX_ACTIVATION_LINEAR = 0,
+    TFX_ACTIVATION_RELU = 1,
+    TFX_ACTIVATION_SIGMOID = 2,
+    TFX_ACTIVATION_TANH = 3,
+    TFX_ACTIVATION_SOFTMAX = 4,    /* over the last (channel) axis */
+    TFX_ACTIVATION_LEAKY_RELU = 5, /* x < 0: alpha * x (alpha 0 means Keras's 0.2) */
+    TFX_ACTIVATION_ELU = 6,        /* x < 0: alpha * (exp(x) - 1) (alpha 0 means 1.0) */
+    TFX_ACTIVATION_SWISH = 7       /* x * sigmoid(x) */
+} tfx_activation;
+
+typedef enum tfx_padding {
+    TFX_PADDING_VALID = 0,
+    TFX_PADDING_SAME = 1 /* output = ceil(input / stride); extra padding goes bottom/right, as Keras */
+} tfx_padding;
+
+/* Layer kinds; append-only (the value is stored in model files). */
+typedef enum tfx_layer_kind {
+    TFX_LAYER_CONV2D = 1,
+    TFX_LAYER_DENSE = 2,
+    TFX_LAYER_FLATTEN = 3,
+    TFX_LAYER_MAX_POOLING2D = 4,
+    TFX_LAYER_AVERAGE_POOLING2D = 5,
+    TFX_LAYER_GLOBAL_AVERAGE_POOLING2D = 6,
+    TFX_LAYER_DROPOUT = 7,
+    TFX_LAYER_ACTIVATION = 8,
+    TFX_LAYER_BATCH_NORMALIZATION = 9
+} tfx_layer_kind;
+
+#define TFX_CONV2D_OPTIONS_VERSION 1
+typedef struct tfx_conv2d_options {
+    unsigned version;
+    int filters;              /* > 0 */
+    int kernel_h, kernel_w;   /* > 0 */
+    int stride_h, stride_w;   /* > 0 */
+    int padding;              /* tfx_padding */
+    int activation;           /* tfx_activation */
+    float activation_alpha;   /* leaky_relu / elu parameter; 0: Keras default */
+    int use_bias;             /* non-zero: add a bias (zero-initialised) */
+    const char *name;         /* NULL: automatic ("conv2d", "conv2d_1", ...) */
+} tfx_conv2d_options;
+#define TFX_CONV2D_OPTIONS_INIT \
+    { TFX_CONV2D_OPTIONS_VERSION, 0, 3, 3, 1, 1, TFX_PADDING_VALID, TFX_ACTIVATION_LINEAR, 0.0f, 1, NULL }
+TFX_API int tfx_conv2d_options_init(tfx_conv2d_options *opts, unsigned version);
+
+#define TFX_DENSE_OPTIONS_VERSION 1
+typedef struct tfx_dense_options {
+    unsigned version;
+    int units;              /* > 0 */
+    int activation;         /* tfx_activation */
+    float activation_alpha; /* leaky_relu / elu parameter; 0: Keras default */
+    int use_bias;
+    const char *name;
+} tfx_dense_options;
+#define TFX_DENSE_OPTIONS_INIT { TFX_DENSE_OPTIONS_VERSION, 0, TFX_ACTIVATION_LINEAR, 0.0f, 1, NULL }
+TFX_API int tfx_dense_options_init(tfx_dense_options *opts, unsigned version);
+
+#define TFX_POOL2D_OPTIONS_VERSION 1
+typedef struct tfx_pool2d_options {
+    unsigned version;
+    int pool_h, pool_w;     /* > 0 */
+    int stride_h, stride_w; /* 0: same as the pool size (Keras strides=None) */
+    int padding;            /* tfx_padding; SAME averages over the valid cells only */
+    const char *name;
+} tfx_pool2d_options;
+#define TFX_POOL2D_OPTIONS_INIT { TFX_POOL2D_OPTIONS_VERSION, 2, 2, 0, 0, TFX_PADDING_VALID, NULL }
+TFX_API int tfx_pool2d_options_init(tfx_pool2d_options *opts, unsigned version);
+
+#define TFX_BATCH_NORM_OPTIONS_VERSION 1
+typedef struct tfx_batch_norm_options {
+    unsigned version;
+    float momentum; /* moving = moving * momentum + batch * (1 - momentum) */
+    float epsilon;
+    int center;     /* learn beta */
+    int scale;      /* learn gamma */
+    const char *name;
+} tfx_batch_norm_options;
+#define TFX_BATCH_NORM_OPTIONS_INIT { TFX_BATCH_NORM_OPTIONS_VERSION, 0.99f, 0.001f, 1, 1, NULL }
+TFX_API int tfx_batch_norm_options_init(tfx_batch_norm_options *opts, unsigned version);
+
+/* A new empty Sequential model for inputs of height x width x channels (NHWC).
+ * Weights are initialised as Keras does (glorot_uniform kernels, zero biases) from the
+ * model's random generator, seeded with 0 unless tfx_model_set_seed is called. */
+TFX_API int tfx_model_new(tfx_model **out, int height, int width, int channels);
+TFX_API void tfx_model_free(tfx_model *model);
+
+/* Reseed the model's generator (weight init, dropout masks, shuffling) and re-initialise
+ * every layer's weights from it, so the weights depend only on the seed. */
+TFX_API int tfx_model_set_seed(tfx_model *model, uint64_t seed);
+
+/* Adding layers. *out (optional) receives a borrowed pointer owned by the model. */
+TFX_API int tfx_model_add_conv2d(tfx_model *m, const tfx_conv2d_options *o, tfx_layer **out);
+TFX_API int tfx_model_add_dense(tfx_model *m, const tfx_dense_options *o, tfx_layer **out);
+TFX_API int tfx_model_add_flatten(tfx_model *m, const char *name, tfx_layer **out);
+TFX_API int tfx_model_add_max_pooling2d(tfx_model *m, const tfx_pool2d_options *o, tfx_layer **out);
+TFX_API int tfx_model_add_average_pooling2d(tfx_model *m, const tfx_pool2d_options *o, tfx_layer **out);
+TFX_API int tfx_model_add_global_average_pooling2d(tfx_model *m, const char *name, tfx_layer **out);
+/* rate in [0, 1): fraction of units dropped in training (inverted dropout); identity otherwise. */
+TFX_API int tfx_model_add_dropout(tfx_model *m, float rate, const char *name, tfx_layer **out);
+/* alpha: leaky_relu / elu parameter, 0 for the Keras default. */
+TFX_API int tfx_model_add_activation(tfx_model *m, int activation, float alpha, const char *name,
+                                     tfx_layer **out);
+TFX_API int tfx_model_add_batch_normalization(tfx_model *m, const tfx_batch_norm_options *o,
+                                              tfx_layer **out);
+
+/* Layer lookup (borrowed pointers; NULL and an error message when absent). */
+TFX_API size_t tfx_model_layer_count(const tfx_model *m);
+TFX_API tfx_layer *tfx_model_layer(tfx_model *m, size_t index);
+TFX_API tfx_layer *tfx_model_find_layer(tfx_model *m, const char *name);
+
+/* Model shapes: input (h, w, c) and output (h, w, c); a flat output of k units is (1, 1, k). */
+TFX_API int tfx_model_input_shape(const tfx_model *m, int shape[3]);
+TFX_API int tfx_model_output_shape(const tfx_model *m, int shape[3]);
+/* Parameter counts as Keras reports them (trainable + non-trainable). */
+TFX_API size_t tfx_model_param_count(const tfx_model *m);
+TFX_API size_t tfx_model_trainable_param_count(const tfx_model *m);
+
+/* Layer properties. */
+TFX_API const char *tfx_layer_name(const tfx_layer *l);
+TFX_API int tfx_layer_get_kind(const tfx_layer *l);          /* tfx_layer_kind, or TFX_EINVAL */
+TFX_API const char *tfx_layer_type_name(const tfx_layer *l); /* Keras class name: "Conv2D" */
+TFX_API int tfx_layer_output_shape(const tfx_layer *l, int shape[3]);
+TFX_API int tfx_layer_input_shape(const tfx_layer *l, int shape[3]);
+TFX_API int tfx_layer_index(const tfx_layer *l);
+TFX_API size_t tfx_layer_param_count(const tfx_layer *l); /* all weights incl. non-trainable */
+
+/* Weights in Keras layout. Conv2D kernel [kh][kw][in][out], Dense kernel [in][out], bias
+ * [out]. BatchNormalization: kernel = {gamma, beta, moving_mean, moving_variance} (4 x c),
+ * bias unused (may be NULL). bias may be NULL when the layer has none.
+ * Sizes: tfx_layer_weight_sizes gives the element counts (0 when absent). */
+TFX_API int tfx_layer_weight_sizes(const tfx_layer *l, size_t *kernel_size, size_t *bias_size);
+TFX_API int tfx_layer_set_weights(tfx_layer *l, const float *kernel, const float *bias);
+TFX_API int tfx_layer_get_weights(const tfx_layer *l, float *kernel, float *bias);
+
+/* Inference on n images x (n*H*W*C floats, NHWC), batched internally; out receives
+ * n * output size floats. Dropout is the identity, BatchNormalization uses moving stats. */
+TFX_API int tfx_model_predict(tfx_model *m, const float *x, size_t n, float *out);
+/* Largest number of images processed in one forward pass by predict/evaluate (default 32). */
+TFX_API int tfx_model_set_batch_size(tfx_model *m, size_t batch_size);
+
+/* Keras-like summary table. Returns a string owned by the model, valid until the next call
+ * that changes the model or its summary; NULL with an error on failure. */
+TFX_API const char *tfx_model_summary(tfx_model *m);
+
+TFX_END_DECLS
+
+#endif

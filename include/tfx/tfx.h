@@ -1,0 +1,9 @@
+/* libtfx: Keras-style ConvNets and tf-explain explainers in C11. Umbrella header. */
+#ifndef TFX_TFX_H
+#define TFX_TFX_H
+
+#include "common.h"
+#include "version.h"
+#include "model.h"
+
+#endif

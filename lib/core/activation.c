@@ -1,0 +1,135 @@
+/* Activation functions and their backward passes, including the modified ReLU backward
+ * of guided backprop and deconvnet. */
+#include <math.h>
+
+#include "layers/layer.h"
+
+int tfx__activation_valid(int a) { return a >= TFX_ACTIVATION_LINEAR && a <= TFX_ACTIVATION_SWISH; }
+
+float tfx__activation_default_alpha(int a, float alpha)
+{
+    if (alpha != 0.0f) return alpha;
+    if (a == TFX_ACTIVATION_LEAKY_RELU) return 0.2f; /* tf.nn.leaky_relu, Keras 'leaky_relu' */
+    if (a == TFX_ACTIVATION_ELU) return 1.0f;
+    return 0.0f;
+}
+
+const char *tfx__activation_name(int a)
+{
+    static const char *names[] = {"linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu", "elu", "swish"};
+    return tfx__activation_valid(a) ? names[a] : "unknown";
+}
+
+static float sigmoidf(float z)
+{
+    /* Stable for large |z|. */
+    if (z >= 0) return 1.0f / (1.0f + expf(-z));
+    float e = expf(z);
+    return e / (1.0f + e);
+}
+
+void tfx__activation_forward(int act, float alpha, const float *z, float *y, size_t rows, size_t cols)
+{
+    size_t n = rows * cols;
+    switch (act) {
+    case TFX_ACTIVATION_LINEAR:
+        if (y != z)
+            for (size_t i = 0; i < n; i++) y[i] = z[i];
+        break;
+    case TFX_ACTIVATION_RELU:
+        for (size_t i = 0; i < n; i++) y[i] = z[i] > 0.0f ? z[i] : 0.0f;
+        break;
+    case TFX_ACTIVATION_SIGMOID:
+        for (size_t i = 0; i < n; i++) y[i] = sigmoidf(z[i]);
+        break;
+    case TFX_ACTIVATION_TANH:
+        for (size_t i = 0; i < n; i++) y[i] = tanhf(z[i]);
+        break;
+    case TFX_ACTIVATION_LEAKY_RELU:
+        for (size_t i = 0; i < n; i++) y[i] = z[i] > 0.0f ? z[i] : alpha * z[i];
+        break;
+    case TFX_ACTIVATION_ELU:
+        for (size_t i = 0; i < n; i++) y[i] = z[i] > 0.0f ? z[i] : alpha * expm1f(z[i]);
+        break;
+    case TFX_ACTIVATION_SWISH:
+        for (size_t i = 0; i < n; i++) y[i] = z[i] * sigmoidf(z[i]);
+        break;
+    case TFX_ACTIVATION_SOFTMAX:
+        for (size_t r = 0; r < rows; r++) {
+            const float *zr = z + r * cols;
+            float *yr = y + r * cols;
+            float mx = zr[0];
+            for (size_t j = 1; j < cols; j++) mx = zr[j] > mx ? zr[j] : mx;
+            double sum = 0.0;
+            for (size_t j = 0; j < cols; j++) {
+                yr[j] = expf(zr[j] - mx);
+                sum += yr[j];
+            }
+            float inv = (float)(1.0 / sum);
+            for (size_t j = 0; j < cols; j++) yr[j] *= inv;
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+int tfx__activation_backward(int act, float alpha, const float *z, const float *y, const float *dy, float *dz,
+                             size_t rows, size_t cols, const tfx__rule *rule)
+{
+    size_t n = rows * cols;
+    int kind = rule ? rule->kind : TFX__RULE_GRADIENT;
+    if (act == TFX_ACTIVATION_RELU && kind == TFX__RULE_GUIDED) {
+        for (size_t i = 0; i < n; i++) dz[i] = (z[i] > 0.0f && dy[i] > 0.0f) ? dy[i] : 0.0f;
+        return TFX_OK;
+    }
+    if (act == TFX_ACTIVATION_RELU && kind == TFX__RULE_DECONVNET) {
+        for (size_t i = 0; i < n; i++) dz[i] = dy[i] > 0.0f ? dy[i] : 0.0f;
+        return TFX_OK;
+    }
+    if (kind >= TFX__RULE_LRP_0) {
+        /* LRP: elementwise activations pass relevance through unchanged. */
+        if (dz != dy)
+            for (size_t i = 0; i < n; i++) dz[i] = dy[i];
+        return TFX_OK;
+    }
+    switch (act) {
+    case TFX_ACTIVATION_LINEAR:
+        if (dz != dy)
+            for (size_t i = 0; i < n; i++) dz[i] = dy[i];
+        break;
+    case TFX_ACTIVATION_RELU:
+        for (size_t i = 0; i < n; i++) dz[i] = z[i] > 0.0f ? dy[i] : 0.0f;
+        break;
+    case TFX_ACTIVATION_SIGMOID:
+        for (size_t i = 0; i < n; i++) dz[i] = dy[i] * y[i] * (1.0f - y[i]);
+        break;
+    case TFX_ACTIVATION_TANH:
+        for (size_t i = 0; i < n; i++) dz[i] = dy[i] * (1.0f - y[i] * y[i]);
+        break;
+    case TFX_ACTIVATION_LEAKY_RELU:
+        for (size_t i = 0; i < n; i++) dz[i] = z[i] > 0.0f ? dy[i] : alpha * dy[i];
+        break;
+    case TFX_ACTIVATION_ELU:
+        for (size_t i = 0; i < n; i++) dz[i] = z[i] > 0.0f ? dy[i] : dy[i] * (y[i] + alpha);
+        break;
+    case TFX_ACTIVATION_SWISH:
+        for (size_t i = 0; i < n; i++) {
+            float s = sigmoidf(z[i]);
+            dz[i] = dy[i] * (s + z[i] * s * (1.0f - s));
+        }
+        break;
+    case TFX_ACTIVATION_SOFTMAX:
+        for (size_t r = 0; r < rows; r++) {
+            const float *yr = y + r * cols, *dyr = dy + r * cols;
+            float *dzr = dz + r * cols;
+            double dot = 0.0;
+            for (size_t j = 0; j < cols; j++) dot += (double)dyr[j] * yr[j];
+            for (size_t j = 0; j < cols; j++) dzr[j] = yr[j] * (dyr[j] - (float)dot);
+        }
+        break;
+    default:
+        return tfx__error(TFX_EINVAL, "unknown activation %d", act);
+    }
+    return TFX_OK;
+}

@@ -1,0 +1,58 @@
+/* The library's only allocator, with a thread-local failure injector for tests. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+
+static _Thread_local long fail_after; /* 0: never fail */
+static _Thread_local long alloc_count;
+
+void tfx__alloc_fail_after(long k)
+{
+    fail_after = k;
+    alloc_count = 0;
+}
+
+long tfx__alloc_count(void) { return alloc_count; }
+
+static int should_fail(void)
+{
+    alloc_count++;
+    return fail_after > 0 && alloc_count >= fail_after;
+}
+
+void *tfx__malloc(size_t size)
+{
+    if (should_fail()) return NULL;
+    return malloc(size ? size : 1);
+}
+
+void *tfx__calloc(size_t count, size_t size)
+{
+    if (should_fail()) return NULL;
+    if (count == 0 || size == 0) count = size = 1;
+    return calloc(count, size);
+}
+
+void *tfx__realloc(void *ptr, size_t size)
+{
+    if (should_fail()) return NULL;
+    return realloc(ptr, size ? size : 1);
+}
+
+void tfx__free(void *ptr) { free(ptr); }
+
+char *tfx__strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = tfx__malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+int tfx__mul_size(size_t a, size_t b, size_t *out)
+{
+    if (a != 0 && b > SIZE_MAX / a) return -1;
+    *out = a * b;
+    return 0;
+}

@@ -1,0 +1,67 @@
+/* Error model: status strings and a fixed-size thread-local message, so reporting an
+ * error (even out-of-memory) never allocates. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/internal.h"
+
+#define TFX__MSG_MAX 512
+
+static _Thread_local char tls_message[TFX__MSG_MAX];
+static _Thread_local tfx_error tls_error = {TFX_OK, NULL};
+
+const char *tfx_status_str(int code)
+{
+    switch (code) {
+    case TFX_OK: return "TFX_OK: success";
+    case TFX_ERROR: return "TFX_ERROR: generic failure";
+    case TFX_EINVAL: return "TFX_EINVAL: invalid argument";
+    case TFX_ENOMEM: return "TFX_ENOMEM: out of memory";
+    case TFX_ESHAPE: return "TFX_ESHAPE: shape mismatch";
+    case TFX_ESTATE: return "TFX_ESTATE: invalid state for this call";
+    case TFX_EIO: return "TFX_EIO: input/output error";
+    case TFX_EFORMAT: return "TFX_EFORMAT: malformed or truncated data";
+    case TFX_EVERSION: return "TFX_EVERSION: unsupported version";
+    case TFX_EUSER: return "TFX_EUSER: stopped by a user callback";
+    case TFX_ENOTSUP: return "TFX_ENOTSUP: not supported";
+    default: return "unknown status code";
+    }
+}
+
+const tfx_error *tfx_error_last(void)
+{
+    tls_error.message = tls_message;
+    return &tls_error;
+}
+
+void tfx_error_clear(void)
+{
+    tls_error.code = TFX_OK;
+    tls_message[0] = '\0';
+}
+
+int tfx__error(int code, const char *fmt, ...)
+{
+    va_list ap;
+    tls_error.code = code;
+    va_start(ap, fmt);
+    vsnprintf(tls_message, sizeof tls_message, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int tfx__error_prefix(const char *fmt, ...)
+{
+    char prefix[TFX__MSG_MAX], old[TFX__MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, tls_message, sizeof old);
+    snprintf(tls_message, sizeof tls_message, "%.200s: %.300s", prefix, old);
+    return tls_error.code;
+}
+
+unsigned tfx_version(void) { return TFX_VERSION_NUMBER; }
+const char *tfx_version_string(void) { return TFX_VERSION_STRING; }

@@ -1,0 +1,57 @@
+/* Private helpers shared across libtfx's implementation files. Never installed. */
+#ifndef TFX_CORE_INTERNAL_H
+#define TFX_CORE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tfx/common.h"
+
+#if defined(__GNUC__)
+#  define TFX__PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#  define TFX__PRINTF(a, b)
+#endif
+
+/* Set this thread's error (code + printf message) and return code, so callers can
+ * write `return tfx__error(TFX_EINVAL, "...")`. */
+int tfx__error(int code, const char *fmt, ...) TFX__PRINTF(2, 3);
+/* Prefix the current message with context ("loading model: ..."); returns the current code. */
+int tfx__error_prefix(const char *fmt, ...) TFX__PRINTF(1, 2);
+
+/* Argument checks that set a message naming the argument. */
+#define TFX__CHECK_ARG(cond, ...) \
+    do { if (!(cond)) return tfx__error(TFX_EINVAL, __VA_ARGS__); } while (0)
+#define TFX__CHECK_NULL(ptr) \
+    do { if ((ptr) == NULL) return tfx__error(TFX_EINVAL, "%s: argument '%s' is NULL", __func__, #ptr); } while (0)
+
+/* The one allocator. Every allocation in the library goes through these, so tests can
+ * inject failures (tfx__alloc_fail_after). They set no error; callers report TFX_ENOMEM. */
+void *tfx__malloc(size_t size);
+void *tfx__calloc(size_t count, size_t size);
+void *tfx__realloc(void *ptr, size_t size);
+void tfx__free(void *ptr);
+char *tfx__strdup(const char *s);
+/* Multiply with overflow check: returns 0 and sets *out, or -1 on overflow. */
+int tfx__mul_size(size_t a, size_t b, size_t *out);
+
+/* Test hook: the k-th allocation from now (1-based) and every later one fail until reset
+ * with k = 0. Thread-local, so tests on other threads are unaffected. */
+void tfx__alloc_fail_after(long k);
+/* Number of allocations attempted on this thread since the last tfx__alloc_fail_after. */
+long tfx__alloc_count(void);
+
+/* Random numbers: xoshiro256** seeded through splitmix64. State is owned by its user
+ * (a model, an explainer run); there is no global generator. */
+typedef struct tfx__rng {
+    uint64_t s[4];
+    int has_spare;
+    double spare;
+} tfx__rng;
+void tfx__rng_seed(tfx__rng *r, uint64_t seed);
+uint64_t tfx__rng_next(tfx__rng *r);
+double tfx__rng_uniform(tfx__rng *r);             /* [0, 1) with 53 bits */
+double tfx__rng_normal(tfx__rng *r);              /* standard normal (Box-Muller) */
+uint64_t tfx__rng_below(tfx__rng *r, uint64_t n); /* uniform in [0, n), n > 0, unbiased */
+
+#endif

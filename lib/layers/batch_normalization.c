@@ -1,0 +1,174 @@
+/* BatchNormalization over the last (channel) axis. Training normalises with the batch's
+ * biased variance and updates the moving statistics with the unbiased one (as TensorFlow's
+ * fused kernel and PyTorch do); inference uses the moving statistics. */
+#include <math.h>
+#include <string.h>
+
+#include "model/model_internal.h"
+
+/* Trainable layout: [gamma if scale][beta if center]; state: [moving_mean][moving_var].
+ * Cache: xhat (n * size), then batch mean (c) and inverse std (c). */
+
+static int infer(tfx_layer *l, tfx__shape in, tfx__shape *out)
+{
+    (void)l;
+    *out = in;
+    return TFX_OK;
+}
+
+static void counts(const tfx_layer *l, size_t *trainable, size_t *state)
+{
+    size_t C = (size_t)l->in.c;
+    *trainable = (l->cfg.scale ? C : 0) + (l->cfg.center ? C : 0);
+    *state = 2 * C;
+}
+
+static void init(tfx_layer *l, tfx__rng *rng)
+{
+    (void)rng;
+    size_t C = (size_t)l->in.c;
+    float *p = tfx__layer_params(l);
+    if (l->cfg.scale)
+        for (size_t c = 0; c < C; c++) p[c] = 1.0f;
+    if (l->cfg.center) memset(p + (l->cfg.scale ? C : 0), 0, C * sizeof(float));
+    memset(l->state, 0, C * sizeof(float));
+    for (size_t c = 0; c < C; c++) l->state[C + c] = 1.0f;
+}
+
+static size_t cache_floats(const tfx_layer *l, size_t n) { return n * tfx__shape_size(l->in) + 2 * (size_t)l->in.c; }
+
+static float gamma_of(const tfx_layer *l, size_t c) { return l->cfg.scale ? tfx__layer_params(l)[c] : 1.0f; }
+static float beta_of(const tfx_layer *l, size_t c)
+{
+    return l->cfg.center ? tfx__layer_params(l)[(l->cfg.scale ? (size_t)l->in.c : 0) + c] : 0.0f;
+}
+
+static int forward(tfx_layer *l, const float *x, float *y, size_t n, int training)
+{
+    const size_t C = (size_t)l->in.c, rows = n * l->in.h * l->in.w;
+    float *xhat = l->cache, *mean = l->cache + rows * C, *invstd = mean + C;
+    float *mm = l->state, *mv = l->state + C;
+    if (training) {
+        for (size_t c = 0; c < C; c++) {
+            double s = 0.0;
+            for (size_t r = 0; r < rows; r++) s += x[r * C + c];
+            double mu = s / (double)rows, v = 0.0;
+            for (size_t r = 0; r < rows; r++) {
+                double d = x[r * C + c] - mu;
+                v += d * d;
+            }
+            double var = v / (double)rows;
+            double unbiased = rows > 1 ? v / (double)(rows - 1) : var;
+            mean[c] = (float)mu;
+            invstd[c] = (float)(1.0 / sqrt(var + l->cfg.epsilon));
+            mm[c] = mm[c] * l->cfg.momentum + (float)mu * (1.0f - l->cfg.momentum);
+            mv[c] = mv[c] * l->cfg.momentum + (float)unbiased * (1.0f - l->cfg.momentum);
+        }
+    } else {
+        for (size_t c = 0; c < C; c++) {
+            mean[c] = mm[c];
+            invstd[c] = 1.0f / sqrtf(mv[c] + l->cfg.epsilon);
+        }
+    }
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < C; c++) {
+            float h = (x[r * C + c] - mean[c]) * invstd[c];
+            xhat[r * C + c] = h;
+            y[r * C + c] = gamma_of(l, c) * h + beta_of(l, c);
+        }
+    return TFX_OK;
+}
+
+static int backward(tfx_layer *l, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
+                    const tfx__rule *rule)
+{
+    (void)x;
+    (void)y;
+    if (rule->kind >= TFX__RULE_LRP_0)
+        return tfx__error(TFX_ENOTSUP, "layer '%s' (BatchNormalization): rule %d is not implemented", l->name,
+                          rule->kind);
+    const size_t C = (size_t)l->in.c, rows = n * l->in.h * l->in.w;
+    const float *xhat = l->cache, *invstd = l->cache + rows * C + C;
+    /* Per-channel sums in double, from the model workspace (C may be large). */
+    double *sum_dy = (double *)tfx__layer_scratch(l, 4 * C);
+    if (!sum_dy) return TFX_ENOMEM;
+    double *sum_dy_xhat = sum_dy + C;
+    for (size_t c = 0; c < C; c++) sum_dy[c] = sum_dy_xhat[c] = 0.0;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < C; c++) {
+            sum_dy[c] += dy[r * C + c];
+            sum_dy_xhat[c] += (double)dy[r * C + c] * xhat[r * C + c];
+        }
+    if (flags & TFX__BW_PARAM_GRADS) {
+        float *g = tfx__layer_grads(l);
+        size_t off = 0;
+        if (l->cfg.scale) {
+            for (size_t c = 0; c < C; c++) g[c] = (float)sum_dy_xhat[c];
+            off = C;
+        }
+        if (l->cfg.center)
+            for (size_t c = 0; c < C; c++) g[off + c] = (float)sum_dy[c];
+    }
+    if (!dx) return TFX_OK;
+    if (l->model->cur_training) {
+        /* dx = gamma * invstd / M * (M dy - sum(dy) - xhat sum(dy xhat)) */
+        const double M = (double)rows;
+        for (size_t r = 0; r < rows; r++)
+            for (size_t c = 0; c < C; c++) {
+                size_t i = r * C + c;
+                double v = M * dy[i] - sum_dy[c] - xhat[i] * sum_dy_xhat[c];
+                dx[i] = (float)(gamma_of(l, c) * invstd[c] / M * v);
+            }
+    } else {
+        for (size_t r = 0; r < rows; r++)
+            for (size_t c = 0; c < C; c++) dx[r * C + c] = dy[r * C + c] * gamma_of(l, c) * invstd[c];
+    }
+    return TFX_OK;
+}
+
+/* Keras get_weights order: gamma, beta, moving_mean, moving_variance (4 x c in kernel). */
+static void weight_sizes(const tfx_layer *l, size_t *kernel, size_t *bias)
+{
+    *kernel = 4 * (size_t)l->in.c;
+    *bias = 0;
+}
+
+static void set_weights(tfx_layer *l, const float *kernel, const float *bias)
+{
+    (void)bias;
+    const size_t C = (size_t)l->in.c;
+    float *p = tfx__layer_params(l);
+    size_t off = 0;
+    if (l->cfg.scale) {
+        memcpy(p, kernel, C * sizeof(float));
+        off = C;
+    }
+    if (l->cfg.center) memcpy(p + off, kernel + C, C * sizeof(float));
+    memcpy(l->state, kernel + 2 * C, 2 * C * sizeof(float));
+}
+
+static void get_weights(const tfx_layer *l, float *kernel, float *bias)
+{
+    (void)bias;
+    const size_t C = (size_t)l->in.c;
+    for (size_t c = 0; c < C; c++) {
+        kernel[c] = gamma_of(l, c);
+        kernel[C + c] = beta_of(l, c);
+    }
+    memcpy(kernel + 2 * C, l->state, 2 * C * sizeof(float));
+}
+
+const tfx__layer_ops tfx__batch_norm_ops = {
+    .kind = TFX_LAYER_BATCH_NORMALIZATION,
+    .base_name = "batch_normalization",
+    .type_name = "BatchNormalization",
+    .infer = infer,
+    .counts = counts,
+    .init = init,
+    .cache_floats = cache_floats,
+    .forward = forward,
+    .backward = backward,
+    .weight_sizes = weight_sizes,
+    .set_weights = set_weights,
+    .get_weights = get_weights,
+};

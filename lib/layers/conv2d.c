@@ -1,0 +1,175 @@
+/* Conv2D: im2col + one sgemm over the whole batch (rows = n*oh*ow), bias and activation
+ * fused; backward the same way, with col2im for the input gradient. */
+#include <math.h>
+#include <string.h>
+
+#include "model/model_internal.h"
+
+static void geom(const tfx_layer *l, tfx__conv_geom *g)
+{
+    g->n_unused = 0;
+    g->in_h = l->in.h;
+    g->in_w = l->in.w;
+    g->in_c = l->in.c;
+    g->out_h = l->out.h;
+    g->out_w = l->out.w;
+    g->kh = l->cfg.kernel_h;
+    g->kw = l->cfg.kernel_w;
+    g->sh = l->cfg.stride_h;
+    g->sw = l->cfg.stride_w;
+    g->pad_top = l->cfg.pad_top;
+    g->pad_left = l->cfg.pad_left;
+}
+
+/* A 1x1 kernel with unit strides needs no im2col: the input already is the col matrix. */
+static int is_pointwise(const tfx_layer *l)
+{
+    return l->cfg.kernel_h == 1 && l->cfg.kernel_w == 1 && l->cfg.stride_h == 1 && l->cfg.stride_w == 1;
+}
+
+static size_t kdim(const tfx_layer *l) { return (size_t)l->cfg.kernel_h * l->cfg.kernel_w * l->in.c; }
+
+static int infer(tfx_layer *l, tfx__shape in, tfx__shape *out)
+{
+    if (in.flat)
+        return tfx__error(TFX_ESHAPE, "Conv2D needs an image input (h, w, c), got a flat tensor of %d", in.c);
+    int oh, ow;
+    if (tfx__conv_out_size(in.h, l->cfg.kernel_h, l->cfg.stride_h, l->cfg.padding, &oh, &l->cfg.pad_top) ||
+        tfx__conv_out_size(in.w, l->cfg.kernel_w, l->cfg.stride_w, l->cfg.padding, &ow, &l->cfg.pad_left))
+        return tfx__error(TFX_ESHAPE, "kernel %dx%d does not fit the %dx%d input with valid padding",
+                          l->cfg.kernel_h, l->cfg.kernel_w, in.h, in.w);
+    *out = (tfx__shape){oh, ow, l->cfg.filters, 0};
+    return TFX_OK;
+}
+
+static void counts(const tfx_layer *l, size_t *trainable, size_t *state)
+{
+    *trainable = kdim(l) * (size_t)l->cfg.filters + (l->cfg.use_bias ? (size_t)l->cfg.filters : 0);
+    *state = 0;
+}
+
+/* glorot_uniform: U(-limit, limit), limit = sqrt(6 / (fan_in + fan_out)); zero bias. */
+static void init(tfx_layer *l, tfx__rng *rng)
+{
+    size_t fan_in = kdim(l), fan_out = (size_t)l->cfg.kernel_h * l->cfg.kernel_w * l->cfg.filters;
+    double limit = sqrt(6.0 / (double)(fan_in + fan_out));
+    float *w = tfx__layer_params(l);
+    size_t nk = fan_in * (size_t)l->cfg.filters;
+    for (size_t i = 0; i < nk; i++) w[i] = (float)((2.0 * tfx__rng_uniform(rng) - 1.0) * limit);
+    if (l->cfg.use_bias) memset(w + nk, 0, (size_t)l->cfg.filters * sizeof(float));
+}
+
+static size_t scratch_floats(const tfx_layer *l, size_t n)
+{
+    return is_pointwise(l) ? 0 : n * l->out.h * l->out.w * kdim(l);
+}
+
+static int forward(tfx_layer *l, const float *x, float *y, size_t n, int training)
+{
+    (void)training;
+    const size_t rows = n * l->out.h * l->out.w, K = kdim(l), F = (size_t)l->cfg.filters;
+    const float *col = x;
+    if (!is_pointwise(l)) {
+        float *buf = tfx__layer_scratch(l, rows * K);
+        if (!buf) return TFX_ENOMEM;
+        tfx__conv_geom g;
+        geom(l, &g);
+        tfx__im2col(&g, n, x, buf);
+        col = buf;
+    }
+    const float *w = tfx__layer_params(l);
+    float *z = l->preact ? l->preact : y;
+    float beta = 0.0f;
+    if (l->cfg.use_bias) {
+        const float *b = w + K * F;
+        for (size_t r = 0; r < rows; r++) memcpy(z + r * F, b, F * sizeof(float));
+        beta = 1.0f;
+    }
+    tfx__sgemm(0, 0, rows, F, K, 1.0f, col, K, w, F, beta, z, F);
+    if (l->preact) tfx__activation_forward(l->cfg.activation, l->cfg.alpha, z, y, rows, F);
+    return TFX_OK;
+}
+
+static int backward(tfx_layer *l, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
+                    const tfx__rule *rule)
+{
+    if (rule->kind >= TFX__RULE_LRP_0)
+        return tfx__error(TFX_ENOTSUP, "layer '%s' (Conv2D): rule %d is not implemented", l->name, rule->kind);
+    const size_t rows = n * l->out.h * l->out.w, K = kdim(l), F = (size_t)l->cfg.filters;
+    if (l->preact && !(flags & TFX__BW_SKIP_ACTIVATION)) {
+        int rc = tfx__activation_backward(l->cfg.activation, l->cfg.alpha, l->preact, y, dy, dy, rows, F, rule);
+        if (rc) return rc;
+    }
+    const float *dz = dy;
+    const float *w = tfx__layer_params(l);
+    tfx__conv_geom g;
+    geom(l, &g);
+    float *col = NULL;
+    if (!is_pointwise(l) && ((flags & TFX__BW_PARAM_GRADS) || dx)) {
+        col = tfx__layer_scratch(l, rows * K);
+        if (!col) return TFX_ENOMEM;
+    }
+    if (flags & TFX__BW_PARAM_GRADS) {
+        const float *xc = x;
+        if (col) {
+            tfx__im2col(&g, n, x, col);
+            xc = col;
+        }
+        float *gw = tfx__layer_grads(l);
+        tfx__sgemm(1, 0, K, F, rows, 1.0f, xc, K, dz, F, 0.0f, gw, F);
+        if (l->cfg.use_bias) {
+            float *gb = gw + K * F;
+            memset(gb, 0, F * sizeof(float));
+            for (size_t r = 0; r < rows; r++)
+                for (size_t f = 0; f < F; f++) gb[f] += dz[r * F + f];
+        }
+    }
+    if (dx) {
+        if (col) {
+            tfx__sgemm(0, 1, rows, K, F, 1.0f, dz, F, w, F, 0.0f, col, K);
+            tfx__col2im(&g, n, col, dx);
+        } else {
+            tfx__sgemm(0, 1, rows, K, F, 1.0f, dz, F, w, F, 0.0f, dx, K);
+        }
+    }
+    return TFX_OK;
+}
+
+static void weight_sizes(const tfx_layer *l, size_t *kernel, size_t *bias)
+{
+    *kernel = kdim(l) * (size_t)l->cfg.filters;
+    *bias = l->cfg.use_bias ? (size_t)l->cfg.filters : 0;
+}
+
+static void set_weights(tfx_layer *l, const float *kernel, const float *bias)
+{
+    size_t k, b;
+    weight_sizes(l, &k, &b);
+    float *w = tfx__layer_params(l);
+    memcpy(w, kernel, k * sizeof(float));
+    if (b) memcpy(w + k, bias, b * sizeof(float));
+}
+
+static void get_weights(const tfx_layer *l, float *kernel, float *bias)
+{
+    size_t k, b;
+    weight_sizes(l, &k, &b);
+    const float *w = tfx__layer_params(l);
+    memcpy(kernel, w, k * sizeof(float));
+    if (b && bias) memcpy(bias, w + k, b * sizeof(float));
+}
+
+const tfx__layer_ops tfx__conv2d_ops = {
+    .kind = TFX_LAYER_CONV2D,
+    .base_name = "conv2d",
+    .type_name = "Conv2D",
+    .infer = infer,
+    .counts = counts,
+    .init = init,
+    .scratch_floats = scratch_floats,
+    .forward = forward,
+    .backward = backward,
+    .weight_sizes = weight_sizes,
+    .set_weights = set_weights,
+    .get_weights = get_weights,
+};

@@ -1,0 +1,106 @@
+/* Dense on the last axis (Keras): rows = n*h*w, one sgemm, bias and activation fused. */
+#include <math.h>
+#include <string.h>
+
+#include "model/model_internal.h"
+
+static int infer(tfx_layer *l, tfx__shape in, tfx__shape *out)
+{
+    *out = (tfx__shape){in.h, in.w, l->cfg.units, in.flat};
+    return TFX_OK;
+}
+
+static void counts(const tfx_layer *l, size_t *trainable, size_t *state)
+{
+    *trainable = (size_t)l->in.c * l->cfg.units + (l->cfg.use_bias ? (size_t)l->cfg.units : 0);
+    *state = 0;
+}
+
+static void init(tfx_layer *l, tfx__rng *rng)
+{
+    size_t fan_in = (size_t)l->in.c, fan_out = (size_t)l->cfg.units;
+    double limit = sqrt(6.0 / (double)(fan_in + fan_out));
+    float *w = tfx__layer_params(l);
+    size_t nk = fan_in * fan_out;
+    for (size_t i = 0; i < nk; i++) w[i] = (float)((2.0 * tfx__rng_uniform(rng) - 1.0) * limit);
+    if (l->cfg.use_bias) memset(w + nk, 0, fan_out * sizeof(float));
+}
+
+static int forward(tfx_layer *l, const float *x, float *y, size_t n, int training)
+{
+    (void)training;
+    const size_t rows = n * l->in.h * l->in.w, K = (size_t)l->in.c, U = (size_t)l->cfg.units;
+    const float *w = tfx__layer_params(l);
+    float *z = l->preact ? l->preact : y;
+    float beta = 0.0f;
+    if (l->cfg.use_bias) {
+        for (size_t r = 0; r < rows; r++) memcpy(z + r * U, w + K * U, U * sizeof(float));
+        beta = 1.0f;
+    }
+    tfx__sgemm(0, 0, rows, U, K, 1.0f, x, K, w, U, beta, z, U);
+    if (l->preact) tfx__activation_forward(l->cfg.activation, l->cfg.alpha, z, y, rows, U);
+    return TFX_OK;
+}
+
+static int backward(tfx_layer *l, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
+                    const tfx__rule *rule)
+{
+    if (rule->kind >= TFX__RULE_LRP_0)
+        return tfx__error(TFX_ENOTSUP, "layer '%s' (Dense): rule %d is not implemented", l->name, rule->kind);
+    const size_t rows = n * l->in.h * l->in.w, K = (size_t)l->in.c, U = (size_t)l->cfg.units;
+    if (l->preact && !(flags & TFX__BW_SKIP_ACTIVATION)) {
+        int rc = tfx__activation_backward(l->cfg.activation, l->cfg.alpha, l->preact, y, dy, dy, rows, U, rule);
+        if (rc) return rc;
+    }
+    const float *w = tfx__layer_params(l);
+    if (flags & TFX__BW_PARAM_GRADS) {
+        float *gw = tfx__layer_grads(l);
+        tfx__sgemm(1, 0, K, U, rows, 1.0f, x, K, dy, U, 0.0f, gw, U);
+        if (l->cfg.use_bias) {
+            float *gb = gw + K * U;
+            memset(gb, 0, U * sizeof(float));
+            for (size_t r = 0; r < rows; r++)
+                for (size_t u = 0; u < U; u++) gb[u] += dy[r * U + u];
+        }
+    }
+    if (dx) tfx__sgemm(0, 1, rows, K, U, 1.0f, dy, U, w, U, 0.0f, dx, K);
+    return TFX_OK;
+}
+
+static void weight_sizes(const tfx_layer *l, size_t *kernel, size_t *bias)
+{
+    *kernel = (size_t)l->in.c * l->cfg.units;
+    *bias = l->cfg.use_bias ? (size_t)l->cfg.units : 0;
+}
+
+static void set_weights(tfx_layer *l, const float *kernel, const float *bias)
+{
+    size_t k, b;
+    weight_sizes(l, &k, &b);
+    float *w = tfx__layer_params(l);
+    memcpy(w, kernel, k * sizeof(float));
+    if (b) memcpy(w + k, bias, b * sizeof(float));
+}
+
+static void get_weights(const tfx_layer *l, float *kernel, float *bias)
+{
+    size_t k, b;
+    weight_sizes(l, &k, &b);
+    const float *w = tfx__layer_params(l);
+    memcpy(kernel, w, k * sizeof(float));
+    if (b && bias) memcpy(bias, w + k, b * sizeof(float));
+}
+
+const tfx__layer_ops tfx__dense_ops = {
+    .kind = TFX_LAYER_DENSE,
+    .base_name = "dense",
+    .type_name = "Dense",
+    .infer = infer,
+    .counts = counts,
+    .init = init,
+    .forward = forward,
+    .backward = backward,
+    .weight_sizes = weight_sizes,
+    .set_weights = set_weights,
+    .get_weights = get_weights,
+};

@@ -1,0 +1,145 @@
+/* The layer vtable and the layer object. One static const table per kind (one file per kind in lib/layers);
+ * the model drives forward and backward through these entries only. */
+#ifndef TFX_LAYERS_LAYER_H
+#define TFX_LAYERS_LAYER_H
+
+#include "core/internal.h"
+#include "tfx/model.h"
+
+#define TFX__NAME_MAX 256
+
+/* Shape of one sample. flat: rank-2 Keras tensor (None, c), stored with h = w = 1. */
+typedef struct tfx__shape {
+    int h, w, c;
+    int flat;
+} tfx__shape;
+
+static inline size_t tfx__shape_size(tfx__shape s) { return (size_t)s.h * (size_t)s.w * (size_t)s.c; }
+
+/* How a backward pass treats each layer (DESIGN decision 5). The plain gradient is the
+ * chain rule; the others are relevance / modified-gradient rules for explainers. */
+typedef enum tfx__rule_kind {
+    TFX__RULE_GRADIENT = 0,
+    TFX__RULE_GUIDED = 1,    /* ReLU passes positive gradient where its input was positive */
+    TFX__RULE_DECONVNET = 2, /* ReLU passes positive gradient, ignoring its input */
+    TFX__RULE_LRP_0 = 3,
+    TFX__RULE_LRP_EPSILON = 4,
+    TFX__RULE_LRP_ALPHA_BETA = 5,
+    TFX__RULE_LRP_ZPLUS = 6,
+    TFX__RULE_LRP_ZB = 7
+} tfx__rule_kind;
+
+typedef struct tfx__rule {
+    int kind;     /* tfx__rule_kind */
+    float epsilon;
+    float alpha, beta;
+    float low, high; /* zB input bounds */
+} tfx__rule;
+
+/* Flags for backward. */
+enum {
+    TFX__BW_PARAM_GRADS = 1,    /* write parameter gradients into the model's grads */
+    TFX__BW_SKIP_ACTIVATION = 2 /* dy is the gradient of the pre-activation (e.g. logits) */
+};
+
+typedef struct tfx__layer_ops {
+    int kind;               /* tfx_layer_kind */
+    const char *base_name;  /* automatic-name stem: "conv2d" */
+    const char *type_name;  /* Keras class name: "Conv2D" */
+    int alias_output;       /* output memory is the input's (Flatten): no forward/backward work */
+    /* Output shape from input shape and config; sets a message and returns TFX_E* on error. */
+    int (*infer)(tfx_layer *l, tfx__shape in, tfx__shape *out);
+    /* Trainable and non-trainable parameter counts (valid after infer). */
+    void (*counts)(const tfx_layer *l, size_t *trainable, size_t *state);
+    /* Initialise weights (Keras initialisers). */
+    void (*init)(tfx_layer *l, tfx__rng *rng);
+    /* Floats of per-layer cache a forward of n samples needs (dropout mask, BN xhat, ...). */
+    size_t (*cache_floats)(const tfx_layer *l, size_t n);
+    /* Floats of scratch workspace a forward or backward of n samples needs. */
+    size_t (*scratch_floats)(const tfx_layer *l, size_t n);
+    int (*forward)(tfx_layer *l, const float *x, float *y, size_t n, int training);
+    /* dy: gradient w.r.t. the output (may be overwritten); dx: NULL to skip the input
+     * gradient. x, y: the forward's input and output, still valid. */
+    int (*backward)(tfx_layer *l, const float *x, const float *y, float *dy, float *dx, size_t n,
+                    int flags, const tfx__rule *rule);
+    /* Keras-layout weights exchange (kernel/bias sizes as tfx_layer_weight_sizes). */
+    void (*weight_sizes)(const tfx_layer *l, size_t *kernel, size_t *bias);
+    void (*set_weights)(tfx_layer *l, const float *kernel, const float *bias);
+    void (*get_weights)(const tfx_layer *l, float *kernel, float *bias);
+} tfx__layer_ops;
+
+/* Per-kind configuration, all kinds in one plain struct (small, and save/load reads it). */
+typedef struct tfx__layer_config {
+    int filters, units;
+    int kernel_h, kernel_w, stride_h, stride_w, padding;
+    int pad_top, pad_left; /* computed by infer for SAME padding */
+    int activation;
+    float alpha;           /* activation parameter, resolved (never 0 for leaky/elu) */
+    int use_bias;
+    float rate;            /* dropout */
+    float momentum, epsilon;
+    int center, scale;
+} tfx__layer_config;
+
+struct tfx_layer {
+    const tfx__layer_ops *ops;
+    tfx_model *model;
+    int index;
+    char name[TFX__NAME_MAX];
+    tfx__shape in, out;
+    tfx__layer_config cfg;
+    size_t param_offset, n_params; /* trainable, in the model's flat params/grads */
+    float *state;                  /* non-trainable weights (BN moving stats), owned */
+    size_t n_state;
+    float *preact;                 /* pre-activation of a fused activation (model-owned), or NULL */
+    float *cache;                  /* per-forward cache (model-owned), cache_floats(n) */
+};
+
+/* Vtables, one per kind. */
+extern const tfx__layer_ops tfx__conv2d_ops;
+extern const tfx__layer_ops tfx__dense_ops;
+extern const tfx__layer_ops tfx__flatten_ops;
+extern const tfx__layer_ops tfx__max_pooling2d_ops;
+extern const tfx__layer_ops tfx__average_pooling2d_ops;
+extern const tfx__layer_ops tfx__global_average_pooling2d_ops;
+extern const tfx__layer_ops tfx__dropout_ops;
+extern const tfx__layer_ops tfx__activation_ops;
+extern const tfx__layer_ops tfx__batch_norm_ops;
+/* Vtable for a tfx_layer_kind value, or NULL. */
+const tfx__layer_ops *tfx__layer_ops_for_kind(int kind);
+
+/* Trainable weights and gradients of a layer inside the model's flat arrays. */
+float *tfx__layer_params(const tfx_layer *l);
+float *tfx__layer_grads(const tfx_layer *l);
+/* Scratch memory from the model's workspace (grown on demand, reused across calls); only
+ * one scratch block is live at a time. NULL with TFX_ENOMEM set on failure. */
+float *tfx__layer_scratch(tfx_layer *l, size_t floats);
+
+/* Activation kernels (lib/core/activation.c), row-wise over cols (softmax needs rows). */
+int tfx__activation_valid(int activation);
+float tfx__activation_default_alpha(int activation, float alpha);
+const char *tfx__activation_name(int activation);
+void tfx__activation_forward(int act, float alpha, const float *z, float *y, size_t rows, size_t cols);
+/* dz from dy (dz may equal dy). z is the pre-activation, y the output. */
+int tfx__activation_backward(int act, float alpha, const float *z, const float *y, const float *dy,
+                             float *dz, size_t rows, size_t cols, const tfx__rule *rule);
+
+/* The only BLAS entry (lib/core/blas.c): row-major C = alpha * op(A) op(B) + beta * C. */
+void tfx__sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha, const float *a,
+                size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc);
+
+/* NHWC im2col / col2im (lib/core/im2col.c). col rows = n*oh*ow, cols = kh*kw*c, ordered
+ * (ki, kj, channel) to match the HWIO kernel. col2im accumulates into a zeroed dx. */
+typedef struct tfx__conv_geom {
+    int n_unused;
+    int in_h, in_w, in_c, out_h, out_w;
+    int kh, kw, sh, sw, pad_top, pad_left;
+} tfx__conv_geom;
+void tfx__im2col(const tfx__conv_geom *g, size_t n, const float *x, float *col);
+void tfx__col2im(const tfx__conv_geom *g, size_t n, const float *col, float *dx);
+
+/* Keras padding arithmetic: output size and leading pad; TFX_ESHAPE when valid padding
+ * does not fit. */
+int tfx__conv_out_size(int in, int k, int stride, int padding, int *out, int *pad_before);
+
+#endif

@@ -1,0 +1,164 @@
+/* MaxPooling2D and AveragePooling2D (NHWC). SAME padding ignores the padded cells: max
+ * over the valid ones, average over the valid count, as TensorFlow does. */
+#include <float.h>
+#include <string.h>
+
+#include "model/model_internal.h"
+
+static int infer(tfx_layer *l, tfx__shape in, tfx__shape *out)
+{
+    if (in.flat)
+        return tfx__error(TFX_ESHAPE, "pooling needs an image input (h, w, c), got a flat tensor of %d", in.c);
+    int oh, ow;
+    if (tfx__conv_out_size(in.h, l->cfg.kernel_h, l->cfg.stride_h, l->cfg.padding, &oh, &l->cfg.pad_top) ||
+        tfx__conv_out_size(in.w, l->cfg.kernel_w, l->cfg.stride_w, l->cfg.padding, &ow, &l->cfg.pad_left))
+        return tfx__error(TFX_ESHAPE, "pool %dx%d does not fit the %dx%d input with valid padding",
+                          l->cfg.kernel_h, l->cfg.kernel_w, in.h, in.w);
+    *out = (tfx__shape){oh, ow, in.c, 0};
+    return TFX_OK;
+}
+
+/* Valid input window [h0, h1) x [w0, w1) of output cell (oh, ow). */
+static void window(const tfx_layer *l, int oh, int ow, int *h0, int *h1, int *w0, int *w1)
+{
+    int hs = oh * l->cfg.stride_h - l->cfg.pad_top, ws = ow * l->cfg.stride_w - l->cfg.pad_left;
+    *h0 = hs < 0 ? 0 : hs;
+    *w0 = ws < 0 ? 0 : ws;
+    *h1 = hs + l->cfg.kernel_h > l->in.h ? l->in.h : hs + l->cfg.kernel_h;
+    *w1 = ws + l->cfg.kernel_w > l->in.w ? l->in.w : ws + l->cfg.kernel_w;
+}
+
+static int max_forward(tfx_layer *l, const float *x, float *y, size_t n, int training)
+{
+    (void)training;
+    const int C = l->in.c;
+    for (size_t b = 0; b < n; b++) {
+        const float *xb = x + b * tfx__shape_size(l->in);
+        float *yb = y + b * tfx__shape_size(l->out);
+        for (int oh = 0; oh < l->out.h; oh++)
+            for (int ow = 0; ow < l->out.w; ow++) {
+                int h0, h1, w0, w1;
+                window(l, oh, ow, &h0, &h1, &w0, &w1);
+                float *yc = yb + ((size_t)oh * l->out.w + ow) * C;
+                for (int c = 0; c < C; c++) yc[c] = -FLT_MAX;
+                for (int ih = h0; ih < h1; ih++)
+                    for (int iw = w0; iw < w1; iw++) {
+                        const float *xc = xb + ((size_t)ih * l->in.w + iw) * C;
+                        for (int c = 0; c < C; c++)
+                            if (xc[c] > yc[c]) yc[c] = xc[c];
+                    }
+            }
+    }
+    return TFX_OK;
+}
+
+/* The gradient goes to the first maximal input of each window (TensorFlow's choice). */
+static int max_backward(tfx_layer *l, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
+                        const tfx__rule *rule)
+{
+    (void)flags;
+    if (rule->kind >= TFX__RULE_LRP_0 && rule->kind != TFX__RULE_LRP_0 && rule->kind != TFX__RULE_LRP_EPSILON &&
+        rule->kind != TFX__RULE_LRP_ZPLUS && rule->kind != TFX__RULE_LRP_ALPHA_BETA)
+        return tfx__error(TFX_ENOTSUP, "layer '%s' (MaxPooling2D): rule %d is not supported", l->name, rule->kind);
+    if (!dx) return TFX_OK;
+    const int C = l->in.c;
+    memset(dx, 0, n * tfx__shape_size(l->in) * sizeof(float));
+    for (size_t b = 0; b < n; b++) {
+        const float *xb = x + b * tfx__shape_size(l->in);
+        const float *yb = y + b * tfx__shape_size(l->out);
+        const float *gb = dy + b * tfx__shape_size(l->out);
+        float *db = dx + b * tfx__shape_size(l->in);
+        for (int oh = 0; oh < l->out.h; oh++)
+            for (int ow = 0; ow < l->out.w; ow++) {
+                int h0, h1, w0, w1;
+                window(l, oh, ow, &h0, &h1, &w0, &w1);
+                size_t o = ((size_t)oh * l->out.w + ow) * C;
+                for (int c = 0; c < C; c++) {
+                    int found = 0;
+                    for (int ih = h0; ih < h1 && !found; ih++)
+                        for (int iw = w0; iw < w1; iw++) {
+                            size_t i = ((size_t)ih * l->in.w + iw) * C + c;
+                            if (xb[i] == yb[o + c]) {
+                                db[i] += gb[o + c];
+                                found = 1;
+                                break;
+                            }
+                        }
+                }
+            }
+    }
+    return TFX_OK;
+}
+
+static int avg_forward(tfx_layer *l, const float *x, float *y, size_t n, int training)
+{
+    (void)training;
+    const int C = l->in.c;
+    for (size_t b = 0; b < n; b++) {
+        const float *xb = x + b * tfx__shape_size(l->in);
+        float *yb = y + b * tfx__shape_size(l->out);
+        for (int oh = 0; oh < l->out.h; oh++)
+            for (int ow = 0; ow < l->out.w; ow++) {
+                int h0, h1, w0, w1;
+                window(l, oh, ow, &h0, &h1, &w0, &w1);
+                float *yc = yb + ((size_t)oh * l->out.w + ow) * C;
+                memset(yc, 0, (size_t)C * sizeof(float));
+                for (int ih = h0; ih < h1; ih++)
+                    for (int iw = w0; iw < w1; iw++) {
+                        const float *xc = xb + ((size_t)ih * l->in.w + iw) * C;
+                        for (int c = 0; c < C; c++) yc[c] += xc[c];
+                    }
+                float inv = 1.0f / (float)((h1 - h0) * (w1 - w0));
+                for (int c = 0; c < C; c++) yc[c] *= inv;
+            }
+    }
+    return TFX_OK;
+}
+
+static int avg_backward(tfx_layer *l, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
+                        const tfx__rule *rule)
+{
+    (void)x;
+    (void)y;
+    (void)flags;
+    if (rule->kind >= TFX__RULE_LRP_0)
+        return tfx__error(TFX_ENOTSUP, "layer '%s' (AveragePooling2D): rule %d is not implemented", l->name, rule->kind);
+    if (!dx) return TFX_OK;
+    const int C = l->in.c;
+    memset(dx, 0, n * tfx__shape_size(l->in) * sizeof(float));
+    for (size_t b = 0; b < n; b++) {
+        const float *gb = dy + b * tfx__shape_size(l->out);
+        float *db = dx + b * tfx__shape_size(l->in);
+        for (int oh = 0; oh < l->out.h; oh++)
+            for (int ow = 0; ow < l->out.w; ow++) {
+                int h0, h1, w0, w1;
+                window(l, oh, ow, &h0, &h1, &w0, &w1);
+                const float *gc = gb + ((size_t)oh * l->out.w + ow) * C;
+                float inv = 1.0f / (float)((h1 - h0) * (w1 - w0));
+                for (int ih = h0; ih < h1; ih++)
+                    for (int iw = w0; iw < w1; iw++) {
+                        float *dc = db + ((size_t)ih * l->in.w + iw) * C;
+                        for (int c = 0; c < C; c++) dc[c] += gc[c] * inv;
+                    }
+            }
+    }
+    return TFX_OK;
+}
+
+const tfx__layer_ops tfx__max_pooling2d_ops = {
+    .kind = TFX_LAYER_MAX_POOLING2D,
+    .base_name = "max_pooling2d",
+    .type_name = "MaxPooling2D",
+    .infer = infer,
+    .forward = max_forward,
+    .backward = max_backward,
+};
+
+const tfx__layer_ops tfx__average_pooling2d_ops = {
+    .kind = TFX_LAYER_AVERAGE_POOLING2D,
+    .base_name = "average_pooling2d",
+    .type_name = "AveragePooling2D",
+    .infer = infer,
+    .forward = avg_forward,
+    .backward = avg_backward,
+};

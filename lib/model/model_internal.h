@@ -1,0 +1,61 @@
+/* The model object and the forward/backward engine shared by training and explainers. */
+#ifndef TFX_MODEL_INTERNAL_H
+#define TFX_MODEL_INTERNAL_H
+
+#include "layers/layer.h"
+
+struct tfx_model {
+    tfx__shape input;
+    tfx_layer **layers;
+    size_t n_layers, cap_layers;
+
+    float *params, *grads; /* trainable weights of every layer, flat (optimizers loop over them) */
+    size_t n_params, cap_params;
+
+    tfx__rng rng;
+    uint64_t seed;
+    size_t batch_size; /* predict/evaluate chunk */
+
+    /* Forward buffers sized for buf_n samples: acts[0] is the (borrowed) input of the
+     * current forward, acts[i + 1] the output of layer i. */
+    size_t buf_n;
+    float **acts;
+    float **owned_acts; /* what to free (NULL for aliases) */
+    float **preacts;
+    float **caches;
+    float *grad_a, *grad_b; /* backward ping-pong, n * max layer size */
+    float *ws;              /* scratch workspace */
+    size_t ws_cap;
+    size_t cur_n;           /* samples in the current forward (0: none) */
+    int cur_training;
+
+    char *summary;
+
+    /* Training state (compile/fit), owned; freed through train_free. */
+    void *train;
+    void (*train_free)(void *train);
+};
+
+/* Forward n samples (x stays borrowed until the next forward). training: dropout masks
+ * and batch statistics. */
+int tfx__model_forward(tfx_model *m, const float *x, size_t n, int training);
+
+/* Backward after a forward over the same n samples.
+ * top:   index of the layer whose output gradient `seed` is (n * out size floats; with
+ *        TFX__BW_SKIP_ACTIVATION, the gradient of its pre-activation).
+ * stop:  lowest layer to go through; the result is the gradient w.r.t. that layer's input
+ *        (stop = 0: the model input), returned in *out_grad (model-owned, valid until the
+ *        next forward/backward) unless want_input_grad is 0.
+ * flags: TFX__BW_* ; rule: NULL for the plain gradient. */
+int tfx__model_backward(tfx_model *m, size_t n, size_t top, const float *seed, size_t stop,
+                        int want_input_grad, int flags, const tfx__rule *rule, float **out_grad);
+
+/* Output of layer i from the last forward (n * out size), and its pre-activation (the
+ * output itself when the layer has no fused activation). */
+float *tfx__model_layer_output(tfx_model *m, size_t i);
+float *tfx__model_layer_preactivation(tfx_model *m, size_t i);
+
+/* Make sure forward buffers hold n samples. */
+int tfx__model_reserve(tfx_model *m, size_t n);
+
+#endif
