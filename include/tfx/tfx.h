@@ -5,5 +5,6 @@
 #include "common.h"
 #include "version.h"
 #include "model.h"
+#include "image.h"
 
 #endif
