@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install what libtfx needs on Debian 12 (root). Skips apt when everything is present.
+set -euo pipefail
+pkgs=(build-essential g++ meson ninja-build pkg-config python3 libopenblas-dev libblas-dev
+      libstb-dev libcmocka-dev zlib1g-dev valgrind protobuf-compiler dataset-fashion-mnist)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing Debian packages: ${missing[*]} (run as root or install them)" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The test command: installs dependencies, then runs the suite in three configurations
+# (release, ASan+UBSan, valgrind) and prints "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash .ci/install-deps.sh || exit 1
+jobs=$(nproc 2>/dev/null || echo 2)
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-$jobs}
+
+run() { # name, build dir, meson test args...
+  local name=$1 dir=$2
+  shift 2
+  echo "=== $name ==="
+  meson test -C "$dir" --print-errorlogs --num-processes "$jobs" "$@" || true
+}
+
+meson setup build --wipe -Dtests=enabled >/dev/null 2>&1 || meson setup build -Dtests=enabled >/dev/null || exit 1
+ninja -C build || exit 1
+meson setup build-asan -Dtests=enabled -Dbuildtype=debugoptimized -Db_sanitize=address,undefined \
+  -Db_lundef=false -Dexamples=false -Dbench=false >/dev/null 2>&1 \
+  || meson setup --reconfigure build-asan >/dev/null || exit 1
+ninja -C build-asan || exit 1
+
+rm -f build/meson-logs/testlog*.json build-asan/meson-logs/testlog*.json
+run "release" build
+run "asan+ubsan" build-asan --no-suite abi --no-suite install
+run "valgrind" build --setup=valgrind
+
+python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json \
+  build/meson-logs/testlog-valgrind.json <<'PY'
+import json, sys
+passed = failed = skipped = 0
+for path in sys.argv[1:]:
+    try:
+        lines = open(path).read().splitlines()
+    except OSError:
+        print(f"missing test log {path}")
+        failed += 1
+        continue
+    for line in lines:
+        t = json.loads(line)
+        r = t.get("result")
+        if r in ("OK", "EXPECTEDFAIL"):
+            passed += 1
+        elif r == "SKIP":
+            skipped += 1
+        else:
+            failed += 1
+            print(f"FAILED: {path}: {t.get('name')} ({r})")
+if skipped:
+    print(f"{skipped} skipped")
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
+PY
