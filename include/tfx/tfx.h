@@ -6,5 +6,6 @@
 #include "version.h"
 #include "model.h"
 #include "image.h"
+#include "tensorboard.h"
 
 #endif

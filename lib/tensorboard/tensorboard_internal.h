@@ -1,0 +1,100 @@
+/* TensorBoard event files: CRC32C, TFRecord framing, protobuf encoding and a small reader
+ * (the reader is for tests and for checking files; the writer never reads). */
+#ifndef TFX_TENSORBOARD_INTERNAL_H
+#define TFX_TENSORBOARD_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/internal.h"
+#include "tfx/tensorboard.h"
+
+/* ---- CRC32C (Castagnoli, reflected poly 0x82F63B78) and TFRecord masking ---- */
+extern const uint32_t tfx__crc32c_table[256];
+/* Continue a CRC: crc = tfx__crc32c_update(0, data, n) gives the CRC of data. */
+uint32_t tfx__crc32c_update(uint32_t crc, const void *data, size_t n);
+uint32_t tfx__crc32c(const void *data, size_t n);
+uint32_t tfx__crc32c_mask(uint32_t crc);   /* ROTR(crc, 15) + 0xA282EAD8 */
+uint32_t tfx__crc32c_unmask(uint32_t masked);
+uint32_t tfx__masked_crc32c(const void *data, size_t n);
+
+/* A TFRecord is u64le length, u32le masked crc(length bytes), payload, u32le masked crc(payload). */
+#define TFX__TFRECORD_OVERHEAD 16
+/* rec holds 16 + payload_len bytes with the payload already at rec + 12; fill the rest. */
+void tfx__tfrecord_frame(uint8_t *rec, size_t payload_len);
+
+/* ---- protobuf wire-format encoder ----
+ * A sink with p == NULL only counts, so the same code computes nested sizes and writes. */
+typedef struct tfx__pb {
+    uint8_t *p;
+    size_t n; /* bytes written (or counted) */
+} tfx__pb;
+enum { TFX__PB_VARINT = 0, TFX__PB_FIXED64 = 1, TFX__PB_LEN = 2, TFX__PB_FIXED32 = 5 };
+size_t tfx__pb_varint_size(uint64_t v);
+void tfx__pb_raw(tfx__pb *b, const void *data, size_t n);
+void tfx__pb_varint(tfx__pb *b, uint64_t v);
+void tfx__pb_key(tfx__pb *b, unsigned field, unsigned wire_type);
+void tfx__pb_fixed32(tfx__pb *b, uint32_t v);
+void tfx__pb_fixed64(tfx__pb *b, uint64_t v);
+void tfx__pb_float(tfx__pb *b, unsigned field, float v);   /* key + fixed32 */
+void tfx__pb_double(tfx__pb *b, unsigned field, double v); /* key + fixed64 */
+void tfx__pb_int64(tfx__pb *b, unsigned field, int64_t v); /* key + varint (negatives: 10 bytes) */
+void tfx__pb_bytes(tfx__pb *b, unsigned field, const void *data, size_t n);
+void tfx__pb_len_prefix(tfx__pb *b, unsigned field, size_t n); /* key + length of a submessage */
+
+/* ---- Event / Summary encoding (the legacy forms research/tfevents.md recommends) ---- */
+enum { TFX__TB_NONE = 0, TFX__TB_SIMPLE_VALUE = 1, TFX__TB_IMAGE = 2, TFX__TB_TENSOR_FLOAT = 3 };
+typedef struct tfx__tb_value {
+    const char *tag;
+    size_t tag_len;
+    int kind; /* TFX__TB_SIMPLE_VALUE or TFX__TB_IMAGE for encoding */
+    float simple_value;
+    int64_t height, width, colorspace;
+    const uint8_t *image;
+    size_t image_len;
+} tfx__tb_value;
+
+/* Encode Event{wall_time (omitted when has_wall_time is 0), step (omitted when 0),
+ * file_version (when not NULL) | summary{value} (when value not NULL)} into out (NULL: count).
+ * Fields in ascending number order, canonical proto3: output equals protoc --encode. */
+size_t tfx__tb_encode_event(uint8_t *out, int has_wall_time, double wall_time, int64_t step,
+                            const char *file_version, const tfx__tb_value *value);
+
+/* ---- reading (tests, tools) ---- */
+typedef struct tfx__tb_event {
+    int has_wall_time;
+    double wall_time;
+    int64_t step;
+    const char *file_version; /* points into the payload, not NUL-terminated; NULL if absent */
+    size_t file_version_len;
+    int has_summary;
+    size_t n_values;          /* values in the summary; `value` describes the first */
+    tfx__tb_value value;      /* pointers into the payload */
+} tfx__tb_event;
+
+/* Decode one serialized Event (unknown fields skipped). TFX_EFORMAT on malformed input. Besides the
+ * legacy forms it reads TF2 float scalars (tensor{DT_FLOAT, rank 0}) as TFX__TB_TENSOR_FLOAT. */
+int tfx__tb_event_decode(const uint8_t *p, size_t n, tfx__tb_event *ev);
+
+/* Walk the TFRecords of data[0..n), checking every length and both CRCs. fn (may be NULL) sees
+ * each whole record's payload; a non-zero return stops the walk and is returned.
+ * *count = whole valid records, *end = offset just after the last one.
+ * Returns TFX_OK when the records end exactly at n; TFX_EFORMAT (message with the offset)
+ * when a CRC does not match or the data ends inside a record; *truncated (may be NULL) is
+ * 1 in the second case, i.e. what a reader sees of a file that is still being written. */
+int tfx__tfrecord_walk(const uint8_t *data, size_t n,
+                       int (*fn)(void *user, const uint8_t *payload, size_t len), void *user,
+                       size_t *count, size_t *end, int *truncated);
+
+/* Read a whole event file: *buf (free with tfx__free) holds the file, *events (tfx__free)
+ * the decoded whole records, pointing into *buf. A truncated tail is ignored (as TensorBoard
+ * does); a CRC mismatch or an undecodable payload is TFX_EFORMAT. */
+int tfx__tb_read_file(const char *path, uint8_t **buf, size_t *size, tfx__tb_event **events,
+                      size_t *n_events);
+
+/* Test hook (thread-local): after k more bytes written by event writers on this thread, writes
+ * fail with ENOSPC (a write that crosses the limit writes its first part, as a real short write
+ * does). k < 0 turns the hook off. */
+void tfx__tb_fail_write_after(long long k);
+
+#endif
