@@ -271,6 +271,7 @@ int tfx_model_add_conv2d(tfx_model *m, const tfx_conv2d_options *o, tfx_layer **
                    "tfx_model_add_conv2d: unknown padding %d", opt.padding);
     int rc = check_activation("tfx_model_add_conv2d", opt.activation);
     if (rc) return rc;
+    TFX__CHECK_ARG(isfinite(opt.activation_alpha), "tfx_model_add_conv2d: activation_alpha is not finite");
     tfx__layer_config c = {0};
     c.filters = opt.filters;
     c.kernel_h = opt.kernel_h;
@@ -295,6 +296,7 @@ int tfx_model_add_dense(tfx_model *m, const tfx_dense_options *o, tfx_layer **ou
                    opt.units, TFX__MAX_DIM);
     int rc = check_activation("tfx_model_add_dense", opt.activation);
     if (rc) return rc;
+    TFX__CHECK_ARG(isfinite(opt.activation_alpha), "tfx_model_add_dense: activation_alpha is not finite");
     tfx__layer_config c = {0};
     c.units = opt.units;
     c.activation = opt.activation;
@@ -394,7 +396,20 @@ int tfx_model_add_batch_normalization(tfx_model *m, const tfx_batch_norm_options
 
 /* ---- lookup and properties ---- */
 
-size_t tfx_model_layer_count(const tfx_model *m) { return m ? m->n_layers : 0; }
+/* Getters that cannot return a code still set the message, so a NULL/0 is explained. */
+static int null_arg(const char *fn, const char *arg)
+{
+    return tfx__error(TFX_EINVAL, "%s: argument '%s' is NULL", fn, arg);
+}
+
+size_t tfx_model_layer_count(const tfx_model *m)
+{
+    if (!m) {
+        null_arg(__func__, "m");
+        return 0;
+    }
+    return m->n_layers;
+}
 
 tfx_layer *tfx_model_layer(tfx_model *m, size_t index)
 {
@@ -454,29 +469,60 @@ int tfx_model_output_shape(const tfx_model *m, int shape[3])
     return TFX_OK;
 }
 
-size_t tfx_model_trainable_param_count(const tfx_model *m) { return m ? m->n_params : 0; }
+size_t tfx_model_trainable_param_count(const tfx_model *m)
+{
+    if (!m) {
+        null_arg(__func__, "m");
+        return 0;
+    }
+    return m->n_params;
+}
 
 size_t tfx_model_param_count(const tfx_model *m)
 {
-    if (!m) return 0;
+    if (!m) {
+        null_arg(__func__, "m");
+        return 0;
+    }
     size_t total = m->n_params;
     for (size_t i = 0; i < m->n_layers; i++) total += m->layers[i]->n_state;
     return total;
 }
 
-const char *tfx_layer_name(const tfx_layer *l) { return l ? l->name : NULL; }
+const char *tfx_layer_name(const tfx_layer *l)
+{
+    if (!l) {
+        null_arg(__func__, "l");
+        return NULL;
+    }
+    return l->name;
+}
 int tfx_layer_get_kind(const tfx_layer *l)
 {
     if (!l) return tfx__error(TFX_EINVAL, "tfx_layer_get_kind: argument 'l' is NULL");
     return l->ops->kind;
 }
-const char *tfx_layer_type_name(const tfx_layer *l) { return l ? l->ops->type_name : NULL; }
+const char *tfx_layer_type_name(const tfx_layer *l)
+{
+    if (!l) {
+        null_arg(__func__, "l");
+        return NULL;
+    }
+    return l->ops->type_name;
+}
 int tfx_layer_index(const tfx_layer *l)
 {
     if (!l) return tfx__error(TFX_EINVAL, "tfx_layer_index: argument 'l' is NULL");
     return l->index;
 }
-size_t tfx_layer_param_count(const tfx_layer *l) { return l ? l->n_params + l->n_state : 0; }
+size_t tfx_layer_param_count(const tfx_layer *l)
+{
+    if (!l) {
+        null_arg(__func__, "l");
+        return 0;
+    }
+    return l->n_params + l->n_state;
+}
 
 int tfx_layer_output_shape(const tfx_layer *l, int shape[3])
 {
