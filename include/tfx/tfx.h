@@ -6,6 +6,7 @@
 #include "version.h"
 #include "model.h"
 #include "image.h"
+#include "saving.h"
 #include "tensorboard.h"
 
 #endif
