@@ -7,6 +7,7 @@
 #include "model.h"
 #include "image.h"
 #include "saving.h"
+#include "data.h"
 #include "tensorboard.h"
 
 #endif

@@ -1,0 +1,86 @@
+/* Datasets: IDX files (MNIST, Fashion-MNIST; plain or gzip) and CIFAR-10 binary batches,
+ * decoded to NHWC float32 pixels in [0, 1] (byte / 255, as the tutorial scales them) with
+ * int32 labels. */
+#ifndef TFX_DATA_H
+#define TFX_DATA_H
+
+#include "common.h"
+
+TFX_BEGIN_DECLS
+
+/* Hard limits. A file that goes beyond one is rejected with TFX_EFORMAT before any buffer is
+ * sized from its header. Every size in a header is also checked against the number of bytes
+ * the file really holds (after decompression), so a lying header never drives an allocation. */
+#define TFX_DATA_MAX_SAMPLES 16777216u /* samples (images) in one file: 2^24 */
+#define TFX_DATA_MAX_DIM 16384         /* image height and width */
+#define TFX_DATA_MAX_CLASSES 256       /* labels are bytes in both formats */
+/* Default cap on the bytes one file may hold (after gzip decompression); raise it with
+ * tfx_data_options.max_bytes. Fashion-MNIST's training images are 47 MB, a CIFAR-10 batch 30 MB. */
+#define TFX_DATA_DEFAULT_MAX_BYTES ((size_t)1 << 30)
+
+typedef struct tfx_dataset tfx_dataset;
+
+/* Which half of a dataset directory to load. */
+typedef enum tfx_data_split {
+    TFX_DATA_TRAIN = 0, /* IDX: train-*, CIFAR-10: data_batch_1..5.bin */
+    TFX_DATA_TEST = 1   /* IDX: t10k-*,  CIFAR-10: test_batch.bin */
+} tfx_data_split;
+
+#define TFX_DATA_OPTIONS_VERSION 1
+typedef struct tfx_data_options {
+    unsigned version;
+    size_t offset;    /* skip the first `offset` samples (over all files, in order) */
+    size_t limit;     /* keep at most `limit` samples after the offset; 0: all */
+    int num_classes;  /* labels must be < num_classes (1..256); 0: 10 */
+    size_t max_bytes; /* cap on one file's (decompressed) size; 0: TFX_DATA_DEFAULT_MAX_BYTES */
+} tfx_data_options;
+#define TFX_DATA_OPTIONS_INIT { TFX_DATA_OPTIONS_VERSION, 0, 0, 0, 0 }
+TFX_API int tfx_data_options_init(tfx_data_options *opts, unsigned version);
+
+/* IDX pair: an images file (magic 0x00000803: unsigned bytes, dims n, height, width) and a labels
+ * file (magic 0x00000801, n bytes), each plain or gzip (detected by its first bytes 1f 8b, not by
+ * the name). Both files must hold exactly the bytes their headers announce and the same n.
+ * Channels = 1. opts may be NULL. */
+TFX_API int tfx_dataset_load_idx(tfx_dataset **out, const char *images_path, const char *labels_path,
+                                 const tfx_data_options *opts);
+
+/* The MNIST file names in a directory: {train,t10k}-images-idx3-ubyte and
+ * {train,t10k}-labels-idx1-ubyte, each with ".gz" if that file exists, else without. */
+TFX_API int tfx_dataset_load_idx_dir(tfx_dataset **out, const char *dir, int split,
+                                     const tfx_data_options *opts);
+
+/* CIFAR-10 binary batches, concatenated in the given order. Each file is a sequence of
+ * 3073-byte records: 1 label byte, then 1024 red, 1024 green and 1024 blue bytes (each plane
+ * 32x32 row-major); they become 32x32x3 NHWC samples. Once `limit` samples are taken the
+ * remaining files are not opened. */
+TFX_API int tfx_dataset_load_cifar10(tfx_dataset **out, const char *const *paths, size_t n_paths,
+                                     const tfx_data_options *opts);
+
+/* A "cifar-10-batches-bin" directory: TFX_DATA_TRAIN loads data_batch_1.bin .. data_batch_5.bin
+ * (50000 samples), TFX_DATA_TEST loads test_batch.bin (10000 samples). */
+TFX_API int tfx_dataset_load_cifar10_dir(tfx_dataset **out, const char *dir, int split,
+                                         const tfx_data_options *opts);
+
+/* No-op on NULL. */
+TFX_API void tfx_dataset_free(tfx_dataset *ds);
+
+/* Number of samples (0 for NULL). */
+TFX_API size_t tfx_dataset_count(const tfx_dataset *ds);
+/* shape = {height, width, channels} of one sample. */
+TFX_API int tfx_dataset_shape(const tfx_dataset *ds, int shape[3]);
+/* Floats per sample (height * width * channels; 0 for NULL). */
+TFX_API size_t tfx_dataset_sample_size(const tfx_dataset *ds);
+/* Class count the labels were checked against (0 for NULL). */
+TFX_API int tfx_dataset_num_classes(const tfx_dataset *ds);
+/* Borrowed, valid until tfx_dataset_free: all pixels (count * sample_size floats, NHWC) and all
+ * labels (count int32 values in [0, num_classes)). NULL for NULL. */
+TFX_API const float *tfx_dataset_images(const tfx_dataset *ds);
+TFX_API const int32_t *tfx_dataset_labels(const tfx_dataset *ds);
+/* Borrowed pointer to sample i (NULL when ds is NULL or i >= count). */
+TFX_API const float *tfx_dataset_image(const tfx_dataset *ds, size_t i);
+/* Labels as one-hot rows into out (count * num_classes floats, caller-owned). */
+TFX_API int tfx_dataset_one_hot(const tfx_dataset *ds, float *out);
+
+TFX_END_DECLS
+
+#endif
