@@ -199,7 +199,8 @@ int tfx__model_add_layer(tfx_model *m, const tfx__layer_ops *ops, const tfx__lay
     free_buffers(m);
     l->param_offset = m->n_params;
     l->n_params = trainable;
-    memset(m->grads + m->n_params, 0, trainable * sizeof(float));
+    /* grads is still NULL while only weightless layers were added (memset(NULL, 0, 0) is UB) */
+    if (trainable) memset(m->grads + m->n_params, 0, trainable * sizeof(float));
     m->n_params += trainable;
     m->layers[m->n_layers++] = l;
     init_layer(m, l);
