@@ -5,6 +5,7 @@
 #include "common.h"
 #include "version.h"
 #include "model.h"
+#include "train.h"
 #include "image.h"
 #include "saving.h"
 #include "data.h"

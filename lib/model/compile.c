@@ -1,0 +1,148 @@
+/* compile: loss plan (logits or probabilities), optimizer configuration and state. */
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#include "model/train_internal.h"
+
+double tfx__train_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void train_free(void *p)
+{
+    tfx__train *t = p;
+    if (!t) return;
+    tfx__free(t->slot1);
+    tfx__free(t->slot2);
+    tfx__free(t);
+}
+
+int tfx__train_get(tfx_model *m, const char *fn, tfx__train **out)
+{
+    *out = NULL;
+    if (!m->train || m->train_free != train_free)
+        return tfx__error(TFX_ESTATE, "%s: the model is not compiled (call tfx_model_compile first)", fn);
+    tfx__train *t = m->train;
+    if (t->n_params != m->n_params || t->n_layers != m->n_layers)
+        return tfx__error(TFX_ESTATE, "%s: layers were added after tfx_model_compile; compile again", fn);
+    *out = t;
+    return TFX_OK;
+}
+
+int tfx_compile_options_init(tfx_compile_options *opts, unsigned version)
+{
+    TFX__CHECK_NULL(opts);
+    if (version == 0 || version > TFX_COMPILE_OPTIONS_VERSION)
+        return tfx__error(TFX_EVERSION, "tfx_compile_options_init: version %u is not supported (this library knows up to %u)",
+                          version, (unsigned)TFX_COMPILE_OPTIONS_VERSION);
+    tfx_compile_options def = TFX_COMPILE_OPTIONS_INIT;
+    *opts = def;
+    opts->version = version;
+    return TFX_OK;
+}
+
+const char *tfx__loss_name(int loss)
+{
+    switch (loss) {
+    case TFX_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY: return "sparse_categorical_crossentropy";
+    case TFX_LOSS_CATEGORICAL_CROSSENTROPY: return "categorical_crossentropy";
+    case TFX_LOSS_BINARY_CROSSENTROPY: return "binary_crossentropy";
+    case TFX_LOSS_MEAN_SQUARED_ERROR: return "mean_squared_error";
+    default: return "unknown";
+    }
+}
+
+/* Cross-entropy on a softmax (sigmoid for BCE) output reads the logits, as Keras does when
+ * the output tensor comes from a Softmax/Sigmoid op: fused in the last Dense/Conv2D, or a
+ * final Activation layer (then the logits are the previous layer's output). */
+static void make_plan(const tfx_model *m, int loss, tfx__loss_plan *p)
+{
+    size_t L = m->n_layers;
+    const tfx_layer *last = m->layers[L - 1];
+    memset(p, 0, sizeof *p);
+    p->loss = loss;
+    p->rows = (size_t)last->out.h * (size_t)last->out.w;
+    p->cols = (size_t)last->out.c;
+    p->top = L - 1;
+    int want = -1;
+    if (loss == TFX_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY || loss == TFX_LOSS_CATEGORICAL_CROSSENTROPY)
+        want = TFX_ACTIVATION_SOFTMAX;
+    else if (loss == TFX_LOSS_BINARY_CROSSENTROPY)
+        want = TFX_ACTIVATION_SIGMOID;
+    if (want < 0) return;
+    int kind = last->ops->kind;
+    if ((kind == TFX_LAYER_DENSE || kind == TFX_LAYER_CONV2D) && last->cfg.activation == want) {
+        p->from_logits = 1;
+        p->skip_act = 1;
+    } else if (kind == TFX_LAYER_ACTIVATION && last->cfg.activation == want && L >= 2) {
+        p->from_logits = 1;
+        p->top = L - 2;
+    }
+}
+
+static int in_unit(float v) { return v >= 0.0f && v < 1.0f; }
+
+int tfx_model_compile(tfx_model *m, const tfx_compile_options *o)
+{
+    TFX__CHECK_NULL(m);
+    tfx_compile_options opt = TFX_COMPILE_OPTIONS_INIT;
+    if (o) {
+        if (o->version == 0 || o->version > TFX_COMPILE_OPTIONS_VERSION)
+            return tfx__error(TFX_EVERSION, "tfx_model_compile: options version %u is not supported (this library knows up to %u)",
+                              o->version, (unsigned)TFX_COMPILE_OPTIONS_VERSION);
+        opt = *o; /* one version so far: the whole struct is the known prefix */
+    }
+    if (m->n_layers == 0) return tfx__error(TFX_ESTATE, "tfx_model_compile: the model has no layers");
+    TFX__CHECK_ARG(opt.loss >= TFX_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY && opt.loss <= TFX_LOSS_MEAN_SQUARED_ERROR,
+                   "tfx_model_compile: unknown loss %d", opt.loss);
+    TFX__CHECK_ARG(opt.optimizer >= TFX_OPTIMIZER_SGD && opt.optimizer <= TFX_OPTIMIZER_RMSPROP,
+                   "tfx_model_compile: unknown optimizer %d", opt.optimizer);
+    TFX__CHECK_ARG(isfinite(opt.learning_rate) && opt.learning_rate >= 0.0f,
+                   "tfx_model_compile: learning_rate %g must be positive (0: default)", (double)opt.learning_rate);
+    TFX__CHECK_ARG(in_unit(opt.momentum), "tfx_model_compile: momentum %g must be in [0, 1)", (double)opt.momentum);
+    TFX__CHECK_ARG(in_unit(opt.beta_1), "tfx_model_compile: beta_1 %g must be in [0, 1)", (double)opt.beta_1);
+    TFX__CHECK_ARG(in_unit(opt.beta_2), "tfx_model_compile: beta_2 %g must be in [0, 1)", (double)opt.beta_2);
+    TFX__CHECK_ARG(in_unit(opt.rho), "tfx_model_compile: rho %g must be in [0, 1)", (double)opt.rho);
+    TFX__CHECK_ARG(isfinite(opt.epsilon) && opt.epsilon > 0.0f, "tfx_model_compile: epsilon %g must be positive",
+                   (double)opt.epsilon);
+    TFX__CHECK_ARG((opt.metrics & ~TFX_METRIC_ACCURACY) == 0, "tfx_model_compile: unknown metric flags 0x%x",
+                   (unsigned)opt.metrics);
+
+    tfx__train *t = tfx__calloc(1, sizeof *t);
+    if (!t) return tfx__error(TFX_ENOMEM, "tfx_model_compile: out of memory");
+    t->opt.kind = opt.optimizer;
+    t->opt.lr = opt.learning_rate > 0.0f ? opt.learning_rate : (opt.optimizer == TFX_OPTIMIZER_SGD ? 0.01f : 0.001f);
+    t->opt.momentum = opt.momentum;
+    t->opt.nesterov = opt.nesterov != 0;
+    t->opt.beta_1 = opt.beta_1;
+    t->opt.beta_2 = opt.beta_2;
+    t->opt.rho = opt.rho;
+    t->opt.epsilon = opt.epsilon;
+    t->metrics = opt.metrics;
+    t->n_params = m->n_params;
+    t->n_layers = m->n_layers;
+    t->clock = tfx__train_clock;
+    make_plan(m, opt.loss, &t->plan);
+    int slots = tfx__optimizer_slots(&t->opt);
+    size_t n = m->n_params ? m->n_params : 1;
+    if (slots >= 1 && !(t->slot1 = tfx__calloc(n, sizeof(float)))) goto nomem;
+    if (slots >= 2 && !(t->slot2 = tfx__calloc(n, sizeof(float)))) goto nomem;
+    if (m->train && m->train_free) m->train_free(m->train);
+    m->train = t;
+    m->train_free = train_free;
+    return TFX_OK;
+nomem:
+    train_free(t);
+    return tfx__error(TFX_ENOMEM, "tfx_model_compile: out of memory for the optimizer state of %zu parameters",
+                      m->n_params);
+}
+
+uint64_t tfx_model_train_steps(const tfx_model *m)
+{
+    if (!m || !m->train || m->train_free != train_free) return 0;
+    return ((const tfx__train *)m->train)->step;
+}
