@@ -1,0 +1,215 @@
+/* tfx_image: creation, PNG encoding (stb_image_write) and decoding (stb_image). */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "explain/render.h"
+#include "tfx/image.h"
+
+/* stb_image_write keeps sizes in int: (w*c + 1) * h filtered bytes plus the deflate output, which
+ * can be a little larger. Stay far below INT_MAX. */
+#define PNG_MAX_RAW ((size_t)1 << 30)
+/* Files read by tfx_image_load: stb takes an int length. */
+#define LOAD_MAX_FILE ((size_t)1 << 30)
+
+static int image_alloc(tfx_image **out, int width, int height, int channels, int zero)
+{
+    size_t row, bytes;
+    if (tfx__mul_size((size_t)width, (size_t)channels, &row) || tfx__mul_size(row, (size_t)height, &bytes))
+        return tfx__error(TFX_EINVAL, "tfx_image_new: %dx%dx%d overflows", width, height, channels);
+    tfx_image *img = tfx__calloc(1, sizeof *img);
+    if (!img) return tfx__error(TFX_ENOMEM, "tfx_image_new: out of memory");
+    img->pixels = zero ? tfx__calloc(bytes, 1) : tfx__malloc(bytes);
+    if (!img->pixels) {
+        tfx__free(img);
+        return tfx__error(TFX_ENOMEM, "tfx_image_new: out of memory for %dx%dx%d pixels", width,
+                          height, channels);
+    }
+    img->width = width;
+    img->height = height;
+    img->channels = channels;
+    img->stride = row;
+    *out = img;
+    return TFX_OK;
+}
+
+int tfx_image_new(tfx_image **out, int width, int height, int channels)
+{
+    TFX__CHECK_NULL(out);
+    *out = NULL;
+    TFX__CHECK_ARG(width > 0 && width <= TFX_IMAGE_MAX_SIDE, "tfx_image_new: width %d must be in 1..%d",
+                   width, TFX_IMAGE_MAX_SIDE);
+    TFX__CHECK_ARG(height > 0 && height <= TFX_IMAGE_MAX_SIDE, "tfx_image_new: height %d must be in 1..%d",
+                   height, TFX_IMAGE_MAX_SIDE);
+    TFX__CHECK_ARG(channels >= 1 && channels <= 4, "tfx_image_new: channels %d must be 1..4", channels);
+    return image_alloc(out, width, height, channels, 1);
+}
+
+void tfx_image_free(tfx_image *img)
+{
+    if (!img) return;
+    tfx__free(img->pixels);
+    tfx__free(img);
+}
+
+static int check_image(const tfx_image *img, const char *fn)
+{
+    if (!img) return tfx__error(TFX_EINVAL, "%s: image is NULL", fn);
+    if (!img->pixels) return tfx__error(TFX_EINVAL, "%s: image has no pixels", fn);
+    if (img->width <= 0 || img->width > TFX_IMAGE_MAX_SIDE || img->height <= 0 ||
+        img->height > TFX_IMAGE_MAX_SIDE)
+        return tfx__error(TFX_EINVAL, "%s: image size %dx%d out of range (1..%d)", fn, img->width,
+                          img->height, TFX_IMAGE_MAX_SIDE);
+    if (img->channels < 1 || img->channels > 4)
+        return tfx__error(TFX_EINVAL, "%s: channels %d must be 1..4", fn, img->channels);
+    if (img->stride < (size_t)img->width * (size_t)img->channels)
+        return tfx__error(TFX_EINVAL, "%s: stride %zu is less than width*channels = %zu", fn,
+                          img->stride, (size_t)img->width * (size_t)img->channels);
+    return TFX_OK;
+}
+
+int tfx_image_encode_png(const tfx_image *img, unsigned char **out, size_t *size)
+{
+    if (out) *out = NULL;
+    if (size) *size = 0;
+    TFX__CHECK_NULL(out);
+    TFX__CHECK_NULL(size);
+    int rc = check_image(img, "tfx_image_encode_png");
+    if (rc) return rc;
+    size_t row = (size_t)img->width * (size_t)img->channels + 1;
+    if (row * (size_t)img->height > PNG_MAX_RAW || img->stride > (size_t)INT_MAX)
+        return tfx__error(TFX_ENOTSUP, "tfx_image_encode_png: %dx%dx%d is too large for the PNG encoder",
+                          img->width, img->height, img->channels);
+    int len = 0;
+    unsigned char *png = tfx__stb_png_encode(img->pixels, (int)img->stride, img->width, img->height,
+                                             img->channels, &len);
+    if (!png || len <= 0) {
+        tfx__free(png);
+        return tfx__error(TFX_ENOMEM, "tfx_image_encode_png: out of memory encoding %dx%dx%d",
+                          img->width, img->height, img->channels);
+    }
+    *out = png;
+    *size = (size_t)len;
+    return TFX_OK;
+}
+
+void tfx_image_png_free(unsigned char *png)
+{
+    tfx__free(png); /* stb_image_write allocated it through tfx__malloc */
+}
+
+int tfx_image_write_png(const tfx_image *img, const char *path)
+{
+    TFX__CHECK_NULL(path);
+    TFX__CHECK_ARG(path[0] != '\0', "tfx_image_write_png: path is empty");
+    unsigned char *png = NULL;
+    size_t size = 0;
+    int rc = tfx_image_encode_png(img, &png, &size);
+    if (rc) return tfx__error_prefix("tfx_image_write_png");
+    /* Our own stdio rather than stbi_write_png, which ignores fwrite/fclose failures. */
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        int e = errno;
+        tfx_image_png_free(png);
+        return tfx__error(TFX_EIO, "tfx_image_write_png: cannot open '%s': %s", path, strerror(e));
+    }
+    size_t wrote = fwrite(png, 1, size, f);
+    int e = errno;
+    int closed = fclose(f);
+    if (closed != 0 && wrote == size) e = errno;
+    tfx_image_png_free(png);
+    if (wrote != size || closed != 0)
+        return tfx__error(TFX_EIO, "tfx_image_write_png: writing '%s' failed: %s", path, strerror(e));
+    return TFX_OK;
+}
+
+int tfx_image_decode(tfx_image **out, const void *data, size_t size, int channels)
+{
+    TFX__CHECK_NULL(out);
+    *out = NULL;
+    TFX__CHECK_NULL(data);
+    TFX__CHECK_ARG(channels >= 0 && channels <= 4, "tfx_image_decode: channels %d must be 0..4", channels);
+    if (size == 0) return tfx__error(TFX_EFORMAT, "tfx_image_decode: empty data");
+    if (size > (size_t)INT_MAX)
+        return tfx__error(TFX_EFORMAT, "tfx_image_decode: %zu bytes is more than the decoder takes", size);
+    int w = 0, h = 0, comp = 0;
+    /* Header first: refuse huge pictures before the decoder allocates for them. */
+    if (!tfx__stb_info(data, (int)size, &w, &h, &comp))
+        return tfx__error(TFX_EFORMAT, "tfx_image_decode: not a PNG or JPEG picture (%s)",
+                          tfx__stb_failure_reason());
+    if (w <= 0 || h <= 0 || w > TFX_IMAGE_MAX_SIDE || h > TFX_IMAGE_MAX_SIDE ||
+        (size_t)w * (size_t)h > (size_t)TFX_IMAGE_MAX_LOAD_PIXELS)
+        return tfx__error(TFX_EFORMAT, "tfx_image_decode: picture of %dx%d exceeds the limits (%d a side, %d pixels)",
+                          w, h, TFX_IMAGE_MAX_SIDE, TFX_IMAGE_MAX_LOAD_PIXELS);
+    if (comp < 1 || comp > 4)
+        return tfx__error(TFX_EFORMAT, "tfx_image_decode: %d channels in the file", comp);
+    int w2 = 0, h2 = 0, comp2 = 0;
+    unsigned char *px = tfx__stb_load(data, (int)size, &w2, &h2, &comp2, channels);
+    if (!px) {
+        const char *why = tfx__stb_failure_reason();
+        if (strcmp(why, "outofmem") == 0)
+            return tfx__error(TFX_ENOMEM, "tfx_image_decode: out of memory decoding %dx%d", w, h);
+        return tfx__error(TFX_EFORMAT, "tfx_image_decode: corrupt picture (%s)", why);
+    }
+    if (w2 != w || h2 != h) { /* the header parse and the decode must agree */
+        tfx__free(px);
+        return tfx__error(TFX_EFORMAT, "tfx_image_decode: inconsistent picture size");
+    }
+    tfx_image *img = tfx__calloc(1, sizeof *img);
+    if (!img) {
+        tfx__free(px);
+        return tfx__error(TFX_ENOMEM, "tfx_image_decode: out of memory");
+    }
+    img->width = w;
+    img->height = h;
+    img->channels = channels ? channels : comp2;
+    img->stride = (size_t)w * (size_t)img->channels;
+    img->pixels = px; /* allocated by stb through tfx__malloc */
+    *out = img;
+    return TFX_OK;
+}
+
+int tfx_image_load(tfx_image **out, const char *path, int channels)
+{
+    TFX__CHECK_NULL(out);
+    *out = NULL;
+    TFX__CHECK_NULL(path);
+    TFX__CHECK_ARG(channels >= 0 && channels <= 4, "tfx_image_load: channels %d must be 0..4", channels);
+    FILE *f = fopen(path, "rb");
+    if (!f) return tfx__error(TFX_EIO, "tfx_image_load: cannot open '%s': %s", path, strerror(errno));
+    unsigned char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int rc = TFX_OK;
+    for (;;) {
+        if (len == cap) {
+            if (cap >= LOAD_MAX_FILE) {
+                rc = tfx__error(TFX_EFORMAT, "tfx_image_load: '%s' is larger than %zu bytes", path, LOAD_MAX_FILE);
+                break;
+            }
+            size_t ncap = cap ? cap * 2 : 65536;
+            unsigned char *nb = tfx__realloc(buf, ncap);
+            if (!nb) {
+                rc = tfx__error(TFX_ENOMEM, "tfx_image_load: out of memory reading '%s'", path);
+                break;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0) {
+            if (ferror(f)) rc = tfx__error(TFX_EIO, "tfx_image_load: reading '%s' failed", path);
+            break;
+        }
+    }
+    fclose(f);
+    if (rc == TFX_OK) {
+        rc = len ? tfx_image_decode(out, buf, len, channels)
+                 : tfx__error(TFX_EFORMAT, "tfx_image_decode: empty data");
+        if (rc) tfx__error_prefix("tfx_image_load '%s'", path);
+    }
+    tfx__free(buf);
+    return rc;
+}
