@@ -415,6 +415,9 @@ static void test_handmade_file(void **state)
     o += wts_len;
     size_t n = o + 4;
     fix_crc(f, n);
+    /* The bytes are the example of docs/file-format.md (its CRC from Python's zlib.crc32). */
+    assert_int_equal(n, 130);
+    assert_int_equal(rd32(f + n - 4), 0xbfb3f384u);
 
     tfx_model *m;
     OK(tfx_model_load_from_memory(&m, f, n));
