@@ -7,6 +7,7 @@
 #include "model.h"
 #include "train.h"
 #include "image.h"
+#include "explain.h"
 #include "saving.h"
 #include "data.h"
 #include "tensorboard.h"

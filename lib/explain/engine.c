@@ -1,0 +1,435 @@
+/* The explain engine: option handling, the class score each mode differentiates, chunked
+ * forward + seeded backward through the model engine (parameter gradients off), layer
+ * resolution and result allocation. Every method is a short file on top of these. */
+#include <math.h>
+#include <string.h>
+
+#include "explain/explain_internal.h"
+
+#define TFX__MAX_BATCH ((size_t)1 << 20)
+
+int tfx_explain_options_init(tfx_explain_options *opts, unsigned version)
+{
+    TFX__CHECK_NULL(opts);
+    if (version == 0 || version > TFX_EXPLAIN_OPTIONS_VERSION)
+        return tfx__error(TFX_EVERSION, "tfx_explain_options_init: options version %u is not supported "
+                                        "(this library knows up to %u)", version, TFX_EXPLAIN_OPTIONS_VERSION);
+    tfx_explain_options d = TFX_EXPLAIN_OPTIONS_INIT;
+    *opts = d;
+    opts->version = version;
+    return TFX_OK;
+}
+
+int tfx__explain_copy_options(const tfx_explain_options *src, tfx_explain_options *dst, const char *fn)
+{
+    tfx_explain_options d = TFX_EXPLAIN_OPTIONS_INIT;
+    *dst = d;
+    if (!src) return TFX_OK;
+    if (src->version == 0 || src->version > TFX_EXPLAIN_OPTIONS_VERSION)
+        return tfx__error(TFX_EVERSION, "%s: options version %u is not supported (this library knows up to %u)",
+                          fn, src->version, TFX_EXPLAIN_OPTIONS_VERSION);
+    *dst = *src; /* one version so far: the whole struct is the known prefix */
+    return TFX_OK;
+}
+
+/* ---- the attribution object ---- */
+
+void tfx_attribution_free(tfx_attribution *a)
+{
+    if (!a) return;
+    tfx__free(a->data);
+    tfx__free(a->classes);
+    tfx__free(a->ig_delta);
+    tfx__free(a->ig_diff);
+    tfx__free(a);
+}
+
+size_t tfx_attribution_count(const tfx_attribution *a) { return a ? a->n : 0; }
+
+int tfx_attribution_shape(const tfx_attribution *a, int shape[3])
+{
+    TFX__CHECK_NULL(a);
+    TFX__CHECK_NULL(shape);
+    shape[0] = a->h;
+    shape[1] = a->w;
+    shape[2] = a->c;
+    return TFX_OK;
+}
+
+const float *tfx_attribution_data(const tfx_attribution *a, size_t i)
+{
+    if (!a) {
+        tfx__error(TFX_EINVAL, "tfx_attribution_data: argument 'a' is NULL");
+        return NULL;
+    }
+    if (i >= a->n) {
+        tfx__error(TFX_EINVAL, "tfx_attribution_data: index %zu out of range (%zu maps)", i, a->n);
+        return NULL;
+    }
+    return a->data + i * ((size_t)a->h * a->w * a->c);
+}
+
+int tfx_attribution_method(const tfx_attribution *a)
+{
+    TFX__CHECK_NULL(a);
+    return a->method;
+}
+
+const char *tfx_attribution_layer_name(const tfx_attribution *a)
+{
+    if (!a) {
+        tfx__error(TFX_EINVAL, "tfx_attribution_layer_name: argument 'a' is NULL");
+        return "";
+    }
+    return a->layer;
+}
+
+int tfx_attribution_class_index(const tfx_attribution *a, size_t i)
+{
+    TFX__CHECK_NULL(a);
+    TFX__CHECK_ARG(i < a->n, "tfx_attribution_class_index: index %zu out of range (%zu maps)", i, a->n);
+    if (a->classes[i] < 0)
+        return tfx__error(TFX_EINVAL, "tfx_attribution_class_index: this method (%d) has no target class", a->method);
+    return a->classes[i];
+}
+
+int tfx_attribution_ig_delta(const tfx_attribution *a, size_t i, double *delta, double *score_diff)
+{
+    TFX__CHECK_NULL(a);
+    TFX__CHECK_ARG(a->method == TFX_METHOD_INTEGRATED_GRADIENTS && a->ig_delta,
+                   "tfx_attribution_ig_delta: the attribution was made by method %d, not Integrated Gradients",
+                   a->method);
+    TFX__CHECK_ARG(i < a->n, "tfx_attribution_ig_delta: index %zu out of range (%zu maps)", i, a->n);
+    if (delta) *delta = a->ig_delta[i];
+    if (score_diff) *score_diff = a->ig_diff[i];
+    return TFX_OK;
+}
+
+int tfx__explain_alloc_maps(tfx__xctx *c, int h, int w, int ch)
+{
+    size_t per, total;
+    if (tfx__mul_size((size_t)h * (size_t)w, (size_t)ch, &per) || tfx__mul_size(per, c->n, &total))
+        return tfx__error(TFX_EINVAL, "tfx_explain: %zu maps of %dx%dx%d floats overflow", c->n, h, w, ch);
+    c->a->data = tfx__calloc(total ? total : 1, sizeof(float));
+    if (!c->a->data) return tfx__error(TFX_ENOMEM, "tfx_explain: out of memory for %zu maps of %dx%dx%d", c->n, h, w, ch);
+    c->a->h = h;
+    c->a->w = w;
+    c->a->c = ch;
+    return TFX_OK;
+}
+
+/* ---- targets ---- */
+
+static int is_fused(const tfx_layer *l)
+{
+    return (l->ops->kind == TFX_LAYER_CONV2D || l->ops->kind == TFX_LAYER_DENSE) &&
+           l->cfg.activation != TFX_ACTIVATION_LINEAR;
+}
+
+int tfx__explain_set_target(tfx__xctx *c, int kind)
+{
+    size_t last = c->n_layers - 1;
+    const tfx_layer *L = c->m->layers[last];
+    int standalone = L->ops->kind == TFX_LAYER_ACTIVATION;
+    int fused_softmax = is_fused(L) && L->cfg.activation == TFX_ACTIVATION_SOFTMAX;
+    c->t.kind = kind;
+    c->t.top = last;
+    c->t.flags = 0;
+    c->t.softmax_last = fused_softmax || (standalone && L->cfg.activation == TFX_ACTIVATION_SOFTMAX);
+    c->t.xent_logits = 0;
+    switch (kind) {
+    case TFX__TARGET_LOGIT:
+        /* Strip the softmax: the seed is a gradient of its input. A standalone Activation
+         * layer passes a pre-activation gradient straight through. */
+        if (c->t.softmax_last) c->t.flags = TFX__BW_SKIP_ACTIVATION;
+        break;
+    case TFX__TARGET_LAST_INPUT:
+        if (standalone) c->t.flags = TFX__BW_SKIP_ACTIVATION;
+        break;
+    case TFX__TARGET_XENT:
+        /* Keras computes cross-entropy from the logits when the output op is a softmax. */
+        if (c->t.softmax_last) {
+            c->t.flags = TFX__BW_SKIP_ACTIVATION;
+            c->t.xent_logits = 1;
+        }
+        break;
+    default:
+        break;
+    }
+    c->seed_sz = c->K;
+    size_t sz;
+    if (tfx__mul_size(c->batch, c->K, &sz) || tfx__mul_size(sz, sizeof(float), &sz))
+        return tfx__error(TFX_EINVAL, "tfx_explain: batch of %zu rows x %zu classes overflows", c->batch, c->K);
+    c->seed = tfx__malloc(sz);
+    if (!c->seed) return tfx__error(TFX_ENOMEM, "tfx_explain: out of memory for the seed");
+    return TFX_OK;
+}
+
+/* The K values the score is read from after a forward (row r). */
+static const float *score_vector(const tfx__xctx *c, size_t r)
+{
+    tfx_model *m = c->m;
+    size_t last = c->n_layers - 1;
+    const float *v;
+    if (c->t.flags & TFX__BW_SKIP_ACTIVATION)
+        v = m->layers[last]->ops->kind == TFX_LAYER_ACTIVATION ? m->acts[last] : m->layers[last]->preact;
+    else
+        v = m->acts[last + 1];
+    return v + r * c->K;
+}
+
+const float *tfx__explain_output(const tfx__xctx *c, size_t r) { return c->m->acts[c->n_layers] + r * c->K; }
+
+void tfx__explain_scores(const tfx__xctx *c, size_t nb, const int *cls, double *scores)
+{
+    for (size_t r = 0; r < nb; r++) {
+        const float *z = score_vector(c, r);
+        int k = cls[r];
+        if (c->t.kind != TFX__TARGET_XENT) {
+            scores[r] = z[k];
+        } else if (c->t.xent_logits) { /* logsumexp(z) - z_k */
+            double mx = z[0], s = 0.0;
+            for (size_t j = 1; j < c->K; j++) mx = z[j] > mx ? z[j] : mx;
+            for (size_t j = 0; j < c->K; j++) s += exp(z[j] - mx);
+            scores[r] = mx + log(s) - z[k];
+        } else {
+            double s = 0.0;
+            for (size_t j = 0; j < c->K; j++) s += z[j];
+            double p = z[k] / s;
+            p = p < 1e-7 ? 1e-7 : p > 1.0 - 1e-7 ? 1.0 - 1e-7 : p;
+            scores[r] = -log(p);
+        }
+    }
+}
+
+static void build_seed(tfx__xctx *c, size_t nb, const int *cls)
+{
+    size_t K = c->K;
+    memset(c->seed, 0, nb * K * sizeof(float));
+    for (size_t r = 0; r < nb; r++) {
+        float *s = c->seed + r * K;
+        int k = cls[r];
+        if (c->t.kind != TFX__TARGET_XENT) {
+            s[k] = 1.0f;
+        } else if (c->t.xent_logits) { /* d/dz (logsumexp - z_k) = softmax(z) - onehot */
+            const float *y = tfx__explain_output(c, r);
+            for (size_t j = 0; j < K; j++) s[j] = y[j];
+            s[k] -= 1.0f;
+        } else { /* -log clip(p_k / sum p): zero gradient where the clip is active */
+            const float *p = tfx__explain_output(c, r);
+            double S = 0.0;
+            for (size_t j = 0; j < K; j++) S += p[j];
+            double pk = p[k] / S;
+            if (!(pk >= 1e-7 && pk <= 1.0 - 1e-7)) continue;
+            for (size_t j = 0; j < K; j++) s[j] = (float)(-(1.0 / pk) * (((size_t)k == j ? 1.0 / S : 0.0) - p[k] / (S * S)));
+        }
+    }
+}
+
+int tfx__explain_gradient(tfx__xctx *c, const float *rows, size_t nb, const int *cls, size_t stop, float **grad)
+{
+    int rc = tfx__model_forward(c->m, rows, nb, 0);
+    if (rc) return tfx__error_prefix("tfx_explain");
+    build_seed(c, nb, cls);
+    /* Parameter gradients stay off: explainers never touch m->grads. */
+    rc = tfx__model_backward(c->m, nb, c->t.top, c->seed, stop, 1, c->t.flags, NULL, grad);
+    if (rc) return tfx__error_prefix("tfx_explain");
+    return TFX_OK;
+}
+
+/* ---- classes ---- */
+
+static size_t argmax(const float *v, size_t k)
+{
+    size_t best = 0;
+    for (size_t j = 1; j < k; j++)
+        if (v[j] > v[best]) best = j;
+    return best;
+}
+
+int tfx__explain_resolve_classes(tfx__xctx *c)
+{
+    int need = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        int k = c->o.class_indices ? c->o.class_indices[i] : c->o.class_index;
+        if (k < -1 || (k >= 0 && (size_t)k >= c->K))
+            return tfx__error(TFX_EINVAL, "tfx_explain: class index %d (image %zu) is out of range: the model has %zu "
+                                          "classes (0..%zu), or -1 for the predicted class", k, i, c->K, c->K - 1);
+        c->classes[i] = k;
+        need |= k < 0;
+    }
+    if (!need) return TFX_OK;
+    for (size_t s = 0; s < c->n; s += c->batch) {
+        size_t nb = c->n - s < c->batch ? c->n - s : c->batch;
+        int rc = tfx__model_forward(c->m, c->x + s * c->in_sz, nb, 0);
+        if (rc) return tfx__error_prefix("tfx_explain");
+        for (size_t r = 0; r < nb; r++)
+            if (c->classes[s + r] < 0) c->classes[s + r] = (int)argmax(tfx__explain_output(c, r), c->K);
+    }
+    return TFX_OK;
+}
+
+/* ---- layers ---- */
+
+static int conv_like(const tfx_layer *l)
+{
+    switch (l->ops->kind) {
+    case TFX_LAYER_CONV2D:
+    case TFX_LAYER_MAX_POOLING2D:
+    case TFX_LAYER_AVERAGE_POOLING2D:
+    case TFX_LAYER_BATCH_NORMALIZATION:
+    case TFX_LAYER_ACTIVATION:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int tfx__explain_find_layer(tfx__xctx *c, const char *name, int need_spatial, size_t *index)
+{
+    tfx_model *m = c->m;
+    const char *what = c->o.method == TFX_METHOD_GRAD_CAM ? "Grad-CAM" : "this method";
+    if (!name) {
+        /* tf-explain: the last layer with a 4-D output. Default mode also skips layers that are
+         * not conv-like (Dropout, a Dense applied per pixel), so the map means a feature map. */
+        for (size_t i = c->n_layers; i-- > 0;) {
+            const tfx_layer *l = m->layers[i];
+            if (l->out.flat) continue;
+            if (c->o.compat != TFX_COMPAT_TF_EXPLAIN && !conv_like(l)) continue;
+            *index = i;
+            return TFX_OK;
+        }
+        return tfx__error(TFX_EINVAL, "tfx_explain: the model has no %slayer with a spatial (4-D) output; %s "
+                                      "cannot be applied", c->o.compat ? "" : "conv-like ", what);
+    }
+    size_t found = c->n_layers;
+    for (size_t i = 0; i < c->n_layers; i++)
+        if (strcmp(m->layers[i]->name, name) == 0) found = i;
+    if (found == c->n_layers && c->o.compat == TFX_COMPAT_TF_EXPLAIN && c->o.method == TFX_METHOD_ACTIVATIONS) {
+        /* tf-explain tests `layer.name in layers_name`: a substring test for a string. */
+        size_t hits = 0;
+        for (size_t i = 0; i < c->n_layers; i++)
+            if (strstr(name, m->layers[i]->name)) {
+                found = i;
+                hits++;
+            }
+        if (hits > 1)
+            return tfx__error(TFX_EINVAL, "tfx_explain: '%s' contains the names of %zu layers; tf-explain supports "
+                                          "one layer only", name, hits);
+    }
+    if (found == c->n_layers) {
+        tfx_model_find_layer(m, name); /* sets the message listing the valid names */
+        return tfx__error_prefix("tfx_explain");
+    }
+    const tfx_layer *l = m->layers[found];
+    if (need_spatial && l->out.flat)
+        return tfx__error(TFX_EINVAL, "tfx_explain: layer '%s' (%s) has a flat output of %d units; %s needs a layer "
+                                      "with a spatial h x w x k output (Conv2D, pooling, BatchNormalization, "
+                                      "Activation)", l->name, l->ops->type_name, l->out.c, what);
+    *index = found;
+    return TFX_OK;
+}
+
+/* ---- bilinear resize (OpenCV INTER_LINEAR: half-pixel centres, edges clamped) ---- */
+
+void tfx__explain_resize_bilinear(const float *src, int sh, int sw, float *dst, int dh, int dw)
+{
+    double fy = (double)sh / dh, fx = (double)sw / dw;
+    for (int y = 0; y < dh; y++) {
+        double sy = (y + 0.5) * fy - 0.5;
+        if (sy < 0) sy = 0;
+        int y0 = (int)sy;
+        if (y0 > sh - 1) y0 = sh - 1;
+        int y1 = y0 + 1 < sh ? y0 + 1 : sh - 1;
+        double wy = sy - y0;
+        if (wy > 1) wy = 1;
+        for (int x = 0; x < dw; x++) {
+            double sx = (x + 0.5) * fx - 0.5;
+            if (sx < 0) sx = 0;
+            int x0 = (int)sx;
+            if (x0 > sw - 1) x0 = sw - 1;
+            int x1 = x0 + 1 < sw ? x0 + 1 : sw - 1;
+            double wx = sx - x0;
+            if (wx > 1) wx = 1;
+            double top = src[(size_t)y0 * sw + x0] * (1 - wx) + src[(size_t)y0 * sw + x1] * wx;
+            double bot = src[(size_t)y1 * sw + x0] * (1 - wx) + src[(size_t)y1 * sw + x1] * wx;
+            dst[(size_t)y * dw + x] = (float)(top * (1 - wy) + bot * wy);
+        }
+    }
+}
+
+/* ---- the entry point ---- */
+
+static int needs_class(int method) { return method != TFX_METHOD_ACTIVATIONS; }
+
+int tfx__explain_run(tfx_model *m, const float *x, size_t n, const tfx_explain_options *o,
+                     const tfx__explain_hooks *hooks, tfx_attribution **out)
+{
+    TFX__CHECK_NULL(out);
+    *out = NULL;
+    TFX__CHECK_NULL(m);
+    TFX__CHECK_NULL(x);
+    tfx__xctx c;
+    memset(&c, 0, sizeof c);
+    int rc = tfx__explain_copy_options(o, &c.o, "tfx_explain");
+    if (rc) return rc;
+    TFX__CHECK_ARG(n > 0, "tfx_explain: n = 0 images");
+    TFX__CHECK_ARG(c.o.method >= TFX_METHOD_ACTIVATIONS && c.o.method <= TFX_METHOD_INTEGRATED_GRADIENTS,
+                   "tfx_explain: unknown method %d", c.o.method);
+    TFX__CHECK_ARG(c.o.compat == TFX_COMPAT_NONE || c.o.compat == TFX_COMPAT_TF_EXPLAIN,
+                   "tfx_explain: unknown compat mode %d", c.o.compat);
+    TFX__CHECK_ARG(c.o.batch_size <= TFX__MAX_BATCH, "tfx_explain: batch_size %zu is larger than %zu",
+                   c.o.batch_size, TFX__MAX_BATCH);
+    if (m->n_layers == 0) return tfx__error(TFX_ESTATE, "tfx_explain: the model has no layers");
+    c.m = m;
+    c.hooks = hooks;
+    c.x = x;
+    c.n = n;
+    c.in = m->input;
+    c.in_sz = tfx__shape_size(m->input);
+    c.n_layers = m->n_layers;
+    const tfx_layer *last = m->layers[m->n_layers - 1];
+    c.K = tfx__shape_size(last->out);
+    if (needs_class(c.o.method) && (last->out.h != 1 || last->out.w != 1))
+        return tfx__error(TFX_ENOTSUP, "tfx_explain: the model's output is %dx%dx%d; class scores need a vector "
+                                       "output (end the model with Flatten/GlobalAveragePooling and Dense)",
+                          last->out.h, last->out.w, last->out.c);
+    c.batch = c.o.batch_size ? c.o.batch_size : m->batch_size;
+    size_t total;
+    if (tfx__mul_size(n, c.in_sz, &total))
+        return tfx__error(TFX_EINVAL, "tfx_explain: %zu images of %zu floats overflow", n, c.in_sz);
+
+    c.a = tfx__calloc(1, sizeof *c.a);
+    if (!c.a) return tfx__error(TFX_ENOMEM, "tfx_explain: out of memory");
+    c.a->method = c.o.method;
+    c.a->n = n;
+    c.classes = c.a->classes = tfx__malloc(n * sizeof(int));
+    if (!c.classes) {
+        rc = tfx__error(TFX_ENOMEM, "tfx_explain: out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) c.classes[i] = -1;
+    switch (c.o.method) {
+    case TFX_METHOD_ACTIVATIONS: rc = tfx__explain_activations(&c); break;
+    case TFX_METHOD_VANILLA_GRADIENTS: rc = tfx__explain_gradients(&c, 0); break;
+    case TFX_METHOD_GRADIENTS_INPUTS: rc = tfx__explain_gradients(&c, 1); break;
+    case TFX_METHOD_SMOOTH_GRAD: rc = tfx__explain_smooth_grad(&c); break;
+    case TFX_METHOD_INTEGRATED_GRADIENTS: rc = tfx__explain_integrated_gradients(&c); break;
+    case TFX_METHOD_OCCLUSION: rc = tfx__explain_occlusion(&c); break;
+    case TFX_METHOD_GRAD_CAM: rc = tfx__explain_grad_cam(&c); break;
+    default: rc = tfx__error(TFX_EINVAL, "tfx_explain: unknown method %d", c.o.method); break;
+    }
+done:
+    tfx__free(c.seed);
+    if (rc) {
+        tfx_attribution_free(c.a);
+        return rc;
+    }
+    *out = c.a;
+    return TFX_OK;
+}
+
+int tfx_explain(tfx_model *m, const float *x, size_t n, const tfx_explain_options *o, tfx_attribution **out)
+{
+    return tfx__explain_run(m, x, n, o, NULL, out);
+}
