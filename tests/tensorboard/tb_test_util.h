@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define STB_IMAGE_WRITE_STATIC /* private copy: never clashes with the library's stb */
@@ -73,6 +74,7 @@ static inline void tb_rmtree(const char *path) { nftw(path, tb_rm_cb, 16, FTW_DE
 
 static inline unsigned char *tb_read_all(const char *path, size_t *n)
 {
+    *n = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     fseek(f, 0, SEEK_END);
@@ -94,5 +96,71 @@ static inline void tb_write_all(const char *path, const void *data, size_t n)
 }
 
 static inline int tb_is_valgrind(void) { return getenv("RUNNING_VALGRIND") != NULL; }
+
+/* The sample file the independent decoders check: what tb_write_sample wrote, record by
+ * record after the first one. kind: 0 scalar, 1 image. */
+typedef struct {
+    int kind;
+    const char *tag;
+    int64_t step;
+    float value;
+    int width, height, channels;
+    const unsigned char *png;
+    size_t png_size;
+} tb_sample_record;
+
+#define TB_SAMPLE_T0 1700000000.25
+#define TB_SAMPLE_N 6
+/* Write the sample into a new writer in dir; fills rec (TB_SAMPLE_N entries) and the path.
+ * *rgb (free()) holds the 37x23 RGB PNG the records point to. 0 on success. */
+static inline int tb_write_sample(const char *dir, tb_sample_record *rec, char *path, size_t path_cap,
+                                  unsigned char **rgb)
+{
+    static const double t0 = TB_SAMPLE_T0;
+    size_t rgb_n;
+    *rgb = tb_make_png(37, 23, 3, &rgb_n);
+    const tb_sample_record r[TB_SAMPLE_N] = {
+        {0, "epoch_loss", 0, 0.0f, 0, 0, 0, NULL, 0},
+        {0, "epoch_accuracy", 1, 0.75f, 0, 0, 0, NULL, 0},
+        {0, "validation/epoch_loss", 2, 1.0f / 3.0f, 0, 0, 0, NULL, 0},
+        {1, "Activations Visualization", 0, 0, 4, 3, 1, tb_png_4x3_gray, sizeof tb_png_4x3_gray},
+        {1, "Grad CAM", 1, 0, 37, 23, 3, *rgb, rgb_n},
+        {0, "epoch_loss", 300, -2.5f, 0, 0, 0, NULL, 0},
+    };
+    tfx_event_writer_options o = TFX_EVENT_WRITER_OPTIONS_INIT;
+    o.clock = tb_fixed_clock;
+    o.clock_user = (void *)&t0;
+    tfx_event_writer *w;
+    if (tfx_event_writer_new(&w, dir, &o)) return -1;
+    int rc = 0;
+    for (int i = 0; i < TB_SAMPLE_N && !rc; i++) {
+        rec[i] = r[i];
+        rc = r[i].kind ? tfx_event_writer_add_image_png(w, r[i].tag, r[i].step, r[i].width, r[i].height,
+                                                        r[i].channels, r[i].png, r[i].png_size)
+                       : tfx_event_writer_add_scalar(w, r[i].tag, r[i].step, r[i].value);
+    }
+    snprintf(path, path_cap, "%s", tfx_event_writer_path(w));
+    if (!rc) rc = tfx_event_writer_close(w);
+    tfx_event_writer_free(w);
+    return rc;
+}
+
+/* Run a shell command, return its stdout (free()) and its exit status. */
+static inline char *tb_run(const char *cmd, int *status)
+{
+    FILE *p = popen(cmd, "r");
+    if (!p) return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *out = malloc(cap);
+    size_t k;
+    while ((k = fread(out + n, 1, cap - n - 1, p)) > 0) {
+        n += k;
+        if (cap - n < 2) out = realloc(out, cap *= 2);
+    }
+    out[n] = '\0';
+    int st = pclose(p);
+    *status = (st != -1 && WIFEXITED(st)) ? WEXITSTATUS(st) : -1;
+    return out;
+}
 
 #endif
