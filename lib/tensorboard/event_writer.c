@@ -306,6 +306,24 @@ int tfx_event_writer_add_image_png(tfx_event_writer *w, const char *tag, int64_t
     return emit(w, fn, t, step, NULL, &v);
 }
 
+int tfx_event_writer_add_image(tfx_event_writer *w, const char *tag, int64_t step, const tfx_image *img)
+{
+    static const char fn[] = "tfx_event_writer_add_image";
+    TFX__CHECK_NULL(w);
+    int rc = check_tag(fn, tag);
+    if (rc) return rc;
+    TFX__CHECK_NULL(img);
+    rc = check_usable(w, fn); /* before spending time on the PNG */
+    if (rc) return rc;
+    unsigned char *png = NULL;
+    size_t size = 0;
+    rc = tfx_image_encode_png(img, &png, &size);
+    if (rc) return tfx__error_prefix("%s", fn);
+    rc = tfx_event_writer_add_image_png(w, tag, step, img->width, img->height, img->channels, png, size);
+    tfx_image_png_free(png);
+    return rc;
+}
+
 int tfx_event_writer_flush(tfx_event_writer *w)
 {
     TFX__CHECK_NULL(w);
