@@ -1,0 +1,213 @@
+#!/usr/bin/python3
+"""Golden forward outputs for libtfx's Conv2D, Dense, Flatten+Dense, MaxPooling2D,
+AveragePooling2D and GlobalAveragePooling2D, computed with PyTorch (Debian's python3-torch,
+run with /usr/bin/python3) as an independent implementation.
+
+libtfx is NHWC with Keras weight layouts (Conv2D kernel HWIO, Dense kernel [in][out]); PyTorch
+is NCHW / OIHW, so every conversion is done explicitly here. TensorFlow's SAME padding puts the
+extra pixel at the bottom/right; PyTorch's symmetric padding cannot express that, so SAME is
+an explicit F.pad with (left, right, top, bottom) computed the TensorFlow way. TF's SAME
+average pooling divides by the number of valid (unpadded) cells: reproduced as a zero-padded
+window sum divided by the window sum of a zero-padded tensor of ones. Max pooling pads with
+-inf (padding never wins). References are computed in float64 from the float32 inputs.
+
+Output: tests/engine/golden_layers.bin (little-endian), read by test_golden_layers.c:
+  "TFXGOLD1", u32 case count, then per case:
+    u32 name length, name bytes,
+    i32 x 13: kind, n, h, w, c, units_or_filters, kh, kw, sh, sw, padding, use_bias, flatten
+    i32 x 3: output h, w, c (flat outputs: 1, 1, c)
+    f32 x: n*h*w*c inputs (NHWC)
+    f32 kernel (Conv2D: kh*kw*c*f HWIO; Dense: in*units), f32 bias (if use_bias)
+    f32 y: n*oh*ow*oc outputs (NHWC)
+Regenerate: /usr/bin/python3 tests/engine/gen_golden_layers.py
+"""
+import os
+import struct
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+CONV2D, DENSE, MAX_POOL, AVG_POOL, GAP = 1, 2, 4, 5, 6  # tfx_layer_kind values
+VALID, SAME = 0, 1
+
+rng = np.random.RandomState(20261125)
+
+
+def out_and_pads(size, k, s, padding):
+    """TensorFlow/Keras output size and (before, after) padding along one axis."""
+    if padding == VALID:
+        return (size - k) // s + 1, 0, 0
+    out = -(-size // s)
+    total = max((out - 1) * s + k - size, 0)
+    return out, total // 2, total - total // 2
+
+
+def nhwc_to_nchw(t):
+    return t.permute(0, 3, 1, 2).contiguous()
+
+
+def nchw_to_nhwc(t):
+    return t.permute(0, 2, 3, 1).contiguous()
+
+
+def tf_pad(x_nchw, h, w, kh, kw, sh, sw, padding, value=0.0):
+    oh, top, bottom = out_and_pads(h, kh, sh, padding)
+    ow, left, right = out_and_pads(w, kw, sw, padding)
+    return F.pad(x_nchw, (left, right, top, bottom), value=value), oh, ow
+
+
+def conv2d_ref(x, kernel, bias, sh, sw, padding):
+    n, h, w, c = x.shape
+    kh, kw, _, f = kernel.shape
+    xt = nhwc_to_nchw(torch.from_numpy(x).double())
+    wt = torch.from_numpy(kernel).double().permute(3, 2, 0, 1).contiguous()  # HWIO -> OIHW
+    bt = torch.from_numpy(bias).double() if bias is not None else None
+    xt, oh, ow = tf_pad(xt, h, w, kh, kw, sh, sw, padding)
+    y = F.conv2d(xt, wt, bt, stride=(sh, sw))
+    assert y.shape[2] == oh and y.shape[3] == ow
+    return nchw_to_nhwc(y).numpy()
+
+
+def dense_ref(x2d, kernel, bias):
+    # Keras kernel is [in][out]; F.linear wants [out][in].
+    xt = torch.from_numpy(x2d).double()
+    wt = torch.from_numpy(kernel).double().t()
+    bt = torch.from_numpy(bias).double() if bias is not None else None
+    return F.linear(xt, wt, bt).numpy()
+
+
+def max_pool_ref(x, kh, kw, sh, sw, padding):
+    n, h, w, c = x.shape
+    xt = nhwc_to_nchw(torch.from_numpy(x).double())
+    xt, oh, ow = tf_pad(xt, h, w, kh, kw, sh, sw, padding, value=float("-inf"))
+    y = F.max_pool2d(xt, (kh, kw), (sh, sw))
+    assert y.shape[2] == oh and y.shape[3] == ow
+    return nchw_to_nhwc(y).numpy()
+
+
+def avg_pool_ref(x, kh, kw, sh, sw, padding):
+    n, h, w, c = x.shape
+    xt = nhwc_to_nchw(torch.from_numpy(x).double())
+    xp, oh, ow = tf_pad(xt, h, w, kh, kw, sh, sw, padding)
+    ones, _, _ = tf_pad(torch.ones_like(xt), h, w, kh, kw, sh, sw, padding)
+    # Window sums (divisor 1) of the zero-padded input and of the padded ones.
+    total = F.avg_pool2d(xp, (kh, kw), (sh, sw), divisor_override=1)
+    count = F.avg_pool2d(ones, (kh, kw), (sh, sw), divisor_override=1)
+    y = total / count
+    assert y.shape[2] == oh and y.shape[3] == ow
+    return nchw_to_nhwc(y).numpy()
+
+
+def gap_ref(x):
+    return torch.from_numpy(x).double().mean(dim=(1, 2)).numpy()
+
+
+def f32(a):
+    return np.ascontiguousarray(a, dtype="<f4")
+
+
+def uniform(shape, lo, hi):
+    return rng.uniform(lo, hi, size=shape).astype(np.float32)
+
+
+cases = []
+
+
+def add(name, kind, n, h, w, c, units, kh, kw, sh, sw, padding, use_bias, flatten, x, kernel, bias, y):
+    oshape = y.shape
+    if y.ndim == 2:
+        oh, ow, oc = 1, 1, oshape[1]
+    else:
+        oh, ow, oc = oshape[1], oshape[2], oshape[3]
+    cases.append((name, [kind, n, h, w, c, units, kh, kw, sh, sw, padding, use_bias, flatten], [oh, ow, oc],
+                  f32(x), None if kernel is None else f32(kernel), None if bias is None else f32(bias), f32(y)))
+
+
+def conv_case(name, n, h, w, c, f, kh, kw, sh, sw, padding, use_bias):
+    x = uniform((n, h, w, c), -1, 1)
+    kernel = uniform((kh, kw, c, f), -0.5, 0.5)
+    bias = uniform((f,), -0.5, 0.5) if use_bias else None
+    y = conv2d_ref(x, kernel, bias, sh, sw, padding)
+    add(name, CONV2D, n, h, w, c, f, kh, kw, sh, sw, padding, int(use_bias), 0, x, kernel, bias, y)
+
+
+def dense_case(name, n, h, w, c, units, use_bias, flatten):
+    x = uniform((n, h, w, c), -1, 1)
+    fan_in = h * w * c if flatten else c
+    kernel = uniform((fan_in, units), -0.5, 0.5)
+    bias = uniform((units,), -0.5, 0.5) if use_bias else None
+    if flatten:
+        # Keras Flatten of NHWC: (h, w, c) order, which is the NHWC memory order.
+        y = dense_ref(x.reshape(n, -1), kernel, bias)
+    else:
+        # Dense on a 4D tensor acts on the last axis.
+        y = dense_ref(x.reshape(-1, c), kernel, bias).reshape(n, h, w, units)
+    add(name, DENSE, n, h, w, c, units, 0, 0, 0, 0, 0, int(use_bias), int(flatten), x, kernel, bias, y)
+
+
+def pool_case(name, kind, n, h, w, c, kh, kw, sh, sw, padding, shift=0.0):
+    x = uniform((n, h, w, c), -1, 1) + np.float32(shift)
+    ref = max_pool_ref if kind == MAX_POOL else avg_pool_ref
+    y = ref(x, kh, kw, sh, sw, padding)
+    add(name, kind, n, h, w, c, 0, kh, kw, sh, sw, padding, 0, 0, x, None, None, y)
+
+
+# Conv2D: valid and same, strides 1 and 2, even and odd kernels, with and without bias,
+# several channel counts, non-square shapes, batch 1 and 7.
+conv_case("conv 7x6x3 f4 k3x3 s1 valid bias", 2, 7, 6, 3, 4, 3, 3, 1, 1, VALID, True)
+conv_case("conv 5x5x2 f5 k3x3 s1 same nobias", 1, 5, 5, 2, 5, 3, 3, 1, 1, SAME, False)
+conv_case("conv 6x5x3 f2 k2x2 s1 same bias (pad bottom/right)", 2, 6, 5, 3, 2, 2, 2, 1, 1, SAME, True)
+conv_case("conv 7x9x2 f3 k4x4 s2 same bias", 3, 7, 9, 2, 3, 4, 4, 2, 2, SAME, True)
+conv_case("conv 5x7x2 f3 k4x4 s1 same bias (pad 1 top, 2 bottom)", 1, 5, 7, 2, 3, 4, 4, 1, 1, SAME, True)
+conv_case("conv 9x8x1 f2 k4x4 s2 valid nobias", 1, 9, 8, 1, 2, 4, 4, 2, 2, VALID, False)
+conv_case("conv 8x8x4 f8 k3x3 s2 same bias (even input)", 2, 8, 8, 4, 8, 3, 3, 2, 2, SAME, True)
+conv_case("conv 5x5x3 f3 k1x1 s2 same bias", 2, 5, 5, 3, 3, 1, 1, 2, 2, SAME, True)
+conv_case("conv 4x3x5 f7 k1x1 s1 valid bias (pointwise)", 2, 4, 3, 5, 7, 1, 1, 1, 1, VALID, True)
+conv_case("conv 7x6x2 f4 k5x3 s2x1 same bias", 1, 7, 6, 2, 4, 5, 3, 2, 1, SAME, True)
+conv_case("conv 5x7x3 f1 k2x3 s1x2 valid bias batch 7", 7, 5, 7, 3, 1, 2, 3, 1, 2, VALID, True)
+conv_case("conv 7x7x2 f2 k2x2 s3 same nobias (stride > kernel)", 1, 7, 7, 2, 2, 2, 2, 3, 3, SAME, False)
+conv_case("conv 4x4x16 f16 k3x3 s1 same bias", 1, 4, 4, 16, 16, 3, 3, 1, 1, SAME, True)
+conv_case("conv 6x6x3 f32 k3x3 s1 valid bias (seed-model first layer)", 1, 6, 6, 3, 32, 3, 3, 1, 1, VALID, True)
+
+# Dense: flat (through Flatten, checking its (h, w, c) order) and on a 4D input.
+dense_case("flatten+dense 2x3x4 -> 5 bias", 2, 2, 3, 4, 5, True, True)
+dense_case("flatten+dense 1x1x7 -> 3 nobias batch 7", 7, 1, 1, 7, 3, False, True)
+dense_case("dense on 4D 3x4x5 -> 6 bias (last axis)", 2, 3, 4, 5, 6, True, False)
+dense_case("dense on 4D 2x2x3 -> 2 nobias", 1, 2, 2, 3, 2, False, False)
+
+# Pooling: valid and same, overlapping strides, non-square windows and strides.
+for kind, label in ((MAX_POOL, "max"), (AVG_POOL, "avg")):
+    pool_case(label + " 6x5x2 p2x2 s2 valid", kind, 2, 6, 5, 2, 2, 2, 2, 2, VALID)
+    pool_case(label + " 7x5x3 p3x3 s2 same (overlapping)", kind, 2, 7, 5, 3, 3, 3, 2, 2, SAME)
+    pool_case(label + " 5x5x2 p2x2 s2 same (pad bottom/right)", kind, 1, 5, 5, 2, 2, 2, 2, 2, SAME)
+    pool_case(label + " 6x6x2 p3x3 s1 valid (overlapping)", kind, 1, 6, 6, 2, 3, 3, 1, 1, VALID)
+    pool_case(label + " 5x6x3 p2x3 s1 same", kind, 1, 5, 6, 3, 2, 3, 1, 1, SAME)
+    pool_case(label + " 7x6x1 p4x4 s3x2 same", kind, 7, 7, 6, 1, 4, 4, 3, 2, SAME)
+    # All inputs negative: padding must never count as a value (max) or a cell (avg).
+    pool_case(label + " 5x4x2 p3x3 s1 same negative inputs", kind, 1, 5, 4, 2, 3, 3, 1, 1, SAME, shift=-2.0)
+
+# GlobalAveragePooling2D.
+x = uniform((3, 5, 3, 4), -1, 1)
+add("global average pooling 5x3x4 batch 3", GAP, 3, 5, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0, x, None, None, gap_ref(x))
+
+
+def main():
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden_layers.bin")
+    with open(path, "wb") as f:
+        f.write(b"TFXGOLD1")
+        f.write(struct.pack("<I", len(cases)))
+        for name, ints, oshape, x, kernel, bias, y in cases:
+            nb = name.encode()
+            f.write(struct.pack("<I", len(nb)))
+            f.write(nb)
+            f.write(struct.pack("<13i", *ints))
+            f.write(struct.pack("<3i", *oshape))
+            for arr in (x, kernel, bias, y):
+                if arr is not None:
+                    f.write(arr.tobytes())
+    print("wrote %d cases to %s (%d bytes, torch %s)" % (len(cases), path, os.path.getsize(path), torch.__version__))
+
+
+if __name__ == "__main__":
+    main()
