@@ -88,6 +88,26 @@ TFX_API int tfx_attribution_class_index(const tfx_attribution *a, size_t i);
 TFX_API int tfx_attribution_ig_delta(const tfx_attribution *a, size_t i, double *delta, double *score_diff);
 TFX_API void tfx_attribution_free(tfx_attribution *a);
 
+/* tf-explain style calls returning the picture tf-explain's explain() returns (a grid of one
+ * tile per image, ceil(sqrt(n)) columns; activations: one tile per feature map). The rendering
+ * follows o->compat (docs/methods.md). class_index overrides o->class_index (-1: predicted).
+ * Activations refuse more than TFX_ACTIVATIONS_MAX_TILES tiles (n * channels). */
+#define TFX_ACTIVATIONS_MAX_TILES 65536
+TFX_API int tfx_extract_activations(tfx_model *m, const float *x, size_t n, const char *layers_name,
+                                    const tfx_explain_options *o, tfx_image **out);
+TFX_API int tfx_vanilla_gradients(tfx_model *m, const float *x, size_t n, int class_index,
+                                  const tfx_explain_options *o, tfx_image **out);
+TFX_API int tfx_gradients_inputs(tfx_model *m, const float *x, size_t n, int class_index,
+                                 const tfx_explain_options *o, tfx_image **out);
+TFX_API int tfx_occlusion_sensitivity(tfx_model *m, const float *x, size_t n, int class_index,
+                                      const tfx_explain_options *o, tfx_image **out);
+TFX_API int tfx_grad_cam(tfx_model *m, const float *x, size_t n, int class_index,
+                         const tfx_explain_options *o, tfx_image **out);
+TFX_API int tfx_smooth_grad(tfx_model *m, const float *x, size_t n, int class_index,
+                            const tfx_explain_options *o, tfx_image **out);
+TFX_API int tfx_integrated_gradients(tfx_model *m, const float *x, size_t n, int class_index,
+                                     const tfx_explain_options *o, tfx_image **out);
+
 TFX_END_DECLS
 
 #endif

@@ -10,6 +10,11 @@ int tfx__explain_activations(tfx__xctx *c)
     if (rc) return rc;
     const tfx_layer *l = c->m->layers[li];
     memcpy(c->a->layer, l->name, sizeof c->a->layer);
+    size_t lim = c->hooks ? c->hooks->max_tiles : 0;
+    if (lim && (double)c->n * l->out.c > (double)lim)
+        return tfx__error(TFX_EINVAL, "tfx_extract_activations: %zu images x %d feature maps of layer '%s' make "
+                                      "%.0f tiles, more than the limit of %zu; pass fewer images or choose a layer "
+                                      "with fewer channels", c->n, l->out.c, l->name, (double)c->n * l->out.c, lim);
     rc = tfx__explain_alloc_maps(c, l->out.h, l->out.w, l->out.c);
     if (rc) return rc;
     size_t per = tfx__shape_size(l->out);

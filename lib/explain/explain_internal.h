@@ -25,10 +25,11 @@ typedef struct tfx__target {
     int xent_logits;  /* XENT computed from logits (Keras's path for a softmax output) */
 } tfx__target;
 
-/* Test hooks (never set by the public API). */
+/* Internal requests (tests, the picture calls); tfx_explain passes none. */
 typedef struct tfx__explain_hooks {
     const float *noise; /* SmoothGrad: standard-normal draws, n * samples * H*W*C, replacing the
                            generator (scaled by sigma inside, exactly as the generator's) */
+    size_t max_tiles;   /* activations: refuse more than this many n * k tiles (0: no limit) */
 } tfx__explain_hooks;
 
 struct tfx_attribution {
@@ -39,6 +40,9 @@ struct tfx_attribution {
     int *classes;     /* n */
     double *ig_delta; /* n, Integrated Gradients only */
     double *ig_diff;  /* n */
+    double *cells;    /* compat occlusion: n * cells_h * cells_w scores 1 - p (float64 as in
+                         tf-explain), the map its picture resizes */
+    int cells_h, cells_w;
     char layer[TFX__NAME_MAX];
 };
 
@@ -91,6 +95,10 @@ int tfx__explain_smooth_grad(tfx__xctx *c);
 int tfx__explain_integrated_gradients(tfx__xctx *c);
 int tfx__explain_occlusion(tfx__xctx *c);
 int tfx__explain_grad_cam(tfx__xctx *c);
+
+/* The picture calls (attribution.c): run method with the options and render the result. */
+int tfx__explain_picture(tfx_model *m, const float *x, size_t n, int method, int class_index,
+                         const char *layer, const tfx_explain_options *o, tfx_image **out);
 
 /* Bilinear resize with half-pixel centres and edge clamping of one single-channel map. */
 void tfx__explain_resize_bilinear(const float *src, int sh, int sw, float *dst, int dh, int dw);

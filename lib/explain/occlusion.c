@@ -40,12 +40,17 @@ int tfx__explain_occlusion(tfx__xctx *c)
         return tfx__error(TFX_EINVAL, "tfx_explain: occlusion work size overflows");
     float *buf = tfx__malloc(buf_sz);
     int *cls = tfx__malloc(B * sizeof(int));
-    double *acc = tfx__calloc(compat ? nwin : HW, sizeof(double));
+    double *acc = tfx__calloc(HW, sizeof(double));
+    if (compat) { /* rows_total = n * nwin cells, checked above */
+        c->a->cells = tfx__malloc(rows_total * sizeof(double));
+        c->a->cells_h = (int)ny;
+        c->a->cells_w = (int)nx;
+    }
     int *cover = tfx__calloc(HW, sizeof(int));
     float *patchv = tfx__malloc((size_t)C * sizeof(float));
     double *clean = tfx__malloc(c->n * sizeof(double));
     float *cells = tfx__malloc(nwin * sizeof(float));
-    if (!buf || !cls || !acc || !cover || !patchv || !clean || !cells) {
+    if (!buf || !cls || !acc || !cover || !patchv || !clean || !cells || (compat && !c->a->cells)) {
         rc = tfx__error(TFX_ENOMEM, "tfx_explain: out of memory for occlusion");
         goto out;
     }
@@ -94,7 +99,8 @@ int tfx__explain_occlusion(tfx__xctx *c)
             size_t r = r0 + b, i = r / nwin, wi = r % nwin;
             double p = tfx__explain_output(c, b)[cls[b]];
             if (compat) {
-                acc[wi] = 1.0 - p; /* tf-explain: 1 - p, one cell per patch */
+                /* tf-explain: 1 - p in float32 (numpy scalar arithmetic) stored in a float64 map */
+                c->a->cells[i * nwin + wi] = (double)(1.0f - (float)p);
             } else {
                 int y0 = (int)(wi / nx) * st, x0 = (int)(wi % nx) * st;
                 int y1 = y0 + P < H ? y0 + P : H, x1 = x0 + P < W ? x0 + P : W;
@@ -108,7 +114,7 @@ int tfx__explain_occlusion(tfx__xctx *c)
                 float *dst = c->a->data + i * HW;
                 if (compat) {
                     /* Cells (square-image semantics for every shape), resized bilinearly. */
-                    for (size_t k = 0; k < nwin; k++) cells[k] = (float)acc[k];
+                    for (size_t k = 0; k < nwin; k++) cells[k] = (float)c->a->cells[i * nwin + k];
                     tfx__explain_resize_bilinear(cells, (int)ny, (int)nx, dst, H, W);
                 } else {
                     for (size_t k = 0; k < HW; k++) dst[k] = (float)(acc[k] / cover[k]);
