@@ -21,10 +21,11 @@ static const char *errno_str(int e, char *buf, size_t n)
 #endif
 }
 
-/* Grow *buf so that at least `need` bytes fit, doubling, never above `hard` bytes. */
+/* Grow *buf so that at least `need` bytes fit (the first time exactly `need`, then doubling),
+ * never above `hard` bytes. -1: would pass `hard`; -2: out of memory. */
 static int grow(unsigned char **buf, size_t *cap, size_t need, size_t hard)
 {
-    size_t c = *cap ? *cap : CHUNK_MIN;
+    size_t c = *cap ? *cap : need;
     while (c < need) c = c > SIZE_MAX / 2 ? SIZE_MAX : c * 2;
     if (c > hard) c = hard;
     if (c < need) return -1;
@@ -68,7 +69,9 @@ int tfx__data_read_file(const char *path, size_t max_bytes, unsigned char **out,
     }
     unsigned char *buf = NULL;
     size_t n = 0, bufcap = 0;
-    if (grow(&buf, &bufcap, cap ? cap : CHUNK_MIN, hard) != 0) {
+    size_t first = cap ? cap : CHUNK_MIN;
+    if (first > hard) first = hard;
+    if (grow(&buf, &bufcap, first, hard) != 0) {
         fclose(f);
         return tfx__error(TFX_ENOMEM, "out of memory reading '%s'", path);
     }
@@ -220,6 +223,10 @@ done:
     if (rc != TFX_OK) {
         tfx__free(dst);
         return rc;
+    }
+    if (cap > produced + CHUNK_MIN) { /* give back the unused tail of the last doubling */
+        unsigned char *p = tfx__realloc(dst, produced);
+        if (p != NULL) dst = p;
     }
     *out = dst;
     *out_len = produced;
