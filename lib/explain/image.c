@@ -134,11 +134,13 @@ int tfx_image_decode(tfx_image **out, const void *data, size_t size, int channel
     if (size == 0) return tfx__error(TFX_EFORMAT, "tfx_image_decode: empty data");
     if (size > (size_t)INT_MAX)
         return tfx__error(TFX_EFORMAT, "tfx_image_decode: %zu bytes is more than the decoder takes", size);
-    int w = 0, h = 0, comp = 0;
+    int w = 0, h = 0, comp = 0, oom = 0;
     /* Header first: refuse huge pictures before the decoder allocates for them. */
-    if (!tfx__stb_info(data, (int)size, &w, &h, &comp))
+    if (!tfx__stb_info(data, (int)size, &w, &h, &comp, &oom)) {
+        if (oom) return tfx__error(TFX_ENOMEM, "tfx_image_decode: out of memory reading the header");
         return tfx__error(TFX_EFORMAT, "tfx_image_decode: not a PNG or JPEG picture (%s)",
                           tfx__stb_failure_reason());
+    }
     if (w <= 0 || h <= 0 || w > TFX_IMAGE_MAX_SIDE || h > TFX_IMAGE_MAX_SIDE ||
         (size_t)w * (size_t)h > (size_t)TFX_IMAGE_MAX_LOAD_PIXELS)
         return tfx__error(TFX_EFORMAT, "tfx_image_decode: picture of %dx%d exceeds the limits (%d a side, %d pixels)",
@@ -146,10 +148,10 @@ int tfx_image_decode(tfx_image **out, const void *data, size_t size, int channel
     if (comp < 1 || comp > 4)
         return tfx__error(TFX_EFORMAT, "tfx_image_decode: %d channels in the file", comp);
     int w2 = 0, h2 = 0, comp2 = 0;
-    unsigned char *px = tfx__stb_load(data, (int)size, &w2, &h2, &comp2, channels);
+    unsigned char *px = tfx__stb_load(data, (int)size, &w2, &h2, &comp2, channels, &oom);
     if (!px) {
         const char *why = tfx__stb_failure_reason();
-        if (strcmp(why, "outofmem") == 0)
+        if (oom || strcmp(why, "outofmem") == 0)
             return tfx__error(TFX_ENOMEM, "tfx_image_decode: out of memory decoding %dx%d", w, h);
         return tfx__error(TFX_EFORMAT, "tfx_image_decode: corrupt picture (%s)", why);
     }

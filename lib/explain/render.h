@@ -70,9 +70,10 @@ int tfx__render_heatmap_f64(const double *maps, size_t n, int map_h, int map_w, 
 /* ---- stb (stb_impl.c: the one file with the stb implementations) ---- */
 unsigned char *tfx__stb_png_encode(const unsigned char *pixels, int stride, int w, int h, int n,
                                    int *out_len);
-int tfx__stb_info(const unsigned char *data, int len, int *w, int *h, int *comp);
+/* *oom: an allocation failed during the call (stb's failure reason is not reliable for that). */
+int tfx__stb_info(const unsigned char *data, int len, int *w, int *h, int *comp, int *oom);
 unsigned char *tfx__stb_load(const unsigned char *data, int len, int *w, int *h, int *comp,
-                             int req_comp);
+                             int req_comp, int *oom);
 const char *tfx__stb_failure_reason(void);
 
 #endif
