@@ -5,6 +5,7 @@
 
 #include "common.h"
 #include "image.h"
+#include "train.h"
 
 TFX_BEGIN_DECLS
 
@@ -76,6 +77,42 @@ TFX_API void tfx_event_writer_free(tfx_event_writer *w);
  * and ignores. After a write error the writer is failed: every later add_* and flush returns
  * TFX_EIO naming the first error; close and free still release it. Training code decides
  * whether to continue without the log (libtfx's callbacks document their choice). */
+
+/* ---- Keras's TensorBoard callback (scalars) ---- */
+
+/* Writes what Keras's TensorBoard callback writes for loss and accuracy:
+ *   <log_dir>/train       epoch_loss, epoch_accuracy         step = epoch (from 0)
+ *   <log_dir>/validation  epoch_loss, epoch_accuracy         (val_loss, val_accuracy), step = epoch
+ * and with update_freq = N > 0 also batch_loss (this batch's mean loss) and batch_accuracy (the
+ * epoch's running accuracy) every N batches in the train run, step = optimizer steps so far.
+ * Accuracy is written only when the metric is compiled, validation only when fit has
+ * validation data (the validation run is created at the first such epoch). Each epoch ends
+ * with a flush. The values are the ones fit puts in the history (stored as float32). */
+typedef struct tfx_tensorboard_callback tfx_tensorboard_callback;
+
+#define TFX_TENSORBOARD_OPTIONS_VERSION 1
+typedef struct tfx_tensorboard_options {
+    unsigned version;
+    int update_freq;    /* 0: epoch summaries only (Keras "epoch"); N > 0: also every N batches */
+    int stop_on_error;  /* 0: a write error (disk full) stops the logging, training continues;
+                           non-zero: it stops fit, which returns TFX_EUSER with the I/O message */
+    tfx_clock_fn clock; /* as in tfx_event_writer_options */
+    void *clock_user;
+} tfx_tensorboard_options;
+#define TFX_TENSORBOARD_OPTIONS_INIT { TFX_TENSORBOARD_OPTIONS_VERSION, 0, 0, NULL, NULL }
+TFX_API int tfx_tensorboard_options_init(tfx_tensorboard_options *opts, unsigned version);
+
+/* Creates <log_dir>/train and its event file now, so an unusable log_dir is reported here
+ * (TFX_EIO with the path), not in the middle of training. */
+TFX_API int tfx_tensorboard_callback_new(tfx_tensorboard_callback **out, const char *log_dir,
+                                         const tfx_tensorboard_options *opts);
+/* The hooks to put in tfx_fit_options.callbacks (borrowed; lives as long as cb). */
+TFX_API const tfx_callback *tfx_tensorboard_callback_hooks(const tfx_tensorboard_callback *cb);
+/* TFX_OK, or the first write error (its message in *message when message is not NULL; the
+ * string lives as long as cb). */
+TFX_API int tfx_tensorboard_callback_status(const tfx_tensorboard_callback *cb, const char **message);
+/* Closes the files. NULL: no-op. */
+TFX_API void tfx_tensorboard_callback_free(tfx_tensorboard_callback *cb);
 
 TFX_END_DECLS
 
