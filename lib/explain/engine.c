@@ -159,7 +159,7 @@ int tfx__explain_gradient(tfx__xctx *c, const float *rows, size_t nb, const int 
     if (rc) return tfx__error_prefix("tfx_explain");
     build_seed(c, nb, cls);
     /* Parameter gradients stay off: explainers never touch m->grads. */
-    rc = tfx__model_backward(c->m, nb, c->t.top, c->seed, stop, 1, c->t.flags, NULL, grad);
+    rc = tfx__model_backward(c->m, nb, c->t.top, c->seed, stop, 1, c->t.flags, c->rule, grad);
     if (rc) return tfx__error_prefix("tfx_explain");
     return TFX_OK;
 }
@@ -255,34 +255,6 @@ int tfx__explain_find_layer(tfx__xctx *c, const char *name, int need_spatial, si
                                       "Activation)", l->name, l->ops->type_name, l->out.c, what);
     *index = found;
     return TFX_OK;
-}
-
-/* ---- bilinear resize (OpenCV INTER_LINEAR: half-pixel centres, edges clamped) ---- */
-
-void tfx__explain_resize_bilinear(const float *src, int sh, int sw, float *dst, int dh, int dw)
-{
-    double fy = (double)sh / dh, fx = (double)sw / dw;
-    for (int y = 0; y < dh; y++) {
-        double sy = (y + 0.5) * fy - 0.5;
-        if (sy < 0) sy = 0;
-        int y0 = (int)sy;
-        if (y0 > sh - 1) y0 = sh - 1;
-        int y1 = y0 + 1 < sh ? y0 + 1 : sh - 1;
-        double wy = sy - y0;
-        if (wy > 1) wy = 1;
-        for (int x = 0; x < dw; x++) {
-            double sx = (x + 0.5) * fx - 0.5;
-            if (sx < 0) sx = 0;
-            int x0 = (int)sx;
-            if (x0 > sw - 1) x0 = sw - 1;
-            int x1 = x0 + 1 < sw ? x0 + 1 : sw - 1;
-            double wx = sx - x0;
-            if (wx > 1) wx = 1;
-            double top = src[(size_t)y0 * sw + x0] * (1 - wx) + src[(size_t)y0 * sw + x1] * wx;
-            double bot = src[(size_t)y1 * sw + x0] * (1 - wx) + src[(size_t)y1 * sw + x1] * wx;
-            dst[(size_t)y * dw + x] = (float)(top * (1 - wy) + bot * wy);
-        }
-    }
 }
 
 /* ---- the entry point ---- */

@@ -59,6 +59,8 @@ typedef struct tfx__xctx {
     size_t K;                   /* classes = model output size */
     size_t batch;               /* rows per chunk */
     tfx__target t;
+    const tfx__rule *rule;      /* backward rule; NULL: the plain gradient (roadmap methods such
+                                   as guided backprop or LRP set it) */
     int *classes;               /* n resolved targets (owned by the attribution) */
     float *seed;                /* batch * size of the seeded tensor */
     size_t seed_sz;             /* per-row size of the seeded tensor */
@@ -99,8 +101,5 @@ int tfx__explain_grad_cam(tfx__xctx *c);
 /* The picture calls (attribution.c): run method with the options and render the result. */
 int tfx__explain_picture(tfx_model *m, const float *x, size_t n, int method, int class_index,
                          const char *layer, const tfx_explain_options *o, tfx_image **out);
-
-/* Bilinear resize with half-pixel centres and edge clamping of one single-channel map. */
-void tfx__explain_resize_bilinear(const float *src, int sh, int sw, float *dst, int dh, int dw);
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "explain/explain_internal.h"
+#include "explain/render.h"
 
 int tfx__explain_grad_cam(tfx__xctx *c)
 {
@@ -58,9 +59,10 @@ int tfx__explain_grad_cam(tfx__xctx *c)
                 cam[p] = (float)v;
             }
             float *dst = c->a->data + (s + b) * (size_t)oh * ow;
-            if (c->o.upsample)
-                tfx__explain_resize_bilinear(cam, h, w, dst, oh, ow);
-            else
+            if (c->o.upsample) {
+                rc = tfx__resize_f32(cam, h, w, 1, dst, oh, ow); /* the renderer's resize, OpenCV's arithmetic */
+                if (rc) goto out;
+            } else
                 memcpy(dst, cam, hw * sizeof(float));
         }
     }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "explain/explain_internal.h"
+#include "explain/render.h"
 
 /* Windows per axis: the first start whose window reaches the end is the last. */
 static size_t window_count(int size, int patch, int stride)
@@ -49,8 +50,8 @@ int tfx__explain_occlusion(tfx__xctx *c)
     int *cover = tfx__calloc(HW, sizeof(int));
     float *patchv = tfx__malloc((size_t)C * sizeof(float));
     double *clean = tfx__malloc(c->n * sizeof(double));
-    float *cells = tfx__malloc(nwin * sizeof(float));
-    if (!buf || !cls || !acc || !cover || !patchv || !clean || !cells || (compat && !c->a->cells)) {
+    double *cells64 = compat ? tfx__malloc(HW * sizeof(double)) : NULL;
+    if (!buf || !cls || !acc || !cover || !patchv || !clean || (compat && (!c->a->cells || !cells64))) {
         rc = tfx__error(TFX_ENOMEM, "tfx_explain: out of memory for occlusion");
         goto out;
     }
@@ -113,9 +114,11 @@ int tfx__explain_occlusion(tfx__xctx *c)
             if (wi == nwin - 1) { /* last window of image i */
                 float *dst = c->a->data + i * HW;
                 if (compat) {
-                    /* Cells (square-image semantics for every shape), resized bilinearly. */
-                    for (size_t k = 0; k < nwin; k++) cells[k] = (float)c->a->cells[i * nwin + k];
-                    tfx__explain_resize_bilinear(cells, (int)ny, (int)nx, dst, H, W);
+                    /* Cells (square-image semantics for every shape), resized as cv2.resize does
+                     * on tf-explain's float64 map. */
+                    rc = tfx__resize_f64(c->a->cells + i * nwin, (int)ny, (int)nx, 1, cells64, H, W);
+                    if (rc) goto out;
+                    for (size_t k = 0; k < HW; k++) dst[k] = (float)cells64[k];
                 } else {
                     for (size_t k = 0; k < HW; k++) dst[k] = (float)(acc[k] / cover[k]);
                     memset(acc, 0, HW * sizeof(double));
@@ -131,6 +134,6 @@ out:
     tfx__free(cover);
     tfx__free(patchv);
     tfx__free(clean);
-    tfx__free(cells);
+    tfx__free(cells64);
     return rc;
 }
