@@ -18,6 +18,8 @@ typedef struct tfx_image {
 
 /* Largest width or height libtfx creates, renders or loads. */
 #define TFX_IMAGE_MAX_SIDE 32768
+/* Largest width*height of a picture the renderers make (a grid of a million 28x28 maps is refused). */
+#define TFX_RENDER_MAX_PIXELS (1 << 26)
 /* Largest width*height tfx_image_load / tfx_image_decode accept (bounds memory on hostile files). */
 #define TFX_IMAGE_MAX_LOAD_PIXELS (1 << 26)
 

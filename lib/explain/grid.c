@@ -39,10 +39,12 @@ int tfx__grid_shape(const char *fn, size_t n, int tile_h, int tile_w, int rows, 
     } else {
         r = c = ceil_sqrt(n);
     }
-    if (r > (size_t)(TFX_IMAGE_MAX_SIDE / tile_h) || c > (size_t)(TFX_IMAGE_MAX_SIDE / tile_w))
-        return tfx__error(TFX_EINVAL, "%s: %zu tiles of %dx%d in a %zux%zu grid exceed %d pixels a side; "
-                                      "render fewer tiles (e.g. one sample or a channel subset)",
-                          fn, n, tile_h, tile_w, r, c, TFX_IMAGE_MAX_SIDE);
+    if (r > (size_t)(TFX_IMAGE_MAX_SIDE / tile_h) || c > (size_t)(TFX_IMAGE_MAX_SIDE / tile_w) ||
+        r * (size_t)tile_h * c * (size_t)tile_w > (size_t)TFX_RENDER_MAX_PIXELS)
+        return tfx__error(TFX_EINVAL, "%s: %zu tiles of %dx%d in a %zux%zu grid exceed the picture limits "
+                                      "(%d pixels a side, %d pixels); render fewer tiles (e.g. one sample "
+                                      "or a channel subset)",
+                          fn, n, tile_h, tile_w, r, c, TFX_IMAGE_MAX_SIDE, TFX_RENDER_MAX_PIXELS);
     *out_rows = (int)r;
     *out_cols = (int)c;
     return TFX_OK;
