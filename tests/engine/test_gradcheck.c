@@ -7,8 +7,8 @@
  *
  * Numerical gradient: central differences of the float forward, L accumulated in double, with
  * the actual float-rounded step sizes, refined by Richardson extrapolation over h, h/2, h/4
- * with h = 1/4 (truncation error O(h^6)). Large steps keep the float rounding noise of the
- * forward small relative to the difference.
+ * with h = 1/4 unless a test says why it picks another (truncation error O(h^6)). Large steps
+ * keep the float rounding noise of the forward small relative to the difference.
  * Inputs, weights and r lie on dyadic grids (multiples of 2^-k) and the steps are powers of two,
  * so the linear stages (im2col + sgemm, sums) are exact in float and add no noise at all.
  *
@@ -18,13 +18,14 @@
  * to 2^-12, and the coordinate is skipped only if even those cross (counted; a tensor fails if
  * more than a quarter of its coordinates are skipped). The "coarse" grid used with ReLU-like
  * activations (inputs odd multiples of 2^-3, weights multiples of 2^-2, biases odd multiples
- * of 2^-6) puts every pre-activation of the first layer at least 2^-6 away from 0, so steps
- * below 2^-6 provably do not cross there (larger steps are used where they do not cross). Max-pool tests without a conv in front use pairwise
+ * of 2^-6) puts every pre-activation of the first layer at least 2^-6 away from 0; a step h
+ * moves it by at most h, so steps below 2^-6 provably do not cross there (larger steps are
+ * used wherever they do not cross). Max-pool tests without a conv in front use pairwise
  * distinct inputs (no ties).
  *
  * Error measure: err = |a - n| / max(|a|, |n|, FLOOR) with FLOOR = 1e-2 (absolute). Pass: max
- * err <= 1e-3 for every tensor of every model, i.e. |a - n| <= 1e-3 max(|a|, |n|) + 1e-5: the
- * rtol/atol of torch.autograd.gradcheck's defaults. The floor exists because the float forward
+ * err <= 1e-3 for every tensor of every model, i.e. |a - n| <= max(1e-3 max(|a|, |n|), 1e-5),
+ * the rtol/atol of torch.autograd.gradcheck's defaults. The floor exists because the float forward
  * leaves ~1e-7 relative rounding in every output, which becomes ~1e-6 absolute noise in a
  * central difference; entries near zero (cancellations) can only be checked absolutely.
  * Set GC_VERBOSE=1 to print every coordinate with err > 2e-4. */
