@@ -1,25 +1,27 @@
-/* libFuzzer target for the model-file reader (not built by meson here; the fuzz build of
- * issue 8 can adopt it). Each input is loaded as is, then again with its CRC-32 trailer
- * recomputed so mutations reach the section and layer parsers; models that load run one
- * prediction. Seeds: tests/saving/corpus/. Build and run (from the source root):
- *   clang -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
- *     -D_GNU_SOURCE -DTFX_BUILDING -std=c11 -Iinclude -Ilib tests/saving/fuzz_model_load.c \
- *     lib/core/*.c lib/layers/*.c lib/model/model.c lib/model/summary.c lib/model/saving.c \
- *     -lopenblas -lz -lm -lpthread -o fuzz_model_load
- *   mkdir -p /tmp/corpus && ./fuzz_model_load -max_len=4096 -max_total_time=600 /tmp/corpus tests/saving/corpus */
+/* libFuzzer target for the model-file reader (tfx_model_load_from_memory), written with
+ * tests/saving and adopted by tests/fuzz (issue 8). Each input is loaded as is, then again
+ * with its CRC-32 trailer recomputed so mutations reach the section and layer parsers; models
+ * that load run one prediction. Seeds: tests/fuzz/corpus/model_load/. Built by meson
+ * (tests/fuzz/meson.build: -Dfuzzers=true with clang; otherwise a corpus replayer); long run:
+ * docs/security.md. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
 #include "tfx/tfx.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 static void try_load(const uint8_t *data, size_t size)
 {
     tfx_model *m = NULL;
-    if (tfx_model_load_from_memory(&m, data, size) != TFX_OK) return;
+    int rc = tfx_model_load_from_memory(&m, data, size);
+    /* A hostile file may only be refused as malformed or from a newer version. */
+    if (rc != TFX_OK && rc != TFX_EFORMAT && rc != TFX_EVERSION) abort();
+    if (rc != TFX_OK) {
+        if (m != NULL || tfx_error_last()->message[0] == '\0') abort();
+        return;
+    }
     int s[3];
     tfx_model_input_shape(m, s);
     size_t in = (size_t)s[0] * s[1] * s[2];
