@@ -9,5 +9,7 @@ fi
 ninja -C build >/dev/null
 out=${TFX_TUTORIAL_OUT:-out}
 mkdir -p "$out"
-echo "== the seed ConvNet (summary and a prediction) =="
-./build/examples/seed_model
+echo "== training the seed ConvNet on Fashion-MNIST (examples/train_seed_model.c) =="
+./build/examples/train_seed_model --subset "${TFX_TUTORIAL_SUBSET:-10000}" --epochs "${TFX_TUTORIAL_EPOCHS:-2}" \
+  --verbose 2 --out "$out/seed_model.tfx"
+echo "model saved to $out/seed_model.tfx"
