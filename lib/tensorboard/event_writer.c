@@ -138,8 +138,9 @@ static int check_usable(const tfx_event_writer *w, const char *fn)
 static int get_time(tfx_event_writer *w, const char *fn, double *t)
 {
     *t = w->clock(w->clock_user);
-    if (!isfinite(*t) || *t < 0)
-        return tfx__error(TFX_EINVAL, "%s: the clock returned %g (need finite seconds >= 0)", fn, *t);
+    /* the bound keeps (long long)t defined and the file name's seconds field sane */
+    if (!isfinite(*t) || *t < 0 || *t >= 1e12)
+        return tfx__error(TFX_EINVAL, "%s: the clock returned %g (need Unix seconds in [0, 1e12))", fn, *t);
     return TFX_OK;
 }
 

@@ -74,6 +74,9 @@ static void test_options(void **state)
     tfx_event_writer_options c = clock_opts(&nan);
     assert_int_equal(tfx_event_writer_new(&w, "/tmp", &c), TFX_EINVAL);
     assert_non_null(strstr(tfx_error_last()->message, "clock"));
+    double huge = 1e30;
+    c = clock_opts(&huge);
+    assert_int_equal(tfx_event_writer_new(&w, "/tmp", &c), TFX_EINVAL);
     tfx_event_writer_free(NULL);
 }
 
