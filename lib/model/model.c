@@ -687,6 +687,8 @@ int tfx__model_backward(tfx_model *m, size_t n, size_t top, const float *seed, s
 float *tfx__model_layer_output(tfx_model *m, size_t i) { return m->acts[i + 1]; }
 float *tfx__model_layer_preactivation(tfx_model *m, size_t i)
 {
+    /* An Activation layer's pre-activation is its input (what SKIP_ACTIVATION seeds). */
+    if (m->layers[i]->ops->kind == TFX_LAYER_ACTIVATION) return m->acts[i];
     return m->layers[i]->preact ? m->layers[i]->preact : m->acts[i + 1];
 }
 
