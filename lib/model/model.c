@@ -79,8 +79,9 @@ int tfx_model_set_seed(tfx_model *m, uint64_t seed)
     return TFX_OK;
 }
 
-float *tfx__layer_params(const tfx_layer *l) { return l->model->params + l->param_offset; }
-float *tfx__layer_grads(const tfx_layer *l) { return l->model->grads + l->param_offset; }
+/* A model without weights has NULL arrays; NULL + 0 is undefined behaviour (UBSan). */
+float *tfx__layer_params(const tfx_layer *l) { return l->model->params ? l->model->params + l->param_offset : NULL; }
+float *tfx__layer_grads(const tfx_layer *l) { return l->model->grads ? l->model->grads + l->param_offset : NULL; }
 
 float *tfx__layer_scratch(tfx_layer *l, size_t floats)
 {
