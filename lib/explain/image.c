@@ -125,6 +125,53 @@ int tfx_image_write_png(const tfx_image *img, const char *path)
     return TFX_OK;
 }
 
+/* Debian's stb_image (2.27) builds a JPEG Huffman table from 16 code counts without checking
+ * that they sum to at most 256, so a hostile DHT segment writes past stbi__huffman.size[257]
+ * (a heap overflow, fixed upstream later). Such files are refused before stb sees them:
+ * segments before the first SOF are walked as stb walks them (APPn/COM payloads skipped),
+ * from the first SOF on every FF C4 is checked (a superset of the DHT segments stb reaches). */
+static unsigned jpeg_byte(const unsigned char *d, size_t n, size_t i) { return i < n ? d[i] : 0; } /* stb: 0 at EOF */
+
+/* 1 when the DHT segment whose length field starts at p would overflow stb's tables. */
+static int jpeg_dht_bad(const unsigned char *d, size_t n, size_t p)
+{
+    long len = (long)(jpeg_byte(d, n, p) << 8 | jpeg_byte(d, n, p + 1)) - 2;
+    p += 2;
+    while (len > 0 && p < n) { /* past the end stb reads zeros: empty tables */
+        unsigned q = jpeg_byte(d, n, p++);
+        if ((q >> 4) > 1 || (q & 15) > 3) return 0; /* stb refuses the segment first */
+        unsigned sum = 0;
+        for (int i = 0; i < 16; i++) sum += jpeg_byte(d, n, p++);
+        if (sum > 256) return 1;
+        p += sum;
+        len -= 17 + (long)sum;
+    }
+    return 0;
+}
+
+static int jpeg_huffman_ok(const unsigned char *d, size_t n)
+{
+    size_t p = 0;
+    while (p < n && d[p] == 0xFF) p++; /* stb's SOI: FF, fill FFs, D8 */
+    if (p == 0 || p >= n || d[p] != 0xD8) return 1; /* not a JPEG to stb */
+    p++;
+    for (;;) {
+        while (p < n && d[p] != 0xFF) p++; /* stb skips padding between segments */
+        while (p < n && d[p] == 0xFF) p++;
+        if (p >= n) return 1;
+        unsigned m = d[p++];
+        if (m >= 0xC0 && m <= 0xC2) break; /* SOF */
+        if (m == 0xC4 && jpeg_dht_bad(d, n, p)) return 0;
+        if (m != 0xC4 && m != 0xDB && m != 0xDD && m != 0xFE && (m < 0xE0 || m > 0xEF)) return 1; /* stb fails */
+        size_t len = jpeg_byte(d, n, p) << 8 | jpeg_byte(d, n, p + 1);
+        if (len < 2) return 1;
+        p += len;
+    }
+    for (size_t i = p - 1; i + 1 < n; i++)
+        if (d[i] == 0xFF && d[i + 1] == 0xC4 && jpeg_dht_bad(d, n, i + 2)) return 0;
+    return 1;
+}
+
 int tfx_image_decode(tfx_image **out, const void *data, size_t size, int channels)
 {
     TFX__CHECK_NULL(out);
@@ -134,6 +181,8 @@ int tfx_image_decode(tfx_image **out, const void *data, size_t size, int channel
     if (size == 0) return tfx__error(TFX_EFORMAT, "tfx_image_decode: empty data");
     if (size > (size_t)INT_MAX)
         return tfx__error(TFX_EFORMAT, "tfx_image_decode: %zu bytes is more than the decoder takes", size);
+    if (!jpeg_huffman_ok(data, size))
+        return tfx__error(TFX_EFORMAT, "tfx_image_decode: corrupt JPEG (a Huffman table of more than 256 codes)");
     int w = 0, h = 0, comp = 0, oom = 0;
     /* Header first: refuse huge pictures before the decoder allocates for them. */
     if (!tfx__stb_info(data, (int)size, &w, &h, &comp, &oom)) {
