@@ -219,7 +219,7 @@ static int check_saveable(const tfx_model *m)
         const tfx_layer *l = m->layers[i];
         if (config_len(l->ops->kind) < 0)
             return tfx__error(TFX_ENOTSUP, "layer %zu '%s': kind %d cannot be saved", i, l->name, l->ops->kind);
-        const float *p = m->params + l->param_offset;
+        const float *p = tfx__layer_params(l); /* NULL for a weightless model: no NULL + 0 */
         for (size_t k = 0; k < l->n_params; k++)
             if (!isfinite(p[k]))
                 return tfx__error(TFX_EINVAL, "layer %zu '%s': trainable weight %zu is not finite (%g)", i, l->name,
