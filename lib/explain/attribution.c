@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "explain/explain_internal.h"
+#include "explain/render.h"
 
 void tfx_attribution_free(tfx_attribution *a)
 {

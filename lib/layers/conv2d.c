@@ -38,6 +38,10 @@ static int infer(tfx_layer *l, tfx__shape in, tfx__shape *out)
         tfx__conv_out_size(in.w, l->cfg.kernel_w, l->cfg.stride_w, l->cfg.padding, &ow, &l->cfg.pad_left))
         return tfx__error(TFX_ESHAPE, "kernel %dx%d does not fit the %dx%d input with valid padding",
                           l->cfg.kernel_h, l->cfg.kernel_w, in.h, in.w);
+    /* Weight count must not overflow (kernel sizes come from callers and files). */
+    if ((double)l->cfg.kernel_h * l->cfg.kernel_w * in.c * ((double)l->cfg.filters + 1) > TFX__MAX_LAYER_PARAMS)
+        return tfx__error(TFX_ESHAPE, "kernel %dx%dx%d with %d filters has too many weights (limit %.0f)",
+                          l->cfg.kernel_h, l->cfg.kernel_w, in.c, l->cfg.filters, TFX__MAX_LAYER_PARAMS);
     *out = (tfx__shape){oh, ow, l->cfg.filters, 0};
     return TFX_OK;
 }

@@ -6,6 +6,9 @@
 
 static int infer(tfx_layer *l, tfx__shape in, tfx__shape *out)
 {
+    if ((double)in.c * ((double)l->cfg.units + 1) > TFX__MAX_LAYER_PARAMS)
+        return tfx__error(TFX_ESHAPE, "%d inputs x %d units is too many weights (limit %.0f)", in.c, l->cfg.units,
+                          TFX__MAX_LAYER_PARAMS);
     *out = (tfx__shape){in.h, in.w, l->cfg.units, in.flat};
     return TFX_OK;
 }

@@ -7,6 +7,8 @@
 #include "tfx/model.h"
 
 #define TFX__NAME_MAX 256
+/* Largest weight count of one layer (2^31: 8 GiB of floats). */
+#define TFX__MAX_LAYER_PARAMS 2147483648.0
 
 /* Shape of one sample. flat: rank-2 Keras tensor (None, c), stored with h = w = 1. */
 typedef struct tfx__shape {

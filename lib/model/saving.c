@@ -701,7 +701,7 @@ static int load_layer(tfx_model *m, size_t index, reader *ar, reader *wr)
     probe.in = m->n_layers ? m->layers[m->n_layers - 1]->out : m->input;
     rc = ops->infer(&probe, probe.in, &probe.out);
     if (rc) return rebadge(rc, &at);
-    size_t trainable, state;
+    size_t trainable = 0, state = 0;
     rc = expected_counts(&at, kind, &cfg, probe.in, &trainable, &state);
     if (rc) return rc;
 
