@@ -664,7 +664,7 @@ static void test_hostile_headers(void **state)
     /* Huge kernel with SAME padding: the weight count would overflow size_t; shape inference refuses it. */
     h = fresh(o, n), wr32(h.b + A + 8, 1024), wr32(h.b + C0, 1 << 20), wr32(h.b + C0 + 4, 1 << 20),
     wr32(h.b + C0 + 8, 1 << 20);
-    HOSTILE(h, TFX_EFORMAT, "layer 0 ('c1'): has too many weights");
+    HOSTILE(h, TFX_EFORMAT, "layer 0 ('c1'): kernel 1048576x1048576x1024 with 1048576 filters has too many weights");
     /* Huge but representable: 3*3*2*2^20 + 2^20 bias weights, not what the file holds. */
     h = fresh(o, n), wr32(h.b + C0, 1 << 20);
     HOSTILE(h, TFX_EFORMAT, "weights section, layer 0 ('c1'): 38 trainable and 0 non-trainable weights, the "
