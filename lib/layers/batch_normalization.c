@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "layers/lrp.h"
 #include "model/model_internal.h"
 
 /* Trainable layout: [gamma if scale][beta if center]; state: [moving_mean][moving_var].
@@ -82,11 +83,7 @@ static int forward(tfx_layer *l, const float *x, float *y, size_t n, int trainin
 static int backward(tfx_layer *l, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
                     const tfx__rule *rule)
 {
-    (void)x;
-    (void)y;
-    if (rule->kind >= TFX__RULE_LRP_0)
-        return tfx__error(TFX_ENOTSUP, "layer '%s' (BatchNormalization): rule %d is not implemented", l->name,
-                          rule->kind);
+    if (rule->kind >= TFX__RULE_LRP_0) return tfx__lrp_elementwise_linear(l, x, y, dy, dx, n, flags, rule);
     const size_t C = (size_t)l->in.c, rows = n * l->in.h * l->in.w;
     const float *xhat = l->cache, *invstd = l->cache + rows * C + C;
     /* Per-channel sums in double, from the model workspace (C may be large). */

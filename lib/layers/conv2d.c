@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "layers/lrp.h"
 #include "model/model_internal.h"
 
 static void geom(const tfx_layer *l, tfx__conv_geom *g)
@@ -97,8 +98,7 @@ static int forward(tfx_layer *l, const float *x, float *y, size_t n, int trainin
 static int backward(tfx_layer *l, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
                     const tfx__rule *rule)
 {
-    if (rule->kind >= TFX__RULE_LRP_0)
-        return tfx__error(TFX_ENOTSUP, "layer '%s' (Conv2D): rule %d is not implemented", l->name, rule->kind);
+    if (rule->kind >= TFX__RULE_LRP_0) return tfx__lrp_linear(l, x, y, dy, dx, n, flags, rule);
     const size_t rows = n * l->out.h * l->out.w, K = kdim(l), F = (size_t)l->cfg.filters;
     if (l->preact && !(flags & TFX__BW_SKIP_ACTIVATION)) {
         int rc = tfx__activation_backward(l->cfg.activation, l->cfg.alpha, l->preact, y, dy, dy, rows, F, rule);

@@ -2,6 +2,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "layers/lrp.h"
 #include "model/model_internal.h"
 
 static int infer(tfx_layer *l, tfx__shape in, tfx__shape *out)
@@ -48,8 +49,7 @@ static int forward(tfx_layer *l, const float *x, float *y, size_t n, int trainin
 static int backward(tfx_layer *l, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
                     const tfx__rule *rule)
 {
-    if (rule->kind >= TFX__RULE_LRP_0)
-        return tfx__error(TFX_ENOTSUP, "layer '%s' (Dense): rule %d is not implemented", l->name, rule->kind);
+    if (rule->kind >= TFX__RULE_LRP_0) return tfx__lrp_linear(l, x, y, dy, dx, n, flags, rule);
     const size_t rows = n * l->in.h * l->in.w, K = (size_t)l->in.c, U = (size_t)l->cfg.units;
     if (l->preact && !(flags & TFX__BW_SKIP_ACTIVATION)) {
         int rc = tfx__activation_backward(l->cfg.activation, l->cfg.alpha, l->preact, y, dy, dy, rows, U, rule);

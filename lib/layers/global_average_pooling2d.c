@@ -1,6 +1,7 @@
 /* GlobalAveragePooling2D: mean over h and w per channel, flat (None, c) output. */
 #include <string.h>
 
+#include "layers/lrp.h"
 #include "model/model_internal.h"
 
 static int infer(tfx_layer *l, tfx__shape in, tfx__shape *out)
@@ -31,12 +32,7 @@ static int forward(tfx_layer *l, const float *x, float *y, size_t n, int trainin
 static int backward(tfx_layer *l, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
                     const tfx__rule *rule)
 {
-    (void)x;
-    (void)y;
-    (void)flags;
-    if (rule->kind >= TFX__RULE_LRP_0)
-        return tfx__error(TFX_ENOTSUP, "layer '%s' (GlobalAveragePooling2D): rule %d is not implemented", l->name,
-                          rule->kind);
+    if (rule->kind >= TFX__RULE_LRP_0) return tfx__lrp_elementwise_linear(l, x, y, dy, dx, n, flags, rule);
     if (!dx) return TFX_OK;
     const size_t C = (size_t)l->in.c, P = (size_t)l->in.h * l->in.w;
     const float inv = 1.0f / (float)P;

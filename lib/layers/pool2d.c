@@ -3,6 +3,7 @@
 #include <float.h>
 #include <string.h>
 
+#include "layers/lrp.h"
 #include "model/model_internal.h"
 
 static int infer(tfx_layer *l, tfx__shape in, tfx__shape *out)
@@ -59,7 +60,8 @@ static int max_backward(tfx_layer *l, const float *x, const float *y, float *dy,
     (void)flags;
     if (rule->kind >= TFX__RULE_LRP_0 && rule->kind != TFX__RULE_LRP_0 && rule->kind != TFX__RULE_LRP_EPSILON &&
         rule->kind != TFX__RULE_LRP_ZPLUS && rule->kind != TFX__RULE_LRP_ALPHA_BETA)
-        return tfx__error(TFX_ENOTSUP, "layer '%s' (MaxPooling2D): rule %d is not supported", l->name, rule->kind);
+        return tfx__error(TFX_ENOTSUP, "layer '%s' (MaxPooling2D): rule %s is not supported", l->name,
+                          tfx__rule_name(rule->kind));
     if (!dx) return TFX_OK;
     const int C = l->in.c;
     memset(dx, 0, n * tfx__shape_size(l->in) * sizeof(float));
@@ -118,11 +120,7 @@ static int avg_forward(tfx_layer *l, const float *x, float *y, size_t n, int tra
 static int avg_backward(tfx_layer *l, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
                         const tfx__rule *rule)
 {
-    (void)x;
-    (void)y;
-    (void)flags;
-    if (rule->kind >= TFX__RULE_LRP_0)
-        return tfx__error(TFX_ENOTSUP, "layer '%s' (AveragePooling2D): rule %d is not implemented", l->name, rule->kind);
+    if (rule->kind >= TFX__RULE_LRP_0) return tfx__lrp_elementwise_linear(l, x, y, dy, dx, n, flags, rule);
     if (!dx) return TFX_OK;
     const int C = l->in.c;
     memset(dx, 0, n * tfx__shape_size(l->in) * sizeof(float));
