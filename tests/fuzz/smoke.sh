@@ -8,6 +8,8 @@ set -eu
 fuzzer=$1
 corpus=$2
 runs=${3:-${TFX_FUZZ_RUNS:-2000}}
+here=$(cd "$(dirname "$0")" && pwd)
+export UBSAN_OPTIONS="suppressions=$here/ubsan.supp:halt_on_error=1:print_stacktrace=1"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 exec "$fuzzer" -runs="$runs" -seed=1 -timeout=25 -rss_limit_mb=2560 -max_len=8192 \
