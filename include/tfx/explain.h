@@ -18,8 +18,51 @@ typedef enum tfx_method {
     TFX_METHOD_OCCLUSION = 4,            /* probability drop, H x W x 1 */
     TFX_METHOD_GRAD_CAM = 5,             /* h x w x 1 (or H x W x 1 with upsample) */
     TFX_METHOD_SMOOTH_GRAD = 6,          /* mean noisy gradient, H x W x C */
-    TFX_METHOD_INTEGRATED_GRADIENTS = 7  /* (x - x') * mean path gradient, H x W x C */
+    TFX_METHOD_INTEGRATED_GRADIENTS = 7, /* (x - x') * mean path gradient, H x W x C */
+    /* --- tf-explain's roadmap and beyond (docs/methods.md, "Roadmap methods") --- */
+    TFX_METHOD_GRAD_CAM_PLUS_PLUS = 8,   /* CAM maps: h x w x 1 (or H x W x 1 with upsample) */
+    TFX_METHOD_SCORE_CAM = 9,
+    TFX_METHOD_LAYER_CAM = 10,
+    TFX_METHOD_XGRAD_CAM = 11,
+    TFX_METHOD_HIRES_CAM = 12,
+    TFX_METHOD_EIGEN_CAM = 13,           /* class-agnostic */
+    TFX_METHOD_GUIDED_BACKPROP = 14,     /* H x W x C */
+    TFX_METHOD_GUIDED_GRAD_CAM = 15,     /* guided backprop * upsampled Grad-CAM, H x W x C */
+    TFX_METHOD_DECONVNET = 16,           /* H x W x C */
+    TFX_METHOD_GUIDED_SMOOTH_GRAD = 17,  /* noise tunnel (SmoothGrad) over guided backprop */
+    TFX_METHOD_LRP = 18,                 /* input relevance, H x W x C */
+    TFX_METHOD_NOISE_TUNNEL = 19         /* o->tunnel over o->base_method, H x W x C */
 } tfx_method;
+
+/* LRP rules (per layer) and presets (o->lrp_rule). docs/methods.md has the formulas. */
+typedef enum tfx_lrp_rule {
+    TFX_LRP_DEFAULT = 0,      /* in lrp_rules[]: the preset's rule for that layer */
+    TFX_LRP_0 = 1,            /* z-rule, bias absorbs relevance */
+    TFX_LRP_EPSILON = 2,      /* z + epsilon * sign(z) (lrp_epsilon) */
+    TFX_LRP_ALPHA_BETA = 3,   /* lrp_alpha - lrp_beta = 1, beta >= 0, bias ignored */
+    TFX_LRP_ZPLUS = 4,        /* a * w+ / sum a * w+, bias ignored (for a >= 0) */
+    TFX_LRP_ZB = 5,           /* bounded input rule over [lrp_low, lrp_high] (Conv2D/Dense) */
+    /* presets (o->lrp_rule only): */
+    TFX_LRP_COMPOSITE = 6,    /* zB on the first Conv2D/Dense, z+ on the other Conv2D, epsilon
+                                 on Dense, pooling / BatchNormalization epsilon */
+    TFX_LRP_COMPOSITE_AB = 7  /* alpha-beta on Conv2D, epsilon on Dense and the rest
+                                 (iNNvestigate's presets A (1, 0) / B (2, 1)) */
+} tfx_lrp_rule;
+
+/* Noise tunnel statistics (Captum's nt_type). */
+typedef enum tfx_tunnel {
+    TFX_TUNNEL_SMOOTHGRAD = 0,    /* mean of the base maps over noisy copies */
+    TFX_TUNNEL_SMOOTHGRAD_SQ = 1, /* mean of their squares (Hooker et al.) */
+    TFX_TUNNEL_VARGRAD = 2        /* their variance, 1/N (Adebayo et al.) */
+} tfx_tunnel;
+
+/* Score-CAM channel weights. */
+typedef enum tfx_score_cam_weights {
+    TFX_SCORE_CAM_SOFTMAX_CLASSES = 0,  /* s_k = softmax over classes of f(x * M_k), at c (paper,
+                                           official code, tf-keras-vis) */
+    TFX_SCORE_CAM_SOFTMAX_CHANNELS = 1  /* softmax over channels k of the score S_c(x * M_k)
+                                           (pytorch-grad-cam) */
+} tfx_score_cam_weights;
 
 /* Modes: tfx_compat in image.h (TFX_COMPAT_NONE: paper-correct definitions, the default;
  * TFX_COMPAT_TF_EXPLAIN: tf-explain 0.3.1's targets, quirks and pictures). */
@@ -31,7 +74,7 @@ typedef enum tfx_patch_fill {
     TFX_PATCH_VALUE = 2  /* the constant patch_value (compat mode always uses 127.5) */
 } tfx_patch_fill;
 
-#define TFX_EXPLAIN_OPTIONS_VERSION 1
+#define TFX_EXPLAIN_OPTIONS_VERSION 2
 typedef struct tfx_explain_options {
     unsigned version;
     int method;                /* tfx_method */
@@ -56,11 +99,28 @@ typedef struct tfx_explain_options {
     uint64_t seed;             /* SmoothGrad noise generator seed (reproducible) */
     size_t batch_size;         /* rows per forward/backward; 0: the model's batch size */
     float image_weight;        /* pictures: weight of the input image in heatmap blends (0.7) */
+    /* --- version 2 --- */
+    int lrp_rule;              /* tfx_lrp_rule: one rule for every layer, or a preset
+                                  (default TFX_LRP_EPSILON) */
+    const int *lrp_rules;      /* optional: one tfx_lrp_rule per layer (model layer count
+                                  entries, TFX_LRP_DEFAULT = from lrp_rule); read during the call */
+    float lrp_epsilon;         /* LRP-epsilon (>= 0), default 0.1 */
+    float lrp_alpha, lrp_beta; /* LRP-alpha-beta, alpha - beta = 1, beta >= 0; default 1, 0 */
+    float lrp_low, lrp_high;   /* LRP-zB input box, default [0, 1] */
+    int base_method;           /* noise tunnel: VANILLA_GRADIENTS (default), GRADIENTS_INPUTS,
+                                  GUIDED_BACKPROP or DECONVNET */
+    int tunnel;                /* tfx_tunnel (noise tunnel; SmoothGrad for GUIDED_SMOOTH_GRAD) */
+    int cam_alpha_normalize;   /* Grad-CAM++: 1 = the authors' code (alphas renormalised to sum
+                                  to 1 over positive-gradient cells); 0 = the paper's Eq. 19 as
+                                  pytorch-grad-cam (default) */
+    int score_cam_weights;     /* tfx_score_cam_weights */
 } tfx_explain_options;
 
 #define TFX_EXPLAIN_OPTIONS_INIT                                                              \
     { TFX_EXPLAIN_OPTIONS_VERSION, TFX_METHOD_VANILLA_GRADIENTS, -1, NULL, 50, 50, 0.15f, 4, \
-      TFX_COMPAT_NONE, 0, NULL, 0, TFX_PATCH_ZERO, 0.0f, -1, 0, 0, 0.7f }
+      TFX_COMPAT_NONE, 0, NULL, 0, TFX_PATCH_ZERO, 0.0f, -1, 0, 0, 0.7f,                     \
+      TFX_LRP_EPSILON, NULL, 0.1f, 1.0f, 0.0f, 0.0f, 1.0f, TFX_METHOD_VANILLA_GRADIENTS,      \
+      TFX_TUNNEL_SMOOTHGRAD, 0, TFX_SCORE_CAM_SOFTMAX_CLASSES }
 TFX_API int tfx_explain_options_init(tfx_explain_options *opts, unsigned version);
 
 typedef struct tfx_attribution tfx_attribution;
@@ -87,6 +147,77 @@ TFX_API int tfx_attribution_class_index(const tfx_attribution *a, size_t i);
  * other methods. In compat mode (no multiplication by x - x') delta is not meaningful. */
 TFX_API int tfx_attribution_ig_delta(const tfx_attribution *a, size_t i, double *delta, double *score_diff);
 TFX_API void tfx_attribution_free(tfx_attribution *a);
+
+/* LRP: relevance summed over each layer boundary for image i. sums[j] (j < layer count) is
+ * the total relevance at the input of layer j, sums[layer count] the seeded class score
+ * S_c. *count = layer count + 1 (always set); up to cap values are written (sums may be NULL
+ * with cap 0 to ask for the count). Conservation: sums[j] == sums[j + 1] for rules that
+ * conserve (docs/methods.md gives the tolerances). TFX_EINVAL for other methods. */
+TFX_API int tfx_attribution_relevance_sums(const tfx_attribution *a, size_t i, double *sums,
+                                           size_t cap, size_t *count);
+
+/* Any attribution as a picture with the renderer (tfx/image.h): CAM-like maps (one channel:
+ * CAMs, occlusion) as heatmaps over the images x (the n images it was made from), gradient-
+ * like maps (H x W x C) as saliency (sum |.| over channels), activations as feature-map grids.
+ * o: NULL = defaults (TFX_COMPAT_NONE). */
+TFX_API int tfx_attribution_render(const tfx_attribution *a, const float *x,
+                                   const tfx_render_options *o, tfx_image **out);
+
+/* ---- faithfulness metrics (docs/methods.md, "Metrics") ---- */
+
+/* What replaces pixels in deletion (start: x) / insertion (start: the substrate). */
+typedef enum tfx_substrate {
+    TFX_SUBSTRATE_CONSTANT = 0, /* substrate_value everywhere */
+    TFX_SUBSTRATE_MEAN = 1,     /* the image's per-channel mean */
+    TFX_SUBSTRATE_BLUR = 2      /* Gaussian blur of the image (blur_size x blur_size, blur_sigma,
+                                   borders replicated) */
+} tfx_substrate;
+
+/* How a map becomes one value per pixel (the ranking). */
+typedef enum tfx_rank_reduce {
+    TFX_RANK_SUM = 0,     /* signed sum over channels (default) */
+    TFX_RANK_SUM_ABS = 1, /* sum of |.| */
+    TFX_RANK_MAX_ABS = 2  /* max |.| */
+} tfx_rank_reduce;
+
+#define TFX_FAITHFULNESS_OPTIONS_VERSION 1
+typedef struct tfx_faithfulness_options {
+    unsigned version;
+    int deletion_substrate;    /* tfx_substrate, default CONSTANT (value 0) */
+    int insertion_substrate;   /* tfx_substrate, default BLUR (Petsiuk et al.) */
+    float substrate_value;     /* CONSTANT */
+    int blur_size;             /* odd, default 11 */
+    float blur_sigma;          /* default 5 */
+    size_t step;               /* pixels per step; 0: the image width (Petsiuk et al. use 224 on
+                                  224 x 224) */
+    int reduce;                /* tfx_rank_reduce */
+    int use_logit;             /* 0: the class probability (softmax of the score vector when the
+                                  model has no softmax) as Petsiuk et al.; 1: the score S_c */
+    size_t batch_size;         /* rows per forward; 0: the model's */
+} tfx_faithfulness_options;
+#define TFX_FAITHFULNESS_OPTIONS_INIT                                                         \
+    { TFX_FAITHFULNESS_OPTIONS_VERSION, TFX_SUBSTRATE_CONSTANT, TFX_SUBSTRATE_BLUR, 0.0f, 11, \
+      5.0f, 0, TFX_RANK_SUM, 0, 0 }
+TFX_API int tfx_faithfulness_options_init(tfx_faithfulness_options *opts, unsigned version);
+
+/* Deletion and insertion AUC (Petsiuk et al. 2018) of attribution a for the n images x it
+ * was made from (its classes; class -1 = predicted). Maps smaller than the input are resized
+ * bilinearly. Pixels go in decreasing order of the reduced map (ties: lower index first),
+ * `step` at a time, all channels; the score is recorded at every step including the start and
+ * the end; AUC = trapezoid rule on [0, 1]. deletion / insertion: n values each (either NULL). */
+TFX_API int tfx_deletion_insertion(tfx_model *m, const float *x, size_t n, const tfx_attribution *a,
+                                   const tfx_faithfulness_options *o, double *deletion,
+                                   double *insertion);
+
+/* Model-randomisation sanity check (Adebayo et al. 2018), cascading from the top: for
+ * k = 1..count, re-initialise the top k layers with weights (seeded by seed), recompute the
+ * maps of method o (classes fixed to those of the trained model) and report the mean over the
+ * images of the Spearman rank correlation between the original and the new map (reduced per
+ * pixel as tfx_rank_reduce `reduce`). rho[k-1] for k = 1..count, count = number of layers
+ * with weights (set in *count; up to cap written). The model's weights are restored before
+ * returning, also on failure. */
+TFX_API int tfx_sanity_check(tfx_model *m, const float *x, size_t n, const tfx_explain_options *o,
+                             int reduce, uint64_t seed, double *rho, size_t cap, size_t *count);
 
 /* tf-explain style calls returning the picture tf-explain's explain() returns (a grid of one
  * tile per image, ceil(sqrt(n)) columns; activations: one tile per feature map). The rendering

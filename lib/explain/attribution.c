@@ -15,6 +15,7 @@ void tfx_attribution_free(tfx_attribution *a)
     tfx__free(a->ig_delta);
     tfx__free(a->ig_diff);
     tfx__free(a->cells);
+    tfx__free(a->relevance);
     tfx__free(a);
 }
 

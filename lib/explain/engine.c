@@ -2,11 +2,17 @@
  * forward + seeded backward through the model engine (parameter gradients off), layer
  * resolution and result allocation. Every method is a short file on top of these. */
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "explain/explain_internal.h"
 
 #define TFX__MAX_BATCH ((size_t)1 << 20)
+
+size_t tfx__explain_options_size(unsigned version)
+{
+    return version == 1 ? offsetof(tfx_explain_options, lrp_rule) : sizeof(tfx_explain_options);
+}
 
 int tfx_explain_options_init(tfx_explain_options *opts, unsigned version)
 {
@@ -15,7 +21,7 @@ int tfx_explain_options_init(tfx_explain_options *opts, unsigned version)
         return tfx__error(TFX_EVERSION, "tfx_explain_options_init: options version %u is not supported "
                                         "(this library knows up to %u)", version, TFX_EXPLAIN_OPTIONS_VERSION);
     tfx_explain_options d = TFX_EXPLAIN_OPTIONS_INIT;
-    *opts = d;
+    memcpy(opts, &d, tfx__explain_options_size(version)); /* an older caller's struct is shorter */
     opts->version = version;
     return TFX_OK;
 }
@@ -28,7 +34,7 @@ int tfx__explain_copy_options(const tfx_explain_options *src, tfx_explain_option
     if (src->version == 0 || src->version > TFX_EXPLAIN_OPTIONS_VERSION)
         return tfx__error(TFX_EVERSION, "%s: options version %u is not supported (this library knows up to %u)",
                           fn, src->version, TFX_EXPLAIN_OPTIONS_VERSION);
-    *dst = *src; /* one version so far: the whole struct is the known prefix */
+    memcpy(dst, src, tfx__explain_options_size(src->version)); /* the prefix its version knows */
     return TFX_OK;
 }
 
@@ -259,7 +265,7 @@ int tfx__explain_find_layer(tfx__xctx *c, const char *name, int need_spatial, si
 
 /* ---- the entry point ---- */
 
-static int needs_class(int method) { return method != TFX_METHOD_ACTIVATIONS; }
+static int needs_class(int method) { return method != TFX_METHOD_ACTIVATIONS && method != TFX_METHOD_EIGEN_CAM; }
 
 int tfx__explain_run(tfx_model *m, const float *x, size_t n, const tfx_explain_options *o,
                      const tfx__explain_hooks *hooks, tfx_attribution **out)
@@ -273,7 +279,7 @@ int tfx__explain_run(tfx_model *m, const float *x, size_t n, const tfx_explain_o
     int rc = tfx__explain_copy_options(o, &c.o, "tfx_explain");
     if (rc) return rc;
     TFX__CHECK_ARG(n > 0, "tfx_explain: n = 0 images");
-    TFX__CHECK_ARG(c.o.method >= TFX_METHOD_ACTIVATIONS && c.o.method <= TFX_METHOD_INTEGRATED_GRADIENTS,
+    TFX__CHECK_ARG(c.o.method >= TFX_METHOD_ACTIVATIONS && c.o.method <= TFX_METHOD_NOISE_TUNNEL,
                    "tfx_explain: unknown method %d", c.o.method);
     TFX__CHECK_ARG(c.o.compat == TFX_COMPAT_NONE || c.o.compat == TFX_COMPAT_TF_EXPLAIN,
                    "tfx_explain: unknown compat mode %d", c.o.compat);
@@ -302,6 +308,9 @@ int tfx__explain_run(tfx_model *m, const float *x, size_t n, const tfx_explain_o
     if (!c.a) return tfx__error(TFX_ENOMEM, "tfx_explain: out of memory");
     c.a->method = c.o.method;
     c.a->n = n;
+    c.a->in_h = c.in.h;
+    c.a->in_w = c.in.w;
+    c.a->in_c = c.in.c;
     c.classes = c.a->classes = tfx__malloc(n * sizeof(int));
     if (!c.classes) {
         rc = tfx__error(TFX_ENOMEM, "tfx_explain: out of memory");
@@ -316,7 +325,11 @@ int tfx__explain_run(tfx_model *m, const float *x, size_t n, const tfx_explain_o
     case TFX_METHOD_INTEGRATED_GRADIENTS: rc = tfx__explain_integrated_gradients(&c); break;
     case TFX_METHOD_OCCLUSION: rc = tfx__explain_occlusion(&c); break;
     case TFX_METHOD_GRAD_CAM: rc = tfx__explain_grad_cam(&c); break;
-    default: rc = tfx__error(TFX_EINVAL, "tfx_explain: unknown method %d", c.o.method); break;
+    default:
+        if (c.o.method >= TFX_METHOD_GRAD_CAM_PLUS_PLUS) { /* roadmap methods (roadmap.c) */
+            rc = tfx__explain_roadmap(&c);
+            break;
+        } rc = tfx__error(TFX_EINVAL, "tfx_explain: unknown method %d", c.o.method); break;
     }
 done:
     tfx__free(c.seed);

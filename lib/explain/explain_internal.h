@@ -44,6 +44,9 @@ struct tfx_attribution {
                          tf-explain), the map its picture resizes */
     int cells_h, cells_w;
     char layer[TFX__NAME_MAX];
+    double *relevance; /* LRP: n * (layers + 1) relevance sums per layer boundary */
+    size_t n_relevance; /* values per image */
+    int in_h, in_w, in_c; /* the model input the maps were made for */
 };
 
 /* Everything a method needs for one call. */
@@ -71,6 +74,7 @@ typedef struct tfx__xctx {
 int tfx__explain_run(tfx_model *m, const float *x, size_t n, const tfx_explain_options *o,
                      const tfx__explain_hooks *hooks, tfx_attribution **out);
 /* Copy caller options over the defaults (version checks). */
+size_t tfx__explain_options_size(unsigned version); /* bytes a version's struct has */
 int tfx__explain_copy_options(const tfx_explain_options *src, tfx_explain_options *dst, const char *fn);
 /* Choose the target for kind (sets c->t, allocates the seed buffer). */
 int tfx__explain_set_target(tfx__xctx *c, int kind);
@@ -97,6 +101,8 @@ int tfx__explain_smooth_grad(tfx__xctx *c);
 int tfx__explain_integrated_gradients(tfx__xctx *c);
 int tfx__explain_occlusion(tfx__xctx *c);
 int tfx__explain_grad_cam(tfx__xctx *c);
+/* Roadmap methods (TFX_METHOD_GRAD_CAM_PLUS_PLUS and later), dispatched in roadmap.c. */
+int tfx__explain_roadmap(tfx__xctx *c);
 
 /* The picture calls (attribution.c): run method with the options and render the result. */
 int tfx__explain_picture(tfx_model *m, const float *x, size_t n, int method, int class_index,

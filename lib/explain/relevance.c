@@ -1,0 +1,136 @@
+/* LRP (Bach et al. 2015; Montavon et al. 2018) as an explainer: relevance starts as the class
+ * score S_c (the pre-softmax logit, one-hot) and goes down the model one layer at a time through
+ * the engine's backward with that layer's rule (lib/layers/lrp.c), so each layer may use its own
+ * rule (composites) and the relevance total at every layer boundary is recorded
+ * (tfx_attribution_relevance_sums) to show conservation. */
+#include <math.h>
+#include <string.h>
+
+#include "explain/roadmap.h"
+
+static int weighted(const tfx_layer *l)
+{
+    return l->ops->kind == TFX_LAYER_CONV2D || l->ops->kind == TFX_LAYER_DENSE;
+}
+
+static const int public_to_rule[] = {0, TFX__RULE_LRP_0, TFX__RULE_LRP_EPSILON, TFX__RULE_LRP_ALPHA_BETA,
+                                     TFX__RULE_LRP_ZPLUS, TFX__RULE_LRP_ZB};
+
+/* The rule kind (tfx__rule_kind) of layer i under the options. */
+static int layer_rule(const tfx__xctx *c, size_t i, size_t first_weighted)
+{
+    const tfx_layer *l = c->m->layers[i];
+    if (c->o.lrp_rules && c->o.lrp_rules[i] != TFX_LRP_DEFAULT) return public_to_rule[c->o.lrp_rules[i]];
+    switch (c->o.lrp_rule) {
+    case TFX_LRP_COMPOSITE:
+        if (i == first_weighted) return TFX__RULE_LRP_ZB;
+        return l->ops->kind == TFX_LAYER_CONV2D ? TFX__RULE_LRP_ZPLUS : TFX__RULE_LRP_EPSILON;
+    case TFX_LRP_COMPOSITE_AB:
+        return l->ops->kind == TFX_LAYER_CONV2D ? TFX__RULE_LRP_ALPHA_BETA : TFX__RULE_LRP_EPSILON;
+    default:
+        return public_to_rule[c->o.lrp_rule];
+    }
+}
+
+int tfx__explain_lrp(tfx__xctx *c)
+{
+    const tfx_explain_options *o = &c->o;
+    const size_t L = c->n_layers;
+    TFX__CHECK_ARG(o->lrp_rule >= TFX_LRP_0 && o->lrp_rule <= TFX_LRP_COMPOSITE_AB,
+                   "tfx_explain: unknown lrp_rule %d", o->lrp_rule);
+    if (o->lrp_rules)
+        for (size_t i = 0; i < L; i++)
+            TFX__CHECK_ARG(o->lrp_rules[i] >= TFX_LRP_DEFAULT && o->lrp_rules[i] <= TFX_LRP_ZB,
+                           "tfx_explain: lrp_rules[%zu] = %d is not a rule (0..%d)", i, o->lrp_rules[i], TFX_LRP_ZB);
+    size_t first_weighted = L;
+    for (size_t i = 0; i < L && first_weighted == L; i++)
+        if (weighted(c->m->layers[i])) first_weighted = i;
+    int uses_ab = 0, uses_zb = 0;
+    for (size_t i = 0; i < L; i++) {
+        int r = layer_rule(c, i, first_weighted);
+        uses_ab |= r == TFX__RULE_LRP_ALPHA_BETA;
+        uses_zb |= r == TFX__RULE_LRP_ZB;
+    }
+    TFX__CHECK_ARG(o->lrp_epsilon >= 0.0f && isfinite(o->lrp_epsilon), "tfx_explain: lrp_epsilon = %g must be finite "
+                   "and >= 0", (double)o->lrp_epsilon);
+    if (uses_ab)
+        TFX__CHECK_ARG(isfinite(o->lrp_alpha) && isfinite(o->lrp_beta) && o->lrp_beta >= 0.0f &&
+                           fabsf(o->lrp_alpha - o->lrp_beta - 1.0f) <= 1e-6f * (1.0f + fabsf(o->lrp_alpha)),
+                       "tfx_explain: LRP-alpha-beta needs lrp_alpha - lrp_beta = 1 and lrp_beta >= 0 (got alpha %g, "
+                       "beta %g)", (double)o->lrp_alpha, (double)o->lrp_beta);
+    if (uses_zb)
+        TFX__CHECK_ARG(isfinite(o->lrp_low) && isfinite(o->lrp_high) && o->lrp_low <= o->lrp_high,
+                       "tfx_explain: LRP-zB needs finite bounds lrp_low <= lrp_high (got %g, %g)", (double)o->lrp_low,
+                       (double)o->lrp_high);
+
+    int rc = tfx__explain_set_target(c, TFX__TARGET_LOGIT);
+    if (!rc) rc = tfx__explain_resolve_classes(c);
+    if (!rc) rc = tfx__explain_alloc_maps(c, c->in.h, c->in.w, c->in.c);
+    if (rc) return rc;
+    const size_t NS = L + 1;
+    c->a->relevance = tfx__calloc(c->n * NS, sizeof(double));
+    c->a->n_relevance = NS;
+    size_t maxsz = c->K;
+    for (size_t i = 0; i < L; i++) {
+        size_t s = tfx__shape_size(c->m->layers[i]->in);
+        maxsz = s > maxsz ? s : maxsz;
+    }
+    tfx__rule *rules = tfx__malloc(L * sizeof *rules);
+    float *R = tfx__malloc(c->batch * maxsz * sizeof(float));
+    double *S = tfx__malloc(c->batch * sizeof(double));
+    if (!c->a->relevance || !rules || !R || !S) {
+        rc = tfx__error(TFX_ENOMEM, "tfx_explain: out of memory for LRP");
+        goto out;
+    }
+    for (size_t i = 0; i < L; i++)
+        rules[i] = (tfx__rule){layer_rule(c, i, first_weighted), o->lrp_epsilon, o->lrp_alpha, o->lrp_beta,
+                               o->lrp_low, o->lrp_high};
+    for (size_t s = 0; s < c->n; s += c->batch) {
+        size_t nb = c->n - s < c->batch ? c->n - s : c->batch;
+        rc = tfx__model_forward(c->m, c->x + s * c->in_sz, nb, 0);
+        if (rc) {
+            rc = tfx__error_prefix("tfx_explain");
+            goto out;
+        }
+        tfx__explain_scores(c, nb, c->classes + s, S);
+        memset(R, 0, nb * c->K * sizeof(float));
+        for (size_t b = 0; b < nb; b++) {
+            R[b * c->K + (size_t)c->classes[s + b]] = (float)S[b];
+            c->a->relevance[(s + b) * NS + L] = S[b];
+        }
+        for (size_t i = c->t.top + 1; i-- > 0;) {
+            float *out;
+            rc = tfx__model_backward(c->m, nb, i, R, i, 1, i == c->t.top ? c->t.flags : 0, &rules[i], &out);
+            if (rc) {
+                rc = tfx__error_prefix("tfx_explain: LRP");
+                goto out;
+            }
+            size_t sz = tfx__shape_size(c->m->layers[i]->in);
+            memcpy(R, out, nb * sz * sizeof(float));
+            for (size_t b = 0; b < nb; b++) {
+                double t = 0.0;
+                for (size_t j = 0; j < sz; j++) t += R[b * sz + j];
+                c->a->relevance[(s + b) * NS + i] = t;
+            }
+        }
+        memcpy(c->a->data + s * c->in_sz, R, nb * c->in_sz * sizeof(float));
+    }
+out:
+    tfx__free(rules);
+    tfx__free(R);
+    tfx__free(S);
+    return rc;
+}
+
+int tfx_attribution_relevance_sums(const tfx_attribution *a, size_t i, double *sums, size_t cap, size_t *count)
+{
+    TFX__CHECK_NULL(a);
+    TFX__CHECK_ARG(a->method == TFX_METHOD_LRP && a->relevance,
+                   "tfx_attribution_relevance_sums: the attribution was made by method %d, not LRP", a->method);
+    TFX__CHECK_ARG(i < a->n, "tfx_attribution_relevance_sums: index %zu out of range (%zu maps)", i, a->n);
+    TFX__CHECK_ARG(sums || cap == 0, "tfx_attribution_relevance_sums: sums is NULL with cap %zu", cap);
+    if (count) *count = a->n_relevance;
+    size_t k = cap < a->n_relevance ? cap : a->n_relevance;
+    for (size_t j = 0; j < k; j++) sums[j] = a->relevance[i * a->n_relevance + j];
+    return TFX_OK;
+}

@@ -1,0 +1,71 @@
+/* Dispatch of the roadmap methods (TFX_METHOD_GRAD_CAM_PLUS_PLUS and later; engine.c hands
+ * them here) and tfx_attribution_render, the renderer for any attribution. */
+#include <string.h>
+
+#include "explain/roadmap.h"
+
+int tfx__explain_roadmap(tfx__xctx *c)
+{
+    switch (c->o.method) {
+    case TFX_METHOD_GRAD_CAM_PLUS_PLUS: return tfx__explain_grad_cam_plus_plus(c);
+    case TFX_METHOD_SCORE_CAM: return tfx__explain_score_cam(c);
+    case TFX_METHOD_LAYER_CAM: return tfx__explain_layer_cam(c);
+    case TFX_METHOD_XGRAD_CAM: return tfx__explain_xgrad_cam(c);
+    case TFX_METHOD_HIRES_CAM: return tfx__explain_hires_cam(c);
+    case TFX_METHOD_EIGEN_CAM: return tfx__explain_eigen_cam(c);
+    case TFX_METHOD_GUIDED_BACKPROP: return tfx__explain_guided(c, TFX__RULE_GUIDED);
+    case TFX_METHOD_DECONVNET: return tfx__explain_guided(c, TFX__RULE_DECONVNET);
+    case TFX_METHOD_GUIDED_GRAD_CAM: return tfx__explain_guided_grad_cam(c);
+    case TFX_METHOD_GUIDED_SMOOTH_GRAD:
+        return tfx__explain_noise_tunnel(c, TFX_METHOD_GUIDED_BACKPROP, TFX_TUNNEL_SMOOTHGRAD);
+    case TFX_METHOD_NOISE_TUNNEL: return tfx__explain_noise_tunnel(c, c->o.base_method, c->o.tunnel);
+    case TFX_METHOD_LRP: return tfx__explain_lrp(c);
+    default: return tfx__error(TFX_EINVAL, "tfx_explain: unknown method %d", c->o.method);
+    }
+}
+
+static int is_cam_like(int method)
+{
+    switch (method) {
+    case TFX_METHOD_GRAD_CAM:
+    case TFX_METHOD_OCCLUSION:
+    case TFX_METHOD_GRAD_CAM_PLUS_PLUS:
+    case TFX_METHOD_SCORE_CAM:
+    case TFX_METHOD_LAYER_CAM:
+    case TFX_METHOD_XGRAD_CAM:
+    case TFX_METHOD_HIRES_CAM:
+    case TFX_METHOD_EIGEN_CAM:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int tfx_attribution_render(const tfx_attribution *a, const float *x, const tfx_render_options *o, tfx_image **out)
+{
+    TFX__CHECK_NULL(out);
+    *out = NULL;
+    TFX__CHECK_NULL(a);
+    tfx_render_options ro = TFX_RENDER_OPTIONS_INIT;
+    if (o) {
+        if (o->version == 0 || o->version > TFX_RENDER_OPTIONS_VERSION)
+            return tfx__error(TFX_EVERSION, "tfx_attribution_render: options version %u is not supported (this "
+                                            "library knows up to %u)", o->version, TFX_RENDER_OPTIONS_VERSION);
+        ro = *o; /* render options have one version so far */
+    } else if (a->method == TFX_METHOD_VANILLA_GRADIENTS || a->method == TFX_METHOD_SMOOTH_GRAD ||
+               a->method == TFX_METHOD_GUIDED_BACKPROP || a->method == TFX_METHOD_DECONVNET ||
+               a->method == TFX_METHOD_GUIDED_SMOOTH_GRAD || a->method == TFX_METHOD_NOISE_TUNNEL) {
+        ro.reduce = TFX_REDUCE_MAX_ABS; /* gradients: Simonyan et al.'s max over channels */
+    }
+    int rc;
+    if (a->method == TFX_METHOD_ACTIVATIONS) {
+        rc = tfx_render_filters(a->data, a->n, a->h, a->w, a->c, &ro, out);
+    } else if (is_cam_like(a->method) && a->c == 1) {
+        TFX__CHECK_NULL(x);
+        rc = tfx_render_heatmap(a->data, a->n, a->h, a->w, x, a->in_h, a->in_w, a->in_c, &ro, out);
+    } else {
+        rc = tfx_render_saliency(a->data, a->n, a->h, a->w, a->c, &ro, out);
+    }
+    if (rc) return tfx__error_prefix("tfx_attribution_render");
+    return TFX_OK;
+}
