@@ -4,6 +4,7 @@
 #define TFX_TENSORBOARD_H
 
 #include "common.h"
+#include "explain.h"
 #include "image.h"
 #include "train.h"
 
@@ -113,6 +114,120 @@ TFX_API const tfx_callback *tfx_tensorboard_callback_hooks(const tfx_tensorboard
 TFX_API int tfx_tensorboard_callback_status(const tfx_tensorboard_callback *cb, const char **message);
 /* Closes the files. NULL: no-op. */
 TFX_API void tfx_tensorboard_callback_free(tfx_tensorboard_callback *cb);
+
+/* ---- tf-explain's callbacks: an explainer's picture in TensorBoard every epoch ---- */
+
+/* At the end of every epoch the callback runs one explainer on its own copy of a few
+ * validation images with the model as it is then, renders tf-explain's picture (a grid: one
+ * tile per image; activations: one tile per feature map) and writes it as one image summary,
+ * step = the epoch (from 0), then flushes. Nothing is written per batch or at train begin/end.
+ * Tags (tf-explain 0.3.1's, spaces included):
+ *   activations "Activations Visualization", Grad-CAM "Grad CAM", occlusion "Occlusion
+ *   Sensitivity", vanilla gradients "VanillaGradients", gradients*inputs "GradientsInputs",
+ *   SmoothGrad "SmoothGrad", integrated gradients "IntegratedGradients";
+ *   other methods "Method <id>" unless a tag is given.
+ * The event file goes into <output_dir>/<run_name> (see the options). Explainers leave the
+ * model's weights, optimizer state and random generator alone (SmoothGrad draws from its own
+ * generator seeded by tfx_explain_options.seed), so training with or without these callbacks
+ * gives bit-identical weights. */
+typedef struct tfx_explainer_callback tfx_explainer_callback;
+
+/* Default cap on validation images per callback: more are refused at construction
+ * (TFX_EINVAL) unless max_images is raised. Keeps the per-epoch cost and the picture small. */
+#define TFX_EXPLAINER_CALLBACK_MAX_IMAGES 16
+
+#define TFX_EXPLAINER_CALLBACK_OPTIONS_VERSION 1
+typedef struct tfx_explainer_callback_options {
+    unsigned version;
+    const char *tag;      /* NULL: tf-explain's tag for the method (above) */
+    const char *run_name; /* subdirectory of output_dir for the event file. NULL: the local time
+                             at construction as "%Y%m%d-%H%M%S.<microseconds>" (tf-explain's
+                             run directory; "-1", "-2", ... appended if it exists); "": output_dir
+                             itself */
+    size_t max_images;    /* 0: TFX_EXPLAINER_CALLBACK_MAX_IMAGES */
+    int stop_on_error;    /* 0: a failure during training (disk full, out of memory) stops this
+                             callback's logging and training continues; non-zero: fit stops
+                             and returns TFX_EUSER with the message */
+    tfx_clock_fn clock;   /* as in tfx_event_writer_options (also dates run_name) */
+    void *clock_user;
+} tfx_explainer_callback_options;
+#define TFX_EXPLAINER_CALLBACK_OPTIONS_INIT                                                       \
+    { TFX_EXPLAINER_CALLBACK_OPTIONS_VERSION, NULL, NULL, 0, 0, NULL, NULL }
+TFX_API int tfx_explainer_callback_options_init(tfx_explainer_callback_options *opts, unsigned version);
+
+/* The generic callback. method: a tfx_method; x: n validation images (n*H*W*C floats, NHWC,
+ * finite), copied (the caller's array is not kept); class_index: target class (-1: each
+ * image's predicted class; ignored by activations); layer_name: the layer for activations
+ * (required) and CAM methods (NULL: the default layer), ignored by the others; output_dir:
+ * NULL gives tf-explain's default "logs/<method>" (relative to the working directory).
+ * explain: the method's options (NULL: the defaults, except that steps = 5 and samples = 5 as
+ * in tf-explain's callbacks); its method, class_index and layer_name fields are ignored.
+ * m: the model the callback will be given to (fit with another model stops at train begin).
+ *
+ * Everything is checked now, not in the middle of training: the options, the image count
+ * (max_images), the images, and the method itself (the explainer runs once on the images:
+ * an unknown layer name gives TFX_EINVAL listing the model's layers, a flat layer for a CAM
+ * method, a class out of range...), then the run directory and its event file are created:
+ * TFX_EIO with the path when they cannot be. *out is NULL on failure. */
+TFX_API int tfx_explainer_callback_new(tfx_explainer_callback **out, tfx_model *m, int method,
+                                       const float *x, size_t n, int class_index,
+                                       const char *layer_name, const char *output_dir,
+                                       const tfx_explain_options *explain,
+                                       const tfx_explainer_callback_options *opts);
+
+/* tf-explain's seven callbacks (ActivationsVisualizationCallback, GradCAMCallback, ...):
+ * tfx_explainer_callback_new with the method set. */
+TFX_API int tfx_activations_visualization_callback_new(tfx_explainer_callback **out, tfx_model *m,
+                                                       const float *x, size_t n,
+                                                       const char *layers_name,
+                                                       const char *output_dir,
+                                                       const tfx_explain_options *explain,
+                                                       const tfx_explainer_callback_options *opts);
+TFX_API int tfx_grad_cam_callback_new(tfx_explainer_callback **out, tfx_model *m, const float *x,
+                                      size_t n, int class_index, const char *layer_name,
+                                      const char *output_dir, const tfx_explain_options *explain,
+                                      const tfx_explainer_callback_options *opts);
+TFX_API int tfx_occlusion_sensitivity_callback_new(tfx_explainer_callback **out, tfx_model *m,
+                                                   const float *x, size_t n, int class_index,
+                                                   const char *output_dir,
+                                                   const tfx_explain_options *explain,
+                                                   const tfx_explainer_callback_options *opts);
+TFX_API int tfx_vanilla_gradients_callback_new(tfx_explainer_callback **out, tfx_model *m,
+                                               const float *x, size_t n, int class_index,
+                                               const char *output_dir,
+                                               const tfx_explain_options *explain,
+                                               const tfx_explainer_callback_options *opts);
+TFX_API int tfx_gradients_inputs_callback_new(tfx_explainer_callback **out, tfx_model *m,
+                                              const float *x, size_t n, int class_index,
+                                              const char *output_dir,
+                                              const tfx_explain_options *explain,
+                                              const tfx_explainer_callback_options *opts);
+TFX_API int tfx_smooth_grad_callback_new(tfx_explainer_callback **out, tfx_model *m,
+                                         const float *x, size_t n, int class_index,
+                                         const char *output_dir,
+                                         const tfx_explain_options *explain,
+                                         const tfx_explainer_callback_options *opts);
+TFX_API int tfx_integrated_gradients_callback_new(tfx_explainer_callback **out, tfx_model *m,
+                                                  const float *x, size_t n, int class_index,
+                                                  const char *output_dir,
+                                                  const tfx_explain_options *explain,
+                                                  const tfx_explainer_callback_options *opts);
+
+/* The hooks to put in tfx_fit_options.callbacks (borrowed; lives as long as cb). */
+TFX_API const tfx_callback *tfx_explainer_callback_hooks(const tfx_explainer_callback *cb);
+/* Path of the event file (borrowed; lives as long as cb); NULL for NULL. */
+TFX_API const char *tfx_explainer_callback_path(const tfx_explainer_callback *cb);
+/* The tag the images are written under (borrowed); NULL for NULL. */
+TFX_API const char *tfx_explainer_callback_tag(const tfx_explainer_callback *cb);
+/* TFX_OK, or the first error during training (its message in *message when not NULL; the
+ * string lives as long as cb). */
+TFX_API int tfx_explainer_callback_status(const tfx_explainer_callback *cb, const char **message);
+/* Cost so far: wall-clock seconds spent in the epoch hook (explain + render + PNG + write +
+ * flush), images written and their PNG bytes. Any pointer may be NULL. */
+TFX_API int tfx_explainer_callback_stats(const tfx_explainer_callback *cb, double *seconds,
+                                         size_t *images, size_t *png_bytes);
+/* Closes the file. NULL: no-op. */
+TFX_API void tfx_explainer_callback_free(tfx_explainer_callback *cb);
 
 TFX_END_DECLS
 
