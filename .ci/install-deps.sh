@@ -2,7 +2,8 @@
 # Install what libtfx needs on Debian 12 (root). Skips apt when everything is present.
 set -euo pipefail
 pkgs=(build-essential g++ meson ninja-build pkg-config python3 libopenblas-dev libblas-dev
-      libstb-dev libcmocka-dev zlib1g-dev valgrind protobuf-compiler dataset-fashion-mnist)
+      libstb-dev libcmocka-dev zlib1g-dev valgrind protobuf-compiler dataset-fashion-mnist
+      clang libclang-rt-14-dev abigail-tools)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
