@@ -273,7 +273,7 @@ static void train(fz *f, tfx_model *m, const float *x, size_t n, size_t in_size)
     o.version = fz_version(f, TFX_FIT_OPTIONS_VERSION);
     unsigned bs = fz_byte(f);
     o.batch_size = bs >= 250 ? SIZE_MAX : bs % 5;
-    o.epochs = fz_int(f, 0, 2);
+    o.epochs = fz_count(f, 2); /* INT_MAX epochs would be a legitimate (slow) request */
     o.initial_epoch = fz_int(f, 0, 2);
     o.validation_split = fz_float(f, 0, 1);
     if (fz_byte(f) >= 200) {
