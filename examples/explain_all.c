@@ -1,0 +1,280 @@
+/* Every explainer on a few test images of different classes, each explained for its true
+ * label: one PNG per method (the images side by side), in libtfx's default (paper-correct)
+ * rendering and, under a "_tfexplain" suffix, as tf-explain 0.3.1 renders it. Also prints, per
+ * image, the predicted class and the Integrated Gradients completeness gap at m = 200 (the
+ * pictures use the default options: IG with 50 steps, SmoothGrad 50 samples, 4x4 patches).
+ *
+ *   explain_all [--model FILE] [--out DIR] [--images N] [--steps M] [DATASET_DIR]
+ *
+ * --model: the model saved by train_seed_model (default out/seed_model.tfx). DATASET_DIR:
+ * Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist) or a CIFAR-10
+ * "cifar-10-batches-bin" directory; the images come from its test set.
+ *
+ * tf-explain's explain() takes one class_index for the whole batch, so each image is explained
+ * by its own call (n = 1) and the pictures are put side by side here. A consequence for the
+ * "_tfexplain" gradient pictures: tf-explain's z-score normalisation is per call, so here per
+ * image. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <tfx/tfx.h>
+
+#define CHECK(call)                                                                  \
+    do {                                                                             \
+        if ((call) != TFX_OK) {                                                      \
+            fprintf(stderr, "%s failed: %s\n", #call, tfx_error_last()->message);   \
+            goto fail;                                                               \
+        }                                                                            \
+    } while (0)
+
+#define MAX_IMAGES 10
+#define GAP 2 /* white pixels between the pictures of two images */
+
+static const char *const fashion_names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                              "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+static const char *const cifar_names[10] = {"airplane", "automobile", "bird",  "cat",  "deer",
+                                            "dog",      "frog",       "horse", "ship", "truck"};
+
+typedef int (*picture_fn)(tfx_model *, const float *, size_t, int, const tfx_explain_options *, tfx_image **);
+
+static const struct {
+    const char *file; /* output name without ".png" */
+    int method;
+    picture_fn fn; /* NULL: activations */
+} methods[] = {
+    {"activations", TFX_METHOD_ACTIVATIONS, NULL},
+    {"vanilla_gradients", TFX_METHOD_VANILLA_GRADIENTS, tfx_vanilla_gradients},
+    {"gradients_inputs", TFX_METHOD_GRADIENTS_INPUTS, tfx_gradients_inputs},
+    {"occlusion", TFX_METHOD_OCCLUSION, tfx_occlusion_sensitivity},
+    {"grad_cam", TFX_METHOD_GRAD_CAM, tfx_grad_cam},
+    {"smooth_grad", TFX_METHOD_SMOOTH_GRAD, tfx_smooth_grad},
+    {"integrated_gradients", TFX_METHOD_INTEGRATED_GRADIENTS, tfx_integrated_gradients},
+};
+
+static int file_exists(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    fclose(f);
+    return 1;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The pictures side by side, top-aligned, separated by GAP white columns. All have the same
+ * channel count (one method, one mode). */
+static int hstack(tfx_image *const *pics, size_t n, tfx_image **out)
+{
+    int w = 0, h = 0, c = pics[0]->channels;
+    for (size_t i = 0; i < n; i++) {
+        w += pics[i]->width + (i ? GAP : 0);
+        if (pics[i]->height > h) h = pics[i]->height;
+    }
+    int rc = tfx_image_new(out, w, h, c);
+    if (rc) return rc;
+    tfx_image *dst = *out;
+    memset(dst->pixels, 255, dst->stride * (size_t)h);
+    int x0 = 0;
+    for (size_t i = 0; i < n; i++) {
+        const tfx_image *p = pics[i];
+        for (int r = 0; r < p->height; r++)
+            memcpy(dst->pixels + (size_t)r * dst->stride + (size_t)x0 * (size_t)c, p->pixels + (size_t)r * p->stride,
+                   (size_t)p->width * (size_t)c);
+        x0 += p->width + GAP;
+    }
+    return TFX_OK;
+}
+
+/* The input pictures themselves ([0, 1] floats -> bytes), for reference. */
+static int input_picture(const float *x, const int shape[3], tfx_image **out)
+{
+    int rc = tfx_image_new(out, shape[1], shape[0], shape[2]);
+    if (rc) return rc;
+    for (int r = 0; r < shape[0]; r++)
+        for (int i = 0; i < shape[1] * shape[2]; i++) {
+            float v = x[(size_t)r * (size_t)(shape[1] * shape[2]) + (size_t)i];
+            v = v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+            (*out)->pixels[(size_t)r * (*out)->stride + (size_t)i] = (uint8_t)(255.0f * v + 0.5f);
+        }
+    return TFX_OK;
+}
+
+static int write_png(const tfx_image *img, const char *dir, const char *name, const char *suffix)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s%s.png", dir, name, suffix);
+    int rc = tfx_image_write_png(img, path);
+    if (rc == TFX_OK) printf("  %s (%dx%d)\n", path, img->width, img->height);
+    return rc;
+}
+
+static void usage(const char *argv0)
+{
+    fprintf(stderr,
+            "usage: %s [--model FILE] [--out DIR] [--images N] [--steps M] [DATASET_DIR]\n"
+            "  --model FILE  trained model (default out/seed_model.tfx)\n"
+            "  --out DIR     where the pictures go (default out)\n"
+            "  --images N    explain the first N test images of distinct classes (1..%d, default 4)\n"
+            "  --steps M     Integrated Gradients steps of the completeness check (default 200; pictures use 50)\n",
+            argv0, MAX_IMAGES);
+}
+
+int main(int argc, char **argv)
+{
+    const char *model_path = "out/seed_model.tfx", *out_dir = "out";
+    const char *dir = "/usr/share/datasets/fashion-mnist";
+    int n_images = 4, steps = 200;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has_value = i + 1 < argc;
+        if (!strcmp(a, "--model") && has_value)
+            model_path = argv[++i];
+        else if (!strcmp(a, "--out") && has_value)
+            out_dir = argv[++i];
+        else if (!strcmp(a, "--images") && has_value)
+            n_images = atoi(argv[++i]);
+        else if (!strcmp(a, "--steps") && has_value)
+            steps = atoi(argv[++i]);
+        else if (a[0] == '-') {
+            usage(argv[0]);
+            return 2;
+        } else
+            dir = a;
+    }
+    if (n_images < 1 || n_images > MAX_IMAGES || steps < 1) {
+        usage(argv[0]);
+        return 2;
+    }
+    if (!file_exists(model_path)) {
+        fprintf(stderr,
+                "%s: no model at %s.\n"
+                "Train and save one first, e.g.\n"
+                "  ./build/examples/train_seed_model --out %s\n"
+                "or run the whole tutorial: bash examples/tutorial.sh\n",
+                argv[0], model_path, model_path);
+        return 1;
+    }
+
+    tfx_model *m = NULL;
+    tfx_dataset *test = NULL;
+    tfx_attribution *ig = NULL;
+    tfx_image *pics[MAX_IMAGES] = {NULL}, *row = NULL;
+    float *x = NULL, *probs = NULL;
+    int status = 1;
+    double t0 = now();
+
+    CHECK(tfx_model_load(&m, model_path));
+    char path[4096];
+    snprintf(path, sizeof path, "%s/data_batch_1.bin", dir);
+    int cifar = file_exists(path);
+    tfx_data_options dopt = TFX_DATA_OPTIONS_INIT;
+    dopt.limit = 1000; /* plenty to find images of distinct classes */
+    if (cifar)
+        CHECK(tfx_dataset_load_cifar10_dir(&test, dir, TFX_DATA_TEST, &dopt));
+    else
+        CHECK(tfx_dataset_load_idx_dir(&test, dir, TFX_DATA_TEST, &dopt));
+    int shape[3], in_shape[3], out_shape[3];
+    CHECK(tfx_dataset_shape(test, shape));
+    CHECK(tfx_model_input_shape(m, in_shape));
+    CHECK(tfx_model_output_shape(m, out_shape));
+    if (memcmp(shape, in_shape, sizeof shape)) {
+        fprintf(stderr, "%s: the model takes %dx%dx%d images but %s holds %dx%dx%d ones\n", argv[0], in_shape[0],
+                in_shape[1], in_shape[2], dir, shape[0], shape[1], shape[2]);
+        goto fail;
+    }
+    const char *const *names = tfx_dataset_num_classes(test) == 10 ? (cifar ? cifar_names : fashion_names) : NULL;
+
+    /* The first test images of n_images distinct classes, in test-set order. */
+    size_t sample = tfx_dataset_sample_size(test), index[MAX_IMAGES];
+    int labels[MAX_IMAGES], n = 0;
+    for (size_t i = 0; i < tfx_dataset_count(test) && n < n_images; i++) {
+        int label = tfx_dataset_labels(test)[i], seen = 0;
+        for (int j = 0; j < n; j++) seen |= labels[j] == label;
+        if (seen) continue;
+        index[n] = i;
+        labels[n++] = label;
+    }
+    x = malloc((size_t)n * sample * sizeof *x);
+    probs = malloc((size_t)n * (size_t)out_shape[2] * sizeof *probs);
+    if (!x || !probs) {
+        fprintf(stderr, "%s: out of memory\n", argv[0]);
+        goto fail;
+    }
+    for (int i = 0; i < n; i++) memcpy(x + (size_t)i * sample, tfx_dataset_image(test, index[i]), sample * sizeof *x);
+    CHECK(tfx_model_predict(m, x, (size_t)n, probs));
+
+    if (mkdir(out_dir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, "%s: cannot create %s: %s\n", argv[0], out_dir, strerror(errno));
+        goto fail;
+    }
+    printf("pictures, one column per image (left to right: test images");
+    for (int i = 0; i < n; i++) printf(" %zu", index[i]);
+    printf("):\n");
+    for (int i = 0; i < n; i++) CHECK(input_picture(x + (size_t)i * sample, shape, &pics[i]));
+    CHECK(hstack(pics, (size_t)n, &row));
+    CHECK(write_png(row, out_dir, "inputs", ""));
+    tfx_image_free(row);
+    row = NULL;
+
+    for (size_t k = 0; k < sizeof methods / sizeof methods[0]; k++) {
+        for (int compat = 0; compat <= 1; compat++) {
+            tfx_explain_options o = TFX_EXPLAIN_OPTIONS_INIT;
+            o.compat = compat ? TFX_COMPAT_TF_EXPLAIN : TFX_COMPAT_NONE; /* defaults otherwise */
+            for (int i = 0; i < n; i++) {
+                tfx_image_free(pics[i]);
+                pics[i] = NULL;
+                const float *xi = x + (size_t)i * sample;
+                if (methods[k].fn)
+                    CHECK(methods[k].fn(m, xi, 1, labels[i], &o, &pics[i]));
+                else
+                    CHECK(tfx_extract_activations(m, xi, 1, "visualization_layer", &o, &pics[i]));
+            }
+            CHECK(hstack(pics, (size_t)n, &row));
+            CHECK(write_png(row, out_dir, methods[k].file, compat ? "_tfexplain" : ""));
+            tfx_image_free(row);
+            row = NULL;
+        }
+    }
+
+    /* Integrated Gradients completeness: sum of attributions vs S_c(x) - S_c(0), S_c the logit. */
+    tfx_explain_options o = TFX_EXPLAIN_OPTIONS_INIT;
+    o.method = TFX_METHOD_INTEGRATED_GRADIENTS;
+    o.steps = steps;
+    o.class_indices = labels;
+    CHECK(tfx_explain(m, x, (size_t)n, &o, &ig));
+    printf("\n%-6s %-12s %-22s %12s %12s %9s\n", "image", "label", "predicted (p)", "S(x)-S(x')", "|gap|",
+           "gap/diff");
+    for (int i = 0; i < n; i++) {
+        const float *p = probs + (size_t)i * (size_t)out_shape[2];
+        int pred = 0;
+        for (int c = 1; c < out_shape[2]; c++)
+            if (p[c] > p[pred]) pred = c;
+        double delta, diff;
+        CHECK(tfx_attribution_ig_delta(ig, (size_t)i, &delta, &diff));
+        char lab[64], prd[64];
+        snprintf(lab, sizeof lab, "%d %s", labels[i], names ? names[labels[i]] : "");
+        snprintf(prd, sizeof prd, "%d %s (%.2f)", pred, names ? names[pred] : "", (double)p[pred]);
+        printf("%-6zu %-12s %-22s %12.4f %12.3g %8.3f%%\n", index[i], lab, prd, diff, delta,
+               diff != 0.0 ? 100.0 * delta / (diff < 0 ? -diff : diff) : 0.0);
+    }
+    printf("Integrated Gradients with m = %d steps; time %.1f s\n", steps, now() - t0);
+    status = 0;
+fail:
+    tfx_attribution_free(ig);
+    tfx_image_free(row);
+    for (int i = 0; i < MAX_IMAGES; i++) tfx_image_free(pics[i]);
+    free(x);
+    free(probs);
+    tfx_dataset_free(test);
+    tfx_model_free(m);
+    return status;
+}
