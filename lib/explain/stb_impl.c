@@ -85,9 +85,12 @@ static unsigned char *tfx_deflate(unsigned char *data, int data_len, int *out_le
  * an older reason), so allocation failures are flagged here per thread. */
 static _Thread_local int tls_oom;
 
+/* Zeroed: stb_image 2.27 decodes a JPEG scan with a Huffman table no DHT segment defined,
+ * reading the uninitialised table as indexes (valgrind); zeroed tables decode to garbage
+ * pixels without reading outside them. */
 static void *stbi_tfx_malloc(size_t n)
 {
-    void *p = tfx__malloc(n);
+    void *p = tfx__calloc(1, n);
     if (!p) tls_oom = 1;
     return p;
 }
