@@ -38,7 +38,20 @@ static const char *const method_tags[] = {NULL,
                                           "Occlusion Sensitivity",
                                           "Grad CAM",
                                           "SmoothGrad",
-                                          "IntegratedGradients"};
+                                          "IntegratedGradients",
+                                          /* roadmap methods (tf-explain never shipped them) */
+                                          "Grad CAM++",
+                                          "Score CAM",
+                                          "Layer CAM",
+                                          "XGrad CAM",
+                                          "HiRes CAM",
+                                          "Eigen CAM",
+                                          "Guided Backprop",
+                                          "Guided Grad CAM",
+                                          "DeconvNet",
+                                          "Guided SmoothGrad",
+                                          "LRP",
+                                          "Noise Tunnel"};
 static const char *const method_dirs[] = {NULL,
                                           "logs/activations_visualizations",
                                           "logs/vanilla_gradients",
@@ -46,8 +59,21 @@ static const char *const method_dirs[] = {NULL,
                                           "logs/occlusion_sensitivity",
                                           "logs/grad_cam",
                                           "logs/smoothgrad",
-                                          "logs/integrated_gradients"};
+                                          "logs/integrated_gradients",
+                                          "logs/grad_cam_plus_plus",
+                                          "logs/score_cam",
+                                          "logs/layer_cam",
+                                          "logs/xgrad_cam",
+                                          "logs/hires_cam",
+                                          "logs/eigen_cam",
+                                          "logs/guided_backprop",
+                                          "logs/guided_grad_cam",
+                                          "logs/deconvnet",
+                                          "logs/guided_smoothgrad",
+                                          "logs/lrp",
+                                          "logs/noise_tunnel"};
 #define N_KNOWN ((int)(sizeof method_tags / sizeof method_tags[0]))
+_Static_assert(sizeof method_tags == sizeof method_dirs, "one directory per tag");
 
 int tfx_explainer_callback_options_init(tfx_explainer_callback_options *opts, unsigned version)
 {
@@ -69,9 +95,9 @@ static double monotonic(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Any method's picture: the seven named picture calls, and for methods without one (the
- * roadmap's) the raw maps rendered by their shape: input-sized maps as a saliency grid,
- * single-channel maps as heatmaps over the images, anything else as feature maps. */
+/* Any method's picture: the seven named picture calls, and for the others (the roadmap's) the
+ * raw maps through tfx_attribution_render (heatmaps for CAM-like maps, saliency for gradient-like
+ * ones), in the mode the explain options ask for. */
 static int render(tfx_explainer_callback *cb, tfx_model *m, tfx_image **img)
 {
     const tfx_explain_options *o = &cb->eo;
@@ -87,26 +113,22 @@ static int render(tfx_explainer_callback *cb, tfx_model *m, tfx_image **img)
         return tfx_integrated_gradients(m, cb->x, cb->n, cb->class_index, o, img);
     default: break;
     }
-    tfx_explain_options eo = *o;
-    eo.method = cb->method;
-    eo.class_index = cb->class_index;
-    eo.upsample = 0;
     tfx_attribution *a;
-    int rc = tfx_explain(m, cb->x, cb->n, &eo, &a);
+    int rc = tfx_explain(m, cb->x, cb->n, o, &a); /* o->method, class_index, layer_name set at construction */
     if (rc) return rc;
-    int shape[3], in[3];
-    tfx_attribution_shape(a, shape);
-    tfx_model_input_shape(m, in);
-    const float *maps = tfx_attribution_data(a, 0);
     tfx_render_options ro = TFX_RENDER_OPTIONS_INIT;
-    ro.compat = eo.compat;
-    ro.image_weight = eo.image_weight;
-    if (shape[0] == in[0] && shape[1] == in[1] && shape[2] == in[2])
-        rc = tfx_render_saliency(maps, cb->n, shape[0], shape[1], shape[2], &ro, img);
-    else if (shape[2] == 1)
-        rc = tfx_render_heatmap(maps, cb->n, shape[0], shape[1], cb->x, in[0], in[1], in[2], &ro, img);
-    else
-        rc = tfx_render_filters(maps, cb->n, shape[0], shape[1], shape[2], &ro, img);
+    ro.compat = o->compat;
+    ro.image_weight = o->image_weight;
+    switch (cb->method) {
+    case TFX_METHOD_GUIDED_BACKPROP:
+    case TFX_METHOD_DECONVNET:
+    case TFX_METHOD_GUIDED_SMOOTH_GRAD:
+    case TFX_METHOD_NOISE_TUNNEL:
+        ro.reduce = TFX_REDUCE_MAX_ABS; /* gradients: as tfx_attribution_render's default */
+        break;
+    default: break;
+    }
+    rc = tfx_attribution_render(a, cb->x, &ro, img);
     tfx_attribution_free(a);
     return rc;
 }

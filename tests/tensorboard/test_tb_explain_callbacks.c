@@ -36,17 +36,19 @@
 
 #define PYTHON "/usr/bin/python3"
 
-enum { N = 40, H = 8, W = 8, CLASSES = 3, EPOCHS = 2, BATCH = 8, NV = 3, NM = 7 };
+enum { N = 40, H = 8, W = 8, CLASSES = 3, EPOCHS = 2, BATCH = 8, NV = 3, NM = 9 };
 static const double T0 = 1700000000.25;
 
 static const int methods[NM] = {TFX_METHOD_ACTIVATIONS, TFX_METHOD_VANILLA_GRADIENTS, TFX_METHOD_GRADIENTS_INPUTS,
                                 TFX_METHOD_OCCLUSION,   TFX_METHOD_GRAD_CAM,          TFX_METHOD_SMOOTH_GRAD,
-                                TFX_METHOD_INTEGRATED_GRADIENTS};
-/* research/tfevents.md §5: the tags tf-explain writes */
+                                TFX_METHOD_INTEGRATED_GRADIENTS, TFX_METHOD_GRAD_CAM_PLUS_PLUS,
+                                TFX_METHOD_GUIDED_BACKPROP};
+/* research/tfevents.md §5: the tags tf-explain writes; then two roadmap methods through the
+ * generic callback */
 static const char *const tags[NM] = {"Activations Visualization", "VanillaGradients", "GradientsInputs",
                                      "Occlusion Sensitivity",     "Grad CAM",         "SmoothGrad",
-                                     "IntegratedGradients"};
-static const int classes[NM] = {-1, 1, -1, 2, 1, 0, -1};
+                                     "IntegratedGradients",       "Grad CAM++",       "Guided Backprop"};
+static const int classes[NM] = {-1, 1, -1, 2, 1, 0, -1, 2, 1};
 
 static float xs[N * H * W];
 static int32_t ys[N];
@@ -115,7 +117,10 @@ static int new_callback(tfx_explainer_callback **cb, tfx_model *m, int k, const 
     case TFX_METHOD_GRAD_CAM:
         return tfx_grad_cam_callback_new(cb, m, x, NV, classes[k], "visualization_layer", dir, &eo, co);
     case TFX_METHOD_SMOOTH_GRAD: return tfx_smooth_grad_callback_new(cb, m, x, NV, classes[k], dir, &eo, co);
-    default: return tfx_integrated_gradients_callback_new(cb, m, x, NV, classes[k], dir, &eo, co);
+    case TFX_METHOD_INTEGRATED_GRADIENTS:
+        return tfx_integrated_gradients_callback_new(cb, m, x, NV, classes[k], dir, &eo, co);
+    default:
+        return tfx_explainer_callback_new(cb, m, methods[k], x, NV, classes[k], "visualization_layer", dir, &eo, co);
     }
 }
 
@@ -136,7 +141,17 @@ static tfx_image *picture(tfx_model *m, int k)
         rc = tfx_grad_cam(m, x, NV, classes[k], &eo, &img);
         break;
     case TFX_METHOD_SMOOTH_GRAD: rc = tfx_smooth_grad(m, x, NV, classes[k], &eo, &img); break;
-    default: rc = tfx_integrated_gradients(m, x, NV, classes[k], &eo, &img); break;
+    case TFX_METHOD_INTEGRATED_GRADIENTS: rc = tfx_integrated_gradients(m, x, NV, classes[k], &eo, &img); break;
+    default: { /* roadmap methods: raw maps + the library's generic renderer with its defaults */
+        tfx_attribution *a = NULL;
+        eo.method = methods[k];
+        eo.class_index = classes[k];
+        eo.layer_name = "visualization_layer";
+        rc = tfx_explain(m, x, NV, &eo, &a);
+        if (rc == TFX_OK) rc = tfx_attribution_render(a, x, NULL, &img);
+        tfx_attribution_free(a);
+        break;
+    }
     }
     return rc == TFX_OK ? img : NULL;
 }
