@@ -1,6 +1,7 @@
 /* Every explainer on a few test images of different classes, each explained for its true
  * label: one PNG per method (the images side by side), in libtfx's default (paper-correct)
- * rendering and, under a "_tfexplain" suffix, as tf-explain 0.3.1 renders it. Also prints, per
+ * rendering and, under a "_tfexplain" suffix, as tf-explain 0.3.1 renders it, plus inputs.png
+ * (the images) and grad_cam_map.png (the Grad-CAM heatmap without the picture). Also prints, per
  * image, the predicted class and the Integrated Gradients completeness gap at m = 200 (the
  * pictures use the default options: IG with 50 steps, SmoothGrad 50 samples, 4x4 patches).
  *
@@ -243,6 +244,22 @@ int main(int argc, char **argv)
             tfx_image_free(row);
             row = NULL;
         }
+    }
+
+    /* The Grad-CAM heatmap alone: image_weight 0 (tf-explain's 0.7 blend makes it faint on small
+     * grey pictures). */
+    {
+        tfx_explain_options o = TFX_EXPLAIN_OPTIONS_INIT;
+        o.image_weight = 0.0f;
+        for (int i = 0; i < n; i++) {
+            tfx_image_free(pics[i]);
+            pics[i] = NULL;
+            CHECK(tfx_grad_cam(m, x + (size_t)i * sample, 1, labels[i], &o, &pics[i]));
+        }
+        CHECK(hstack(pics, (size_t)n, &row));
+        CHECK(write_png(row, out_dir, "grad_cam_map", ""));
+        tfx_image_free(row);
+        row = NULL;
     }
 
     /* Integrated Gradients completeness: sum of attributions vs S_c(x) - S_c(0), S_c the logit. */
