@@ -35,5 +35,6 @@ echo
 echo "== training with tf-explain's ActivationsVisualizationCallback (examples/activation_visualization_training.c) =="
 # A second short training run: the feature-map grid of visualization_layer goes to TensorBoard at
 # the end of every epoch, with Keras-style loss/accuracy scalars (docs/tensorboard.md).
-./build/examples/activation_visualization_training --subset "${TFX_TUTORIAL_SUBSET:-6000}" \
+# Kept small so the whole tutorial stays near a minute; TFX_TUTORIAL_CALLBACK_SUBSET raises it.
+./build/examples/activation_visualization_training --subset "${TFX_TUTORIAL_CALLBACK_SUBSET:-2000}" \
   --epochs "${TFX_TUTORIAL_EPOCHS:-2}" "$out/visualizations"
