@@ -1,12 +1,28 @@
-/* tfx-bench: times the seed ConvNet (CIFAR-10 shape 32x32x3) on this machine.
- * Engine section: forward (training mode) and backward with parameter gradients at batch
- * 50, and inference at batch 256. Prints one line per measurement ("name value unit"). */
+/* tfx-bench: times the seed ConvNet (CIFAR-10 shape 32x32x3) on this machine through the
+ * public API, the same work bench/torch_reference.py does in PyTorch (bench/compare.sh runs
+ * both and prints the ratio table).
+ *
+ *   tfx-bench [mode] [--reps N]
+ *   modes: all (default: train, infer, explain), train, infer, explain, engine, rss
+ *
+ * train:   tfx_model_fit, Adam, batch 50, one epoch over 500 synthetic images (10 batches)
+ * infer:   tfx_model_predict of 256 images with batch size 256
+ * explain: tfx_explain of every method for 1 and 16 images (class 3; Grad-CAM and
+ *          activations on "visualization_layer"; IG 50 steps; SmoothGrad 50 samples;
+ *          occlusion patch 4), reported per image
+ * engine:  forward (training mode) / backward with parameter gradients at batch 50
+ * rss:     trains 10 batches and reports the peak resident set (getrusage ru_maxrss);
+ *          run it alone in its own process
+ * Output: one "name value unit" line per measurement, medians over --reps runs. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "model/model_internal.h"
+#include "tfx/tfx.h"
 
 static double now_s(void)
 {
@@ -24,7 +40,7 @@ static int cmp_double(const void *a, const void *b)
 static double median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return v[n / 2];
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 #define CHECK(call)                                                                     \
@@ -35,10 +51,12 @@ static double median(double *v, int n)
         }                                                                               \
     } while (0)
 
+enum { H = 32, W = 32, C = 3, IN = H * W * C, CLASSES = 10, TRAIN_N = 500, TRAIN_BATCH = 50, INFER_N = 256 };
+
 static tfx_model *seed_model(void)
 {
     tfx_model *m;
-    CHECK(tfx_model_new(&m, 32, 32, 3));
+    CHECK(tfx_model_new(&m, H, W, C));
     tfx_conv2d_options conv = TFX_CONV2D_OPTIONS_INIT;
     conv.activation = TFX_ACTIVATION_RELU;
     conv.filters = 32;
@@ -54,53 +72,193 @@ static tfx_model *seed_model(void)
     dense.units = 128;
     dense.activation = TFX_ACTIVATION_RELU;
     CHECK(tfx_model_add_dense(m, &dense, NULL));
-    dense.units = 10;
+    dense.units = CLASSES;
     dense.activation = TFX_ACTIVATION_SOFTMAX;
     CHECK(tfx_model_add_dense(m, &dense, NULL));
     return m;
 }
 
-int main(int argc, char **argv)
+/* Deterministic synthetic images in [0, 1) and labels. */
+static float *images(size_t n, uint64_t seed)
 {
-    int reps = argc > 1 ? atoi(argv[1]) : 10;
-    if (reps < 1) reps = 1;
-    tfx_model *m = seed_model();
-    const size_t in = 32 * 32 * 3, batch = 50, infer_batch = 256;
-    float *x = malloc(sizeof(float) * in * infer_batch), *out = malloc(sizeof(float) * 10 * infer_batch);
-    float seed[50 * 10];
-    for (size_t i = 0; i < in * infer_batch; i++) x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f;
-    for (size_t i = 0; i < batch * 10; i++) seed[i] = (i % 10 == 3 ? 1.0f : 0.0f) / (float)batch;
+    float *x = malloc(sizeof(float) * IN * n);
+    if (!x) exit(1);
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (size_t i = 0; i < IN * n; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)((s >> 40) & 0xFFFFFF) / 16777216.0f;
+    }
+    return x;
+}
 
-    double *fw = calloc((size_t)reps, sizeof(double)), *bw = calloc((size_t)reps, sizeof(double)),
-           *inf = calloc((size_t)reps, sizeof(double));
-    CHECK(tfx__model_forward(m, x, batch, 1)); /* warm-up: buffers and BLAS threads */
+static void compile_and_data(tfx_model *m, float **x, int32_t **y)
+{
+    tfx_compile_options co = TFX_COMPILE_OPTIONS_INIT; /* sparse CE, Adam (Keras defaults), accuracy */
+    CHECK(tfx_model_compile(m, &co));
+    *x = images(TRAIN_N, 1);
+    *y = malloc(sizeof(int32_t) * TRAIN_N);
+    if (!*y) exit(1);
+    for (size_t i = 0; i < TRAIN_N; i++) (*y)[i] = (int32_t)((i * 7) % CLASSES);
+}
+
+static double fit_once(tfx_model *m, const float *x, const int32_t *y, size_t n)
+{
+    tfx_fit_options fo = TFX_FIT_OPTIONS_INIT;
+    fo.batch_size = TRAIN_BATCH;
+    fo.epochs = 1;
+    fo.verbose = 0;
+    fo.shuffle = 1;
+    double t0 = now_s();
+    CHECK(tfx_model_fit(m, x, y, n, &fo, NULL));
+    return now_s() - t0;
+}
+
+static void bench_train(int reps)
+{
+    tfx_model *m = seed_model();
+    float *x;
+    int32_t *y;
+    compile_and_data(m, &x, &y);
+    fit_once(m, x, y, 2 * TRAIN_BATCH); /* warm-up: buffers, BLAS threads */
+    double *t = calloc((size_t)reps, sizeof *t);
+    for (int r = 0; r < reps; r++) t[r] = fit_once(m, x, y, TRAIN_N);
+    printf("train_b50_images_per_s %.1f images/s\n", TRAIN_N / median(t, reps));
+    fflush(stdout);
+    free(t);
+    free(x);
+    free(y);
+    tfx_model_free(m);
+}
+
+static void bench_rss(void)
+{
+    tfx_model *m = seed_model();
+    float *x;
+    int32_t *y;
+    compile_and_data(m, &x, &y);
+    fit_once(m, x, y, TRAIN_N);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("peak_rss_training_mb %.0f MB\n", (double)ru.ru_maxrss / 1024.0);
+    free(x);
+    free(y);
+    tfx_model_free(m);
+}
+
+static void bench_infer(int reps)
+{
+    tfx_model *m = seed_model();
+    float *x = images(INFER_N, 2), *out = malloc(sizeof(float) * CLASSES * INFER_N);
+    CHECK(tfx_model_set_batch_size(m, INFER_N));
+    CHECK(tfx_model_predict(m, x, INFER_N, out));
+    double *t = calloc((size_t)reps, sizeof *t);
     for (int r = 0; r < reps; r++) {
         double t0 = now_s();
-        CHECK(tfx__model_forward(m, x, batch, 1));
-        double t1 = now_s();
-        CHECK(tfx__model_backward(m, batch, m->n_layers - 1, seed, 0, 0, TFX__BW_PARAM_GRADS | TFX__BW_SKIP_ACTIVATION,
-                                  NULL, NULL));
-        double t2 = now_s();
-        fw[r] = t1 - t0;
-        bw[r] = t2 - t1;
+        CHECK(tfx_model_predict(m, x, INFER_N, out));
+        t[r] = now_s() - t0;
     }
-    CHECK(tfx_model_set_batch_size(m, infer_batch));
-    CHECK(tfx_model_predict(m, x, infer_batch, out));
-    for (int r = 0; r < reps; r++) {
-        double t0 = now_s();
-        CHECK(tfx_model_predict(m, x, infer_batch, out));
-        inf[r] = now_s() - t0;
-    }
-    double f = median(fw, reps), b = median(bw, reps), i = median(inf, reps);
-    printf("forward_train_b50_ms %.2f\n", 1e3 * f);
-    printf("backward_b50_ms %.2f\n", 1e3 * b);
-    printf("fwd_bwd_images_per_s %.1f\n", (double)batch / (f + b));
-    printf("inference_b256_images_per_s %.1f\n", (double)infer_batch / i);
-    free(fw);
-    free(bw);
-    free(inf);
+    printf("inference_b256_images_per_s %.1f images/s\n", INFER_N / median(t, reps));
+    fflush(stdout);
+    free(t);
     free(x);
     free(out);
     tfx_model_free(m);
+}
+
+static void bench_explain(int reps)
+{
+    static const struct {
+        const char *name;
+        int method;
+    } methods[] = {
+        {"activations", TFX_METHOD_ACTIVATIONS},
+        {"vanilla_gradients", TFX_METHOD_VANILLA_GRADIENTS},
+        {"gradients_inputs", TFX_METHOD_GRADIENTS_INPUTS},
+        {"grad_cam", TFX_METHOD_GRAD_CAM},
+        {"smooth_grad", TFX_METHOD_SMOOTH_GRAD},
+        {"integrated_gradients", TFX_METHOD_INTEGRATED_GRADIENTS},
+        {"occlusion", TFX_METHOD_OCCLUSION},
+    };
+    static const size_t counts[] = {1, 16};
+    tfx_model *m = seed_model();
+    float *x = images(16, 3);
+    double *t = calloc((size_t)reps, sizeof *t);
+    for (size_t k = 0; k < sizeof methods / sizeof methods[0]; k++) {
+        for (size_t c = 0; c < 2; c++) {
+            tfx_explain_options o = TFX_EXPLAIN_OPTIONS_INIT; /* IG 50 steps, SmoothGrad 50 x 0.15, patch 4 */
+            o.method = methods[k].method;
+            o.class_index = 3;
+            if (o.method == TFX_METHOD_ACTIVATIONS || o.method == TFX_METHOD_GRAD_CAM)
+                o.layer_name = "visualization_layer";
+            tfx_attribution *a;
+            CHECK(tfx_explain(m, x, counts[c], &o, &a)); /* warm-up */
+            tfx_attribution_free(a);
+            for (int r = 0; r < reps; r++) {
+                double t0 = now_s();
+                CHECK(tfx_explain(m, x, counts[c], &o, &a));
+                t[r] = now_s() - t0;
+                tfx_attribution_free(a);
+            }
+            printf("%s_%zu_ms_per_image %.2f ms\n", methods[k].name, counts[c],
+                   1e3 * median(t, reps) / (double)counts[c]);
+            fflush(stdout);
+        }
+    }
+    free(t);
+    free(x);
+    tfx_model_free(m);
+}
+
+static void bench_engine(int reps)
+{
+    tfx_model *m = seed_model();
+    const size_t batch = TRAIN_BATCH;
+    float *x = images(batch, 4), seed[TRAIN_BATCH * CLASSES];
+    for (size_t i = 0; i < batch * CLASSES; i++) seed[i] = (i % CLASSES == 3 ? 1.0f : 0.0f) / (float)batch;
+    double *fw = calloc((size_t)reps, sizeof(double)), *bw = calloc((size_t)reps, sizeof(double));
+    CHECK(tfx__model_forward(m, x, batch, 1 | TFX__FW_LEAN)); /* warm-up: buffers and BLAS threads */
+    for (int r = 0; r < reps; r++) {
+        double t0 = now_s();
+        CHECK(tfx__model_forward(m, x, batch, 1 | TFX__FW_LEAN));
+        double t1 = now_s();
+        CHECK(tfx__model_backward(m, batch, m->n_layers - 1, seed, 0, 0, TFX__BW_PARAM_GRADS | TFX__BW_SKIP_ACTIVATION,
+                                  NULL, NULL));
+        fw[r] = t1 - t0;
+        bw[r] = now_s() - t1;
+    }
+    double f = median(fw, reps), b = median(bw, reps);
+    printf("engine_forward_train_b50_ms %.2f ms\n", 1e3 * f);
+    printf("engine_backward_b50_ms %.2f ms\n", 1e3 * b);
+    free(fw);
+    free(bw);
+    free(x);
+    tfx_model_free(m);
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = "all";
+    int reps = 5;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
+            reps = atoi(argv[++i]);
+        else if (argv[i][0] != '-')
+            mode = argv[i];
+        else {
+            fprintf(stderr, "usage: %s [all|train|infer|explain|engine|rss] [--reps N]\n", argv[0]);
+            return 2;
+        }
+    }
+    if (reps < 1) reps = 1;
+    int all = strcmp(mode, "all") == 0, done = 0;
+    if (all || strcmp(mode, "train") == 0) bench_train(reps), done = 1;
+    if (all || strcmp(mode, "infer") == 0) bench_infer(reps), done = 1;
+    if (all || strcmp(mode, "explain") == 0) bench_explain(reps), done = 1;
+    if (strcmp(mode, "engine") == 0) bench_engine(reps), done = 1;
+    if (strcmp(mode, "rss") == 0) bench_rss(), done = 1;
+    if (!done) {
+        fprintf(stderr, "tfx-bench: unknown mode '%s'\n", mode);
+        return 2;
+    }
     return 0;
 }

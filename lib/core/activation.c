@@ -74,17 +74,70 @@ void tfx__activation_forward(int act, float alpha, const float *z, float *y, siz
     }
 }
 
+void tfx__bias_activation_forward(int act, float alpha, const float *bias, float *z, float *y, size_t rows,
+                                  size_t cols)
+{
+    if (act == TFX_ACTIVATION_RELU) { /* the common case in one pass */
+        for (size_t r = 0; r < rows; r++) {
+            float *zr = z + r * cols, *yr = y + r * cols;
+            if (bias && zr != yr)
+                for (size_t j = 0; j < cols; j++) {
+                    float v = zr[j] + bias[j];
+                    zr[j] = v;
+                    yr[j] = v > 0.0f ? v : 0.0f;
+                }
+            else if (bias)
+                for (size_t j = 0; j < cols; j++) {
+                    float v = zr[j] + bias[j];
+                    yr[j] = v > 0.0f ? v : 0.0f;
+                }
+            else
+                for (size_t j = 0; j < cols; j++) yr[j] = zr[j] > 0.0f ? zr[j] : 0.0f;
+        }
+        return;
+    }
+    /* Row by row, so the row is still in cache for the activation. */
+    for (size_t r = 0; r < rows; r++) {
+        float *zr = z + r * cols;
+        if (bias)
+            for (size_t j = 0; j < cols; j++) zr[j] += bias[j];
+        tfx__activation_forward(act, alpha, zr, y + r * cols, 1, cols);
+    }
+}
+
+int tfx__activation_output_suffices(int act, float alpha)
+{
+    switch (act) {
+    case TFX_ACTIVATION_RELU: /* y > 0 exactly where z > 0 */
+    case TFX_ACTIVATION_SIGMOID:
+    case TFX_ACTIVATION_TANH:
+        return 1;
+    case TFX_ACTIVATION_ELU: /* alpha > 0: y > 0 exactly where z > 0; the backward reads y otherwise */
+        return alpha > 0.0f;
+    default:
+        return 0;
+    }
+}
+
 int tfx__activation_backward(int act, float alpha, const float *z, const float *y, const float *dy, float *dz,
                              size_t rows, size_t cols, const tfx__rule *rule)
 {
     size_t n = rows * cols;
+    /* No pre-activation kept (tfx__activation_output_suffices): the output has the same signs. */
+    if (!z) z = y;
     int kind = rule ? rule->kind : TFX__RULE_GRADIENT;
     if (act == TFX_ACTIVATION_RELU && kind == TFX__RULE_GUIDED) {
-        for (size_t i = 0; i < n; i++) dz[i] = (z[i] > 0.0f && dy[i] > 0.0f) ? dy[i] : 0.0f;
+        for (size_t i = 0; i < n; i++) {
+            float d = dy[i]; /* unconditional loads let the loop vectorise */
+            dz[i] = (z[i] > 0.0f && d > 0.0f) ? d : 0.0f;
+        }
         return TFX_OK;
     }
     if (act == TFX_ACTIVATION_RELU && kind == TFX__RULE_DECONVNET) {
-        for (size_t i = 0; i < n; i++) dz[i] = dy[i] > 0.0f ? dy[i] : 0.0f;
+        for (size_t i = 0; i < n; i++) {
+            float d = dy[i];
+            dz[i] = d > 0.0f ? d : 0.0f;
+        }
         return TFX_OK;
     }
     if (kind >= TFX__RULE_LRP_0) {
@@ -99,7 +152,10 @@ int tfx__activation_backward(int act, float alpha, const float *z, const float *
             for (size_t i = 0; i < n; i++) dz[i] = dy[i];
         break;
     case TFX_ACTIVATION_RELU:
-        for (size_t i = 0; i < n; i++) dz[i] = z[i] > 0.0f ? dy[i] : 0.0f;
+        for (size_t i = 0; i < n; i++) {
+            float d = dy[i]; /* unconditional load: vectorises */
+            dz[i] = z[i] > 0.0f ? d : 0.0f;
+        }
         break;
     case TFX_ACTIVATION_SIGMOID:
         for (size_t i = 0; i < n; i++) dz[i] = dy[i] * y[i] * (1.0f - y[i]);
@@ -108,10 +164,16 @@ int tfx__activation_backward(int act, float alpha, const float *z, const float *
         for (size_t i = 0; i < n; i++) dz[i] = dy[i] * (1.0f - y[i] * y[i]);
         break;
     case TFX_ACTIVATION_LEAKY_RELU:
-        for (size_t i = 0; i < n; i++) dz[i] = z[i] > 0.0f ? dy[i] : alpha * dy[i];
+        for (size_t i = 0; i < n; i++) {
+            float d = dy[i];
+            dz[i] = z[i] > 0.0f ? d : alpha * d;
+        }
         break;
     case TFX_ACTIVATION_ELU:
-        for (size_t i = 0; i < n; i++) dz[i] = z[i] > 0.0f ? dy[i] : dy[i] * (y[i] + alpha);
+        for (size_t i = 0; i < n; i++) {
+            float d = dy[i], yy = y[i];
+            dz[i] = z[i] > 0.0f ? d : d * (yy + alpha);
+        }
         break;
     case TFX_ACTIVATION_SWISH:
         for (size_t i = 0; i < n; i++) {

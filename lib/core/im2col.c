@@ -24,29 +24,31 @@ int tfx__conv_out_size(int in, int k, int stride, int padding, int *out, int *pa
 void tfx__im2col(const tfx__conv_geom *g, size_t n, const float *x, float *col)
 {
     const size_t C = (size_t)g->in_c, row_len = (size_t)g->kh * g->kw * C;
-    for (size_t b = 0; b < n; b++) {
+    const long lines = (long)(n * (size_t)g->out_h);
+    /* One output line (image b, row oh) per iteration. */
+    for (long t = 0; t < lines; t++) {
+        const size_t b = (size_t)t / (size_t)g->out_h;
+        const int oh = (int)((size_t)t % (size_t)g->out_h);
         const float *xb = x + b * (size_t)g->in_h * g->in_w * C;
-        for (int oh = 0; oh < g->out_h; oh++) {
-            for (int ow = 0; ow < g->out_w; ow++) {
-                float *row = col + ((b * g->out_h + oh) * g->out_w + ow) * row_len;
-                int ih0 = oh * g->sh - g->pad_top, iw0 = ow * g->sw - g->pad_left;
-                for (int ki = 0; ki < g->kh; ki++) {
-                    int ih = ih0 + ki;
-                    float *dst = row + (size_t)ki * g->kw * C;
-                    if (ih < 0 || ih >= g->in_h) {
-                        memset(dst, 0, (size_t)g->kw * C * sizeof(float));
-                        continue;
-                    }
-                    int kj0 = iw0 < 0 ? -iw0 : 0;
-                    int kj1 = g->in_w - iw0 < g->kw ? g->in_w - iw0 : g->kw;
-                    if (kj0 > 0) memset(dst, 0, (size_t)kj0 * C * sizeof(float));
-                    if (kj1 > kj0)
-                        memcpy(dst + (size_t)kj0 * C, xb + ((size_t)ih * g->in_w + iw0 + kj0) * C,
-                               (size_t)(kj1 - kj0) * C * sizeof(float));
-                    if (kj1 < g->kw) {
-                        int from = kj1 > kj0 ? kj1 : kj0;
-                        memset(dst + (size_t)from * C, 0, (size_t)(g->kw - from) * C * sizeof(float));
-                    }
+        for (int ow = 0; ow < g->out_w; ow++) {
+            float *row = col + ((b * g->out_h + oh) * g->out_w + ow) * row_len;
+            int ih0 = oh * g->sh - g->pad_top, iw0 = ow * g->sw - g->pad_left;
+            for (int ki = 0; ki < g->kh; ki++) {
+                int ih = ih0 + ki;
+                float *dst = row + (size_t)ki * g->kw * C;
+                if (ih < 0 || ih >= g->in_h) {
+                    memset(dst, 0, (size_t)g->kw * C * sizeof(float));
+                    continue;
+                }
+                int kj0 = iw0 < 0 ? -iw0 : 0;
+                int kj1 = g->in_w - iw0 < g->kw ? g->in_w - iw0 : g->kw;
+                if (kj0 > 0) memset(dst, 0, (size_t)kj0 * C * sizeof(float));
+                if (kj1 > kj0)
+                    memcpy(dst + (size_t)kj0 * C, xb + ((size_t)ih * g->in_w + iw0 + kj0) * C,
+                           (size_t)(kj1 - kj0) * C * sizeof(float));
+                if (kj1 < g->kw) {
+                    int from = kj1 > kj0 ? kj1 : kj0;
+                    memset(dst + (size_t)from * C, 0, (size_t)(g->kw - from) * C * sizeof(float));
                 }
             }
         }
@@ -56,9 +58,9 @@ void tfx__im2col(const tfx__conv_geom *g, size_t n, const float *x, float *col)
 void tfx__col2im(const tfx__conv_geom *g, size_t n, const float *col, float *dx)
 {
     const size_t C = (size_t)g->in_c, row_len = (size_t)g->kh * g->kw * C;
-    memset(dx, 0, n * (size_t)g->in_h * g->in_w * C * sizeof(float));
     for (size_t b = 0; b < n; b++) {
         float *xb = dx + b * (size_t)g->in_h * g->in_w * C;
+        memset(xb, 0, (size_t)g->in_h * g->in_w * C * sizeof(float));
         for (int oh = 0; oh < g->out_h; oh++) {
             for (int ow = 0; ow < g->out_w; ow++) {
                 const float *row = col + ((b * g->out_h + oh) * g->out_w + ow) * row_len;

@@ -36,13 +36,8 @@ static int forward(tfx_layer *l, const float *x, float *y, size_t n, int trainin
     const size_t rows = n * l->in.h * l->in.w, K = (size_t)l->in.c, U = (size_t)l->cfg.units;
     const float *w = tfx__layer_params(l);
     float *z = l->preact ? l->preact : y;
-    float beta = 0.0f;
-    if (l->cfg.use_bias) {
-        for (size_t r = 0; r < rows; r++) memcpy(z + r * U, w + K * U, U * sizeof(float));
-        beta = 1.0f;
-    }
-    tfx__sgemm(0, 0, rows, U, K, 1.0f, x, K, w, U, beta, z, U);
-    if (l->preact) tfx__activation_forward(l->cfg.activation, l->cfg.alpha, z, y, rows, U);
+    tfx__sgemm(0, 0, rows, U, K, 1.0f, x, K, w, U, 0.0f, z, U);
+    tfx__bias_activation_forward(l->cfg.activation, l->cfg.alpha, l->cfg.use_bias ? w + K * U : NULL, z, y, rows, U);
     return TFX_OK;
 }
 
@@ -51,7 +46,8 @@ static int backward(tfx_layer *l, const float *x, const float *y, float *dy, flo
 {
     if (rule->kind >= TFX__RULE_LRP_0) return tfx__lrp_linear(l, x, y, dy, dx, n, flags, rule);
     const size_t rows = n * l->in.h * l->in.w, K = (size_t)l->in.c, U = (size_t)l->cfg.units;
-    if (l->preact && !(flags & TFX__BW_SKIP_ACTIVATION)) {
+    if (l->cfg.activation != TFX_ACTIVATION_LINEAR && !(flags & TFX__BW_SKIP_ACTIVATION)) {
+        /* preact is NULL when the forward kept none (the output suffices) */
         int rc = tfx__activation_backward(l->cfg.activation, l->cfg.alpha, l->preact, y, dy, dy, rows, U, rule);
         if (rc) return rc;
     }

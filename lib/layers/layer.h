@@ -122,7 +122,14 @@ int tfx__activation_valid(int activation);
 float tfx__activation_default_alpha(int activation, float alpha);
 const char *tfx__activation_name(int activation);
 void tfx__activation_forward(int act, float alpha, const float *z, float *y, size_t rows, size_t cols);
-/* dz from dy (dz may equal dy). z is the pre-activation, y the output. */
+/* Fused epilogue of a GEMM: z += bias (per column; bias may be NULL), then y = act(z). y may
+ * equal z (the pre-activation is then not kept). */
+void tfx__bias_activation_forward(int act, float alpha, const float *bias, float *z, float *y, size_t rows,
+                                  size_t cols);
+/* Non-zero when the activation's backward (every rule) can run from its output alone, so a
+ * forward need not keep the pre-activation (tfx__activation_backward accepts z = NULL). */
+int tfx__activation_output_suffices(int act, float alpha);
+/* dz from dy (dz may equal dy). z is the pre-activation (NULL: see above), y the output. */
 int tfx__activation_backward(int act, float alpha, const float *z, const float *y, const float *dy,
                              float *dz, size_t rows, size_t cols, const tfx__rule *rule);
 

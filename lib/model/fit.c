@@ -239,7 +239,7 @@ int tfx_model_fit(tfx_model *m, const float *x, const void *y, size_t n, const t
             }
             /* Forward, loss and backward back to back: a hook may run predict between batches
              * and reuse the forward buffers. */
-            rc = tfx__model_forward(m, b.bx, cnt, 1);
+            rc = tfx__model_forward(m, b.bx, cnt, 1 | TFX__FW_LEAN);
             if (rc) {
                 tfx__error_prefix("tfx_model_fit: epoch %d, batch %zu", epoch + 1, s);
                 break;

@@ -603,31 +603,23 @@ int tfx__model_reserve(tfx_model *m, size_t n)
     m->preacts = tfx__calloc(L ? L : 1, sizeof(float *));
     m->caches = tfx__calloc(L ? L : 1, sizeof(float *));
     if (!m->acts || !m->owned_acts || !m->preacts || !m->caches) goto nomem;
-    size_t maxsz = tfx__shape_size(m->input);
+    /* Pre-activations are allocated by the first forward that keeps them, gradient buffers by
+     * the first backward: inference needs neither. */
     for (size_t i = 0; i < L; i++) {
         tfx_layer *l = m->layers[i];
         size_t sz = tfx__shape_size(l->out);
-        if (sz > maxsz) maxsz = sz;
         if (!l->ops->alias_output) {
             m->owned_acts[i + 1] = alloc_floats(n, sz);
             if (!m->owned_acts[i + 1]) goto nomem;
-        }
-        if (l->cfg.activation != TFX_ACTIVATION_LINEAR &&
-            (l->ops->kind == TFX_LAYER_CONV2D || l->ops->kind == TFX_LAYER_DENSE)) {
-            m->preacts[i] = alloc_floats(n, sz);
-            if (!m->preacts[i]) goto nomem;
         }
         size_t cf = l->ops->cache_floats ? l->ops->cache_floats(l, n) : 0;
         if (cf) {
             m->caches[i] = alloc_floats(cf, 1);
             if (!m->caches[i]) goto nomem;
         }
-        l->preact = m->preacts[i];
+        l->preact = NULL;
         l->cache = m->caches[i];
     }
-    m->grad_a = alloc_floats(n, maxsz);
-    m->grad_b = alloc_floats(n, maxsz);
-    if (!m->grad_a || !m->grad_b) goto nomem;
     m->buf_n = n;
     return TFX_OK;
 nomem:
@@ -635,11 +627,23 @@ nomem:
     return tfx__error(TFX_ENOMEM, "out of memory for the buffers of a %zu-sample batch", n);
 }
 
-int tfx__model_forward(tfx_model *m, const float *x, size_t n, int training)
+/* Conv2D/Dense with a fused activation keep z unless lean and the output suffices. The last
+ * layer always keeps it: losses read the logits of a softmax/sigmoid output. */
+static int keeps_preact(const tfx_model *m, const tfx_layer *l, int lean)
+{
+    if (l->cfg.activation == TFX_ACTIVATION_LINEAR ||
+        (l->ops->kind != TFX_LAYER_CONV2D && l->ops->kind != TFX_LAYER_DENSE))
+        return 0;
+    if ((size_t)l->index == m->n_layers - 1) return 1;
+    return !(lean && tfx__activation_output_suffices(l->cfg.activation, l->cfg.alpha));
+}
+
+int tfx__model_forward(tfx_model *m, const float *x, size_t n, int mode)
 {
     if (m->n_layers == 0) return tfx__error(TFX_ESTATE, "the model has no layers");
     int rc = tfx__model_reserve(m, n);
     if (rc) return rc;
+    const int training = mode & 1, lean = (mode & TFX__FW_LEAN) != 0;
     m->cur_n = 0;
     m->acts[0] = (float *)x;
     for (size_t i = 0; i < m->n_layers; i++) {
@@ -647,6 +651,12 @@ int tfx__model_forward(tfx_model *m, const float *x, size_t n, int training)
         if (l->ops->alias_output) {
             m->acts[i + 1] = m->acts[i];
             continue;
+        }
+        l->preact = NULL;
+        if (keeps_preact(m, l, lean)) {
+            if (!m->preacts[i] && !(m->preacts[i] = alloc_floats(m->buf_n, tfx__shape_size(l->out))))
+                return tfx__error(TFX_ENOMEM, "out of memory for the pre-activations of layer '%s'", l->name);
+            l->preact = m->preacts[i];
         }
         m->acts[i + 1] = m->owned_acts[i + 1];
         rc = l->ops->forward(l, m->acts[i], m->acts[i + 1], n, training);
@@ -666,6 +676,19 @@ int tfx__model_backward(tfx_model *m, size_t n, size_t top, const float *seed, s
         return tfx__error(TFX_EINVAL, "backward from layer %zu down to layer %zu is not a valid range", top, stop);
     static const tfx__rule plain = {TFX__RULE_GRADIENT, 0, 0, 0, 0, 0};
     if (!rule) rule = &plain;
+    if (!m->grad_a) {
+        size_t maxsz = tfx__shape_size(m->input);
+        for (size_t i = 0; i < m->n_layers; i++)
+            if (tfx__shape_size(m->layers[i]->out) > maxsz) maxsz = tfx__shape_size(m->layers[i]->out);
+        m->grad_a = alloc_floats(m->buf_n, maxsz);
+        m->grad_b = alloc_floats(m->buf_n, maxsz);
+        if (!m->grad_a || !m->grad_b) {
+            tfx__free(m->grad_a);
+            tfx__free(m->grad_b);
+            m->grad_a = m->grad_b = NULL;
+            return tfx__error(TFX_ENOMEM, "out of memory for the gradients of a %zu-sample batch", m->buf_n);
+        }
+    }
     float *dy = m->grad_a, *dx = m->grad_b;
     const tfx_layer *t = m->layers[top];
     memcpy(dy, seed, n * tfx__shape_size(t->out) * sizeof(float));
@@ -713,7 +736,7 @@ int tfx_model_predict(tfx_model *m, const float *x, size_t n, float *out)
     size_t out_sz = tfx__shape_size(m->layers[m->n_layers - 1]->out);
     for (size_t start = 0; start < n; start += m->batch_size) {
         size_t b = n - start < m->batch_size ? n - start : m->batch_size;
-        int rc = tfx__model_forward(m, x + start * in_sz, b, 0);
+        int rc = tfx__model_forward(m, x + start * in_sz, b, TFX__FW_LEAN);
         if (rc) return tfx__error_prefix("tfx_model_predict");
         memcpy(out + start * out_sz, m->acts[m->n_layers], b * out_sz * sizeof(float));
     }

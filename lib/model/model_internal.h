@@ -23,7 +23,7 @@ struct tfx_model {
     float **owned_acts; /* what to free (NULL for aliases) */
     float **preacts;
     float **caches;
-    float *grad_a, *grad_b; /* backward ping-pong, n * max layer size */
+    float *grad_a, *grad_b; /* backward ping-pong, buf_n * max layer size (first backward) */
     float *ws;              /* scratch workspace */
     size_t ws_cap;
     size_t cur_n;           /* samples in the current forward (0: none) */
@@ -36,9 +36,13 @@ struct tfx_model {
     void (*train_free)(void *train);
 };
 
-/* Forward n samples (x stays borrowed until the next forward). training: dropout masks
- * and batch statistics. */
-int tfx__model_forward(tfx_model *m, const float *x, size_t n, int training);
+/* Forward n samples (x stays borrowed until the next forward). mode: 0 (inference) or 1
+ * (training: dropout masks and batch statistics), optionally | TFX__FW_LEAN. */
+int tfx__model_forward(tfx_model *m, const float *x, size_t n, int mode);
+/* Keep no pre-activation a layer's backward can do without (ReLU, sigmoid, tanh: the output
+ * suffices), saving a buffer and a pass. For fit and predict, whose callers never read those
+ * pre-activations; explainers (LRP reads z) run without it. */
+#define TFX__FW_LEAN 2
 
 /* Backward after a forward over the same n samples.
  * top:   index of the layer whose output gradient `seed` is (n * out size floats; with

@@ -1,0 +1,314 @@
+/* The fast paths of issue 7 give the same numbers as the plain ones:
+ * - Conv2D in blocks of images (im2col budget, lib/layers/conv2d.c) against a naive direct
+ *   convolution in double: output, input gradient, kernel and bias gradients, on shapes whose
+ *   batch spans several blocks (valid/SAME, strides, a partial last block);
+ * - lean forwards (TFX__FW_LEAN: no pre-activation kept for ReLU/sigmoid/tanh/ELU) give
+ *   bit-identical outputs, input and parameter gradients to full forwards, for every activation;
+ * - inference allocates no gradient buffers and keeps no ReLU pre-activation;
+ * - the vectorised Adam step is bit-identical to the scalar formula (include/tfx/train.h). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/train_internal.h"
+
+#define OK(call) assert_int_equal((call), TFX_OK)
+
+static int under_valgrind(void)
+{
+    const char *v = getenv("RUNNING_VALGRIND");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+static float *rand_floats(size_t n, uint64_t seed, float lo, float hi)
+{
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    assert_non_null(p);
+    tfx__rng r;
+    tfx__rng_seed(&r, seed);
+    for (size_t i = 0; i < n; i++) p[i] = lo + (hi - lo) * (float)tfx__rng_uniform(&r);
+    return p;
+}
+
+/* ---- blocked Conv2D against a direct convolution ---- */
+
+typedef struct conv_case {
+    int n, h, w, c, f, k, s, padding;
+} conv_case;
+
+static void geometry(int in, int k, int s, int padding, int *out, int *before)
+{
+    if (padding == TFX_PADDING_VALID) {
+        *out = (in - k) / s + 1;
+        *before = 0;
+        return;
+    }
+    *out = (in + s - 1) / s;
+    int total = (*out - 1) * s + k - in;
+    *before = total > 0 ? total / 2 : 0;
+}
+
+static void check_close(const float *got, const double *want, const double *mag, size_t n, const char *what)
+{
+    for (size_t i = 0; i < n; i++) {
+        double tol = 1e-5 * (mag[i] > 1.0 ? mag[i] : 1.0);
+        if (fabs((double)got[i] - want[i]) > tol)
+            fail_msg("%s[%zu]: got %.9g, want %.9g (tolerance %.3g)", what, i, (double)got[i], want[i], tol);
+    }
+}
+
+static void run_conv_case(const conv_case *k)
+{
+    tfx_model *m;
+    OK(tfx_model_new(&m, k->h, k->w, k->c));
+    tfx_conv2d_options o = TFX_CONV2D_OPTIONS_INIT;
+    o.filters = k->f;
+    o.kernel_h = o.kernel_w = k->k;
+    o.stride_h = o.stride_w = k->s;
+    o.padding = k->padding;
+    o.activation = TFX_ACTIVATION_LINEAR;
+    tfx_layer *l;
+    OK(tfx_model_add_conv2d(m, &o, &l));
+    int oh, ow, pt, pl;
+    geometry(k->h, k->k, k->s, k->padding, &oh, &pt);
+    geometry(k->w, k->k, k->s, k->padding, &ow, &pl);
+    /* The case must really span several blocks of images. */
+    size_t per_image = (size_t)oh * ow * k->k * k->k * k->c;
+    size_t scratch = l->ops->scratch_floats(l, (size_t)k->n);
+    assert_true(scratch < (size_t)k->n * per_image);
+
+    const size_t K = (size_t)k->k * k->k * k->c, F = (size_t)k->f;
+    const size_t in_sz = (size_t)k->h * k->w * k->c, out_sz = (size_t)oh * ow * F;
+    float *wk = rand_floats(K * F, 11, -0.5f, 0.5f), *bias = rand_floats(F, 12, -0.5f, 0.5f);
+    OK(tfx_layer_set_weights(l, wk, bias));
+    float *x = rand_floats((size_t)k->n * in_sz, 13, -1.0f, 1.0f);
+    float *seed = rand_floats((size_t)k->n * out_sz, 14, -1.0f, 1.0f);
+
+    OK(tfx__model_forward(m, x, (size_t)k->n, 0));
+    float *grad;
+    OK(tfx__model_backward(m, (size_t)k->n, 0, seed, 0, 1, TFX__BW_PARAM_GRADS, NULL, &grad));
+
+    size_t ny = (size_t)k->n * out_sz, nx = (size_t)k->n * in_sz;
+    double *y = calloc(ny, sizeof(double)), *ys = calloc(ny, sizeof(double));
+    double *dx = calloc(nx, sizeof(double)), *dxs = calloc(nx, sizeof(double));
+    double *dw = calloc(K * F + F, sizeof(double)), *dws = calloc(K * F + F, sizeof(double));
+    assert_true(y && ys && dx && dxs && dw && dws);
+    for (int b = 0; b < k->n; b++)
+        for (int i = 0; i < oh; i++)
+            for (int j = 0; j < ow; j++)
+                for (size_t f = 0; f < F; f++) {
+                    size_t yo = (((size_t)b * oh + i) * ow + j) * F + f;
+                    double acc = bias[f], mag = fabs(bias[f]), g = seed[yo];
+                    dw[K * F + f] += g;
+                    dws[K * F + f] += fabs(g);
+                    for (int a = 0; a < k->k; a++)
+                        for (int c2 = 0; c2 < k->k; c2++) {
+                            int ih = i * k->s - pt + a, iw = j * k->s - pl + c2;
+                            if (ih < 0 || iw < 0 || ih >= k->h || iw >= k->w) continue;
+                            for (int ch = 0; ch < k->c; ch++) {
+                                size_t xi = (((size_t)b * k->h + ih) * k->w + iw) * k->c + ch;
+                                size_t wi = (((size_t)a * k->k + c2) * k->c + ch) * F + f;
+                                acc += (double)x[xi] * wk[wi];
+                                mag += fabs((double)x[xi] * wk[wi]);
+                                dx[xi] += g * wk[wi];
+                                dxs[xi] += fabs(g * wk[wi]);
+                                dw[wi] += g * x[xi];
+                                dws[wi] += fabs(g * x[xi]);
+                            }
+                        }
+                    y[yo] = acc;
+                    ys[yo] = mag;
+                }
+    check_close(tfx__model_layer_output(m, 0), y, ys, ny, "output");
+    check_close(grad, dx, dxs, nx, "input gradient");
+    check_close(m->grads, dw, dws, K * F + F, "kernel and bias gradient");
+    free(y), free(ys), free(dx), free(dxs), free(dw), free(dws);
+    free(wk), free(bias), free(x), free(seed);
+    tfx_model_free(m);
+}
+
+static void test_conv_blocks(void **state)
+{
+    (void)state;
+    /* Per-image im2col of 36x36x(3*3*84) = 980k floats: one image per 1M-float block. */
+    static const conv_case big[] = {
+        {3, 38, 38, 84, 4, 3, 1, TFX_PADDING_VALID},
+        {3, 36, 36, 84, 3, 3, 1, TFX_PADDING_SAME},
+    };
+    /* Smaller images, several per block, and a partial last block; strides. */
+    static const conv_case small[] = {
+        {7, 40, 40, 20, 3, 3, 1, TFX_PADDING_VALID}, /* 38x38x180 per image: 4 per block: 4 + 3 */
+        {9, 45, 45, 32, 2, 5, 2, TFX_PADDING_SAME},  /* 23x23x800 per image: 2 per block: 2+2+2+2+1 */
+    };
+    run_conv_case(&small[0]);
+    run_conv_case(&small[1]);
+    if (!under_valgrind()) {
+        run_conv_case(&big[0]);
+        run_conv_case(&big[1]);
+    }
+}
+
+/* ---- lean forward == full forward ---- */
+
+static void lean_case(int act, float alpha)
+{
+    tfx_model *m;
+    OK(tfx_model_new(&m, 9, 9, 3));
+    tfx_conv2d_options c = TFX_CONV2D_OPTIONS_INIT;
+    c.filters = 5;
+    c.activation = act;
+    c.activation_alpha = alpha;
+    OK(tfx_model_add_conv2d(m, &c, NULL));
+    OK(tfx_model_add_flatten(m, NULL, NULL));
+    tfx_dense_options d = TFX_DENSE_OPTIONS_INIT;
+    d.units = 7;
+    d.activation = act;
+    d.activation_alpha = alpha;
+    OK(tfx_model_add_dense(m, &d, NULL));
+    d.units = 4;
+    d.activation = TFX_ACTIVATION_SOFTMAX;
+    OK(tfx_model_add_dense(m, &d, NULL));
+    OK(tfx_model_set_seed(m, 5));
+    const size_t n = 6, in = 9 * 9 * 3, out = n * 4;
+    float *x = rand_floats(n * in, 21, -1.0f, 1.0f), *seed = rand_floats(out, 22, -1.0f, 1.0f);
+    float *y_full = malloc(out * sizeof(float)), *g_full = malloc(n * in * sizeof(float));
+    float *p_full = malloc(m->n_params * sizeof(float));
+    assert_true(y_full && g_full && p_full);
+    for (int skip = 0; skip < 2; skip++) {
+        int flags = TFX__BW_PARAM_GRADS | (skip ? TFX__BW_SKIP_ACTIVATION : 0);
+        float *g;
+        OK(tfx__model_forward(m, x, n, 1));
+        memcpy(y_full, tfx__model_layer_output(m, 3), out * sizeof(float));
+        OK(tfx__model_backward(m, n, 3, seed, 0, 1, flags, NULL, &g));
+        memcpy(g_full, g, n * in * sizeof(float));
+        memcpy(p_full, m->grads, m->n_params * sizeof(float));
+
+        OK(tfx__model_forward(m, x, n, 1 | TFX__FW_LEAN));
+        int droppable = tfx__activation_output_suffices(act, m->layers[0]->cfg.alpha);
+        assert_int_equal(m->layers[0]->preact == NULL, droppable || act == TFX_ACTIVATION_LINEAR);
+        assert_int_equal(m->layers[2]->preact == NULL, droppable || act == TFX_ACTIVATION_LINEAR);
+        assert_non_null(m->layers[3]->preact); /* the output layer's logits stay */
+        assert_memory_equal(tfx__model_layer_output(m, 3), y_full, out * sizeof(float));
+        OK(tfx__model_backward(m, n, 3, seed, 0, 1, flags, NULL, &g));
+        assert_memory_equal(g, g_full, n * in * sizeof(float));
+        assert_memory_equal(m->grads, p_full, m->n_params * sizeof(float));
+    }
+    free(x), free(seed), free(y_full), free(g_full), free(p_full);
+    tfx_model_free(m);
+}
+
+static void test_lean_forward(void **state)
+{
+    (void)state;
+    lean_case(TFX_ACTIVATION_RELU, 0.0f);
+    lean_case(TFX_ACTIVATION_SIGMOID, 0.0f);
+    lean_case(TFX_ACTIVATION_TANH, 0.0f);
+    lean_case(TFX_ACTIVATION_ELU, 0.0f);
+    lean_case(TFX_ACTIVATION_ELU, -0.5f); /* negative alpha: z is kept */
+    lean_case(TFX_ACTIVATION_LEAKY_RELU, 0.0f);
+    lean_case(TFX_ACTIVATION_SWISH, 0.0f);
+    lean_case(TFX_ACTIVATION_LINEAR, 0.0f);
+}
+
+/* Guided backprop reads the sign of z; from y it must be the same. */
+static void test_lean_guided(void **state)
+{
+    (void)state;
+    const size_t n = 257;
+    float *z = rand_floats(n, 31, -1.0f, 1.0f), *dy = rand_floats(n, 32, -1.0f, 1.0f);
+    float *y = malloc(n * sizeof(float)), *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+    assert_true(y && a && b);
+    z[3] = 0.0f;
+    z[4] = -0.0f;
+    tfx__activation_forward(TFX_ACTIVATION_RELU, 0.0f, z, y, 1, n);
+    for (int kind = TFX__RULE_GRADIENT; kind <= TFX__RULE_DECONVNET; kind++) {
+        tfx__rule r = {kind, 0, 0, 0, 0, 0};
+        OK(tfx__activation_backward(TFX_ACTIVATION_RELU, 0.0f, z, y, dy, a, 1, n, &r));
+        OK(tfx__activation_backward(TFX_ACTIVATION_RELU, 0.0f, NULL, y, dy, b, 1, n, &r));
+        assert_memory_equal(a, b, n * sizeof(float));
+    }
+    free(z), free(dy), free(y), free(a), free(b);
+}
+
+/* ---- inference allocates no gradients ---- */
+
+static void test_inference_buffers(void **state)
+{
+    (void)state;
+    tfx_model *m;
+    OK(tfx_model_new(&m, 8, 8, 2));
+    tfx_conv2d_options c = TFX_CONV2D_OPTIONS_INIT;
+    c.filters = 4;
+    c.activation = TFX_ACTIVATION_RELU;
+    OK(tfx_model_add_conv2d(m, &c, NULL));
+    OK(tfx_model_add_flatten(m, NULL, NULL));
+    tfx_dense_options d = TFX_DENSE_OPTIONS_INIT;
+    d.units = 3;
+    d.activation = TFX_ACTIVATION_SOFTMAX;
+    OK(tfx_model_add_dense(m, &d, NULL));
+    float *x = rand_floats(5 * 8 * 8 * 2, 41, 0.0f, 1.0f), out[15];
+    OK(tfx_model_predict(m, x, 5, out));
+    assert_null(m->grad_a);
+    assert_null(m->grad_b);
+    assert_null(m->preacts[0]);      /* ReLU: the output suffices */
+    assert_non_null(m->preacts[2]);  /* softmax logits */
+    double s = 0.0;
+    for (int i = 0; i < 3; i++) s += out[i];
+    assert_true(fabs(s - 1.0) < 1e-6);
+    free(x);
+    tfx_model_free(m);
+}
+
+/* ---- Adam ---- */
+
+static void test_adam_bitwise(void **state)
+{
+    (void)state;
+    const size_t n = 1003; /* not a multiple of the vector width: the scalar tail runs too */
+    tfx__opt_config c = {TFX_OPTIMIZER_ADAM, 1e-3f, 0.0f, 0, 0.9f, 0.999f, 0.9f, 1e-7f};
+    float *w = rand_floats(n, 51, -1.0f, 1.0f), *m1 = calloc(n, sizeof(float)), *v1 = calloc(n, sizeof(float));
+    float *rw = malloc(n * sizeof(float)), *rm = calloc(n, sizeof(float)), *rv = calloc(n, sizeof(float));
+    assert_true(m1 && v1 && rw && rm && rv);
+    memcpy(rw, w, n * sizeof(float));
+    for (uint64_t t = 1; t <= 5; t++) {
+        float *g = rand_floats(n, 60 + t, -2.0f, 2.0f);
+        g[7] = 0.0f;
+        tfx__optimizer_step(&c, t, n, w, g, m1, v1);
+        /* The documented update, written out in scalar float arithmetic. */
+        const float b1 = c.beta_1, b2 = c.beta_2, eps = c.epsilon;
+        const float lr_t = (float)((double)c.lr * sqrt(1.0 - pow((double)b2, (double)t)) /
+                                   (1.0 - pow((double)b1, (double)t)));
+        for (size_t i = 0; i < n; i++) {
+            volatile float a = b1 * rm[i], bb = (1.0f - b1) * g[i];
+            rm[i] = a + bb;
+            volatile float c1 = b2 * rv[i], c2 = (1.0f - b2) * g[i] * g[i];
+            rv[i] = c1 + c2;
+            volatile float num = lr_t * rm[i], den = sqrtf(rv[i]) + eps;
+            rw[i] = rw[i] - num / den;
+        }
+        free(g);
+    }
+    assert_memory_equal(w, rw, n * sizeof(float));
+    assert_memory_equal(m1, rm, n * sizeof(float));
+    assert_memory_equal(v1, rv, n * sizeof(float));
+    free(w), free(m1), free(v1), free(rw), free(rm), free(rv);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conv_blocks),
+        cmocka_unit_test(test_lean_forward),
+        cmocka_unit_test(test_lean_guided),
+        cmocka_unit_test(test_inference_buffers),
+        cmocka_unit_test(test_adam_bitwise),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
