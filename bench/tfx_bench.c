@@ -165,6 +165,9 @@ static void bench_infer(int reps)
     tfx_model_free(m);
 }
 
+static const char *only;     /* --only: one explainer */
+static size_t explain_batch; /* --explain-batch: rows per forward/backward (0: library default) */
+
 static void bench_explain(int reps)
 {
     static const struct {
@@ -184,15 +187,23 @@ static void bench_explain(int reps)
     float *x = images(16, 3);
     double *t = calloc((size_t)reps, sizeof *t);
     for (size_t k = 0; k < sizeof methods / sizeof methods[0]; k++) {
+        if (only && strcmp(only, methods[k].name) != 0) continue;
         for (size_t c = 0; c < 2; c++) {
             tfx_explain_options o = TFX_EXPLAIN_OPTIONS_INIT; /* IG 50 steps, SmoothGrad 50 x 0.15, patch 4 */
             o.method = methods[k].method;
             o.class_index = 3;
+            o.batch_size = explain_batch;
             if (o.method == TFX_METHOD_ACTIVATIONS || o.method == TFX_METHOD_GRAD_CAM)
                 o.layer_name = "visualization_layer";
             tfx_attribution *a;
-            CHECK(tfx_explain(m, x, counts[c], &o, &a)); /* warm-up */
-            tfx_attribution_free(a);
+            /* Warm-up (buffers, BLAS threads); the many-row methods already grew their buffers
+             * to a full chunk with one image. */
+            int many_rows = o.method == TFX_METHOD_SMOOTH_GRAD || o.method == TFX_METHOD_INTEGRATED_GRADIENTS ||
+                            o.method == TFX_METHOD_OCCLUSION;
+            if (c == 0 || !many_rows) {
+                CHECK(tfx_explain(m, x, counts[c], &o, &a));
+                tfx_attribution_free(a);
+            }
             for (int r = 0; r < reps; r++) {
                 double t0 = now_s();
                 CHECK(tfx_explain(m, x, counts[c], &o, &a));
@@ -242,10 +253,15 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
             reps = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--explain-batch") == 0 && i + 1 < argc)
+            explain_batch = (size_t)atol(argv[++i]);
+        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
+            only = argv[++i];
         else if (argv[i][0] != '-')
             mode = argv[i];
         else {
-            fprintf(stderr, "usage: %s [all|train|infer|explain|engine|rss] [--reps N]\n", argv[0]);
+            fprintf(stderr, "usage: %s [all|train|infer|explain|engine|rss] [--reps N] [--explain-batch N] [--only METHOD]\n",
+                    argv[0]);
             return 2;
         }
     }

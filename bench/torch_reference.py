@@ -208,12 +208,14 @@ def explainers(m):
             ("integrated_gradients", integrated_gradients), ("occlusion", occlusion)]
 
 
-def bench_explain(reps):
+def bench_explain(reps, only=None):
     m = Seed().eval()
     for p in m.parameters():
         p.requires_grad_(False)  # explainers compute no parameter gradients (libtfx neither)
     x16 = torch.rand(16, C, H, W)
     for name, fn in explainers(m):
+        if only and name != only:
+            continue
         for n in (1, 16):
             xb = x16[:n].contiguous()
             t = timeit(lambda: fn(xb), reps)
@@ -226,6 +228,7 @@ def main():
     env_threads = os.environ.get("OPENBLAS_NUM_THREADS")
     ap.add_argument("--threads", type=int, default=int(env_threads) if env_threads else os.cpu_count())
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--only", help="one explainer (explain mode)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -234,7 +237,7 @@ def main():
     if a.mode in ("all", "infer"):
         bench_infer(a.reps)
     if a.mode in ("all", "explain"):
-        bench_explain(a.reps)
+        bench_explain(a.reps, a.only)
     if a.mode == "rss":
         bench_rss()
 

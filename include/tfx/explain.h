@@ -97,7 +97,7 @@ typedef struct tfx_explain_options {
     int guided;                /* Grad-CAM gating (A > 0)(G > 0) at the layer: -1 = mode default
                                   (off by default, on in compat mode), 0 off, 1 on */
     uint64_t seed;             /* SmoothGrad noise generator seed (reproducible) */
-    size_t batch_size;         /* rows per forward/backward; 0: the model's batch size */
+    size_t batch_size;         /* rows per forward/backward; 0: the model's batch size, at least 64 */
     float image_weight;        /* pictures: weight of the input image in heatmap blends (0.7) */
     /* --- version 2 --- */
     int lrp_rule;              /* tfx_lrp_rule: one rule for every layer, or a preset

@@ -8,6 +8,7 @@
 #include "explain/explain_internal.h"
 
 #define TFX__MAX_BATCH ((size_t)1 << 20)
+#define EXPLAIN_MIN_BATCH ((size_t)64)
 
 size_t tfx__explain_options_size(unsigned version)
 {
@@ -161,7 +162,9 @@ static void build_seed(tfx__xctx *c, size_t nb, const int *cls)
 
 int tfx__explain_gradient(tfx__xctx *c, const float *rows, size_t nb, const int *cls, size_t stop, float **grad)
 {
-    int rc = tfx__model_forward(c->m, rows, nb, 0);
+    /* Lean forward (no ReLU pre-activation kept) unless an LRP rule reads z. */
+    int lean = !c->rule || c->rule->kind < TFX__RULE_LRP_0;
+    int rc = tfx__model_forward(c->m, rows, nb, lean ? TFX__FW_LEAN : 0);
     if (rc) return tfx__error_prefix("tfx_explain");
     build_seed(c, nb, cls);
     /* Parameter gradients stay off: explainers never touch m->grads. */
@@ -299,7 +302,10 @@ int tfx__explain_run(tfx_model *m, const float *x, size_t n, const tfx_explain_o
         return tfx__error(TFX_ENOTSUP, "tfx_explain: the model's output is %dx%dx%d; class scores need a vector "
                                        "output (end the model with Flatten/GlobalAveragePooling and Dense)",
                           last->out.h, last->out.w, last->out.c);
-    c.batch = c.o.batch_size ? c.o.batch_size : m->batch_size;
+    /* Default chunk: the model's batch size, at least EXPLAIN_MIN_BATCH rows, so IG's 50 steps
+     * or occlusion's 64 windows of an image go through one forward (fewer passes over the big
+     * Dense weights, larger GEMMs: measured 5-10% faster than 32 on the seed model). */
+    c.batch = c.o.batch_size ? c.o.batch_size : m->batch_size > EXPLAIN_MIN_BATCH ? m->batch_size : EXPLAIN_MIN_BATCH;
     size_t total;
     if (tfx__mul_size(n, c.in_sz, &total))
         return tfx__error(TFX_EINVAL, "tfx_explain: %zu images of %zu floats overflow", n, c.in_sz);
