@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The test command: installs dependencies, then runs the suite in three configurations
-# (release, ASan+UBSan, valgrind) and prints "N passed, N failed".
+# The test command: installs dependencies, then runs the suite in four configurations
+# (release, ASan+UBSan, valgrind, reference BLAS) and prints "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/install-deps.sh || exit 1
@@ -20,14 +20,20 @@ meson setup build-asan -Dtests=enabled -Dbuildtype=debugoptimized -Db_sanitize=a
   -Db_lundef=false -Dexamples=false -Dbench=false >/dev/null 2>&1 \
   || meson setup --reconfigure build-asan >/dev/null || exit 1
 ninja -C build-asan || exit 1
+# Reference BLAS (libblas-dev's netlib library, linked from its own directory so it is not
+# OpenBLAS through Debian's alternatives): the fast suites, about 35 s with the build.
+meson setup build-netlib -Dtests=enabled -Dblas=blas-netlib -Dexamples=false -Dbench=false >/dev/null 2>&1 \
+  || meson setup --reconfigure build-netlib >/dev/null || exit 1
+ninja -C build-netlib || exit 1
 
-rm -f build/meson-logs/testlog*.json build-asan/meson-logs/testlog*.json
+rm -f build/meson-logs/testlog*.json build-asan/meson-logs/testlog*.json build-netlib/meson-logs/testlog*.json
 run "release" build
 run "asan+ubsan" build-asan --no-suite abi --no-suite install
 run "valgrind" build --setup=valgrind
+run "reference blas" build-netlib --suite fast
 
 python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json \
-  build/meson-logs/testlog-valgrind.json <<'PY'
+  build/meson-logs/testlog-valgrind.json build-netlib/meson-logs/testlog.json <<'PY'
 import json, sys
 passed = failed = skipped = 0
 for path in sys.argv[1:]:
