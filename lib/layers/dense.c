@@ -36,7 +36,10 @@ static int forward(tfx_layer *l, const float *x, float *y, size_t n, int trainin
     const size_t rows = n * l->in.h * l->in.w, K = (size_t)l->in.c, U = (size_t)l->cfg.units;
     const float *w = tfx__layer_params(l);
     float *z = l->preact ? l->preact : y;
-    tfx__sgemm(0, 0, rows, U, K, 1.0f, x, K, w, U, 0.0f, z, U);
+    if (rows == 1)
+        tfx__sgemv(1, K, U, 1.0f, w, U, x, 0.0f, z);
+    else
+        tfx__sgemm(0, 0, rows, U, K, 1.0f, x, K, w, U, 0.0f, z, U);
     tfx__bias_activation_forward(l->cfg.activation, l->cfg.alpha, l->cfg.use_bias ? w + K * U : NULL, z, y, rows, U);
     return TFX_OK;
 }
@@ -62,7 +65,10 @@ static int backward(tfx_layer *l, const float *x, const float *y, float *dy, flo
                 for (size_t u = 0; u < U; u++) gb[u] += dy[r * U + u];
         }
     }
-    if (dx) tfx__sgemm(0, 1, rows, K, U, 1.0f, dy, U, w, U, 0.0f, dx, K);
+    if (dx && rows == 1)
+        tfx__sgemv(0, K, U, 1.0f, w, U, dy, 0.0f, dx);
+    else if (dx)
+        tfx__sgemm(0, 1, rows, K, U, 1.0f, dy, U, w, U, 0.0f, dx, K);
     return TFX_OK;
 }
 

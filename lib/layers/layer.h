@@ -136,6 +136,10 @@ int tfx__activation_backward(int act, float alpha, const float *z, const float *
 /* The only BLAS entry (lib/core/blas.c): row-major C = alpha * op(A) op(B) + beta * C. */
 void tfx__sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha, const float *a,
                 size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc);
+/* Row-major y = alpha * op(A) x + beta * y, A m x n (one sample through a Dense layer: reads
+ * the weights once, where sgemm with one row would first pack all of them). */
+void tfx__sgemv(int trans, size_t m, size_t n, float alpha, const float *a, size_t lda, const float *x, float beta,
+                float *y);
 
 /* NHWC im2col / col2im (lib/core/im2col.c). col rows = n*oh*ow, cols = kh*kw*c, ordered
  * (ki, kj, channel) to match the HWIO kernel. col2im accumulates into a zeroed dx. */

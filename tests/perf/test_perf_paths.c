@@ -4,6 +4,7 @@
  *   batch spans several blocks (valid/SAME, strides, a partial last block);
  * - lean forwards (TFX__FW_LEAN: no pre-activation kept for ReLU/sigmoid/tanh/ELU) give
  *   bit-identical outputs, input and parameter gradients to full forwards, for every activation;
+ * - one sample through Dense (sgemv instead of sgemm) against a direct sum in double;
  * - inference allocates no gradient buffers and keeps no ReLU pre-activation;
  * - the vectorised Adam step is bit-identical to the scalar formula (include/tfx/train.h). */
 #include <setjmp.h>
@@ -237,6 +238,45 @@ static void test_lean_guided(void **state)
     free(z), free(dy), free(y), free(a), free(b);
 }
 
+/* ---- one sample through Dense: sgemv ---- */
+
+static void test_dense_one_row(void **state)
+{
+    (void)state;
+    const int K = 1001, U = 7;
+    tfx_model *m;
+    OK(tfx_model_new(&m, 1, 1, K));
+    tfx_dense_options d = TFX_DENSE_OPTIONS_INIT;
+    d.units = U;
+    tfx_layer *l;
+    OK(tfx_model_add_dense(m, &d, &l));
+    float *w = rand_floats((size_t)K * U, 71, -1.0f, 1.0f), *b = rand_floats(U, 72, -1.0f, 1.0f);
+    float *x = rand_floats(K, 73, -1.0f, 1.0f), *seed = rand_floats(U, 74, -1.0f, 1.0f);
+    OK(tfx_layer_set_weights(l, w, b));
+    OK(tfx__model_forward(m, x, 1, 0));
+    float *g;
+    OK(tfx__model_backward(m, 1, 0, seed, 0, 1, 0, NULL, &g));
+    const float *y = tfx__model_layer_output(m, 0);
+    for (int u = 0; u < U; u++) {
+        double acc = b[u], mag = fabs(b[u]);
+        for (int k = 0; k < K; k++) {
+            acc += (double)x[k] * w[(size_t)k * U + u];
+            mag += fabs((double)x[k] * w[(size_t)k * U + u]);
+        }
+        assert_true(fabs(y[u] - acc) <= 1e-6 * mag);
+    }
+    for (int k = 0; k < K; k++) {
+        double acc = 0.0, mag = 0.0;
+        for (int u = 0; u < U; u++) {
+            acc += (double)seed[u] * w[(size_t)k * U + u];
+            mag += fabs((double)seed[u] * w[(size_t)k * U + u]);
+        }
+        assert_true(fabs(g[k] - acc) <= 1e-6 * (mag > 1.0 ? mag : 1.0));
+    }
+    free(w), free(b), free(x), free(seed);
+    tfx_model_free(m);
+}
+
 /* ---- inference allocates no gradients ---- */
 
 static void test_inference_buffers(void **state)
@@ -307,6 +347,7 @@ int main(void)
         cmocka_unit_test(test_conv_blocks),
         cmocka_unit_test(test_lean_forward),
         cmocka_unit_test(test_lean_guided),
+        cmocka_unit_test(test_dense_one_row),
         cmocka_unit_test(test_inference_buffers),
         cmocka_unit_test(test_adam_bitwise),
     };
