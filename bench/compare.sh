@@ -7,6 +7,8 @@
 #        ROUNDS (default 3): interleaved rounds; the table shows the median over rounds
 #        REPS (default 5): timed repetitions inside each program run (median)
 #        MODES (default "train infer explain rss")
+#        OPENBLAS_CORETYPE is passed through unchanged (both programs see the same OpenBLAS kernels;
+#        unset it to let OpenBLAS pick the CPU's own, e.g. AVX-512 instead of Haswell/AVX2)
 # Prints the raw lines, the machine load, and the ratio table (markdown).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +23,7 @@ export OPENBLAS_NUM_THREADS=$THREADS OMP_NUM_THREADS=$THREADS
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-echo "threads $THREADS, rounds $ROUNDS, reps $REPS; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "threads $THREADS, rounds $ROUNDS, reps $REPS; OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(autodetect)}; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq "$ROUNDS"); do
   for mode in $MODES; do
     nice -n 0 "$bench" "$mode" --reps "$REPS" | sed "s/^/tfx /" | tee -a "$out/lines"
