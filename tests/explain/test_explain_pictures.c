@@ -38,57 +38,22 @@ static void check_err_at(int rc, int code, const char *substr, const char *file,
         check_err_at(rc__, (code), (substr), __FILE__, __LINE__);                                  \
     } while (0)
 
-/* ---- golden file (same format as test_explain_raw.c) ---- */
+/* ---- golden file ---- */
 
-typedef struct garr {
-    char name[64];
-    size_t count;
-    float *data;
-} garr;
+#include "../common/golden_file.h"
 static garr G[64];
 static int n_golden;
 
 static const garr *golden(const char *name)
 {
-    if (!n_golden) {
-        const char *root = getenv("TFX_SOURCE_ROOT");
-        char path[1024];
-        snprintf(path, sizeof path, "%s/tests/explain/golden_explain.bin", root ? root : TFX_SOURCE_ROOT);
-        FILE *f = fopen(path, "rb");
-        if (!f) fail_msg("cannot open %s", path);
-        char magic[4];
-        uint32_t cnt;
-        assert_int_equal(fread(magic, 1, 4, f), 4);
-        assert_int_equal(fread(&cnt, 4, 1, f), 1);
-        assert_true(cnt <= 64);
-        for (uint32_t i = 0; i < cnt; i++) {
-            uint32_t len, nd, v;
-            assert_int_equal(fread(&len, 4, 1, f), 1);
-            assert_true(len < sizeof G[i].name);
-            assert_int_equal(fread(G[i].name, 1, len, f), len);
-            G[i].name[len] = 0;
-            assert_int_equal(fread(&nd, 4, 1, f), 1);
-            G[i].count = 1;
-            for (uint32_t d = 0; d < nd; d++) {
-                assert_int_equal(fread(&v, 4, 1, f), 1);
-                G[i].count *= v;
-            }
-            G[i].data = malloc((G[i].count ? G[i].count : 1) * sizeof(float));
-            assert_int_equal(fread(G[i].data, sizeof(float), G[i].count, f), G[i].count);
-        }
-        fclose(f);
-        n_golden = (int)cnt;
-    }
-    for (int i = 0; i < n_golden; i++)
-        if (strcmp(G[i].name, name) == 0) return &G[i];
-    fail_msg("golden array %s missing", name);
-    return NULL;
+    if (!n_golden) n_golden = golden_file_load("tests/explain/golden_explain.bin", G, 64);
+    return golden_file_find(G, n_golden, name);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    for (int i = 0; i < n_golden; i++) free(G[i].data);
+    golden_file_free(G, n_golden);
     return 0;
 }
 

@@ -43,12 +43,7 @@ static int under_valgrind(void) { return getenv("RUNNING_VALGRIND") != NULL; }
 
 /* ---- golden file ---- */
 
-typedef struct garr {
-    char name[64];
-    int ndim, dims[6];
-    size_t count;
-    float *data;
-} garr;
+#include "../common/golden_file.h"
 
 static garr G[96];
 static int n_golden;
@@ -58,55 +53,20 @@ static const garr *golden(const char *name);
 static void load_golden(void)
 {
     if (n_golden) return;
-    const char *root = getenv("TFX_SOURCE_ROOT");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/tests/roadmap/golden_roadmap.bin", root ? root : TFX_SOURCE_ROOT);
-    FILE *f = fopen(path, "rb");
-    if (!f) fail_msg("cannot open %s", path);
-    char magic[4];
-    uint32_t cnt;
-    assert_int_equal(fread(magic, 1, 4, f), 4);
-    assert_memory_equal(magic, "TFXG", 4);
-    assert_int_equal(fread(&cnt, 4, 1, f), 1);
-    assert_true(cnt <= 96);
-    for (uint32_t i = 0; i < cnt; i++) {
-        garr *g = &G[i];
-        uint32_t len, nd;
-        assert_int_equal(fread(&len, 4, 1, f), 1);
-        assert_true(len < sizeof g->name);
-        assert_int_equal(fread(g->name, 1, len, f), len);
-        g->name[len] = 0;
-        assert_int_equal(fread(&nd, 4, 1, f), 1);
-        assert_true(nd <= 6);
-        g->ndim = (int)nd;
-        g->count = 1;
-        for (uint32_t d = 0; d < nd; d++) {
-            uint32_t v;
-            assert_int_equal(fread(&v, 4, 1, f), 1);
-            g->dims[d] = (int)v;
-            g->count *= v;
-        }
-        g->data = malloc((g->count ? g->count : 1) * sizeof(float));
-        assert_int_equal(fread(g->data, sizeof(float), g->count, f), g->count);
-    }
-    fclose(f);
-    n_golden = (int)cnt;
+    n_golden = golden_file_load("tests/roadmap/golden_roadmap.bin", G, 96);
     for (int i = 0; i < 3; i++) CLASSES[i] = (int)golden("classes")->data[i];
 }
 
 static const garr *golden(const char *name)
 {
     load_golden();
-    for (int i = 0; i < n_golden; i++)
-        if (strcmp(G[i].name, name) == 0) return &G[i];
-    fail_msg("golden array %s missing", name);
-    return NULL;
+    return golden_file_find(G, n_golden, name);
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    for (int i = 0; i < n_golden; i++) free(G[i].data);
+    golden_file_free(G, n_golden);
     n_golden = 0;
     return 0;
 }
