@@ -36,6 +36,7 @@ typedef struct job {
     int id;
     const char *tmp;
     int round;
+    pthread_barrier_t *start; /* parallel rounds: all workers begin together, so they overlap */
     result res;
 } job;
 
@@ -73,6 +74,7 @@ static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *
 static void *worker(void *arg)
 {
     job *j = arg;
+    if (j->start) pthread_barrier_wait(j->start);
     tfx_model *m = NULL;
     tfx_history *h = NULL;
     tfx_event_writer *w = NULL;
@@ -211,13 +213,17 @@ static void test_threads_match_sequential(void **state)
     for (int round = 1; round <= rounds; round++) {
         memset(par, 0, sizeof par);
         pthread_t th[NT];
+        pthread_barrier_t start;
+        assert_int_equal(pthread_barrier_init(&start, NULL, NT), 0);
         for (int i = 0; i < NT; i++) {
             par[i].id = i;
             par[i].tmp = tmp;
             par[i].round = round;
+            par[i].start = &start;
             assert_int_equal(pthread_create(&th[i], NULL, worker, &par[i]), 0);
         }
         for (int i = 0; i < NT; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
+        pthread_barrier_destroy(&start);
         for (int i = 0; i < NT; i++) {
             if (par[i].res.failure[0]) fail_msg("round %d: %s", round, par[i].res.failure);
             if (par[i].res.n != seq[i].res.n || memcmp(par[i].res.p, seq[i].res.p, seq[i].res.n) != 0) {
