@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/winograd.h"
 #include "layers/lrp.h"
 #include "model/model_internal.h"
 
@@ -78,9 +79,34 @@ static size_t block_images(const tfx_layer *l, size_t n)
     return b < n ? b : n;
 }
 
+/* Winograd for 3x3 stride-1 kernels: the forward conv (dx = 0) or the input gradient
+ * (dx = 1: dz convolved with the rotated kernel, padding 2 - pad). Returns the tile size m,
+ * or 0 for im2col. */
+static int wino_geom(const tfx_layer *l, int dx, tfx__wino_geom *g)
+{
+    if (l->cfg.kernel_h != 3 || l->cfg.kernel_w != 3 || l->cfg.stride_h != 1 || l->cfg.stride_w != 1) return 0;
+    if (dx)
+        *g = (tfx__wino_geom){l->out.h, l->out.w, l->out.c, l->in.h, l->in.w, l->in.c, 2 - l->cfg.pad_top,
+                              2 - l->cfg.pad_left};
+    else
+        *g = (tfx__wino_geom){l->in.h, l->in.w, l->in.c, l->out.h, l->out.w, l->out.c, l->cfg.pad_top,
+                              l->cfg.pad_left};
+    return tfx__winograd_choose(g->cin, g->cout, g->out_h, g->out_w);
+}
+
+static size_t wino_floats(const tfx_layer *l, int dx, size_t n)
+{
+    tfx__wino_geom g;
+    int m = wino_geom(l, dx, &g);
+    return m ? tfx__winograd_work_floats(m, &g, n) : 0;
+}
+
 static size_t scratch_floats(const tfx_layer *l, size_t n)
 {
-    return is_pointwise(l) ? 0 : block_images(l, n) * l->out.h * l->out.w * kdim(l);
+    size_t s = is_pointwise(l) ? 0 : block_images(l, n) * l->out.h * l->out.w * kdim(l);
+    size_t f = wino_floats(l, 0, n), b = wino_floats(l, 1, n);
+    if (f > s) s = f;
+    return b > s ? b : s;
 }
 
 static int forward(tfx_layer *l, const float *x, float *y, size_t n, int training)
@@ -93,6 +119,15 @@ static int forward(tfx_layer *l, const float *x, float *y, size_t n, int trainin
     if (is_pointwise(l)) {
         tfx__sgemm(0, 0, n * per_rows, F, K, 1.0f, x, K, w, F, 0.0f, z, F);
         tfx__bias_activation_forward(l->cfg.activation, l->cfg.alpha, bias, z, y, n * per_rows, F);
+        return TFX_OK;
+    }
+    tfx__wino_geom wg;
+    const int wm = wino_geom(l, 0, &wg);
+    if (wm) {
+        float *work = tfx__layer_scratch(l, tfx__winograd_work_floats(wm, &wg, n));
+        if (!work) return TFX_ENOMEM;
+        const tfx__wino_epilogue ep = {l->cfg.activation, l->cfg.alpha, bias, y};
+        tfx__winograd_conv(wm, &wg, n, x, w, 0, work, z, &ep);
         return TFX_OK;
     }
     const size_t nb = block_images(l, n);
@@ -123,10 +158,17 @@ static int backward(tfx_layer *l, const float *x, const float *y, float *dy, flo
     tfx__conv_geom g;
     geom(l, &g);
     const size_t nb = pw ? n : block_images(l, n);
-    float *col = NULL;
-    if (!pw && (grads || dx)) {
-        col = tfx__layer_scratch(l, nb * per_rows * K);
-        if (!col) return TFX_ENOMEM;
+    /* The input gradient by Winograd runs after all blocks, in the same scratch. */
+    tfx__wino_geom wg;
+    const int wm = dx ? wino_geom(l, 1, &wg) : 0;
+    const size_t col_floats = !pw && (grads || (dx && !wm)) ? nb * per_rows * K : 0;
+    const size_t wino_work = wm ? tfx__winograd_work_floats(wm, &wg, n) : 0;
+    float *col = NULL, *work = NULL;
+    if (col_floats || wino_work) {
+        float *s = tfx__layer_scratch(l, col_floats > wino_work ? col_floats : wino_work);
+        if (!s) return TFX_ENOMEM;
+        col = col_floats ? s : NULL;
+        work = wm ? s : NULL;
     }
     if (grads && l->cfg.use_bias) memset(gw + K * F, 0, F * sizeof(float));
     /* Block by block: dz, the weight gradient accumulated over blocks, then dx. */
@@ -151,7 +193,7 @@ static int backward(tfx_layer *l, const float *x, const float *y, float *dy, flo
                     for (size_t f = 0; f < F; f++) gb[f] += dz[r * F + f];
             }
         }
-        if (dx) {
+        if (dx && !wm) {
             if (col) {
                 tfx__sgemm(0, 1, rows, K, F, 1.0f, dz, F, w, F, 0.0f, col, K);
                 tfx__col2im(&g, cnt, col, dx + b0 * in_sz);
@@ -160,6 +202,7 @@ static int backward(tfx_layer *l, const float *x, const float *y, float *dy, flo
             }
         }
     }
+    if (wm) tfx__winograd_conv(wm, &wg, n, dy, w, 1, work, dx, NULL);
     return TFX_OK;
 }
 

@@ -1,0 +1,284 @@
+/* Winograd F(m x m, 3 x 3), m = 2 or 4 (Lavin & Gray's matrices, points 0, +-1, +-2, inf
+ * for m = 4). Per output tile of m x m pixels the (m+2) x (m+2) input tile d is mapped to
+ * B^T d B, the kernel g to G g G^T, and the (m+2)^2 elementwise products summed over input
+ * channels are mapped back by A^T (.) A. The channel sums are (m+2)^2 independent GEMMs
+ * [tiles x cin] x [cin x cout], the tiles of all images of a block in one GEMM.
+ *
+ * NHWC keeps the channels innermost, so every transform is written as a few adds over a run
+ * of contiguous channels (the compiler vectorises those loops); a 2D transform is the 1D one
+ * over columns and then over rows. */
+#include "core/winograd.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#include "layers/layer.h"
+
+/* Channel chunk of the transforms: the per-tile temporaries (36 x CH floats) stay in L1. */
+#define CH 64
+/* Workspace budget of one block of tiles (transformed input + GEMM output), in floats: 1 MiB,
+ * so that the GEMM outputs are still in L2 for the output transform. Measured on the seed
+ * model's layers (Zen 4, 1 MiB L2): blocks of 16-48 tiles are up to 1.3x faster than blocks
+ * of 300 (the GEMMs lose less to their short height than the transforms gain from L2). */
+#define BLOCK_FLOATS ((size_t)1 << 18)
+/* Fewest tiles per block. */
+#define MIN_TILES 16
+
+static int g_force = -1;
+
+void tfx__winograd_force(int m) { g_force = m; }
+
+int tfx__winograd_choose(int cin, int cout, int out_h, int out_w)
+{
+    if (g_force == 0 || g_force == 2 || g_force == 4) return g_force;
+    /* Few channels: the transforms cost as much as the GEMM work they save. Tiny outputs:
+     * most of a 4x4 tile would be padding. */
+    if (cin < 16 || cout < 16) return 0;
+    if (out_h < 4 || out_w < 4) return 2;
+    return 4;
+}
+
+typedef ptrdiff_t sdiff;
+
+/* The transforms are a third of the work; the library is built for baseline x86-64 (SSE2),
+ * so GCC also compiles them for AVX2 and AVX-512 and picks one at load time (ifunc). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#  define TFX__CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#  define TFX__CLONES
+#endif
+
+/* ---- 1D transforms over n contiguous channels; inputs at in + k * is, outputs at out + k * os. */
+
+/* B^T for m = 2 (4 inputs, 4 outputs). */
+TFX__CLONES static void bt2(const float *restrict in, sdiff is, float *restrict out, sdiff os, size_t n)
+{
+    const float *d0 = in, *d1 = in + is, *d2 = in + 2 * is, *d3 = in + 3 * is;
+    float *o0 = out, *o1 = out + os, *o2 = out + 2 * os, *o3 = out + 3 * os;
+    for (size_t c = 0; c < n; c++) {
+        o0[c] = d0[c] - d2[c];
+        o1[c] = d1[c] + d2[c];
+        o2[c] = d2[c] - d1[c];
+        o3[c] = d1[c] - d3[c];
+    }
+}
+
+/* A^T for m = 2 (4 inputs, 2 outputs). */
+TFX__CLONES static void at2(const float *restrict in, sdiff is, float *restrict out, sdiff os, size_t n)
+{
+    const float *m0 = in, *m1 = in + is, *m2 = in + 2 * is, *m3 = in + 3 * is;
+    float *o0 = out, *o1 = out + os;
+    for (size_t c = 0; c < n; c++) {
+        o0[c] = m0[c] + m1[c] + m2[c];
+        o1[c] = m1[c] - m2[c] - m3[c];
+    }
+}
+
+/* G for m = 2 (3 inputs, 4 outputs). */
+TFX__CLONES static void g2(const float *restrict in, sdiff is, float *restrict out, sdiff os, size_t n)
+{
+    const float *g0 = in, *g1 = in + is, *g2v = in + 2 * is;
+    float *o0 = out, *o1 = out + os, *o2 = out + 2 * os, *o3 = out + 3 * os;
+    for (size_t c = 0; c < n; c++) {
+        float s = g0[c] + g2v[c];
+        o0[c] = g0[c];
+        o1[c] = 0.5f * (s + g1[c]);
+        o2[c] = 0.5f * (s - g1[c]);
+        o3[c] = g2v[c];
+    }
+}
+
+/* B^T for m = 4 (6 inputs, 6 outputs). */
+TFX__CLONES static void bt4(const float *restrict in, sdiff is, float *restrict out, sdiff os, size_t n)
+{
+    const float *d0 = in, *d1 = in + is, *d2 = in + 2 * is, *d3 = in + 3 * is, *d4 = in + 4 * is,
+                *d5 = in + 5 * is;
+    float *o0 = out, *o1 = out + os, *o2 = out + 2 * os, *o3 = out + 3 * os, *o4 = out + 4 * os,
+          *o5 = out + 5 * os;
+    for (size_t c = 0; c < n; c++) {
+        float a = d4[c] - 4.0f * d2[c]; /* shared by outputs 1 and 2 */
+        float b = d3[c] - 4.0f * d1[c];
+        float e = d4[c] - d2[c];        /* shared by outputs 3 and 4 */
+        float f = 2.0f * (d3[c] - d1[c]);
+        o0[c] = 4.0f * d0[c] - 5.0f * d2[c] + d4[c];
+        o1[c] = a + b;
+        o2[c] = a - b;
+        o3[c] = e + f;
+        o4[c] = e - f;
+        o5[c] = 4.0f * d1[c] - 5.0f * d3[c] + d5[c];
+    }
+}
+
+/* A^T for m = 4 (6 inputs, 4 outputs). */
+TFX__CLONES static void at4(const float *restrict in, sdiff is, float *restrict out, sdiff os, size_t n)
+{
+    const float *m0 = in, *m1 = in + is, *m2 = in + 2 * is, *m3 = in + 3 * is, *m4 = in + 4 * is,
+                *m5 = in + 5 * is;
+    float *o0 = out, *o1 = out + os, *o2 = out + 2 * os, *o3 = out + 3 * os;
+    for (size_t c = 0; c < n; c++) {
+        float s12 = m1[c] + m2[c], d12 = m1[c] - m2[c];
+        float s34 = m3[c] + m4[c], d34 = m3[c] - m4[c];
+        o0[c] = m0[c] + s12 + s34;
+        o1[c] = d12 + 2.0f * d34;
+        o2[c] = s12 + 4.0f * s34;
+        o3[c] = d12 + 8.0f * d34 + m5[c];
+    }
+}
+
+/* G for m = 4 (3 inputs, 6 outputs). */
+TFX__CLONES static void g4(const float *restrict in, sdiff is, float *restrict out, sdiff os, size_t n)
+{
+    const float *g0 = in, *g1 = in + is, *g2v = in + 2 * is;
+    float *o0 = out, *o1 = out + os, *o2 = out + 2 * os, *o3 = out + 3 * os, *o4 = out + 4 * os,
+          *o5 = out + 5 * os;
+    for (size_t c = 0; c < n; c++) {
+        float s = g0[c] + g2v[c];
+        float q = 0.25f * g0[c] + g2v[c];
+        o0[c] = 0.25f * g0[c];
+        o1[c] = (s + g1[c]) * (-1.0f / 6.0f);
+        o2[c] = (s - g1[c]) * (-1.0f / 6.0f);
+        o3[c] = (q + 0.5f * g1[c]) * (1.0f / 6.0f);
+        o4[c] = (q - 0.5f * g1[c]) * (1.0f / 6.0f);
+        o5[c] = g2v[c];
+    }
+}
+
+typedef void (*tf1d)(const float *restrict, sdiff, float *restrict, sdiff, size_t);
+
+static size_t round16(size_t f) { return (f + 15) & ~(size_t)15; }
+
+/* Floats between consecutive transformed planes: an odd number of cache lines, so that the
+ * (m+2)^2 planes a tile touches do not all map to the same cache sets. */
+static size_t plane_stride(size_t floats)
+{
+    size_t lines = (floats + 15) / 16;
+    return 16 * (lines | 1);
+}
+
+/* Tiles per block: the budget, at least MIN_TILES, at most all of them. */
+static size_t block_tiles(int m, const tfx__wino_geom *g, size_t total)
+{
+    const size_t a2 = (size_t)(m + 2) * (m + 2), per = a2 * ((size_t)g->cin + g->cout);
+    size_t t = per ? BLOCK_FLOATS / per : total;
+    if (t < MIN_TILES) t = MIN_TILES;
+    return t < total ? t : total;
+}
+
+static size_t total_tiles(int m, const tfx__wino_geom *g, size_t n)
+{
+    return n * (size_t)((g->out_h + m - 1) / m) * (size_t)((g->out_w + m - 1) / m);
+}
+
+size_t tfx__winograd_work_floats(int m, const tfx__wino_geom *g, size_t n)
+{
+    const size_t a2 = (size_t)(m + 2) * (m + 2), ci = (size_t)g->cin, co = (size_t)g->cout;
+    const size_t T = block_tiles(m, g, total_tiles(m, g, n));
+    return round16(a2 * ci * co) + a2 * (plane_stride(T * ci) + plane_stride(T * co)) + round16((size_t)m * m * co);
+}
+
+/* u[k][c][f] = (G g G^T)[k] for every kernel (c, f) of the HWIO kernel [3][3][wc][wf].
+ * rotate: tap (2 - ki, 2 - kj) instead of (ki, kj), and u[k] stored transposed ([wf][wc]),
+ * so that u[k] always is the [cin][cout] GEMM operand. */
+static void transform_weights(int m, const float *w, size_t wc, size_t wf, int rotate, float *u)
+{
+    const int a = m + 2;
+    const tf1d gt = m == 2 ? g2 : g4;
+    const size_t planes = wc * wf;
+    float tmp[6 * 3 * CH], out[36 * CH];
+    const sdiff P = (sdiff)planes;
+    for (size_t p0 = 0; p0 < planes; p0 += CH) {
+        size_t cnt = planes - p0 < CH ? planes - p0 : CH;
+        /* Columns kj: tmp[i][kj] = sum_ki G[i][ki] g[ki][kj]. */
+        for (int kj = 0; kj < 3; kj++) {
+            const float *col = rotate ? w + (sdiff)(8 - kj) * P + (sdiff)p0 : w + (sdiff)kj * P + (sdiff)p0;
+            gt(col, rotate ? -3 * P : 3 * P, tmp + kj * CH, 3 * CH, cnt);
+        }
+        /* Rows i: u[i][j] = sum_kj tmp[i][kj] G[j][kj]. */
+        if (!rotate) {
+            for (int i = 0; i < a; i++) gt(tmp + (size_t)i * 3 * CH, CH, u + (size_t)i * a * planes + p0, P, cnt);
+            continue;
+        }
+        for (int i = 0; i < a; i++) gt(tmp + (size_t)i * 3 * CH, CH, out + (size_t)i * a * CH, CH, cnt);
+        for (size_t q = 0; q < cnt; q++) {
+            const size_t c = (p0 + q) / wf, f = (p0 + q) % wf;
+            for (int k = 0; k < a * a; k++) u[(size_t)k * planes + f * wc + c] = out[(size_t)k * CH + q];
+        }
+    }
+}
+
+void tfx__winograd_conv(int m, const tfx__wino_geom *g, size_t n, const float *x, const float *w, int rotate,
+                        float *work, float *z, const tfx__wino_epilogue *ep)
+{
+    const int a = m + 2;
+    const size_t a2 = (size_t)a * a, ci = (size_t)g->cin, co = (size_t)g->cout;
+    const tf1d bt = m == 2 ? bt2 : bt4, at = m == 2 ? at2 : at4;
+    const int th = (g->out_h + m - 1) / m, tw = (g->out_w + m - 1) / m;
+    const size_t tpi = (size_t)th * tw, total = n * tpi, Tb = block_tiles(m, g, total);
+    const size_t in_img = (size_t)g->in_h * g->in_w * ci, out_img = (size_t)g->out_h * g->out_w * co;
+    const sdiff vplane = (sdiff)plane_stride(Tb * ci), mplane = (sdiff)plane_stride(Tb * co);
+    float *u = work, *v = u + round16(a2 * ci * co), *mm = v + a2 * (size_t)vplane, *tile = mm + a2 * (size_t)mplane;
+    float dbuf[6 * 6 * CH], tbuf[6 * 6 * CH];
+
+    if (rotate)
+        transform_weights(m, w, co, ci, 1, u);
+    else
+        transform_weights(m, w, ci, co, 0, u);
+    for (size_t t0 = 0; t0 < total; t0 += Tb) {
+        const size_t T = total - t0 < Tb ? total - t0 : Tb;
+        /* Input transform: v[k][t][c] = (B^T d B)[k] of tile t. */
+        for (size_t t = 0; t < T; t++) {
+            const size_t gt = t0 + t, b = gt / tpi, r = gt % tpi;
+            const int ih0 = (int)(r / tw) * m - g->pad_top, iw0 = (int)(r % tw) * m - g->pad_left;
+            const float *xb = x + b * in_img;
+            const int inside = ih0 >= 0 && iw0 >= 0 && ih0 + a <= g->in_h && iw0 + a <= g->in_w;
+            for (size_t c0 = 0; c0 < ci; c0 += CH) {
+                const size_t cnt = ci - c0 < CH ? ci - c0 : CH;
+                const float *d;
+                sdiff rs, cs;
+                if (inside) { /* read the tile in place */
+                    d = xb + ((size_t)ih0 * g->in_w + iw0) * ci + c0;
+                    rs = (sdiff)((size_t)g->in_w * ci);
+                    cs = (sdiff)ci;
+                } else { /* border tile: copy with zeros outside the image */
+                    for (int i = 0; i < a; i++)
+                        for (int j = 0; j < a; j++) {
+                            float *dst = dbuf + ((size_t)i * a + j) * CH;
+                            int ih = ih0 + i, iw = iw0 + j;
+                            if (ih < 0 || ih >= g->in_h || iw < 0 || iw >= g->in_w)
+                                memset(dst, 0, cnt * sizeof(float));
+                            else
+                                memcpy(dst, xb + ((size_t)ih * g->in_w + iw) * ci + c0, cnt * sizeof(float));
+                        }
+                    d = dbuf;
+                    rs = (sdiff)a * CH;
+                    cs = CH;
+                }
+                for (int j = 0; j < a; j++) bt(d + j * cs, rs, tbuf + j * CH, (sdiff)a * CH, cnt);
+                for (int i = 0; i < a; i++)
+                    bt(tbuf + (size_t)i * a * CH, CH, v + (sdiff)i * a * vplane + (sdiff)(t * ci + c0), vplane, cnt);
+            }
+        }
+        /* One GEMM per transformed position k. */
+        for (size_t k = 0; k < a2; k++)
+            tfx__sgemm(0, 0, T, co, ci, 1.0f, v + k * (size_t)vplane, ci, u + k * ci * co, co, 0.0f,
+                       mm + k * (size_t)mplane, co);
+        /* Output transform into tile[m][m][co], then the visible pixels to z (+ epilogue). */
+        for (size_t t = 0; t < T; t++) {
+            const size_t gt = t0 + t, b = gt / tpi, r = gt % tpi;
+            const int oh0 = (int)(r / tw) * m, ow0 = (int)(r % tw) * m;
+            for (size_t f0 = 0; f0 < co; f0 += CH) {
+                const size_t cnt = co - f0 < CH ? co - f0 : CH;
+                const float *src = mm + t * co + f0;
+                for (int j = 0; j < a; j++) at(src + j * mplane, (sdiff)a * mplane, tbuf + j * CH, (sdiff)a * CH, cnt);
+                for (int i = 0; i < m; i++)
+                    at(tbuf + (size_t)i * a * CH, CH, tile + (size_t)i * m * co + f0, (sdiff)co, cnt);
+            }
+            const int rows = g->out_h - oh0 < m ? g->out_h - oh0 : m, cols = g->out_w - ow0 < m ? g->out_w - ow0 : m;
+            for (int i = 0; i < rows; i++) {
+                const size_t off = b * out_img + ((size_t)(oh0 + i) * g->out_w + ow0) * co;
+                memcpy(z + off, tile + (size_t)i * m * co, (size_t)cols * co * sizeof(float));
+                if (ep) tfx__bias_activation_forward(ep->act, ep->alpha, ep->bias, z + off, ep->y + off, (size_t)cols, co);
+            }
+        }
+    }
+}

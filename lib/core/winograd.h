@@ -1,0 +1,43 @@
+/* Winograd minimal filtering F(m x m, 3 x 3) for stride-1 3x3 convolutions in NHWC
+ * (lib/core/winograd.c): fewer multiplications than im2col + sgemm (2.25x for m = 2, 4x
+ * for m = 4), the rest of the work being cheap transforms. Conv2D uses it for the forward
+ * pass and for the input gradient (itself a 3x3 stride-1 convolution of dz with the rotated
+ * kernel and padding 2 - pad). */
+#ifndef TFX_CORE_WINOGRAD_H
+#define TFX_CORE_WINOGRAD_H
+
+#include <stddef.h>
+
+/* One 3x3 stride-1 convolution: an in_h x in_w x cin input, an out_h x out_w x cout output,
+ * input pixel of output (i, j) + kernel tap (ki, kj) at (i - pad_top + ki, j - pad_left + kj);
+ * pixels outside the input are zero (so any padding, including 2 - pad for gradients). */
+typedef struct tfx__wino_geom {
+    int in_h, in_w, cin, out_h, out_w, cout, pad_top, pad_left;
+} tfx__wino_geom;
+
+/* Tile size m (2 or 4) to use for this convolution, or 0 for im2col. */
+int tfx__winograd_choose(int cin, int cout, int out_h, int out_w);
+/* Test and benchmark hook (not thread-safe; never set by the library): -1 automatic
+ * (default), 0 never, 2 or 4 always that tile size for every eligible layer. */
+void tfx__winograd_force(int m);
+
+/* Floats of workspace tfx__winograd_conv needs (transformed weights included). */
+size_t tfx__winograd_work_floats(int m, const tfx__wino_geom *g, size_t n);
+
+/* Fused bias + activation applied to each output tile while it is in cache (see
+ * tfx__bias_activation_forward); NULL in tfx__winograd_conv writes z only. */
+typedef struct tfx__wino_epilogue {
+    int act;
+    float alpha;
+    const float *bias; /* may be NULL */
+    float *y;          /* activation output, may equal z */
+} tfx__wino_epilogue;
+
+/* z = conv(x) for n images. w: HWIO kernel [3][3][wc][wf]. Forward: rotate = 0, wc = cin,
+ * wf = cout. Input gradient: rotate = 1 (kernel turned by 180 degrees and its channel roles
+ * swapped), wc = cout, wf = cin. work: tfx__winograd_work_floats floats. Every output
+ * element is written. */
+void tfx__winograd_conv(int m, const tfx__wino_geom *g, size_t n, const float *x, const float *w, int rotate,
+                        float *work, float *z, const tfx__wino_epilogue *ep);
+
+#endif

@@ -1,0 +1,246 @@
+/* Winograd Conv2D (lib/core/winograd.c; forward and input gradient of 3x3 stride-1 kernels)
+ * against a naive direct convolution in double written here, and against the im2col path, for
+ * both tile sizes forced (tfx__winograd_force) on random shapes: channels 1..130, sizes 3..33
+ * (odd sizes and sizes below one tile included), valid and SAME padding, batch 1..7, with and
+ * without bias, ReLU and linear. The automatic choice is checked on the seed model's shapes.
+ *
+ * Error measure: |a - ref| / max(1, S) per element, S the sum of |terms| of that element (the
+ * scale of the float rounding of any summation order). Bounds (measured worst, margin ~10x):
+ *   im2col: TOL_IM2COL (the standard float-sum bound, as tests/engine/test_conv_reference.c)
+ *   F(2x2, 3x3): TOL_F2, F(4x4, 3x3): TOL_F4 (the transforms scale the terms by up to 10x for
+ *   F(2) and ~100x for F(4) before the float GEMM sums them). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/winograd.h"
+#include "model/model_internal.h"
+
+#define TOL_IM2COL 1e-5
+#define TOL_F2 1e-5
+#define TOL_F4 1e-4
+
+typedef struct wcase {
+    int n, h, w, c, f, padding, bias, relu;
+} wcase;
+
+static int under_valgrind(void)
+{
+    const char *v = getenv("RUNNING_VALGRIND");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+static double *dalloc(size_t n)
+{
+    double *p = calloc(n ? n : 1, sizeof *p);
+    assert_non_null(p);
+    return p;
+}
+
+static float *falloc(size_t n)
+{
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    assert_non_null(p);
+    return p;
+}
+
+static void fill(tfx__rng *rng, float *p, size_t n, double lo, double hi)
+{
+    for (size_t i = 0; i < n; i++) p[i] = (float)(lo + (hi - lo) * tfx__rng_uniform(rng));
+}
+
+/* Naive 3x3 stride-1 conv: y (after bias and optional ReLU) and dx with |term| sums. */
+static void naive(const wcase *k, int oh, int ow, int pad, const float *x, const float *w, const float *b,
+                  const float *dy, double *y, double *ys, double *dx, double *dxs)
+{
+    for (int bi = 0; bi < k->n; bi++)
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++)
+                for (int f = 0; f < k->f; f++) {
+                    size_t yi = (((size_t)bi * oh + oy) * ow + ox) * k->f + f;
+                    double acc = b ? b[f] : 0.0, accs = b ? fabs(b[f]) : 0.0, g = dy[yi];
+                    for (int ki = 0; ki < 3; ki++) {
+                        int iy = oy - pad + ki;
+                        if (iy < 0 || iy >= k->h) continue;
+                        for (int kj = 0; kj < 3; kj++) {
+                            int ix = ox - pad + kj;
+                            if (ix < 0 || ix >= k->w) continue;
+                            for (int c = 0; c < k->c; c++) {
+                                size_t xi = (((size_t)bi * k->h + iy) * k->w + ix) * k->c + c;
+                                double wv = w[(((size_t)ki * 3 + kj) * k->c + c) * k->f + f];
+                                acc += x[xi] * wv;
+                                accs += fabs(x[xi] * wv);
+                                dx[xi] += g * wv;
+                                dxs[xi] += fabs(g * wv);
+                            }
+                        }
+                    }
+                    y[yi] = k->relu && acc < 0.0 ? 0.0 : acc;
+                    ys[yi] = accs;
+                }
+}
+
+static double worst_err(const float *a, const double *ref, const double *sums, size_t count, size_t *at)
+{
+    double worst = 0.0;
+    for (size_t i = 0; i < count; i++) {
+        double err = fabs((double)a[i] - ref[i]) / fmax(1.0, sums[i]);
+        if (!(err <= worst)) { /* NaN counts as worst */
+            worst = isnan(err) ? INFINITY : err;
+            *at = i;
+        }
+    }
+    return worst;
+}
+
+/* Worst errors seen per mode (0 im2col, 1 F(2), 2 F(4)) for y and dx. */
+static double g_worst[3][2];
+
+static void check_case(const wcase *k, uint64_t seed)
+{
+    static const int modes[3] = {0, 2, 4};
+    static const double tols[3] = {TOL_IM2COL, TOL_F2, TOL_F4};
+    char label[160];
+    snprintf(label, sizeof label, "n%d %dx%dx%d f%d %s%s%s", k->n, k->h, k->w, k->c, k->f,
+             k->padding ? "same" : "valid", k->bias ? "" : " nobias", k->relu ? " relu" : "");
+    tfx_model *m = NULL;
+    assert_int_equal(tfx_model_new(&m, k->h, k->w, k->c), TFX_OK);
+    tfx_conv2d_options o = TFX_CONV2D_OPTIONS_INIT;
+    o.filters = k->f;
+    o.padding = k->padding;
+    o.use_bias = k->bias;
+    o.activation = k->relu ? TFX_ACTIVATION_RELU : TFX_ACTIVATION_LINEAR;
+    tfx_layer *l = NULL;
+    assert_int_equal(tfx_model_add_conv2d(m, &o, &l), TFX_OK);
+    const int pad = k->padding == TFX_PADDING_SAME ? 1 : 0, oh = k->h + 2 * pad - 2, ow = k->w + 2 * pad - 2;
+    assert_int_equal(l->out.h, oh);
+    assert_int_equal(l->out.w, ow);
+
+    tfx__rng rng;
+    tfx__rng_seed(&rng, seed);
+    const size_t nx = (size_t)k->n * k->h * k->w * k->c, nw = (size_t)9 * k->c * k->f;
+    const size_t ny = (size_t)k->n * oh * ow * k->f;
+    float *x = falloc(nx), *w = falloc(nw), *b = falloc((size_t)k->f), *dy = falloc(ny), *dy2 = falloc(ny);
+    fill(&rng, x, nx, -1.0, 1.0);
+    fill(&rng, w, nw, -0.5, 0.5);
+    fill(&rng, b, (size_t)k->f, -0.5, 0.5);
+    fill(&rng, dy, ny, -1.0, 1.0);
+    assert_int_equal(tfx_layer_set_weights(l, w, k->bias ? b : NULL), TFX_OK);
+
+    double *y = dalloc(ny), *ys = dalloc(ny), *dx = dalloc(nx), *dxs = dalloc(nx);
+    naive(k, oh, ow, pad, x, w, k->bias ? b : NULL, dy, y, ys, dx, dxs);
+    float *im2col_y = falloc(ny), *im2col_dx = falloc(nx);
+    for (int mi = 0; mi < 3; mi++) {
+        tfx__winograd_force(modes[mi]);
+        assert_int_equal(tfx__model_forward(m, x, (size_t)k->n, 0), TFX_OK);
+        const float *out = tfx__model_layer_output(m, 0);
+        size_t at = 0;
+        double e = worst_err(out, y, ys, ny, &at);
+        if (!(e <= tols[mi])) {
+            print_error("%s mode %d: y[%zu] = %.9g, naive %.9g (err %.3g)\n", label, modes[mi], at, (double)out[at],
+                        y[at], e);
+            fail();
+        }
+        g_worst[mi][0] = fmax(g_worst[mi][0], e);
+        if (mi == 0) memcpy(im2col_y, out, ny * sizeof *out);
+        /* dy is the pre-activation gradient (the ReLU mask is not under test here). */
+        memcpy(dy2, dy, ny * sizeof *dy); /* backward overwrites its seed */
+        float *g = NULL;
+        assert_int_equal(tfx__model_backward(m, (size_t)k->n, 0, dy2, 0, 1, TFX__BW_SKIP_ACTIVATION, NULL, &g), TFX_OK);
+        e = worst_err(g, dx, dxs, nx, &at);
+        if (!(e <= tols[mi])) {
+            print_error("%s mode %d: dx[%zu] = %.9g, naive %.9g (err %.3g)\n", label, modes[mi], at, (double)g[at],
+                        dx[at], e);
+            fail();
+        }
+        g_worst[mi][1] = fmax(g_worst[mi][1], e);
+        if (mi == 0) memcpy(im2col_dx, g, nx * sizeof *g);
+    }
+    tfx__winograd_force(-1);
+
+    free(im2col_y);
+    free(im2col_dx);
+    free(y);
+    free(ys);
+    free(dx);
+    free(dxs);
+    free(dy2);
+    free(dy);
+    free(b);
+    free(w);
+    free(x);
+    tfx_model_free(m);
+}
+
+static int rnd(tfx__rng *rng, int lo, int hi) { return lo + (int)tfx__rng_below(rng, (uint64_t)(hi - lo + 1)); }
+
+static void test_fixed_shapes(void **state)
+{
+    (void)state;
+    static const wcase cases[] = {
+        {1, 3, 3, 1, 1, TFX_PADDING_VALID, 1, 0},   /* 1x1 output: one partial tile */
+        {2, 3, 5, 2, 3, TFX_PADDING_SAME, 1, 1},    /* smaller than a 4x4 tile */
+        {7, 33, 33, 3, 5, TFX_PADDING_SAME, 1, 0},  /* odd size, partial edge tiles */
+        {3, 10, 10, 130, 7, TFX_PADDING_VALID, 0, 0}, /* cin > one 64-channel chunk */
+        {2, 9, 7, 5, 130, TFX_PADDING_SAME, 1, 1},  /* cout > one chunk */
+        {4, 32, 32, 3, 32, TFX_PADDING_VALID, 1, 1}, /* the seed model's first layer */
+        {2, 30, 30, 32, 64, TFX_PADDING_VALID, 1, 1},
+        {2, 28, 28, 64, 128, TFX_PADDING_VALID, 1, 1},
+        {1, 4, 33, 17, 9, TFX_PADDING_VALID, 1, 0}, /* one tile row */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(&cases[i], 10 + i);
+}
+
+static void test_random_shapes(void **state)
+{
+    (void)state;
+    tfx__rng rng;
+    tfx__rng_seed(&rng, 777);
+    const int want = under_valgrind() ? 4 : 60;
+    for (int i = 0; i < want; i++) {
+        wcase k;
+        k.n = rnd(&rng, 1, 7);
+        k.h = rnd(&rng, 3, 33);
+        k.w = rnd(&rng, 3, 33);
+        /* Mostly small channel counts (speed), sometimes up to 130. */
+        k.c = rnd(&rng, 0, 3) ? rnd(&rng, 1, 20) : rnd(&rng, 1, 130);
+        k.f = rnd(&rng, 0, 3) ? rnd(&rng, 1, 20) : rnd(&rng, 1, 130);
+        k.padding = rnd(&rng, 0, 1);
+        k.bias = rnd(&rng, 0, 3) != 0;
+        k.relu = rnd(&rng, 0, 1);
+        check_case(&k, 5000 + (uint64_t)i);
+    }
+    printf("winograd: max err y / dx: im2col %.2e / %.2e, F(2x2,3x3) %.2e / %.2e, F(4x4,3x3) %.2e / %.2e\n",
+           g_worst[0][0], g_worst[0][1], g_worst[1][0], g_worst[1][1], g_worst[2][0], g_worst[2][1]);
+}
+
+/* The automatic choice: im2col for few channels (the seed model's first layer and its input
+ * gradient), Winograd for its other layers, and only for 3x3 stride-1 kernels. */
+static void test_choice(void **state)
+{
+    (void)state;
+    tfx__winograd_force(-1);
+    assert_int_equal(tfx__winograd_choose(3, 32, 30, 30), 0);
+    assert_int_equal(tfx__winograd_choose(32, 3, 32, 32), 0);
+    assert_int_not_equal(tfx__winograd_choose(32, 64, 28, 28), 0);
+    assert_int_not_equal(tfx__winograd_choose(64, 128, 26, 26), 0);
+    assert_int_not_equal(tfx__winograd_choose(128, 64, 28, 28), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fixed_shapes),
+        cmocka_unit_test(test_random_shapes),
+        cmocka_unit_test(test_choice),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
