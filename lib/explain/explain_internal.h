@@ -94,6 +94,28 @@ int tfx__explain_gradient(tfx__xctx *c, const float *rows, size_t nb, const int 
 /* Probability-like final output of the last forward, row r (K floats). */
 const float *tfx__explain_output(const tfx__xctx *c, size_t r);
 
+/* Incremental forward of copies of one image that differ from it only inside a box_h x box_w
+ * box (incremental.c). depth = 0 after init: the model gains nothing from it (use the full
+ * forward). Otherwise: set_image once per image, then forward rows (full copies) with each
+ * row's box origin; the outputs land where tfx__model_forward puts them. */
+typedef struct tfx__incr {
+    tfx_model *m;
+    size_t rows;       /* rows per call at most */
+    size_t depth;      /* leading layers recomputed inside boxes */
+    int *bh, *bw;      /* box size of acts[i], i = 0..depth (the model input first) */
+    int *oy, *ox;      /* box origin of acts[i] for row b: [i * rows + b] */
+    float **box;       /* output box values of layer i, rows * bh[i+1] * bw[i+1] * C */
+    float *gather, *col;
+    float **clean;     /* clean activations: clean[0] the image (borrowed), clean[i+1] layer i's output */
+    size_t dense;      /* index of a Dense layer fed by the boxes (0: none) */
+    float *dense_clean, *dense_pre, *delta, *dense_t;
+    size_t *order;
+} tfx__incr;
+int tfx__incr_init(tfx__incr *p, tfx_model *m, int box_h, int box_w, size_t rows);
+int tfx__incr_set_image(tfx__incr *p, const float *x);
+int tfx__incr_forward(tfx__incr *p, const float *rows, size_t nb, const int *y0, const int *x0);
+void tfx__incr_free(tfx__incr *p);
+
 /* Methods (one file each). */
 int tfx__explain_activations(tfx__xctx *c);
 int tfx__explain_gradients(tfx__xctx *c, int times_input);

@@ -41,6 +41,8 @@ int tfx__explain_occlusion(tfx__xctx *c)
         return tfx__error(TFX_EINVAL, "tfx_explain: occlusion work size overflows");
     float *buf = tfx__malloc(buf_sz);
     int *cls = tfx__malloc(B * sizeof(int));
+    int *wy = tfx__malloc(2 * B * sizeof(int)), *wx = wy ? wy + B : NULL;
+    tfx__incr incr = {0};
     double *acc = tfx__calloc(HW, sizeof(double));
     if (compat) { /* rows_total = n * nwin cells, checked above */
         c->a->cells = tfx__malloc(rows_total * sizeof(double));
@@ -51,11 +53,15 @@ int tfx__explain_occlusion(tfx__xctx *c)
     float *patchv = tfx__malloc((size_t)C * sizeof(float));
     double *clean = tfx__malloc(c->n * sizeof(double));
     double *cells64 = compat ? tfx__malloc(HW * sizeof(double)) : NULL;
-    if (!buf || !cls || !acc || !cover || !patchv || !clean || (compat && (!c->a->cells || !cells64))) {
+    if (!buf || !cls || !wy || !acc || !cover || !patchv || !clean || (compat && (!c->a->cells || !cells64))) {
         rc = tfx__error(TFX_ENOMEM, "tfx_explain: out of memory for occlusion");
         goto out;
     }
-    if (!compat) { /* p(x) of each clean image */
+    /* Windows of one image through the incremental forward when the model allows it; the
+     * rows of a chunk then belong to one image (chunks restart at each image). */
+    rc = tfx__incr_init(&incr, c->m, P, P, B < nwin ? B : nwin);
+    if (rc) goto out;
+    if (!compat && !incr.depth) { /* p(x) of each clean image */
         for (size_t s = 0; s < c->n; s += B) {
             size_t nb = c->n - s < B ? c->n - s : B;
             rc = tfx__model_forward(c->m, c->x + s * D, nb, 0);
@@ -66,8 +72,20 @@ int tfx__explain_occlusion(tfx__xctx *c)
             tfx__explain_scores(c, nb, c->classes + s, clean + s);
         }
     }
-    for (size_t r0 = 0; r0 < rows_total; r0 += B) {
+    for (size_t r0 = 0; r0 < rows_total;) {
         size_t nb = rows_total - r0 < B ? rows_total - r0 : B;
+        if (incr.depth) {
+            size_t i = r0 / nwin, wi = r0 % nwin;
+            nb = nwin - wi < nb ? nwin - wi : nb;
+            if (wi == 0) {
+                rc = tfx__incr_set_image(&incr, c->x + i * D);
+                if (rc) {
+                    rc = tfx__error_prefix("tfx_explain");
+                    goto out;
+                }
+                if (!compat) tfx__explain_scores(c, 1, c->classes + i, clean + i);
+            }
+        }
         for (size_t b = 0; b < nb; b++) {
             size_t r = r0 + b, i = r / nwin, wi = r % nwin;
             const float *xi = c->x + i * D;
@@ -90,8 +108,10 @@ int tfx__explain_occlusion(tfx__xctx *c)
                 for (int x = x0; x < x1; x++)
                     for (int ch = 0; ch < C; ch++) row[((size_t)y * W + x) * C + ch] = patchv[ch];
             cls[b] = c->classes[i];
+            wy[b] = y0;
+            wx[b] = x0;
         }
-        rc = tfx__model_forward(c->m, buf, nb, 0);
+        rc = incr.depth ? tfx__incr_forward(&incr, buf, nb, wy, wx) : tfx__model_forward(c->m, buf, nb, 0);
         if (rc) {
             rc = tfx__error_prefix("tfx_explain");
             goto out;
@@ -126,8 +146,11 @@ int tfx__explain_occlusion(tfx__xctx *c)
                 }
             }
         }
+        r0 += nb;
     }
 out:
+    tfx__incr_free(&incr);
+    tfx__free(wy);
     tfx__free(buf);
     tfx__free(cls);
     tfx__free(acc);

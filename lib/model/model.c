@@ -638,15 +638,11 @@ static int keeps_preact(const tfx_model *m, const tfx_layer *l, int lean)
     return !(lean && tfx__activation_output_suffices(l->cfg.activation, l->cfg.alpha));
 }
 
-int tfx__model_forward(tfx_model *m, const float *x, size_t n, int mode)
+/* Layers first..end over n samples whose input of layer `first` is m->acts[first]. */
+static int run_layers(tfx_model *m, size_t first, size_t n, int mode)
 {
-    if (m->n_layers == 0) return tfx__error(TFX_ESTATE, "the model has no layers");
-    int rc = tfx__model_reserve(m, n);
-    if (rc) return rc;
     const int training = mode & 1, lean = (mode & TFX__FW_LEAN) != 0;
-    m->cur_n = 0;
-    m->acts[0] = (float *)x;
-    for (size_t i = 0; i < m->n_layers; i++) {
+    for (size_t i = first; i < m->n_layers; i++) {
         tfx_layer *l = m->layers[i];
         if (l->ops->alias_output) {
             m->acts[i + 1] = m->acts[i];
@@ -659,13 +655,36 @@ int tfx__model_forward(tfx_model *m, const float *x, size_t n, int mode)
             l->preact = m->preacts[i];
         }
         m->acts[i + 1] = m->owned_acts[i + 1];
-        rc = l->ops->forward(l, m->acts[i], m->acts[i + 1], n, training);
+        int rc = l->ops->forward(l, m->acts[i], m->acts[i + 1], n, training);
         if (rc) return rc;
     }
-    m->cur_n = n;
-    m->cur_training = training;
     return TFX_OK;
 }
+
+int tfx__model_forward(tfx_model *m, const float *x, size_t n, int mode)
+{
+    if (m->n_layers == 0) return tfx__error(TFX_ESTATE, "the model has no layers");
+    int rc = tfx__model_reserve(m, n);
+    if (rc) return rc;
+    m->cur_n = 0;
+    m->acts[0] = (float *)x;
+    rc = run_layers(m, 0, n, mode);
+    if (rc) return rc;
+    m->cur_n = n;
+    m->cur_training = mode & 1;
+    return TFX_OK;
+}
+
+int tfx__model_forward_from(tfx_model *m, size_t first, size_t n, int mode)
+{
+    if (first == 0 || first > m->n_layers || n > m->buf_n || !m->owned_acts[first])
+        return tfx__error(TFX_EINVAL, "forward from layer %zu over %zu samples: no such start", first, n);
+    m->cur_n = 0; /* stays 0: the layers below `first` hold other samples' activations */
+    m->acts[first] = m->owned_acts[first];
+    return run_layers(m, first, n, mode);
+}
+
+float *tfx__model_output_buffer(tfx_model *m, size_t i) { return m->owned_acts[i + 1]; }
 
 int tfx__model_backward(tfx_model *m, size_t n, size_t top, const float *seed, size_t stop, int want_input_grad,
                         int flags, const tfx__rule *rule, float **out_grad)

@@ -44,6 +44,13 @@ int tfx__model_forward(tfx_model *m, const float *x, size_t n, int mode);
  * pre-activations; explainers (LRP reads z) run without it. */
 #define TFX__FW_LEAN 2
 
+/* Forward layers first..end over n samples whose input of layer `first` the caller wrote into
+ * tfx__model_output_buffer(m, first - 1) (after tfx__model_reserve). No backward may follow
+ * (the layers below hold other samples' activations). */
+int tfx__model_forward_from(tfx_model *m, size_t first, size_t n, int mode);
+/* The model-owned output buffer of layer i (buf_n rows; NULL for an aliasing layer). */
+float *tfx__model_output_buffer(tfx_model *m, size_t i);
+
 /* Backward after a forward over the same n samples.
  * top:   index of the layer whose output gradient `seed` is (n * out size floats; with
  *        TFX__BW_SKIP_ACTIVATION, the gradient of its pre-activation).

@@ -368,7 +368,7 @@ static void test_batch_invariance(void **state)
     static const int methods[] = {TFX_METHOD_ACTIVATIONS, TFX_METHOD_VANILLA_GRADIENTS, TFX_METHOD_GRADIENTS_INPUTS,
                                   TFX_METHOD_OCCLUSION, TFX_METHOD_GRAD_CAM, TFX_METHOD_SMOOTH_GRAD,
                                   TFX_METHOD_INTEGRATED_GRADIENTS};
-    double worst = 0.0;
+    double worst = 0.0, worst_occ = 0.0;
     int identical = 1;
     for (int compat = 0; compat < 2; compat++)
         for (size_t k = 0; k < sizeof methods / sizeof *methods; k++) {
@@ -400,7 +400,12 @@ static void test_batch_invariance(void **state)
                     d = fmax(d, fabs(p[j] - q[j]));
                 }
                 if (memcmp(p, q, cnt * sizeof(float))) identical = 0;
-                worst = fmax(worst, d / (mx > 0 ? mx : 1));
+                /* Occlusion's incremental Dense merge sums the boxes' change in GEMMs whose row
+                 * count follows the chunking: equal to float rounding, not to 1e-6. */
+                if (methods[k] == TFX_METHOD_OCCLUSION)
+                    worst_occ = fmax(worst_occ, d / (mx > 0 ? mx : 1));
+                else
+                    worst = fmax(worst, d / (mx > 0 ? mx : 1));
                 for (size_t i = 0; i < 3; i++)
                     assert_int_equal(tfx_attribution_class_index(a, i) == TFX_EINVAL ? -1 : 0,
                                      tfx_attribution_class_index(ref, i) == TFX_EINVAL ? -1 : 0);
@@ -408,9 +413,10 @@ static void test_batch_invariance(void **state)
             }
             tfx_attribution_free(ref);
         }
-    print_message("  batch 1 / 7 / all: %s, worst relative difference %.2e\n",
-                  identical ? "bitwise identical" : "not bitwise identical", worst);
+    print_message("  batch 1 / 7 / all: %s, worst relative difference %.2e (occlusion %.2e)\n",
+                  identical ? "bitwise identical" : "not bitwise identical", worst, worst_occ);
     assert_true(worst <= 1e-6);
+    assert_true(worst_occ <= 1e-5);
     tfx_model_free(m);
 }
 
