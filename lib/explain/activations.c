@@ -20,7 +20,7 @@ int tfx__explain_activations(tfx__xctx *c)
     size_t per = tfx__shape_size(l->out);
     for (size_t s = 0; s < c->n; s += c->batch) {
         size_t nb = c->n - s < c->batch ? c->n - s : c->batch;
-        rc = tfx__model_forward(c->m, c->x + s * c->in_sz, nb, 0);
+        rc = tfx__model_forward_to(c->m, c->x + s * c->in_sz, nb, li, 0); /* layers above li: not needed */
         if (rc) return tfx__error_prefix("tfx_explain");
         memcpy(c->a->data + s * per, tfx__model_layer_output(c->m, li), nb * per * sizeof(float));
     }

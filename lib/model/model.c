@@ -638,11 +638,11 @@ static int keeps_preact(const tfx_model *m, const tfx_layer *l, int lean)
     return !(lean && tfx__activation_output_suffices(l->cfg.activation, l->cfg.alpha));
 }
 
-/* Layers first..end over n samples whose input of layer `first` is m->acts[first]. */
-static int run_layers(tfx_model *m, size_t first, size_t n, int mode)
+/* Layers first..end-1 over n samples whose input of layer `first` is m->acts[first]. */
+static int run_layers(tfx_model *m, size_t first, size_t end, size_t n, int mode)
 {
     const int training = mode & 1, lean = (mode & TFX__FW_LEAN) != 0;
-    for (size_t i = first; i < m->n_layers; i++) {
+    for (size_t i = first; i < end; i++) {
         tfx_layer *l = m->layers[i];
         if (l->ops->alias_output) {
             m->acts[i + 1] = m->acts[i];
@@ -668,7 +668,7 @@ int tfx__model_forward(tfx_model *m, const float *x, size_t n, int mode)
     if (rc) return rc;
     m->cur_n = 0;
     m->acts[0] = (float *)x;
-    rc = run_layers(m, 0, n, mode);
+    rc = run_layers(m, 0, m->n_layers, n, mode);
     if (rc) return rc;
     m->cur_n = n;
     m->cur_training = mode & 1;
@@ -681,7 +681,17 @@ int tfx__model_forward_from(tfx_model *m, size_t first, size_t n, int mode)
         return tfx__error(TFX_EINVAL, "forward from layer %zu over %zu samples: no such start", first, n);
     m->cur_n = 0; /* stays 0: the layers below `first` hold other samples' activations */
     m->acts[first] = m->owned_acts[first];
-    return run_layers(m, first, n, mode);
+    return run_layers(m, first, m->n_layers, n, mode);
+}
+
+int tfx__model_forward_to(tfx_model *m, const float *x, size_t n, size_t last, int mode)
+{
+    if (last >= m->n_layers) return tfx__error(TFX_EINVAL, "forward to layer %zu: the model has %zu layers", last, m->n_layers);
+    int rc = tfx__model_reserve(m, n);
+    if (rc) return rc;
+    m->cur_n = 0; /* stays 0: the layers above `last` hold other samples' activations */
+    m->acts[0] = (float *)x;
+    return run_layers(m, 0, last + 1, n, mode);
 }
 
 float *tfx__model_output_buffer(tfx_model *m, size_t i) { return m->owned_acts[i + 1]; }

@@ -48,6 +48,8 @@ int tfx__model_forward(tfx_model *m, const float *x, size_t n, int mode);
  * tfx__model_output_buffer(m, first - 1) (after tfx__model_reserve). No backward may follow
  * (the layers below hold other samples' activations). */
 int tfx__model_forward_from(tfx_model *m, size_t first, size_t n, int mode);
+/* Forward layers 0..last only (what an activation picture needs); no backward may follow. */
+int tfx__model_forward_to(tfx_model *m, const float *x, size_t n, size_t last, int mode);
 /* The model-owned output buffer of layer i (buf_n rows; NULL for an aliasing layer). */
 float *tfx__model_output_buffer(tfx_model *m, size_t i);
 
