@@ -233,6 +233,7 @@ static void test_choice(void **state)
     assert_int_not_equal(tfx__winograd_choose(32, 64, 28, 28), 0);
     assert_int_not_equal(tfx__winograd_choose(64, 128, 26, 26), 0);
     assert_int_not_equal(tfx__winograd_choose(128, 64, 28, 28), 0);
+    assert_int_equal(tfx__winograd_choose(1024, 1024, 28, 28), 0); /* transformed kernel too large */
 }
 
 int main(void)
