@@ -24,7 +24,8 @@
 /* Fewest tiles per block. */
 #define MIN_TILES 16
 
-static int g_force = -1;
+/* Thread-local like the allocation-failure hook: no global mutable state (DESIGN 11). */
+static _Thread_local int g_force = -1;
 
 void tfx__winograd_force(int m) { g_force = m; }
 
