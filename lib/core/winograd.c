@@ -305,21 +305,26 @@ void tfx__winograd_conv(int m, const tfx__wino_geom *g, size_t n, const float *x
         for (size_t k = 0; k < a2; k++)
             tfx__sgemm(0, 0, T, co, ci, 1.0f, v + k * (size_t)vplane, ci, u + k * ci * co, co, 0.0f,
                        mm + k * (size_t)mplane, co);
-        /* Output transform into tile[m][m][co], then the visible pixels to z (+ epilogue). */
+        /* Output transform straight into z for whole tiles, else into tile[m][m][co] and the
+         * visible pixels to z; then the epilogue per tile row, still in cache. */
         for (size_t t = 0; t < T; t++) {
             const size_t gt = t0 + t, b = gt / tpi, r = gt % tpi;
             const int oh0 = (int)(r / tw) * m, ow0 = (int)(r % tw) * m;
+            const int rows = g->out_h - oh0 < m ? g->out_h - oh0 : m, cols = g->out_w - ow0 < m ? g->out_w - ow0 : m;
+            const size_t off0 = b * out_img + ((size_t)oh0 * g->out_w + ow0) * co, zrow = (size_t)g->out_w * co;
+            const int whole = rows == m && cols == m;
+            float *dst = whole ? z + off0 : tile;
+            const size_t drow = whole ? zrow : (size_t)m * co;
             for (size_t f0 = 0; f0 < co; f0 += CH) {
                 const size_t cnt = co - f0 < CH ? co - f0 : CH;
                 const float *src = mm + t * co + f0;
                 for (int j = 0; j < a; j++) at(src + j * mplane, (sdiff)a * mplane, tbuf + j * CH, (sdiff)a * CH, cnt);
                 for (int i = 0; i < m; i++)
-                    at(tbuf + (size_t)i * a * CH, CH, tile + (size_t)i * m * co + f0, (sdiff)co, cnt);
+                    at(tbuf + (size_t)i * a * CH, CH, dst + (size_t)i * drow + f0, (sdiff)co, cnt);
             }
-            const int rows = g->out_h - oh0 < m ? g->out_h - oh0 : m, cols = g->out_w - ow0 < m ? g->out_w - ow0 : m;
             for (int i = 0; i < rows; i++) {
-                const size_t off = b * out_img + ((size_t)(oh0 + i) * g->out_w + ow0) * co;
-                memcpy(z + off, tile + (size_t)i * m * co, (size_t)cols * co * sizeof(float));
+                const size_t off = off0 + (size_t)i * zrow;
+                if (!whole) memcpy(z + off, tile + (size_t)i * m * co, (size_t)cols * co * sizeof(float));
                 if (ep)
                     tfx__bias_activation_forward(ep->act, ep->alpha, ep->bias, z + off, ep->y + off, (size_t)cols, co);
             }
