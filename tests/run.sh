@@ -25,17 +25,16 @@ ninja -C build-asan || exit 1
 meson setup build-netlib -Dtests=enabled -Dblas=blas-netlib -Dexamples=false -Dbench=false >/dev/null 2>&1 \
   || meson setup --reconfigure build-netlib >/dev/null || exit 1
 ninja -C build-netlib || exit 1
-# ThreadSanitizer: only the thread test (distinct models trained, explained, saved and logged
-# on distinct threads equal the sequential results) and only what it links, ~10 s with the build.
-# clang, not gcc: an ifunc resolver of target_clones runs before the TSan runtime is set up and
-# crashes the instrumented program at load. GCC clones lib/core/winograd.c's transforms even
-# under TSan; clang clones nothing there, and __SANITIZE_THREAD__ (GCC's macro, which clang
-# does not define) turns off lib/core/blas.c's clones.
+# ThreadSanitizer: the thread test (distinct models trained, explained, saved and logged on
+# distinct threads equal the sequential results) and the tests that force libtfx's own kernel
+# threads (Winograd blocks, one-sample Dense) to 2-7 threads with bit-identical results; only
+# what they link. clang: core/internal.h turns the target_clones off under any sanitizer (an
+# ifunc resolver runs before the TSan runtime is set up).
 grep -qs '^C compiler for the host machine: clang' build-tsan/meson-logs/meson-log.txt || rm -rf build-tsan
 CC=clang meson setup build-tsan -Dtests=enabled -Dbuildtype=debugoptimized -Db_sanitize=thread \
-  -Db_lundef=false -Dc_args=-D__SANITIZE_THREAD__ -Dexamples=false -Dbench=false >/dev/null 2>&1 \
+  -Db_lundef=false -Dexamples=false -Dbench=false >/dev/null 2>&1 \
   || meson setup --reconfigure build-tsan >/dev/null || exit 1
-ninja -C build-tsan tests/test_threads || exit 1
+ninja -C build-tsan tests/test_threads tests/test_winograd tests/test_perf_paths || exit 1
 
 rm -f build/meson-logs/testlog*.json build-asan/meson-logs/testlog*.json build-netlib/meson-logs/testlog*.json \
   build-tsan/meson-logs/testlog*.json
@@ -44,9 +43,9 @@ run "asan+ubsan" build-asan --no-suite abi --no-suite install
 run "valgrind" build --setup=valgrind
 run "reference blas" build-netlib --suite fast
 # OpenBLAS's own worker threads are not instrumented, so TSan can report false races inside
-# it: one OpenBLAS thread here (the test's threads are libtfx's callers, not OpenBLAS's).
+# it: one OpenBLAS thread here (the tests set libtfx's own thread counts themselves).
 # A TSan report makes the test exit non-zero (exitcode 66).
-OPENBLAS_NUM_THREADS=1 run "tsan" build-tsan --no-rebuild test_threads
+OPENBLAS_NUM_THREADS=1 run "tsan" build-tsan --no-rebuild test_threads test_winograd test_perf_paths
 
 python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json \
   build/meson-logs/testlog-valgrind.json build-netlib/meson-logs/testlog.json \

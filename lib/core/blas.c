@@ -1,7 +1,10 @@
 /* The only file that includes <cblas.h> (DESIGN decision 3). Works with OpenBLAS and with
  * Debian's reference libblas.so.3, which carries the cblas_* symbols. */
 #include <cblas.h>
+#include <pthread.h>
+#include <string.h>
 
+#include "core/internal.h"
 #include "layers/layer.h"
 
 void tfx__sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha, const float *a,
@@ -16,17 +19,9 @@ void tfx__sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float al
  * sgemv reaches about half of it on the Dense shapes here (86528 x 128: 3.7 ms for the
  * transposed product on two OpenBLAS threads, 12 ms when the machine is busy, against 1.8-2.2 ms
  * for these loops on one core), so the two products are written out: compiled per instruction
- * set (AVX-512, AVX2, baseline) and picked at load time where the compiler supports it. */
-#if defined(__x86_64__) && defined(__has_attribute)
-#if __has_attribute(target_clones) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-#define TFX__CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-#endif
-#ifndef TFX__CLONES
-#define TFX__CLONES
-#endif
-
-/* y = alpha * A^T x + beta * y: rows of A scaled and summed into a block of y kept in cache,
+ * set (AVX-512, AVX2, baseline; TFX__CLONES) and picked at load time.
+ *
+ * y = alpha * A^T x + beta * y: rows of A scaled and summed into a block of y kept in cache,
  * in runs of 256 rows whose partial sums are then added (rounding grows with 256 + m / 256
  * terms, not m: the seed model's Dense has m = 86528). */
 TFX__CLONES static void gemv_t(size_t m, size_t n, float alpha, const float *a, size_t lda, const float *x, float beta,
@@ -68,12 +63,120 @@ TFX__CLONES static void gemv_n(size_t m, size_t n, float alpha, const float *a, 
     }
 }
 
+/* ---- threads ---- */
+
+/* As many threads as the BLAS is set to use (OpenBLAS: openblas_get_num_threads, weak so the
+ * reference BLAS links too; one otherwise). */
+extern int openblas_get_num_threads(void) __attribute__((weak));
+static _Thread_local int g_threads = 0;
+
+void tfx__threads_force(int threads) { g_threads = threads; }
+
+int tfx__threads(void)
+{
+    int t = g_threads > 0 ? g_threads : openblas_get_num_threads ? openblas_get_num_threads() : 1;
+    return t < 1 ? 1 : t > TFX__MAX_THREADS ? TFX__MAX_THREADS : t;
+}
+
+typedef struct par_start {
+    void (*fn)(void *);
+    void *job;
+} par_start;
+
+static void *par_entry(void *arg)
+{
+    par_start *p = arg;
+    p->fn(p->job);
+    return NULL;
+}
+
+void tfx__parallel(int threads, void (*fn)(void *job), void *jobs, size_t job_size)
+{
+    pthread_t tid[TFX__MAX_THREADS];
+    par_start st[TFX__MAX_THREADS];
+    int started[TFX__MAX_THREADS] = {0};
+    if (threads > TFX__MAX_THREADS) threads = TFX__MAX_THREADS;
+    char *j = jobs;
+    for (int i = 1; i < threads; i++) {
+        st[i] = (par_start){fn, j + (size_t)i * job_size};
+        started[i] = pthread_create(&tid[i], NULL, par_entry, &st[i]) == 0;
+    }
+    fn(j);
+    for (int i = 1; i < threads; i++) { /* a thread that could not start runs here instead */
+        if (started[i])
+            pthread_join(tid[i], NULL);
+        else
+            fn(j + (size_t)i * job_size);
+    }
+}
+
+/* ---- one sample: matrix-vector products split over threads ---- */
+
+/* Below this many matrix floats (4 MiB) a thread costs more than it saves. */
+#define GEMV_PARALLEL_FLOATS ((size_t)1 << 20)
+/* The transposed product sums SEGMENTS fixed slices of the rows separately and adds them in
+ * order, so the result does not depend on the thread count (up to SEG_N outputs; wider ones
+ * run in one thread). */
+enum { SEGMENTS = 8, SEG_N = 512 };
+
+typedef struct gemv_job {
+    size_t s0, s1;     /* gemv_t: segments [s0, s1); gemv_n: rows [s0, s1) */
+    size_t m, n, lda;
+    float alpha, beta;
+    const float *a, *x;
+    float *y;
+    float (*part)[SEG_N];
+} gemv_job;
+
+static void gemv_t_job(void *arg)
+{
+    gemv_job *J = arg;
+    for (size_t s = J->s0; s < J->s1; s++) {
+        size_t r0 = J->m * s / SEGMENTS, r1 = J->m * (s + 1) / SEGMENTS;
+        if (r1 > r0)
+            gemv_t(r1 - r0, J->n, 1.0f, J->a + r0 * J->lda, J->lda, J->x + r0, 0.0f, J->part[s]);
+        else
+            memset(J->part[s], 0, J->n * sizeof(float));
+    }
+}
+
+static void gemv_n_job(void *arg)
+{
+    gemv_job *J = arg;
+    if (J->s1 > J->s0)
+        gemv_n(J->s1 - J->s0, J->n, J->alpha, J->a + J->s0 * J->lda, J->lda, J->x, J->beta, J->y + J->s0);
+}
+
 void tfx__sgemv(int trans, size_t m, size_t n, float alpha, const float *a, size_t lda, const float *x, float beta,
                 float *y)
 {
     if (trans ? n == 0 : m == 0) return;
-    if (trans)
+    int threads = (double)m * (double)n >= (double)GEMV_PARALLEL_FLOATS ? tfx__threads() : 1;
+    gemv_job jobs[TFX__MAX_THREADS];
+    if (!trans) {
+        if (threads == 1) {
+            gemv_n(m, n, alpha, a, lda, x, beta, y);
+            return;
+        }
+        for (int i = 0; i < threads; i++)
+            jobs[i] = (gemv_job){m * (size_t)i / (size_t)threads, m * (size_t)(i + 1) / (size_t)threads, m, n, lda,
+                                 alpha, beta, a, x, y, NULL};
+        tfx__parallel(threads, gemv_n_job, jobs, sizeof *jobs);
+        return;
+    }
+    if (n > SEG_N) {
         gemv_t(m, n, alpha, a, lda, x, beta, y);
-    else
-        gemv_n(m, n, alpha, a, lda, x, beta, y);
+        return;
+    }
+    float part[SEGMENTS][SEG_N];
+    if (threads > SEGMENTS) threads = SEGMENTS;
+    for (int i = 0; i < threads; i++)
+        jobs[i] = (gemv_job){(size_t)SEGMENTS * (size_t)i / (size_t)threads,
+                             (size_t)SEGMENTS * (size_t)(i + 1) / (size_t)threads, m, n, lda, alpha, beta, a, x, y, part};
+    tfx__parallel(threads, gemv_t_job, jobs, sizeof *jobs);
+    for (size_t j = 0; j < n; j++) {
+        float t = 0.0f;
+        for (int s = 0; s < SEGMENTS; s++) t += part[s][j];
+        y[j] = alpha * t + (beta == 0.0f ? 0.0f : beta * y[j]);
+    }
 }

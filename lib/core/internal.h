@@ -13,6 +13,24 @@
 #  define TFX__PRINTF(a, b)
 #endif
 
+/* Hot loops compiled for AVX-512, AVX2 and baseline x86-64, one picked at load time (ifunc):
+ * the library itself is built for baseline x86-64. Off under sanitizers (the ifunc resolvers
+ * run before the sanitizer runtime is ready: TSan crashed before main) and off the platforms
+ * without ifunc. */
+#if defined(__has_feature)
+#  if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+#    define TFX__SANITIZED 1
+#  endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#  define TFX__SANITIZED 1
+#endif
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(TFX__SANITIZED)
+#  define TFX__CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#  define TFX__CLONES
+#endif
+
 /* Set this thread's error (code + printf message) and return code, so callers can
  * write `return tfx__error(TFX_EINVAL, "...")`. */
 int tfx__error(int code, const char *fmt, ...) TFX__PRINTF(2, 3);

@@ -45,13 +45,8 @@ int tfx__winograd_choose(int cin, int cout, int out_h, int out_w)
 
 typedef ptrdiff_t sdiff;
 
-/* The transforms are a third of the work; the library is built for baseline x86-64 (SSE2),
- * so GCC also compiles them for AVX2 and AVX-512 and picks one at load time (ifunc). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#  define TFX__CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#  define TFX__CLONES
-#endif
+/* The transforms are a third of the work: compiled per instruction set (TFX__CLONES,
+ * core/internal.h). */
 
 /* ---- 1D transforms over n contiguous channels; inputs at in + k * is, outputs at out + k * os.
  * The kernels take one restrict pointer per stream: with pointers derived from one base GCC
@@ -206,11 +201,30 @@ static size_t total_tiles(int m, const tfx__wino_geom *g, size_t n)
     return n * (size_t)((g->out_h + m - 1) / m) * (size_t)((g->out_w + m - 1) / m);
 }
 
-size_t tfx__winograd_work_floats(int m, const tfx__wino_geom *g, size_t n)
+/* Threads: tfx__threads() (the BLAS's count), at most one per block. The transforms and the
+ * short per-block GEMMs (OpenBLAS runs those in the calling thread) are a third and two thirds
+ * of the work, so without threads of its own Winograd would use one core whatever the BLAS
+ * setting. */
+int tfx__winograd_threads(int m, const tfx__wino_geom *g, size_t n)
+{
+    int t = tfx__threads();
+    const size_t total = total_tiles(m, g, n), Tb = block_tiles(m, g, total);
+    const size_t blocks = Tb ? (total + Tb - 1) / Tb : 1;
+    return (size_t)t > blocks ? (int)blocks : t;
+}
+
+/* Per-thread block area: transformed input and GEMM output planes, one partial tile. */
+static size_t block_area(int m, const tfx__wino_geom *g, size_t T)
+{
+    const size_t a2 = (size_t)(m + 2) * (m + 2);
+    return a2 * (plane_stride(T * (size_t)g->cin) + plane_stride(T * (size_t)g->cout)) +
+           round16((size_t)m * m * (size_t)g->cout);
+}
+
+size_t tfx__winograd_work_floats(int m, const tfx__wino_geom *g, size_t n, int threads)
 {
     const size_t a2 = (size_t)(m + 2) * (m + 2), ci = (size_t)g->cin, co = (size_t)g->cout;
-    const size_t T = block_tiles(m, g, total_tiles(m, g, n));
-    const size_t blocks = a2 * (plane_stride(T * ci) + plane_stride(T * co)) + round16((size_t)m * m * co);
+    const size_t blocks = (size_t)(threads < 1 ? 1 : threads) * block_area(m, g, block_tiles(m, g, total_tiles(m, g, n)));
     /* The input gradient's transposed kernel (9 ci co) lives in the block area until used. */
     return round16(a2 * ci * co) + (blocks > 9 * ci * co ? blocks : 9 * ci * co);
 }
@@ -247,27 +261,35 @@ static void transpose_taps(const float *src, size_t nc, size_t nf, float *dst)
             }
 }
 
-void tfx__winograd_conv(int m, const tfx__wino_geom *g, size_t n, const float *x, const float *w, int rotate,
-                        float *work, float *z, const tfx__wino_epilogue *ep)
+/* One thread's share: tiles [t_begin, t_end) in blocks of Tb. */
+typedef struct wino_job {
+    int m;
+    const tfx__wino_geom *g;
+    const float *x, *u;
+    float *z, *area;
+    const tfx__wino_epilogue *ep;
+    size_t Tb, t_begin, t_end;
+} wino_job;
+
+static void run_blocks(void *arg)
 {
-    const int a = m + 2;
-    const size_t a2 = (size_t)a * a, ci = (size_t)g->cin, co = (size_t)g->cout;
+    const wino_job *J = arg;
+    const int m = J->m, a = m + 2;
+    const tfx__wino_geom *g = J->g;
+    const float *x = J->x, *u = J->u;
+    float *z = J->z;
+    const tfx__wino_epilogue *ep = J->ep;
+    const size_t a2 = (size_t)a * a, ci = (size_t)g->cin, co = (size_t)g->cout, Tb = J->Tb;
     const tf1d bt = m == 2 ? bt2 : bt4, at = m == 2 ? at2 : at4;
     const int th = (g->out_h + m - 1) / m, tw = (g->out_w + m - 1) / m;
-    const size_t tpi = (size_t)th * tw, total = n * tpi, Tb = block_tiles(m, g, total);
+    const size_t tpi = (size_t)th * tw;
     const size_t in_img = (size_t)g->in_h * g->in_w * ci, out_img = (size_t)g->out_h * g->out_w * co;
     const sdiff vplane = (sdiff)plane_stride(Tb * ci), mplane = (sdiff)plane_stride(Tb * co);
-    float *u = work, *v = u + round16(a2 * ci * co), *mm = v + a2 * (size_t)vplane, *tile = mm + a2 * (size_t)mplane;
+    float *v = J->area, *mm = v + a2 * (size_t)vplane, *tile = mm + a2 * (size_t)mplane;
     float dbuf[6 * 6 * CH], tbuf[6 * 6 * CH];
 
-    if (rotate) { /* w is [3][3][co][ci]: the GEMMs want [ci][co] */
-        transpose_taps(w, co, ci, v);
-        transform_weights(m, v, ci * co, 1, u);
-    } else {
-        transform_weights(m, w, ci * co, 0, u);
-    }
-    for (size_t t0 = 0; t0 < total; t0 += Tb) {
-        const size_t T = total - t0 < Tb ? total - t0 : Tb;
+    for (size_t t0 = J->t_begin; t0 < J->t_end; t0 += Tb) {
+        const size_t T = J->t_end - t0 < Tb ? J->t_end - t0 : Tb;
         /* Input transform: v[k][t][c] = (B^T d B)[k] of tile t. */
         for (size_t t = 0; t < T; t++) {
             const size_t gt = t0 + t, b = gt / tpi, r = gt % tpi;
@@ -330,4 +352,31 @@ void tfx__winograd_conv(int m, const tfx__wino_geom *g, size_t n, const float *x
             }
         }
     }
+}
+
+void tfx__winograd_conv(int m, const tfx__wino_geom *g, size_t n, const float *x, const float *w, int rotate,
+                        int threads, float *work, float *z, const tfx__wino_epilogue *ep)
+{
+    const size_t a2 = (size_t)(m + 2) * (m + 2), ci = (size_t)g->cin, co = (size_t)g->cout;
+    const size_t total = total_tiles(m, g, n), Tb = block_tiles(m, g, total);
+    float *u = work, *area = u + round16(a2 * ci * co);
+
+    if (rotate) { /* w is [3][3][co][ci]: the GEMMs want [ci][co] */
+        transpose_taps(w, co, ci, area);
+        transform_weights(m, area, ci * co, 1, u);
+    } else {
+        transform_weights(m, w, ci * co, 0, u);
+    }
+    const size_t blocks = (total + Tb - 1) / Tb;
+    if (threads < 1) threads = 1;
+    if ((size_t)threads > blocks) threads = (int)blocks;
+    if (threads > TFX__MAX_THREADS) threads = TFX__MAX_THREADS;
+    wino_job jobs[TFX__MAX_THREADS];
+    const size_t per_area = block_area(m, g, Tb);
+    for (int i = 0; i < threads; i++) { /* contiguous runs of whole blocks */
+        size_t b0 = blocks * (size_t)i / (size_t)threads, b1 = blocks * (size_t)(i + 1) / (size_t)threads;
+        jobs[i] = (wino_job){m, g, x, u, z, area + (size_t)i * per_area, ep, Tb, b0 * Tb,
+                             b1 * Tb < total ? b1 * Tb : total};
+    }
+    tfx__parallel(threads, run_blocks, jobs, sizeof *jobs);
 }

@@ -22,8 +22,12 @@ int tfx__winograd_choose(int cin, int cout, int out_h, int out_w);
  * the automatic choice of layers with that tile size. */
 void tfx__winograd_force(int m);
 
-/* Floats of workspace tfx__winograd_conv needs (transformed weights included). */
-size_t tfx__winograd_work_floats(int m, const tfx__wino_geom *g, size_t n);
+/* Threads worth using for this convolution: tfx__threads() (lib/layers/layer.h), at most one
+ * per block of tiles. */
+int tfx__winograd_threads(int m, const tfx__wino_geom *g, size_t n);
+/* Floats of workspace tfx__winograd_conv needs with that many threads (transformed weights
+ * included). */
+size_t tfx__winograd_work_floats(int m, const tfx__wino_geom *g, size_t n, int threads);
 
 /* Fused bias + activation applied to each output tile while it is in cache (see
  * tfx__bias_activation_forward); NULL in tfx__winograd_conv writes z only. */
@@ -36,9 +40,10 @@ typedef struct tfx__wino_epilogue {
 
 /* z = conv(x) for n images. w: HWIO kernel [3][3][wc][wf]. Forward: rotate = 0, wc = cin,
  * wf = cout. Input gradient: rotate = 1 (kernel turned by 180 degrees and its channel roles
- * swapped), wc = cout, wf = cin. work: tfx__winograd_work_floats floats. Every output
- * element is written. */
+ * swapped), wc = cout, wf = cin. threads: blocks of tiles are split over that many threads
+ * (the caller's included); work: tfx__winograd_work_floats floats for the same count. Every
+ * output element is written; the result does not depend on the thread count. */
 void tfx__winograd_conv(int m, const tfx__wino_geom *g, size_t n, const float *x, const float *w, int rotate,
-                        float *work, float *z, const tfx__wino_epilogue *ep);
+                        int threads, float *work, float *z, const tfx__wino_epilogue *ep);
 
 #endif

@@ -98,7 +98,7 @@ static size_t wino_floats(const tfx_layer *l, int dx, size_t n)
 {
     tfx__wino_geom g;
     int m = wino_geom(l, dx, &g);
-    return m ? tfx__winograd_work_floats(m, &g, n) : 0;
+    return m ? tfx__winograd_work_floats(m, &g, n, tfx__winograd_threads(m, &g, n)) : 0;
 }
 
 static size_t scratch_floats(const tfx_layer *l, size_t n)
@@ -124,10 +124,11 @@ static int forward(tfx_layer *l, const float *x, float *y, size_t n, int trainin
     tfx__wino_geom wg;
     const int wm = wino_geom(l, 0, &wg);
     if (wm) {
-        float *work = tfx__layer_scratch(l, tfx__winograd_work_floats(wm, &wg, n));
+        const int nt = tfx__winograd_threads(wm, &wg, n);
+        float *work = tfx__layer_scratch(l, tfx__winograd_work_floats(wm, &wg, n, nt));
         if (!work) return TFX_ENOMEM;
         const tfx__wino_epilogue ep = {l->cfg.activation, l->cfg.alpha, bias, y};
-        tfx__winograd_conv(wm, &wg, n, x, w, 0, work, z, &ep);
+        tfx__winograd_conv(wm, &wg, n, x, w, 0, nt, work, z, &ep);
         return TFX_OK;
     }
     const size_t nb = block_images(l, n);
@@ -162,7 +163,8 @@ static int backward(tfx_layer *l, const float *x, const float *y, float *dy, flo
     tfx__wino_geom wg;
     const int wm = dx ? wino_geom(l, 1, &wg) : 0;
     const size_t col_floats = !pw && (grads || (dx && !wm)) ? nb * per_rows * K : 0;
-    const size_t wino_work = wm ? tfx__winograd_work_floats(wm, &wg, n) : 0;
+    const int nt = wm ? tfx__winograd_threads(wm, &wg, n) : 1;
+    const size_t wino_work = wm ? tfx__winograd_work_floats(wm, &wg, n, nt) : 0;
     float *col = NULL, *work = NULL;
     if (col_floats || wino_work) {
         float *s = tfx__layer_scratch(l, col_floats > wino_work ? col_floats : wino_work);
@@ -202,7 +204,7 @@ static int backward(tfx_layer *l, const float *x, const float *y, float *dy, flo
             }
         }
     }
-    if (wm) tfx__winograd_conv(wm, &wg, n, dy, w, 1, work, dx, NULL);
+    if (wm) tfx__winograd_conv(wm, &wg, n, dy, w, 1, nt, work, dx, NULL);
     return TFX_OK;
 }
 

@@ -239,12 +239,58 @@ static void test_choice(void **state)
     assert_int_equal(tfx__winograd_choose(1024, 1024, 28, 28), 0); /* transformed kernel too large */
 }
 
+/* Blocks of tiles split over 1, 2, 3 or more threads than blocks: bit-identical outputs and
+ * input gradients (every block is the same GEMM whichever thread runs it). */
+static void test_threads_identical(void **state)
+{
+    (void)state;
+    const int n = 5, H = 26, C = 64, F = 48;
+    tfx_model *m = NULL;
+    assert_int_equal(tfx_model_new(&m, H, H, C), TFX_OK);
+    tfx_conv2d_options o = TFX_CONV2D_OPTIONS_INIT;
+    o.filters = F;
+    o.activation = TFX_ACTIVATION_RELU;
+    assert_int_equal(tfx_model_add_conv2d(m, &o, NULL), TFX_OK);
+    tfx__rng rng;
+    tfx__rng_seed(&rng, 99);
+    const size_t nx = (size_t)n * H * H * C, ny = (size_t)n * (H - 2) * (H - 2) * F;
+    float *x = falloc(nx), *dy = falloc(ny), *ref_y = falloc(ny), *ref_dx = falloc(nx), *seed = falloc(ny);
+    fill(&rng, x, nx, -1.0, 1.0);
+    fill(&rng, dy, ny, -1.0, 1.0);
+    static const int counts[] = {1, 2, 3, 7};
+    tfx__winograd_force(4);
+    for (size_t k = 0; k < sizeof counts / sizeof *counts; k++) {
+        tfx__threads_force(counts[k]);
+        assert_int_equal(tfx__model_forward(m, x, (size_t)n, 0), TFX_OK);
+        const float *y = tfx__model_layer_output(m, 0);
+        memcpy(seed, dy, ny * sizeof *dy);
+        float *g = NULL;
+        assert_int_equal(tfx__model_backward(m, (size_t)n, 0, seed, 0, 1, TFX__BW_SKIP_ACTIVATION, NULL, &g), TFX_OK);
+        if (k == 0) {
+            memcpy(ref_y, y, ny * sizeof *y);
+            memcpy(ref_dx, g, nx * sizeof *g);
+        } else {
+            assert_memory_equal(y, ref_y, ny * sizeof *y);
+            assert_memory_equal(g, ref_dx, nx * sizeof *g);
+        }
+    }
+    tfx__threads_force(0);
+    tfx__winograd_force(-1);
+    free(x);
+    free(dy);
+    free(ref_y);
+    free(ref_dx);
+    free(seed);
+    tfx_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixed_shapes),
         cmocka_unit_test(test_random_shapes),
         cmocka_unit_test(test_choice),
+        cmocka_unit_test(test_threads_identical),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

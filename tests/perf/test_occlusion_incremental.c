@@ -207,7 +207,8 @@ static void check(int kind, int H, int W, int C, int P, int st, size_t batch, in
     print_message("  model %d, %dx%dx%d, patch %d stride %d, batch %zu%s: boxed layers %zu%s, max |diff| %.2e\n",
                   kind, H, W, C, P, compat ? P : st, batch, compat ? " compat" : "", depth,
                   dense_at ? " + Dense merge" : "", worst);
-    assert_true(worst <= 2e-6);
+    /* compat's 127.5 patches on [0, 1] images make logits ~100x larger: rounding grows alike */
+    assert_true(worst <= (compat ? 1e-5 : 2e-6));
     free(ref);
     free(x);
     tfx_attribution_free(a);

@@ -240,10 +240,11 @@ static void test_lean_guided(void **state)
 
 /* ---- one sample through Dense: sgemv ---- */
 
-static void test_dense_one_row(void **state)
+/* One sample through Dense (lib/core/blas.c's matrix-vector loops) against a double sum, for
+ * 1, 2 and 3 threads with bit-identical results (shapes above 2^20 weights are split over
+ * threads; more than 512 units take the one-thread transposed loop). */
+static void dense_one_row(int K, int U)
 {
-    (void)state;
-    const int K = 1001, U = 7;
     tfx_model *m;
     OK(tfx_model_new(&m, 1, 1, K));
     tfx_dense_options d = TFX_DENSE_OPTIONS_INIT;
@@ -252,18 +253,30 @@ static void test_dense_one_row(void **state)
     OK(tfx_model_add_dense(m, &d, &l));
     float *w = rand_floats((size_t)K * U, 71, -1.0f, 1.0f), *b = rand_floats(U, 72, -1.0f, 1.0f);
     float *x = rand_floats(K, 73, -1.0f, 1.0f), *seed = rand_floats(U, 74, -1.0f, 1.0f);
+    float *y1 = malloc((size_t)U * sizeof(float)), *g1 = malloc((size_t)K * sizeof(float));
     OK(tfx_layer_set_weights(l, w, b));
-    OK(tfx__model_forward(m, x, 1, 0));
-    float *g;
-    OK(tfx__model_backward(m, 1, 0, seed, 0, 1, 0, NULL, &g));
-    const float *y = tfx__model_layer_output(m, 0);
+    for (int threads = 1; threads <= 3; threads++) {
+        tfx__threads_force(threads);
+        OK(tfx__model_forward(m, x, 1, 0));
+        float *g;
+        OK(tfx__model_backward(m, 1, 0, seed, 0, 1, 0, NULL, &g));
+        const float *y = tfx__model_layer_output(m, 0);
+        if (threads == 1) {
+            memcpy(y1, y, (size_t)U * sizeof(float));
+            memcpy(g1, g, (size_t)K * sizeof(float));
+        } else {
+            assert_memory_equal(y, y1, (size_t)U * sizeof(float));
+            assert_memory_equal(g, g1, (size_t)K * sizeof(float));
+        }
+    }
+    tfx__threads_force(0);
     for (int u = 0; u < U; u++) {
         double acc = b[u], mag = fabs(b[u]);
         for (int k = 0; k < K; k++) {
             acc += (double)x[k] * w[(size_t)k * U + u];
             mag += fabs((double)x[k] * w[(size_t)k * U + u]);
         }
-        assert_true(fabs(y[u] - acc) <= 1e-6 * mag);
+        assert_true(fabs(y1[u] - acc) <= 1e-6 * mag);
     }
     for (int k = 0; k < K; k++) {
         double acc = 0.0, mag = 0.0;
@@ -271,10 +284,18 @@ static void test_dense_one_row(void **state)
             acc += (double)seed[u] * w[(size_t)k * U + u];
             mag += fabs((double)seed[u] * w[(size_t)k * U + u]);
         }
-        assert_true(fabs(g[k] - acc) <= 1e-6 * (mag > 1.0 ? mag : 1.0));
+        assert_true(fabs(g1[k] - acc) <= 1e-6 * (mag > 1.0 ? mag : 1.0));
     }
-    free(w), free(b), free(x), free(seed);
+    free(w), free(b), free(x), free(seed), free(y1), free(g1);
     tfx_model_free(m);
+}
+
+static void test_dense_one_row(void **state)
+{
+    (void)state;
+    dense_one_row(1001, 7);
+    dense_one_row(9000, 130); /* 1.17 M weights: threaded */
+    dense_one_row(2100, 600); /* wide: the transposed product in one thread */
 }
 
 /* ---- inference allocates no gradients ---- */
