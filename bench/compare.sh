@@ -7,6 +7,9 @@
 #        ROUNDS (default 3): interleaved rounds; the table shows the median over rounds
 #        REPS (default 5): timed repetitions inside each program run (median)
 #        MODES (default "train infer explain rss")
+#        TFX_THREADS_MODE (default own): "own" runs tfx-bench with --threads THREADS and a
+#        one-thread OpenBLAS (tfx_model_set_threads: libtfx's own threads); "blas" with
+#        OPENBLAS_NUM_THREADS=THREADS and libtfx following it (tfx_model_set_threads 0)
 #        OPENBLAS_CORETYPE is passed through unchanged (both programs see the same OpenBLAS kernels;
 #        unset it to let OpenBLAS pick the CPU's own, e.g. AVX-512 instead of Haswell/AVX2)
 # Prints the raw lines, the machine load, and the ratio table (markdown).
@@ -19,14 +22,19 @@ THREADS=${THREADS:-$(nproc)}
 ROUNDS=${ROUNDS:-3}
 REPS=${REPS:-5}
 MODES=${MODES:-"train infer explain rss"}
+TFX_THREADS_MODE=${TFX_THREADS_MODE:-own}
 export OPENBLAS_NUM_THREADS=$THREADS OMP_NUM_THREADS=$THREADS
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
-echo "threads $THREADS, rounds $ROUNDS, reps $REPS; OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(autodetect)}; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "threads $THREADS ($TFX_THREADS_MODE), rounds $ROUNDS, reps $REPS; OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(autodetect)}; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq "$ROUNDS"); do
   for mode in $MODES; do
-    nice -n 0 "$bench" "$mode" --reps "$REPS" | sed "s/^/tfx /" | tee -a "$out/lines"
+    if [ "$TFX_THREADS_MODE" = own ]; then
+      OPENBLAS_NUM_THREADS=1 "$bench" "$mode" --reps "$REPS" --threads "$THREADS"
+    else
+      "$bench" "$mode" --reps "$REPS"
+    fi | sed "s/^/tfx /" | tee -a "$out/lines"
     /usr/bin/python3 bench/torch_reference.py "$mode" --reps "$REPS" --threads "$THREADS" \
       | sed "s/^/torch /" | tee -a "$out/lines"
   done

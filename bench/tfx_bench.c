@@ -2,7 +2,7 @@
  * public API, the same work bench/torch_reference.py does in PyTorch (bench/compare.sh runs
  * both and prints the ratio table).
  *
- *   tfx-bench [mode] [--reps N]
+ *   tfx-bench [mode] [--reps N] [--threads N]
  *   modes: all (default: train, infer, explain), train, infer, explain, engine, rss
  *
  * train:   tfx_model_fit, Adam, batch 50, one epoch over 500 synthetic images (10 batches)
@@ -13,6 +13,8 @@
  * engine:  forward (training mode) / backward with parameter gradients at batch 50
  * rss:     trains 10 batches and reports the peak resident set (getrusage ru_maxrss);
  *          run it alone in its own process
+ * --threads N: tfx_model_set_threads(N) on the model (libtfx's own threads; run with
+ *          OPENBLAS_NUM_THREADS=1); default 0, the BLAS's threads.
  * Output: one "name value unit" line per measurement, medians over --reps runs. */
 #include <stdint.h>
 #include <stdio.h>
@@ -53,10 +55,13 @@ static double median(double *v, int n)
 
 enum { H = 32, W = 32, C = 3, IN = H * W * C, CLASSES = 10, TRAIN_N = 500, TRAIN_BATCH = 50, INFER_N = 256 };
 
+static int g_threads = 0; /* --threads */
+
 static tfx_model *seed_model(void)
 {
     tfx_model *m;
     CHECK(tfx_model_new(&m, H, W, C));
+    CHECK(tfx_model_set_threads(m, g_threads));
     tfx_conv2d_options conv = TFX_CONV2D_OPTIONS_INIT;
     conv.activation = TFX_ACTIVATION_RELU;
     conv.filters = 32;
@@ -257,10 +262,12 @@ int main(int argc, char **argv)
             explain_batch = (size_t)atol(argv[++i]);
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
             only = argv[++i];
+        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
+            g_threads = atoi(argv[++i]);
         else if (argv[i][0] != '-')
             mode = argv[i];
         else {
-            fprintf(stderr, "usage: %s [all|train|infer|explain|engine|rss] [--reps N] [--explain-batch N] [--only METHOD]\n",
+            fprintf(stderr, "usage: %s [all|train|infer|explain|engine|rss] [--reps N] [--explain-batch N] [--only METHOD] [--threads N]\n",
                     argv[0]);
             return 2;
         }

@@ -150,6 +150,19 @@ TFX_API int tfx_model_predict(tfx_model *m, const float *x, size_t n, float *out
 /* Largest number of images processed in one forward pass by predict/evaluate (default 32). */
 TFX_API int tfx_model_set_batch_size(tfx_model *m, size_t batch_size);
 
+/* Threads for this model's work (forward, backward, fit, predict, explainers).
+ * 0 (default): libtfx's own kernels (Winograd, one-sample Dense) use as many threads as the
+ *   BLAS is set to (OpenBLAS's count; 1 with another BLAS) and large matrix products use the
+ *   BLAS's threads.
+ * n >= 1: libtfx splits matrix products and its kernels over n threads of its own and calls the
+ *   BLAS from each; set the BLAS to one thread (OPENBLAS_NUM_THREADS=1 or
+ *   openblas_set_num_threads(1)), else both thread pools compete for the cores. Faster than 0
+ *   when the BLAS's idle threads busy-wait between calls (OpenBLAS does for ~0.1 s): measured
+ *   1.1-1.3x on two cores (docs/performance.md).
+ * Results agree to float rounding across thread counts (matrix products split by rows round
+ * as BLAS does for other row counts). threads must be in 0..16. */
+TFX_API int tfx_model_set_threads(tfx_model *m, int threads);
+
 /* Keras-like summary table. Returns a string owned by the model, valid until the next call
  * that changes the model or its summary; NULL with an error on failure. */
 TFX_API const char *tfx_model_summary(tfx_model *m);

@@ -7,12 +7,56 @@
 #include "core/internal.h"
 #include "layers/layer.h"
 
-void tfx__sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha, const float *a,
-                size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc)
+static int own_threads(void);
+
+static void sgemm1(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha, const float *a, size_t lda,
+                   const float *b, size_t ldb, float beta, float *c, size_t ldc)
 {
     if (m == 0 || n == 0) return;
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
                 (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+/* A slice of C (rows or columns) for one of the model's own threads. */
+typedef struct sgemm_job {
+    int ta, tb;
+    size_t m, n, k, lda, ldb, ldc;
+    float alpha, beta;
+    const float *a, *b;
+    float *c;
+} sgemm_job;
+
+static void sgemm_job_run(void *arg)
+{
+    const sgemm_job *j = arg;
+    sgemm1(j->ta, j->tb, j->m, j->n, j->k, j->alpha, j->a, j->lda, j->b, j->ldb, j->beta, j->c, j->ldc);
+}
+
+/* Below this much work (multiply-adds) one thread is faster than splitting. */
+#define SGEMM_SPLIT_WORK 4e6
+
+void tfx__sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha, const float *a,
+                size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc)
+{
+    int T = own_threads();
+    if (T > 1 && (double)m * (double)n * (double)k > SGEMM_SPLIT_WORK) {
+        /* Split the longer side of C; every slice is an ordinary GEMM of the caller's BLAS. */
+        sgemm_job jobs[TFX__MAX_THREADS];
+        for (int i = 0; i < T; i++) {
+            if (m >= n) {
+                size_t r0 = m * (size_t)i / (size_t)T, r1 = m * (size_t)(i + 1) / (size_t)T;
+                jobs[i] = (sgemm_job){trans_a, trans_b, r1 - r0, n, k, lda, ldb, ldc, alpha, beta,
+                                      trans_a ? a + r0 : a + r0 * lda, b, c + r0 * ldc};
+            } else {
+                size_t c0 = n * (size_t)i / (size_t)T, c1 = n * (size_t)(i + 1) / (size_t)T;
+                jobs[i] = (sgemm_job){trans_a, trans_b, m, c1 - c0, k, lda, ldb, ldc, alpha, beta, a,
+                                      trans_b ? b + c0 * ldb : b + c0, c + c0};
+            }
+        }
+        tfx__parallel(T, sgemm_job_run, jobs, sizeof *jobs);
+        return;
+    }
+    sgemm1(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 /* One sample through a layer reads the whole matrix once, so speed is memory bandwidth. BLAS
@@ -68,13 +112,25 @@ TFX__CLONES static void gemv_n(size_t m, size_t n, float alpha, const float *a, 
 /* As many threads as the BLAS is set to use (OpenBLAS: openblas_get_num_threads, weak so the
  * reference BLAS links too; one otherwise). */
 extern int openblas_get_num_threads(void) __attribute__((weak));
-static _Thread_local int g_threads = 0;
+static _Thread_local int g_threads = 0; /* test hook */
+static _Thread_local int g_own = 0;     /* the current model's tfx_model_set_threads */
 
 void tfx__threads_force(int threads) { g_threads = threads; }
+void tfx__threads_own(int threads) { g_own = threads; }
+
+/* Own threads for matrix products: only when the model asked for them. */
+static int own_threads(void)
+{
+    int t = g_own > 1 ? g_own : 1;
+    return t > TFX__MAX_THREADS ? TFX__MAX_THREADS : t;
+}
 
 int tfx__threads(void)
 {
-    int t = g_threads > 0 ? g_threads : openblas_get_num_threads ? openblas_get_num_threads() : 1;
+    int t = g_threads > 0 ? g_threads
+            : g_own > 0   ? g_own
+            : openblas_get_num_threads ? openblas_get_num_threads()
+                                       : 1;
     return t < 1 ? 1 : t > TFX__MAX_THREADS ? TFX__MAX_THREADS : t;
 }
 

@@ -141,13 +141,16 @@ void tfx__sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float al
 void tfx__sgemv(int trans, size_t m, size_t n, float alpha, const float *a, size_t lda, const float *x, float beta,
                 float *y);
 
-/* Threads libtfx's own kernels use (lib/core/blas.c): the BLAS's thread count (OpenBLAS), 1
- * with another BLAS, at most TFX__MAX_THREADS; tfx__threads_force sets it for the calling
+/* Threads libtfx's own kernels use (lib/core/blas.c): the model's tfx_model_set_threads, else
+ * the BLAS's thread count (OpenBLAS), 1 with another BLAS, at most TFX__MAX_THREADS; tfx__threads_force sets it for the calling
  * thread (tests; 0: back to the BLAS's). tfx__parallel runs fn on jobs[0..threads) (job_size
  * bytes each), jobs[0] in the caller; results never depend on the thread count. */
 #define TFX__MAX_THREADS 16
 int tfx__threads(void);
 void tfx__threads_force(int threads);
+/* The model entry points (forward, backward) set the calling thread's own-thread count from
+ * tfx_model_set_threads: > 1 also splits tfx__sgemm over that many threads. */
+void tfx__threads_own(int threads);
 void tfx__parallel(int threads, void (*fn)(void *job), void *jobs, size_t job_size);
 
 /* NHWC im2col / col2im (lib/core/im2col.c). col rows = n*oh*ow, cols = kh*kw*c, ordered

@@ -666,6 +666,7 @@ int tfx__model_forward(tfx_model *m, const float *x, size_t n, int mode)
     if (m->n_layers == 0) return tfx__error(TFX_ESTATE, "the model has no layers");
     int rc = tfx__model_reserve(m, n);
     if (rc) return rc;
+    tfx__threads_own(m->threads);
     m->cur_n = 0;
     m->acts[0] = (float *)x;
     rc = run_layers(m, 0, m->n_layers, n, mode);
@@ -679,6 +680,7 @@ int tfx__model_forward_from(tfx_model *m, size_t first, size_t n, int mode)
 {
     if (first == 0 || first > m->n_layers || n > m->buf_n || !m->owned_acts[first])
         return tfx__error(TFX_EINVAL, "forward from layer %zu over %zu samples: no such start", first, n);
+    tfx__threads_own(m->threads);
     m->cur_n = 0; /* stays 0: the layers below `first` hold other samples' activations */
     m->acts[first] = m->owned_acts[first];
     return run_layers(m, first, m->n_layers, n, mode);
@@ -689,6 +691,7 @@ int tfx__model_forward_to(tfx_model *m, const float *x, size_t n, size_t last, i
     if (last >= m->n_layers) return tfx__error(TFX_EINVAL, "forward to layer %zu: the model has %zu layers", last, m->n_layers);
     int rc = tfx__model_reserve(m, n);
     if (rc) return rc;
+    tfx__threads_own(m->threads);
     m->cur_n = 0; /* stays 0: the layers above `last` hold other samples' activations */
     m->acts[0] = (float *)x;
     return run_layers(m, 0, last + 1, n, mode);
@@ -705,6 +708,7 @@ int tfx__model_backward(tfx_model *m, size_t n, size_t top, const float *seed, s
         return tfx__error(TFX_EINVAL, "backward from layer %zu down to layer %zu is not a valid range", top, stop);
     static const tfx__rule plain = {TFX__RULE_GRADIENT, 0, 0, 0, 0, 0};
     if (!rule) rule = &plain;
+    tfx__threads_own(m->threads);
     if (!m->grad_a) {
         size_t maxsz = tfx__shape_size(m->input);
         for (size_t i = 0; i < m->n_layers; i++)
@@ -751,6 +755,15 @@ int tfx_model_set_batch_size(tfx_model *m, size_t batch_size)
     TFX__CHECK_ARG(batch_size > 0 && batch_size <= (1u << 20),
                    "tfx_model_set_batch_size: batch size %zu must be in 1..%u", batch_size, 1u << 20);
     m->batch_size = batch_size;
+    return TFX_OK;
+}
+
+int tfx_model_set_threads(tfx_model *m, int threads)
+{
+    TFX__CHECK_NULL(m);
+    TFX__CHECK_ARG(threads >= 0 && threads <= TFX__MAX_THREADS,
+                   "tfx_model_set_threads: threads = %d must be in 0..%d", threads, TFX__MAX_THREADS);
+    m->threads = threads;
     return TFX_OK;
 }
 

@@ -15,6 +15,7 @@ struct tfx_model {
     tfx__rng rng;
     uint64_t seed;
     size_t batch_size; /* predict/evaluate chunk */
+    int threads;       /* tfx_model_set_threads: 0 follow the BLAS, n own threads */
 
     /* Forward buffers sized for buf_n samples: acts[0] is the (borrowed) input of the
      * current forward, acts[i + 1] the output of layer i. */

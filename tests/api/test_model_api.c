@@ -599,6 +599,7 @@ static void test_null_pointers(void **state)
     CHECK_ERR(tfx_model_predict(m, NULL, 1, buf), TFX_EINVAL, "tfx_model_predict: argument 'x' is NULL");
     CHECK_ERR(tfx_model_predict(m, buf, 1, NULL), TFX_EINVAL, "tfx_model_predict: argument 'out' is NULL");
     CHECK_ERR(tfx_model_set_batch_size(NULL, 4), TFX_EINVAL, "argument 'm' is NULL");
+    CHECK_ERR(tfx_model_set_threads(NULL, 2), TFX_EINVAL, "tfx_model_set_threads: argument 'm' is NULL");
     CHECK_ERR_IF(s = tfx_model_summary(NULL), s == NULL, TFX_EINVAL, "tfx_model_summary: argument 'm' is NULL");
     CHECK_ERR(tfx_conv2d_options_init(NULL, 1), TFX_EINVAL, "argument 'opts' is NULL");
     CHECK_ERR(tfx_dense_options_init(NULL, 1), TFX_EINVAL, "argument 'opts' is NULL");
@@ -690,6 +691,10 @@ static void test_bad_sizes(void **state)
     float x[8 * 8 * 3] = {0}, y[8 * 8 * 4];
     CHECK_ERR(tfx_model_predict(m, x, 0, y), TFX_EINVAL, "n = 0");
     CHECK_ERR(tfx_model_set_batch_size(m, 0), TFX_EINVAL, "batch size 0");
+    CHECK_ERR(tfx_model_set_threads(m, -1), TFX_EINVAL, "threads = -1 must be in 0..16");
+    CHECK_ERR(tfx_model_set_threads(m, 17), TFX_EINVAL, "threads = 17 must be in 0..16");
+    assert_int_equal(tfx_model_set_threads(m, 16), TFX_OK);
+    assert_int_equal(tfx_model_set_threads(m, 0), TFX_OK);
     tfx_model_free(m);
 
     /* predict on a model without layers */

@@ -298,6 +298,67 @@ static void test_dense_one_row(void **state)
     dense_one_row(2100, 600); /* wide: the transposed product in one thread */
 }
 
+/* ---- the model's own threads (tfx_model_set_threads) ---- */
+
+/* Forward, input and parameter gradients with 2 and 3 own threads (matrix products split by
+ * rows or columns, Winograd blocks, im2col blocks) equal the default path to rounding. */
+static void test_model_threads(void **state)
+{
+    (void)state;
+    const int N = 20, H = 16;
+    float *x = rand_floats((size_t)N * H * H * 16, 81, -1.0f, 1.0f);
+    float *ref_y = NULL, *ref_g = NULL, *ref_p = NULL;
+    size_t ny = 0, ng = (size_t)N * H * H * 16, np = 0;
+    for (int threads = 0; threads <= 3; threads += threads ? 1 : 2) {
+        tfx_model *m;
+        OK(tfx_model_new(&m, H, H, 16));
+        OK(tfx_model_set_threads(m, threads));
+        tfx_conv2d_options c = TFX_CONV2D_OPTIONS_INIT;
+        c.filters = 32;
+        c.activation = TFX_ACTIVATION_RELU;
+        OK(tfx_model_add_conv2d(m, &c, NULL)); /* 3x3, 16 -> 32: Winograd */
+        c.filters = 24;
+        c.kernel_h = c.kernel_w = 5;
+        OK(tfx_model_add_conv2d(m, &c, NULL)); /* 5x5: im2col, M = 20 * 100 rows */
+        OK(tfx_model_add_flatten(m, NULL, NULL));
+        tfx_dense_options d = TFX_DENSE_OPTIONS_INIT;
+        d.units = 200;
+        d.activation = TFX_ACTIVATION_TANH;
+        OK(tfx_model_add_dense(m, &d, NULL)); /* 20 x 2400 x 200 */
+        d.units = 10;
+        d.activation = TFX_ACTIVATION_LINEAR;
+        OK(tfx_model_add_dense(m, &d, NULL));
+        OK(tfx__model_forward(m, x, (size_t)N, 1));
+        size_t L = tfx_model_layer_count(m);
+        ny = (size_t)N * 10;
+        float *seed = rand_floats(ny, 82, -1.0f, 1.0f), *g;
+        memset(m->grads, 0, m->n_params * sizeof(float));
+        OK(tfx__model_backward(m, (size_t)N, L - 1, seed, 0, 1, TFX__BW_PARAM_GRADS, NULL, &g));
+        const float *y = tfx__model_layer_output(m, L - 1);
+        np = m->n_params;
+        if (!ref_y) {
+            ref_y = malloc(ny * sizeof(float));
+            ref_g = malloc(ng * sizeof(float));
+            ref_p = malloc(np * sizeof(float));
+            memcpy(ref_y, y, ny * sizeof(float));
+            memcpy(ref_g, g, ng * sizeof(float));
+            memcpy(ref_p, m->grads, np * sizeof(float));
+        } else {
+            double e[3] = {0, 0, 0}, mx[3] = {0, 0, 0};
+            for (size_t i = 0; i < ny; i++) e[0] = fmax(e[0], fabs(y[i] - ref_y[i])), mx[0] = fmax(mx[0], fabs(ref_y[i]));
+            for (size_t i = 0; i < ng; i++) e[1] = fmax(e[1], fabs(g[i] - ref_g[i])), mx[1] = fmax(mx[1], fabs(ref_g[i]));
+            for (size_t i = 0; i < np; i++)
+                e[2] = fmax(e[2], fabs(m->grads[i] - ref_p[i])), mx[2] = fmax(mx[2], fabs(ref_p[i]));
+            print_message("  %d own threads: max rel. difference output %.1e, input grad %.1e, param grads %.1e\n",
+                          threads, e[0] / mx[0], e[1] / mx[1], e[2] / mx[2]);
+            for (int k = 0; k < 3; k++) assert_true(e[k] <= 1e-5 * mx[k]);
+        }
+        free(seed);
+        tfx_model_free(m);
+    }
+    free(x), free(ref_y), free(ref_g), free(ref_p);
+}
+
 /* ---- inference allocates no gradients ---- */
 
 static void test_inference_buffers(void **state)
@@ -369,6 +430,7 @@ int main(void)
         cmocka_unit_test(test_lean_forward),
         cmocka_unit_test(test_lean_guided),
         cmocka_unit_test(test_dense_one_row),
+        cmocka_unit_test(test_model_threads),
         cmocka_unit_test(test_inference_buffers),
         cmocka_unit_test(test_adam_bitwise),
     };
