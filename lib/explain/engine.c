@@ -116,8 +116,13 @@ const float *tfx__explain_output(const tfx__xctx *c, size_t r) { return c->m->ac
 
 void tfx__explain_scores(const tfx__xctx *c, size_t nb, const int *cls, double *scores)
 {
+    tfx__explain_scores_at(c, 0, nb, cls, scores);
+}
+
+void tfx__explain_scores_at(const tfx__xctx *c, size_t first, size_t nb, const int *cls, double *scores)
+{
     for (size_t r = 0; r < nb; r++) {
-        const float *z = score_vector(c, r);
+        const float *z = score_vector(c, first + r);
         int k = cls[r];
         if (c->t.kind != TFX__TARGET_XENT) {
             scores[r] = z[k];
@@ -143,6 +148,7 @@ static void build_seed(tfx__xctx *c, size_t nb, const int *cls)
     for (size_t r = 0; r < nb; r++) {
         float *s = c->seed + r * K;
         int k = cls[r];
+        if (k < 0) continue; /* a row scored but not explained: zero seed */
         if (c->t.kind != TFX__TARGET_XENT) {
             s[k] = 1.0f;
         } else if (c->t.xent_logits) { /* d/dz (logsumexp - z_k) = softmax(z) - onehot */

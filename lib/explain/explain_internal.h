@@ -87,7 +87,10 @@ int tfx__explain_alloc_maps(tfx__xctx *c, int h, int w, int ch);
 int tfx__explain_find_layer(tfx__xctx *c, const char *name, int need_spatial, size_t *index);
 /* After a forward over nb rows: the target score of each row into scores[nb]. */
 void tfx__explain_scores(const tfx__xctx *c, size_t nb, const int *cls, double *scores);
-/* Forward rows (nb * in_sz floats), seed each row's class cls[r], backward down to the
+/* The same for rows first .. first + nb - 1 of the last forward. */
+void tfx__explain_scores_at(const tfx__xctx *c, size_t first, size_t nb, const int *cls, double *scores);
+/* Forward rows (nb * in_sz floats), seed each row's class cls[r] (< 0: a zero seed, the row is
+ * only scored), backward down to the
  * input of layer `stop` (0: the model input). *grad: model-owned, nb * size of that input. */
 int tfx__explain_gradient(tfx__xctx *c, const float *rows, size_t nb, const int *cls, size_t stop,
                           float **grad);

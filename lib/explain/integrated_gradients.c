@@ -36,34 +36,49 @@ int tfx__explain_integrated_gradients(tfx__xctx *c)
         rc = tfx__error(TFX_ENOMEM, "tfx_explain: out of memory for Integrated Gradients");
         goto out;
     }
-    /* Scores of the baseline (the same black image for every image) for every class. */
-    memset(buf, 0, D * sizeof(float));
-    rc = tfx__model_forward(c->m, buf, 1, 0);
-    if (rc) {
-        rc = tfx__error_prefix("tfx_explain");
-        goto out;
+    /* Scores of the baseline (the same black image for every image) for every class: the
+     * black image rides as row 0 of the first chunk (zero seed), or alone when chunks hold
+     * one row. */
+    const size_t lead0 = B > 1 ? 1 : 0;
+    if (!lead0) {
+        memset(buf, 0, D * sizeof(float));
+        rc = tfx__model_forward(c->m, buf, 1, 0);
+        if (rc) {
+            rc = tfx__error_prefix("tfx_explain");
+            goto out;
+        }
+        for (size_t k = 0; k < K; k++) {
+            int kk = (int)k;
+            tfx__explain_scores(c, 1, &kk, &base[k]);
+        }
     }
-    for (size_t k = 0; k < K; k++) {
-        int kk = (int)k;
-        tfx__explain_scores(c, 1, &kk, &base[k]);
-    }
-    for (size_t r0 = 0; r0 < rows_total; r0 += B) {
-        size_t nb = rows_total - r0 < B ? rows_total - r0 : B;
+    for (size_t r0 = 0; r0 < rows_total;) {
+        const size_t lead = r0 == 0 ? lead0 : 0;
+        size_t nb = rows_total - r0 < B - lead ? rows_total - r0 : B - lead;
+        if (lead) {
+            memset(buf, 0, D * sizeof(float));
+            cls[0] = -1;
+        }
         for (size_t b = 0; b < nb; b++) {
             size_t r = r0 + b, i = r / M, k = r % M;
             float alpha = compat ? (float)((double)k / (double)(M - 1)) : (float)((double)(k + 1) / (double)M);
             const float *xi = c->x + i * D;
-            float *row = buf + b * D;
+            float *row = buf + (lead + b) * D;
             for (size_t j = 0; j < D; j++) row[j] = alpha * xi[j]; /* x' + alpha (x - x'), x' = 0 */
-            cls[b] = c->classes[i];
+            cls[lead + b] = c->classes[i];
         }
         float *g;
-        rc = tfx__explain_gradient(c, buf, nb, cls, 0, &g);
+        rc = tfx__explain_gradient(c, buf, lead + nb, cls, 0, &g);
         if (rc) goto out;
-        tfx__explain_scores(c, nb, cls, sc);
+        if (lead)
+            for (size_t k = 0; k < K; k++) {
+                int kk = (int)k;
+                tfx__explain_scores_at(c, 0, 1, &kk, &base[k]);
+            }
+        tfx__explain_scores_at(c, lead, nb, cls + lead, sc);
         for (size_t b = 0; b < nb; b++) {
             size_t r = r0 + b, i = r / M;
-            const float *gb = g + b * D;
+            const float *gb = g + (lead + b) * D;
             for (size_t j = 0; j < D; j++) acc[j] += gb[j];
             if (r % M == M - 1) { /* last step: alpha = 1, the image itself */
                 const float *xi = c->x + i * D;
@@ -82,6 +97,7 @@ int tfx__explain_integrated_gradients(tfx__xctx *c)
                 memset(acc, 0, D * sizeof(double));
             }
         }
+        r0 += nb;
     }
 out:
     tfx__free(buf);
