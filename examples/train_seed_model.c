@@ -3,7 +3,7 @@
  * validation_split 0.2 (printing Keras's log), save the model, then evaluate on the test set.
  *
  *   train_seed_model [--epochs N] [--subset N] [--test-subset N] [--seed S] [--out FILE]
- *                    [--verbose 0|1|2] [DATASET_DIR]
+ *                    [--verbose 0|1|2] [--threads N] [DATASET_DIR]
  *
  * DATASET_DIR: a directory of MNIST-style IDX files (default /usr/share/datasets/fashion-mnist),
  * or a CIFAR-10 "cifar-10-batches-bin" directory (recognised by its data_batch_1.bin). */
@@ -49,7 +49,9 @@ static void usage(const char *argv0)
             "  --test-subset N  evaluate on the first N test images, 0 for all (default 0)\n"
             "  --seed S         weight-initialisation and shuffling seed (default 0)\n"
             "  --out FILE       where the trained model goes (default seed_model.tfx)\n"
-            "  --verbose V      Keras verbosity: 1 progress bar (default), 2 one line per epoch\n",
+            "  --verbose V      Keras verbosity: 1 progress bar (default), 2 one line per epoch\n"
+            "  --threads N      libtfx's own threads (tfx_model_set_threads; run with OPENBLAS_NUM_THREADS=1);\n"
+            "                   default 0: OpenBLAS's threads\n",
             argv0);
 }
 
@@ -86,7 +88,7 @@ fail:
 
 int main(int argc, char **argv)
 {
-    int epochs = 2, verbose = 1;
+    int epochs = 2, verbose = 1, threads = 0;
     size_t subset = 10000, test_subset = 0;
     unsigned long long seed = 0;
     const char *dir = "/usr/share/datasets/fashion-mnist", *out_path = "seed_model.tfx";
@@ -105,6 +107,8 @@ int main(int argc, char **argv)
             out_path = argv[++i];
         else if (!strcmp(a, "--verbose") && has_value)
             verbose = atoi(argv[++i]);
+        else if (!strcmp(a, "--threads") && has_value)
+            threads = atoi(argv[++i]);
         else if (a[0] == '-') {
             usage(argv[0]);
             return 2;
@@ -137,6 +141,7 @@ int main(int argc, char **argv)
 
     CHECK(build_seed_model(&m, shape));
     CHECK(tfx_model_set_seed(m, seed));
+    CHECK(tfx_model_set_threads(m, threads));
     printf("%s", tfx_model_summary(m));
 
     /* model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy']) */
