@@ -240,7 +240,8 @@ static double eval_loss(gc_ctx *c)
 static int same_signature(gc_ctx *c)
 {
     signature(c->m, c->o->n, &c->sig);
-    return c->sig.len == c->sig0.len && memcmp(c->sig.v, c->sig0.v, c->sig.len * sizeof(int32_t)) == 0;
+    /* memcmp with a NULL pointer is undefined even for 0 bytes (UBSan) */
+    return c->sig.len == c->sig0.len && (c->sig.len == 0 || memcmp(c->sig.v, c->sig0.v, c->sig.len * sizeof(int32_t)) == 0);
 }
 
 /* Central difference at step h (actual float steps); 0 when a kink decision changed. */
@@ -428,7 +429,7 @@ static gc_result gradcheck_model(tfx_model *m, const gc_opts *o, const char *lab
     float *ga = malloc((in_count + m->n_params + 1) * sizeof *ga);
     assert_non_null(ga);
     memcpy(ga, gin, in_count * sizeof *ga);
-    memcpy(ga + in_count, m->grads, m->n_params * sizeof *ga);
+    if (m->n_params) memcpy(ga + in_count, m->grads, m->n_params * sizeof *ga); /* grads NULL without params */
     for (size_t i = 0; i < in_count + m->n_params; i++) assert_false(isnan(ga[i]));
 
     const double step_in = o->step0 > 0.0 ? o->step0 : 0.25, step_par = o->step0_par > 0.0 ? o->step0_par : step_in;
