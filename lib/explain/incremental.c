@@ -1,7 +1,7 @@
 /* Incremental forward for copies of one image that differ from it only inside a small box
- * (occlusion). Through the model's leading local layers (Conv2D, pooling, Activation, Dropout)
- * a copy's activations differ from the clean image's only inside a box that grows by each
- * layer's receptive field, so only that box is recomputed: the clean activations around it are
+ * (occlusion). Through the model's leading local layers (Conv2D, pooling, Activation, Dropout,
+ * BatchNormalization at inference) a copy's activations differ from the clean image's only
+ * inside a box that grows by each layer's receptive field, so only that box is recomputed: the clean activations around it are
  * reused. After the last local layer worth it (box at most half the map) the boxes are pasted
  * into full copies of the clean activation and the rest of the model runs as usual.
  * Same arithmetic per output value as the full forward (im2col + sgemm, same epilogue), so
@@ -23,6 +23,7 @@ static int is_local(const tfx_layer *l)
     case TFX_LAYER_DROPOUT: /* identity at inference */
         return !l->in.flat;
     case TFX_LAYER_ACTIVATION: /* per pixel (softmax runs over the channels of one pixel) */
+    case TFX_LAYER_BATCH_NORMALIZATION: /* per channel at inference */
         return !l->in.flat;
     default:
         return 0;
@@ -252,7 +253,7 @@ static void pool_box(tfx__incr *p, size_t i, const float *rows, size_t nb)
             }
 }
 
-/* Activation / Dropout: the output box is the input box. */
+/* Activation / Dropout / BatchNormalization: the output box is the input box. */
 static void pointwise_box(tfx__incr *p, size_t i, const float *rows, size_t nb)
 {
     const tfx_layer *l = p->m->layers[i];
@@ -267,6 +268,8 @@ static void pointwise_box(tfx__incr *p, size_t i, const float *rows, size_t nb)
     if (l->ops->kind == TFX_LAYER_ACTIVATION)
         tfx__activation_forward(l->cfg.activation, l->cfg.alpha, p->box[i], p->box[i], nb * (size_t)bh * bw,
                                 (size_t)C);
+    else if (l->ops->kind == TFX_LAYER_BATCH_NORMALIZATION)
+        tfx__batch_norm_infer(l, p->box[i], p->box[i], nb * (size_t)bh * bw);
 }
 
 /* z = z_clean + sum over the box cells of (box - clean) x kernel rows. One GEMM per map row h:

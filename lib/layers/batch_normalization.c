@@ -44,6 +44,21 @@ static float beta_of(const tfx_layer *l, size_t c)
     return l->cfg.center ? tfx__layer_params(l)[(l->cfg.scale ? (size_t)l->in.c : 0) + c] : 0.0f;
 }
 
+/* y = gamma (x - mean) invstd + beta for channels c0 .. c0 + cn - 1 of rows pixels (mean and
+ * invstd indexed from c0); xhat (may be NULL) keeps the normalised values for backward. */
+static void apply(const tfx_layer *l, size_t c0, size_t cn, const float *mean, const float *invstd, const float *x,
+                  float *xhat, float *y, size_t rows)
+{
+    const size_t C = (size_t)l->in.c;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t k = 0; k < cn; k++) {
+            size_t i = r * C + c0 + k;
+            float h = (x[i] - mean[k]) * invstd[k];
+            if (xhat) xhat[i] = h;
+            y[i] = gamma_of(l, c0 + k) * h + beta_of(l, c0 + k);
+        }
+}
+
 static int forward(tfx_layer *l, const float *x, float *y, size_t n, int training)
 {
     const size_t C = (size_t)l->in.c, rows = n * l->in.h * l->in.w;
@@ -71,13 +86,21 @@ static int forward(tfx_layer *l, const float *x, float *y, size_t n, int trainin
             invstd[c] = 1.0f / sqrtf(mv[c] + l->cfg.epsilon);
         }
     }
-    for (size_t r = 0; r < rows; r++)
-        for (size_t c = 0; c < C; c++) {
-            float h = (x[r * C + c] - mean[c]) * invstd[c];
-            xhat[r * C + c] = h;
-            y[r * C + c] = gamma_of(l, c) * h + beta_of(l, c);
-        }
+    apply(l, 0, C, mean, invstd, x, xhat, y, rows);
     return TFX_OK;
+}
+
+void tfx__batch_norm_infer(const tfx_layer *l, const float *x, float *y, size_t rows)
+{
+    enum { CHUNK = 256 };
+    const size_t C = (size_t)l->in.c;
+    const float *mm = l->state, *mv = l->state + C;
+    float invstd[CHUNK];
+    for (size_t c0 = 0; c0 < C; c0 += CHUNK) {
+        size_t cn = C - c0 < CHUNK ? C - c0 : CHUNK;
+        for (size_t k = 0; k < cn; k++) invstd[k] = 1.0f / sqrtf(mv[c0 + k] + l->cfg.epsilon); /* as forward */
+        apply(l, c0, cn, mm + c0, invstd, x, NULL, y, rows);
+    }
 }
 
 static int backward(tfx_layer *l, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,

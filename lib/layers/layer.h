@@ -117,6 +117,10 @@ float *tfx__layer_grads(const tfx_layer *l);
  * one scratch block is live at a time. NULL with TFX_ENOMEM set on failure. */
 float *tfx__layer_scratch(tfx_layer *l, size_t floats);
 
+/* BatchNormalization at inference (moving statistics) over rows pixels of the layer's channels,
+ * the same arithmetic as its forward; y may equal x. For occlusion's boxes. */
+void tfx__batch_norm_infer(const tfx_layer *l, const float *x, float *y, size_t rows);
+
 /* Activation kernels (lib/core/activation.c), row-wise over cols (softmax needs rows). */
 int tfx__activation_valid(int activation);
 float tfx__activation_default_alpha(int activation, float alpha);

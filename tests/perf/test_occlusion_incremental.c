@@ -1,7 +1,8 @@
 /* Occlusion's incremental forward (lib/explain/incremental.c) gives the maps a plain
  * recomputation gives: the test builds every occluded copy itself, scores it with
  * tfx_model_predict (full forward) and averages p(x) - p(copy) per pixel, for models that take
- * each path: conv stack + Dense merge, SAME/strided conv with pools, Activation and Dropout,
+ * each path: conv stack + Dense merge, SAME/strided conv with pools, Activation, Dropout and
+ * BatchNormalization (moving statistics away from the identity),
  * GAP after the boxes (paste path), a patch too big to gain (full path); chunks smaller than
  * an image's window count; compat mode (1 - p cells). Also checks which path the plan takes. */
 #include <setjmp.h>
@@ -71,7 +72,25 @@ static void randomise_biases(tfx_model *m, unsigned seed)
     }
 }
 
-enum { M_DENSE_MERGE, M_POOLS, M_GAP, M_DEPTH1 };
+enum { M_DENSE_MERGE, M_POOLS, M_GAP, M_DEPTH1, M_BN };
+
+/* Moving statistics and affine parameters away from the identity. */
+static void randomise_batch_norm(tfx_layer *l, unsigned seed)
+{
+    size_t k, b;
+    OK(tfx_layer_weight_sizes(l, &k, &b));
+    float *w = malloc(k * sizeof(float));
+    size_t C = k / 4;
+    srand(seed);
+    for (size_t c = 0; c < C; c++) {
+        w[c] = 0.5f + (float)(rand() % 1001) * 1e-3f;              /* gamma */
+        w[C + c] = (float)(rand() % 401 - 200) * 1e-3f;            /* beta */
+        w[2 * C + c] = (float)(rand() % 201 - 100) * 1e-3f;        /* moving mean */
+        w[3 * C + c] = 0.5f + (float)(rand() % 1501) * 1e-3f;      /* moving variance */
+    }
+    OK(tfx_layer_set_weights(l, w, NULL));
+    free(w);
+}
 
 static tfx_model *make_model(int kind, int H, int W, int C)
 {
@@ -103,6 +122,21 @@ static tfx_model *make_model(int kind, int H, int W, int C)
         OK(tfx_model_add_global_average_pooling2d(m, NULL, NULL));
         dense(m, 3, TFX_ACTIVATION_SOFTMAX);
         break;
+    case M_BN: { /* Conv -> BN -> ReLU twice, then the Dense merge */
+        tfx_batch_norm_options bo = TFX_BATCH_NORM_OPTIONS_INIT;
+        tfx_layer *bn;
+        conv(m, 6, 3, 1, TFX_PADDING_SAME, TFX_ACTIVATION_LINEAR);
+        OK(tfx_model_add_batch_normalization(m, &bo, &bn));
+        randomise_batch_norm(bn, 5u);
+        OK(tfx_model_add_activation(m, TFX_ACTIVATION_RELU, 0.0f, NULL, NULL));
+        conv(m, 8, 3, 1, TFX_PADDING_VALID, TFX_ACTIVATION_LINEAR);
+        OK(tfx_model_add_batch_normalization(m, &bo, &bn));
+        randomise_batch_norm(bn, 6u);
+        OK(tfx_model_add_activation(m, TFX_ACTIVATION_RELU, 0.0f, NULL, NULL));
+        OK(tfx_model_add_flatten(m, NULL, NULL));
+        dense(m, 4, TFX_ACTIVATION_SOFTMAX);
+        break;
+    }
     case M_DEPTH1: /* the second conv's box would cover most of its map: only the first is boxed */
         conv(m, 4, 3, 1, TFX_PADDING_VALID, TFX_ACTIVATION_RELU);
         conv(m, 4, 9, 1, TFX_PADDING_SAME, TFX_ACTIVATION_RELU);
@@ -238,6 +272,7 @@ static void test_paste_and_partial_depth(void **state)
 {
     (void)state;
     check(M_GAP, 16, 16, 3, 2, 2, 0, 0, 2, 0);
+    check(M_BN, 20, 20, 3, 3, 3, 0, 0, 6, 1); /* BatchNormalization boxed too */
     EXTRA check(M_DEPTH1, 16, 16, 2, 2, 2, 6, 0, 1, 0);
 }
 
