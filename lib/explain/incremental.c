@@ -219,7 +219,7 @@ static void conv_box(tfx__incr *p, size_t i, const float *rows, size_t nb)
     tfx__bias_activation_forward(l->cfg.activation, l->cfg.alpha, bias, p->box[i], p->box[i], M, F);
 }
 
-/* Pooling exactly as lib/layers/pool2d.c does it (same clipping, order and scaling). */
+/* Pooling exactly as lib/layers/pool2d.c does it: its window rule, the same order and scaling. */
 static void pool_box(tfx__incr *p, size_t i, const float *rows, size_t nb)
 {
     const tfx_layer *l = p->m->layers[i];
@@ -230,10 +230,8 @@ static void pool_box(tfx__incr *p, size_t i, const float *rows, size_t nb)
         for (int r = 0; r < bh; r++)
             for (int q = 0; q < bw; q++) {
                 int oh = p->oy[(i + 1) * R + b] + r, ow = p->ox[(i + 1) * R + b] + q;
-                int hs = oh * l->cfg.stride_h - l->cfg.pad_top, ws = ow * l->cfg.stride_w - l->cfg.pad_left;
-                int h0 = hs < 0 ? 0 : hs, w0 = ws < 0 ? 0 : ws;
-                int h1 = hs + l->cfg.kernel_h > l->in.h ? l->in.h : hs + l->cfg.kernel_h;
-                int w1 = ws + l->cfg.kernel_w > l->in.w ? l->in.w : ws + l->cfg.kernel_w;
+                int h0, h1, w0, w1;
+                tfx__pool_window(l, oh, ow, &h0, &h1, &w0, &w1);
                 float *y = p->box[i] + ((b * bh + (size_t)r) * bw + q) * C;
                 for (int c = 0; c < C; c++) y[c] = is_max ? -FLT_MAX : 0.0f;
                 for (int ih = h0; ih < h1; ih++)

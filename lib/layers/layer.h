@@ -117,6 +117,10 @@ float *tfx__layer_grads(const tfx_layer *l);
  * one scratch block is live at a time. NULL with TFX_ENOMEM set on failure. */
 float *tfx__layer_scratch(tfx_layer *l, size_t floats);
 
+/* Valid input window [h0, h1) x [w0, w1) of pooling output cell (oh, ow): TensorFlow's rule
+ * (SAME padding cells ignored). Shared with occlusion's boxes. */
+void tfx__pool_window(const tfx_layer *l, int oh, int ow, int *h0, int *h1, int *w0, int *w1);
+
 /* BatchNormalization at inference (moving statistics) over rows pixels of the layer's channels,
  * the same arithmetic as its forward; y may equal x. For occlusion's boxes. */
 void tfx__batch_norm_infer(const tfx_layer *l, const float *x, float *y, size_t rows);

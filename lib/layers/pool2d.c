@@ -20,7 +20,7 @@ static int infer(tfx_layer *l, tfx__shape in, tfx__shape *out)
 }
 
 /* Valid input window [h0, h1) x [w0, w1) of output cell (oh, ow). */
-static void window(const tfx_layer *l, int oh, int ow, int *h0, int *h1, int *w0, int *w1)
+void tfx__pool_window(const tfx_layer *l, int oh, int ow, int *h0, int *h1, int *w0, int *w1)
 {
     int hs = oh * l->cfg.stride_h - l->cfg.pad_top, ws = ow * l->cfg.stride_w - l->cfg.pad_left;
     *h0 = hs < 0 ? 0 : hs;
@@ -39,7 +39,7 @@ static int max_forward(tfx_layer *l, const float *x, float *y, size_t n, int tra
         for (int oh = 0; oh < l->out.h; oh++)
             for (int ow = 0; ow < l->out.w; ow++) {
                 int h0, h1, w0, w1;
-                window(l, oh, ow, &h0, &h1, &w0, &w1);
+                tfx__pool_window(l, oh, ow, &h0, &h1, &w0, &w1);
                 float *yc = yb + ((size_t)oh * l->out.w + ow) * C;
                 for (int c = 0; c < C; c++) yc[c] = -FLT_MAX;
                 for (int ih = h0; ih < h1; ih++)
@@ -73,7 +73,7 @@ static int max_backward(tfx_layer *l, const float *x, const float *y, float *dy,
         for (int oh = 0; oh < l->out.h; oh++)
             for (int ow = 0; ow < l->out.w; ow++) {
                 int h0, h1, w0, w1;
-                window(l, oh, ow, &h0, &h1, &w0, &w1);
+                tfx__pool_window(l, oh, ow, &h0, &h1, &w0, &w1);
                 size_t o = ((size_t)oh * l->out.w + ow) * C;
                 for (int c = 0; c < C; c++) {
                     int found = 0;
@@ -102,7 +102,7 @@ static int avg_forward(tfx_layer *l, const float *x, float *y, size_t n, int tra
         for (int oh = 0; oh < l->out.h; oh++)
             for (int ow = 0; ow < l->out.w; ow++) {
                 int h0, h1, w0, w1;
-                window(l, oh, ow, &h0, &h1, &w0, &w1);
+                tfx__pool_window(l, oh, ow, &h0, &h1, &w0, &w1);
                 float *yc = yb + ((size_t)oh * l->out.w + ow) * C;
                 memset(yc, 0, (size_t)C * sizeof(float));
                 for (int ih = h0; ih < h1; ih++)
@@ -130,7 +130,7 @@ static int avg_backward(tfx_layer *l, const float *x, const float *y, float *dy,
         for (int oh = 0; oh < l->out.h; oh++)
             for (int ow = 0; ow < l->out.w; ow++) {
                 int h0, h1, w0, w1;
-                window(l, oh, ow, &h0, &h1, &w0, &w1);
+                tfx__pool_window(l, oh, ow, &h0, &h1, &w0, &w1);
                 const float *gc = gb + ((size_t)oh * l->out.w + ow) * C;
                 float inv = 1.0f / (float)((h1 - h0) * (w1 - w0));
                 for (int ih = h0; ih < h1; ih++)
