@@ -171,6 +171,7 @@ static void bench_infer(int reps)
 }
 
 static const char *only;     /* --only: one explainer */
+static int only_count;       /* --count: only 1 or only 16 images */
 static size_t explain_batch; /* --explain-batch: rows per forward/backward (0: library default) */
 
 static void bench_explain(int reps)
@@ -194,6 +195,7 @@ static void bench_explain(int reps)
     for (size_t k = 0; k < sizeof methods / sizeof methods[0]; k++) {
         if (only && strcmp(only, methods[k].name) != 0) continue;
         for (size_t c = 0; c < 2; c++) {
+            if (only_count && (size_t)only_count != counts[c]) continue;
             tfx_explain_options o = TFX_EXPLAIN_OPTIONS_INIT; /* IG 50 steps, SmoothGrad 50 x 0.15, patch 4 */
             o.method = methods[k].method;
             o.class_index = 3;
@@ -260,6 +262,8 @@ int main(int argc, char **argv)
             reps = atoi(argv[++i]);
         else if (strcmp(argv[i], "--explain-batch") == 0 && i + 1 < argc)
             explain_batch = (size_t)atol(argv[++i]);
+        else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc)
+            only_count = atoi(argv[++i]);
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
             only = argv[++i];
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
@@ -267,7 +271,7 @@ int main(int argc, char **argv)
         else if (argv[i][0] != '-')
             mode = argv[i];
         else {
-            fprintf(stderr, "usage: %s [all|train|infer|explain|engine|rss] [--reps N] [--explain-batch N] [--only METHOD] [--threads N]\n",
+            fprintf(stderr, "usage: %s [all|train|infer|explain|engine|rss] [--reps N] [--explain-batch N] [--only METHOD] [--count 1|16] [--threads N]\n",
                     argv[0]);
             return 2;
         }

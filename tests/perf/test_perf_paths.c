@@ -242,8 +242,9 @@ static void test_lean_guided(void **state)
 
 /* One sample through Dense (lib/core/blas.c's matrix-vector loops) against a double sum, for
  * 1, 2 and 3 threads with bit-identical results (shapes above 2^20 weights are split over
- * threads; more than 512 units take the one-thread transposed loop). */
-static void dense_one_row(int K, int U)
+ * threads; more than 512 units take the one-thread transposed loop). With sparse, two inputs
+ * in three are zero (rows the transposed loop skips, as after a ReLU). */
+static void dense_one_row(int K, int U, int sparse)
 {
     tfx_model *m;
     OK(tfx_model_new(&m, 1, 1, K));
@@ -253,6 +254,9 @@ static void dense_one_row(int K, int U)
     OK(tfx_model_add_dense(m, &d, &l));
     float *w = rand_floats((size_t)K * U, 71, -1.0f, 1.0f), *b = rand_floats(U, 72, -1.0f, 1.0f);
     float *x = rand_floats(K, 73, -1.0f, 1.0f), *seed = rand_floats(U, 74, -1.0f, 1.0f);
+    if (sparse)
+        for (int k = 0; k < K; k++)
+            if (k % 3 != 1) x[k] = 0.0f;
     float *y1 = malloc((size_t)U * sizeof(float)), *g1 = malloc((size_t)K * sizeof(float));
     OK(tfx_layer_set_weights(l, w, b));
     for (int threads = 1; threads <= 3; threads++) {
@@ -293,9 +297,13 @@ static void dense_one_row(int K, int U)
 static void test_dense_one_row(void **state)
 {
     (void)state;
-    dense_one_row(1001, 7);
-    dense_one_row(9000, 130); /* 1.17 M weights: threaded */
-    dense_one_row(2100, 600); /* wide: the transposed product in one thread */
+    dense_one_row(1001, 7, 0);
+    dense_one_row(9000, 130, 0); /* 1.17 M weights: threaded */
+    dense_one_row(2100, 600, 0); /* wide: the transposed product in one thread */
+    /* column blocks of 128, 64, 32, 16 and single columns, with zero inputs skipped */
+    dense_one_row(8300, 128, 1);
+    dense_one_row(700, 16 + 32 + 64 + 128 + 3, 1);
+    dense_one_row(3000, 77, 1);
 }
 
 /* ---- the model's own threads (tfx_model_set_threads) ---- */
