@@ -223,10 +223,12 @@ static size_t block_area(int m, const tfx__wino_geom *g, size_t T)
 
 size_t tfx__winograd_work_floats(int m, const tfx__wino_geom *g, size_t n, int threads)
 {
-    const size_t a2 = (size_t)(m + 2) * (m + 2), ci = (size_t)g->cin, co = (size_t)g->cout;
-    const size_t blocks = (size_t)(threads < 1 ? 1 : threads) * block_area(m, g, block_tiles(m, g, total_tiles(m, g, n)));
-    /* The input gradient's transposed kernel (9 ci co) lives in the block area until used. */
-    return round16(a2 * ci * co) + (blocks > 9 * ci * co ? blocks : 9 * ci * co);
+    return (size_t)(threads < 1 ? 1 : threads) * block_area(m, g, block_tiles(m, g, total_tiles(m, g, n)));
+}
+
+size_t tfx__winograd_kernel_floats(int m, const tfx__wino_geom *g)
+{
+    return round16((size_t)(m + 2) * (m + 2) * (size_t)g->cin * g->cout);
 }
 
 /* u[k][p] = (G g G^T)[k] for every kernel p of the plane layout [3][3][planes]; rotate reads
@@ -354,19 +356,21 @@ static void run_blocks(void *arg)
     }
 }
 
-void tfx__winograd_conv(int m, const tfx__wino_geom *g, size_t n, const float *x, const float *w, int rotate,
-                        int threads, float *work, float *z, const tfx__wino_epilogue *ep)
+void tfx__winograd_kernel(int m, const tfx__wino_geom *g, const float *w, int rotate, float *tmp, float *u)
 {
-    const size_t a2 = (size_t)(m + 2) * (m + 2), ci = (size_t)g->cin, co = (size_t)g->cout;
-    const size_t total = total_tiles(m, g, n), Tb = block_tiles(m, g, total);
-    float *u = work, *area = u + round16(a2 * ci * co);
-
+    const size_t ci = (size_t)g->cin, co = (size_t)g->cout;
     if (rotate) { /* w is [3][3][co][ci]: the GEMMs want [ci][co] */
-        transpose_taps(w, co, ci, area);
-        transform_weights(m, area, ci * co, 1, u);
+        transpose_taps(w, co, ci, tmp);
+        transform_weights(m, tmp, ci * co, 1, u);
     } else {
         transform_weights(m, w, ci * co, 0, u);
     }
+}
+
+void tfx__winograd_conv(int m, const tfx__wino_geom *g, size_t n, const float *x, const float *u, int threads,
+                        float *work, float *z, const tfx__wino_epilogue *ep)
+{
+    const size_t total = total_tiles(m, g, n), Tb = block_tiles(m, g, total);
     const size_t blocks = (total + Tb - 1) / Tb;
     if (threads < 1) threads = 1;
     if ((size_t)threads > blocks) threads = (int)blocks;
@@ -375,7 +379,7 @@ void tfx__winograd_conv(int m, const tfx__wino_geom *g, size_t n, const float *x
     const size_t per_area = block_area(m, g, Tb);
     for (int i = 0; i < threads; i++) { /* contiguous runs of whole blocks */
         size_t b0 = blocks * (size_t)i / (size_t)threads, b1 = blocks * (size_t)(i + 1) / (size_t)threads;
-        jobs[i] = (wino_job){m, g, x, u, z, area + (size_t)i * per_area, ep, Tb, b0 * Tb,
+        jobs[i] = (wino_job){m, g, x, u, z, work + (size_t)i * per_area, ep, Tb, b0 * Tb,
                              b1 * Tb < total ? b1 * Tb : total};
     }
     tfx__parallel(threads, run_blocks, jobs, sizeof *jobs);

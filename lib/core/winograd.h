@@ -25,9 +25,16 @@ void tfx__winograd_force(int m);
 /* Threads worth using for this convolution: tfx__threads() (lib/layers/layer.h), at most one
  * per block of tiles. */
 int tfx__winograd_threads(int m, const tfx__wino_geom *g, size_t n);
-/* Floats of workspace tfx__winograd_conv needs with that many threads (transformed weights
- * included). */
+/* Floats of workspace tfx__winograd_conv needs with that many threads. */
 size_t tfx__winograd_work_floats(int m, const tfx__wino_geom *g, size_t n, int threads);
+
+/* The transformed kernel u = G g G^T ((m+2)^2 x cin x cout floats, tfx__winograd_kernel_floats)
+ * of w, the HWIO kernel [3][3][wc][wf]. Forward: rotate = 0, wc = cin, wf = cout. Input
+ * gradient: rotate = 1 (kernel turned by 180 degrees and its channel roles swapped), wc = cout,
+ * wf = cin; tmp then holds 9 cin cout floats. It depends on the weights only, so Conv2D keeps
+ * it across calls until they change. */
+size_t tfx__winograd_kernel_floats(int m, const tfx__wino_geom *g);
+void tfx__winograd_kernel(int m, const tfx__wino_geom *g, const float *w, int rotate, float *tmp, float *u);
 
 /* Fused bias + activation applied to each output tile while it is in cache (see
  * tfx__bias_activation_forward); NULL in tfx__winograd_conv writes z only. */
@@ -38,12 +45,11 @@ typedef struct tfx__wino_epilogue {
     float *y;          /* activation output, may equal z */
 } tfx__wino_epilogue;
 
-/* z = conv(x) for n images. w: HWIO kernel [3][3][wc][wf]. Forward: rotate = 0, wc = cin,
- * wf = cout. Input gradient: rotate = 1 (kernel turned by 180 degrees and its channel roles
- * swapped), wc = cout, wf = cin. threads: blocks of tiles are split over that many threads
- * (the caller's included); work: tfx__winograd_work_floats floats for the same count. Every
- * output element is written; the result does not depend on the thread count. */
-void tfx__winograd_conv(int m, const tfx__wino_geom *g, size_t n, const float *x, const float *w, int rotate,
-                        int threads, float *work, float *z, const tfx__wino_epilogue *ep);
+/* z = conv(x) for n images with the transformed kernel u (tfx__winograd_kernel). threads:
+ * blocks of tiles are split over that many threads (the caller's included); work:
+ * tfx__winograd_work_floats floats for the same count. Every output element is written; the
+ * result does not depend on the thread count. */
+void tfx__winograd_conv(int m, const tfx__wino_geom *g, size_t n, const float *x, const float *u, int threads,
+                        float *work, float *z, const tfx__wino_epilogue *ep);
 
 #endif

@@ -366,6 +366,7 @@ int tfx_sanity_check(tfx_model *m, const float *x, size_t n, const tfx_explain_o
         tfx_layer *l = m->layers[li];
         if (l->n_params == 0) continue;
         l->ops->init(l, &rng); /* cascading: the layers above stay randomised */
+        tfx__model_weights_changed(m);
         rc = tfx_explain(m, x, n, &opt, &ak);
         if (rc) {
             rc = tfx__error_prefix("tfx_sanity_check");
@@ -388,6 +389,7 @@ int tfx_sanity_check(tfx_model *m, const float *x, size_t n, const tfx_explain_o
     }
 restore:
     memcpy(m->params, params, m->n_params * sizeof(float));
+    tfx__model_weights_changed(m);
     for (size_t i = 0, off = 0; i < m->n_layers; off += m->layers[i]->n_state, i++)
         if (m->layers[i]->n_state) memcpy(m->layers[i]->state, state + off, m->layers[i]->n_state * sizeof(float));
 out:

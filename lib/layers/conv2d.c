@@ -94,11 +94,47 @@ static int wino_geom(const tfx_layer *l, int dx, tfx__wino_geom *g)
     return tfx__winograd_choose(g->cin, g->cout, g->out_h, g->out_w);
 }
 
+/* Scratch of one Winograd pass: the tile blocks, or the rotated taps while the input
+ * gradient's kernel is transformed (before the blocks use the same memory). */
+static size_t wino_scratch(int m, const tfx__wino_geom *g, int dx, size_t n, int threads)
+{
+    size_t work = tfx__winograd_work_floats(m, g, n, threads), taps = dx ? 9 * (size_t)g->cin * g->cout : 0;
+    return work > taps ? work : taps;
+}
+
 static size_t wino_floats(const tfx_layer *l, int dx, size_t n)
 {
     tfx__wino_geom g;
     int m = wino_geom(l, dx, &g);
-    return m ? tfx__winograd_work_floats(m, &g, n, tfx__winograd_threads(m, &g, n)) : 0;
+    return m ? wino_scratch(m, &g, dx, n, tfx__winograd_threads(m, &g, n)) : 0;
+}
+
+/* The Winograd-transformed kernel for direction dx, kept in l->derived[dx] until the weights
+ * change (a third of a one-image forward was spent transforming them again). tmp: scratch for
+ * the rotated taps. NULL with TFX_ENOMEM set. */
+static const float *wino_kernel(tfx_layer *l, int dx, int m, const tfx__wino_geom *g, float *tmp)
+{
+    const tfx_model *M = l->model;
+    if (l->derived[dx].data && l->derived[dx].gen == M->weights_gen && l->derived[dx].key == m)
+        return l->derived[dx].data;
+    size_t need = tfx__winograd_kernel_floats(m, g);
+    if (l->derived[dx].cap < need) {
+        tfx__free(l->derived[dx].data);
+        l->derived[dx].data = NULL;
+        l->derived[dx].cap = 0;
+        size_t bytes;
+        float *p = tfx__mul_size(need, sizeof(float), &bytes) ? NULL : tfx__malloc(bytes);
+        if (!p) {
+            tfx__error(TFX_ENOMEM, "layer '%s': out of memory for a %zu-float transformed kernel", l->name, need);
+            return NULL;
+        }
+        l->derived[dx].data = p;
+        l->derived[dx].cap = need;
+    }
+    tfx__winograd_kernel(m, g, tfx__layer_params(l), dx, tmp, l->derived[dx].data);
+    l->derived[dx].gen = M->weights_gen;
+    l->derived[dx].key = m;
+    return l->derived[dx].data;
 }
 
 static size_t scratch_floats(const tfx_layer *l, size_t n)
@@ -125,10 +161,12 @@ static int forward(tfx_layer *l, const float *x, float *y, size_t n, int trainin
     const int wm = wino_geom(l, 0, &wg);
     if (wm) {
         const int nt = tfx__winograd_threads(wm, &wg, n);
-        float *work = tfx__layer_scratch(l, tfx__winograd_work_floats(wm, &wg, n, nt));
+        float *work = tfx__layer_scratch(l, wino_scratch(wm, &wg, 0, n, nt));
         if (!work) return TFX_ENOMEM;
+        const float *u = wino_kernel(l, 0, wm, &wg, work);
+        if (!u) return TFX_ENOMEM;
         const tfx__wino_epilogue ep = {l->cfg.activation, l->cfg.alpha, bias, y};
-        tfx__winograd_conv(wm, &wg, n, x, w, 0, nt, work, z, &ep);
+        tfx__winograd_conv(wm, &wg, n, x, u, nt, work, z, &ep);
         return TFX_OK;
     }
     const size_t nb = block_images(l, n);
@@ -164,7 +202,7 @@ static int backward(tfx_layer *l, const float *x, const float *y, float *dy, flo
     const int wm = dx ? wino_geom(l, 1, &wg) : 0;
     const size_t col_floats = !pw && (grads || (dx && !wm)) ? nb * per_rows * K : 0;
     const int nt = wm ? tfx__winograd_threads(wm, &wg, n) : 1;
-    const size_t wino_work = wm ? tfx__winograd_work_floats(wm, &wg, n, nt) : 0;
+    const size_t wino_work = wm ? wino_scratch(wm, &wg, 1, n, nt) : 0;
     float *col = NULL, *work = NULL;
     if (col_floats || wino_work) {
         float *s = tfx__layer_scratch(l, col_floats > wino_work ? col_floats : wino_work);
@@ -204,7 +242,11 @@ static int backward(tfx_layer *l, const float *x, const float *y, float *dy, flo
             }
         }
     }
-    if (wm) tfx__winograd_conv(wm, &wg, n, dy, w, 1, nt, work, dx, NULL);
+    if (wm) {
+        const float *u = wino_kernel(l, 1, wm, &wg, work);
+        if (!u) return TFX_ENOMEM;
+        tfx__winograd_conv(wm, &wg, n, dy, u, nt, work, dx, NULL);
+    }
     return TFX_OK;
 }
 

@@ -95,6 +95,15 @@ struct tfx_layer {
     size_t n_state;
     float *preact;                 /* pre-activation of a fused activation (model-owned), or NULL */
     float *cache;                  /* per-forward cache (model-owned), cache_floats(n) */
+    /* Data derived from the weights alone, kept across calls while the model's weights_gen
+     * equals gen (Conv2D: Winograd-transformed kernels, [0] forward, [1] input gradient; key
+     * is the tile size). Owned. */
+    struct {
+        float *data;
+        size_t cap;
+        uint64_t gen;
+        int key;
+    } derived[2];
 };
 
 /* Vtables, one per kind. */

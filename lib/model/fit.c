@@ -261,6 +261,7 @@ int tfx_model_fit(tfx_model *m, const float *x, const void *y, size_t n, const t
             }
             t->step++;
             tfx__optimizer_step(&t->opt, t->step, m->n_params, m->params, m->grads, t->slot1, t->slot2);
+            tfx__model_weights_changed(m);
 
             /* Keras's running means, weighted by the samples of each batch. */
             loss_sum += lsum;

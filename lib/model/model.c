@@ -43,6 +43,7 @@ int tfx_model_new(tfx_model **out, int height, int width, int channels)
     if (!m) return tfx__error(TFX_ENOMEM, "tfx_model_new: out of memory");
     m->input = (tfx__shape){height, width, channels, 0};
     m->batch_size = 32;
+    m->weights_gen = 1;
     tfx__rng_seed(&m->rng, 0);
     *out = m;
     return TFX_OK;
@@ -55,6 +56,8 @@ void tfx_model_free(tfx_model *m)
     free_buffers(m);
     for (size_t i = 0; i < m->n_layers; i++) {
         tfx__free(m->layers[i]->state);
+        tfx__free(m->layers[i]->derived[0].data);
+        tfx__free(m->layers[i]->derived[1].data);
         tfx__free(m->layers[i]);
     }
     tfx__free(m->layers);
@@ -68,6 +71,7 @@ void tfx_model_free(tfx_model *m)
 static void init_layer(tfx_model *m, tfx_layer *l)
 {
     if (l->ops->init) l->ops->init(l, &m->rng);
+    tfx__model_weights_changed(m);
 }
 
 int tfx_model_set_seed(tfx_model *m, uint64_t seed)
@@ -568,6 +572,7 @@ int tfx_layer_set_weights(tfx_layer *l, const float *kernel, const float *bias)
         if (!isfinite(bias[i]))
             return tfx__error(TFX_EINVAL, "tfx_layer_set_weights: layer '%s': bias[%zu] is not finite", l->name, i);
     l->ops->set_weights(l, kernel, bias);
+    tfx__model_weights_changed(l->model);
     return TFX_OK;
 }
 

@@ -14,6 +14,9 @@ struct tfx_model {
 
     tfx__rng rng;
     uint64_t seed;
+    /* Bumped by tfx__model_weights_changed whenever trainable weights are written; what layers
+     * derive from the weights (tfx_layer.derived) is valid while it matches. Starts at 1. */
+    uint64_t weights_gen;
     size_t batch_size; /* predict/evaluate chunk */
     int threads;       /* tfx_model_set_threads: 0 follow the BLAS, n own threads */
 
@@ -36,6 +39,9 @@ struct tfx_model {
     void *train;
     void (*train_free)(void *train);
 };
+
+/* Every write to m->params (init, set_weights, load, an optimizer step, a restore) calls this. */
+static inline void tfx__model_weights_changed(tfx_model *m) { m->weights_gen++; }
 
 /* Forward n samples (x stays borrowed until the next forward). mode: 0 (inference) or 1
  * (training: dropout masks and batch statistics), optionally | TFX__FW_LEAN. */

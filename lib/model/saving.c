@@ -727,6 +727,7 @@ static int load_layer(tfx_model *m, size_t index, reader *ar, reader *wr)
                    l->n_params, l->n_state, trainable, state);
     if (trainable) {
         rc = read_floats(&at, "trainable", wr->p + wr->pos, trainable, tfx__layer_params(l));
+        tfx__model_weights_changed(m);
         if (rc) return rc;
         wr->pos += 4 * trainable;
     }

@@ -23,6 +23,7 @@
 
 #include "core/winograd.h"
 #include "model/model_internal.h"
+#include "tfx/tfx.h"
 
 #define TOL_IM2COL 1e-5
 #define TOL_F2 1e-5
@@ -284,6 +285,114 @@ static void test_threads_identical(void **state)
     tfx_model_free(m);
 }
 
+
+/* The transformed kernels Conv2D keeps across calls (l->derived) follow every change of the
+ * weights: after tfx_layer_set_weights, a training step, a forced change of tile size and a
+ * sanity check's restore, outputs and input gradients equal those of a fresh model built with
+ * the same weights (bit for bit). */
+static void fwd_bwd(tfx_model *m, const float *x, size_t n, float *y, float *g)
+{
+    const size_t ny = n * 10, nx = n * 12 * 12 * 16;
+    float seed[4 * 10];
+    for (size_t i = 0; i < ny; i++) seed[i] = (float)(i % 10) / 10.0f - 0.3f;
+    assert_int_equal(tfx__model_forward(m, x, n, 0), TFX_OK);
+    memcpy(y, tfx__model_layer_output(m, m->n_layers - 1), ny * sizeof(float));
+    float *gr = NULL;
+    assert_int_equal(tfx__model_backward(m, n, m->n_layers - 1, seed, 0, 1, TFX__BW_SKIP_ACTIVATION, NULL, &gr),
+                     TFX_OK);
+    memcpy(g, gr, nx * sizeof(float));
+}
+
+static tfx_model *cache_model(tfx_layer **conv)
+{
+    tfx_model *m = NULL;
+    assert_int_equal(tfx_model_new(&m, 12, 12, 16), TFX_OK);
+    tfx_conv2d_options o = TFX_CONV2D_OPTIONS_INIT;
+    o.filters = 24;
+    o.activation = TFX_ACTIVATION_RELU;
+    assert_int_equal(tfx_model_add_conv2d(m, &o, conv), TFX_OK); /* 16 -> 24, 3x3: Winograd both ways */
+    assert_int_equal(tfx_model_add_flatten(m, NULL, NULL), TFX_OK);
+    tfx_dense_options d = TFX_DENSE_OPTIONS_INIT;
+    d.units = 10;
+    d.activation = TFX_ACTIVATION_SOFTMAX;
+    assert_int_equal(tfx_model_add_dense(m, &d, NULL), TFX_OK);
+    return m;
+}
+
+/* A fresh model with m's weights gives the same outputs and gradients as m. */
+static void same_as_fresh(tfx_model *m, const float *x, size_t n)
+{
+    tfx_layer *conv = NULL;
+    tfx_model *f = cache_model(&conv);
+    for (size_t i = 0; i < m->n_layers; i++) {
+        size_t k = 0, b = 0;
+        assert_int_equal(tfx_layer_weight_sizes(m->layers[i], &k, &b), TFX_OK);
+        if (!k && !b) continue;
+        float *kw = falloc(k + 1), *bw = falloc(b + 1);
+        assert_int_equal(tfx_layer_get_weights(m->layers[i], kw, bw), TFX_OK);
+        assert_int_equal(tfx_layer_set_weights(f->layers[i], kw, bw), TFX_OK);
+        free(kw);
+        free(bw);
+    }
+    const size_t ny = n * 10, nx = n * 12 * 12 * 16;
+    float *y1 = falloc(ny), *g1 = falloc(nx), *y2 = falloc(ny), *g2 = falloc(nx);
+    fwd_bwd(m, x, n, y1, g1);
+    fwd_bwd(f, x, n, y2, g2);
+    assert_memory_equal(y1, y2, ny * sizeof(float));
+    assert_memory_equal(g1, g2, nx * sizeof(float));
+    free(y1), free(g1), free(y2), free(g2);
+    tfx_model_free(f);
+}
+
+static void test_kernel_cache(void **state)
+{
+    (void)state;
+    const size_t n = 4, nx = n * 12 * 12 * 16;
+    tfx__rng rng;
+    tfx__rng_seed(&rng, 5);
+    float *x = falloc(nx), *y = falloc(n * 10), *g = falloc(nx);
+    fill(&rng, x, nx, 0.0, 1.0);
+    tfx_layer *conv = NULL;
+    tfx_model *m = cache_model(&conv);
+    fwd_bwd(m, x, n, y, g); /* fills both caches */
+    same_as_fresh(m, x, n);
+    /* new conv weights */
+    float *kw = falloc(9 * 16 * 24), *bw = falloc(24);
+    fill(&rng, kw, 9 * 16 * 24, -0.2, 0.2);
+    fill(&rng, bw, 24, -0.1, 0.1);
+    assert_int_equal(tfx_layer_set_weights(conv, kw, bw), TFX_OK);
+    same_as_fresh(m, x, n);
+    /* the other tile size, then back */
+    tfx__winograd_force(2);
+    same_as_fresh(m, x, n);
+    tfx__winograd_force(-1);
+    same_as_fresh(m, x, n);
+    /* a training step */
+    tfx_compile_options co = TFX_COMPILE_OPTIONS_INIT;
+    assert_int_equal(tfx_model_compile(m, &co), TFX_OK);
+    int32_t labels[4] = {1, 3, 5, 7};
+    tfx_fit_options fo = TFX_FIT_OPTIONS_INIT;
+    fo.batch_size = 4;
+    fo.epochs = 1;
+    fo.verbose = 0;
+    assert_int_equal(tfx_model_fit(m, x, labels, n, &fo, NULL), TFX_OK);
+    same_as_fresh(m, x, n);
+    /* a sanity check re-initialises layers and restores them */
+    float *y0 = falloc(n * 10), *g0 = falloc(nx);
+    fwd_bwd(m, x, n, y0, g0);
+    tfx_explain_options eo = TFX_EXPLAIN_OPTIONS_INIT;
+    eo.method = TFX_METHOD_VANILLA_GRADIENTS;
+    eo.class_index = 2;
+    double rho[4];
+    size_t count = 0;
+    assert_int_equal(tfx_sanity_check(m, x, 2, &eo, TFX_RANK_MAX_ABS, 9, rho, 4, &count), TFX_OK);
+    fwd_bwd(m, x, n, y, g);
+    assert_memory_equal(y, y0, n * 10 * sizeof(float));
+    assert_memory_equal(g, g0, nx * sizeof(float));
+    free(y0), free(g0), free(kw), free(bw), free(x), free(y), free(g);
+    tfx_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_random_shapes),
         cmocka_unit_test(test_choice),
         cmocka_unit_test(test_threads_identical),
+        cmocka_unit_test(test_kernel_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
