@@ -127,14 +127,59 @@ TFX__CLONES static void gemv_t(size_t m, size_t n, float alpha, const float *a, 
     }
 }
 
-/* y = alpha * A x + beta * y: one dot product per row, 16 independent partial sums (rows are
- * independent, so out-of-order execution overlaps them; a data-dependent branch per row, e.g.
- * to skip rows, stalls that overlap and halved the speed). */
+/* y = alpha * A x + beta * y: one dot product per row. Short rows: 16 partial sums each (rows
+ * are independent, so out-of-order execution overlaps them; a data-dependent branch per row,
+ * e.g. to skip rows, stalls that overlap and halved the speed). Long rows (a Dense's units
+ * over a big input): four rows at a time with two vector sums each, so eight additions are in
+ * flight and x is loaded once for four rows. */
+enum { LONG_ROW = 1024 };
+
+static inline float lanes_sum(v16f s)
+{
+    float t = 0.0f;
+    for (int l = 0; l < 16; l++) t += s[l];
+    return t;
+}
+
+static inline float out_n(float alpha, float s, float beta, float y) { return alpha * s + (beta == 0.0f ? 0.0f : beta * y); }
+
 TFX__CLONES static void gemv_n(size_t m, size_t n, float alpha, const float *a, size_t lda, const float *x, float beta,
                                float *y)
 {
     enum { LANES = 16 };
-    for (size_t i = 0; i < m; i++) {
+    size_t i = 0;
+    if (n >= LONG_ROW) {
+        const size_t nv = n / 32 * 32;
+        for (; i + 4 <= m; i += 4) {
+            const float *r0 = a + i * lda, *r1 = r0 + lda, *r2 = r1 + lda, *r3 = r2 + lda;
+            v16f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+            for (size_t j = 0; j < nv; j += 32) {
+                const v16f xa = *(const v16f *)(x + j), xb = *(const v16f *)(x + j + 16);
+                a0 += *(const v16f *)(r0 + j) * xa, a1 += *(const v16f *)(r1 + j) * xa;
+                a2 += *(const v16f *)(r2 + j) * xa, a3 += *(const v16f *)(r3 + j) * xa;
+                b0 += *(const v16f *)(r0 + j + 16) * xb, b1 += *(const v16f *)(r1 + j + 16) * xb;
+                b2 += *(const v16f *)(r2 + j + 16) * xb, b3 += *(const v16f *)(r3 + j + 16) * xb;
+            }
+            float s0 = lanes_sum(a0 + b0), s1 = lanes_sum(a1 + b1), s2 = lanes_sum(a2 + b2), s3 = lanes_sum(a3 + b3);
+            for (size_t j = nv; j < n; j++) s0 += r0[j] * x[j], s1 += r1[j] * x[j], s2 += r2[j] * x[j], s3 += r3[j] * x[j];
+            y[i] = out_n(alpha, s0, beta, y[i]);
+            y[i + 1] = out_n(alpha, s1, beta, y[i + 1]);
+            y[i + 2] = out_n(alpha, s2, beta, y[i + 2]);
+            y[i + 3] = out_n(alpha, s3, beta, y[i + 3]);
+        }
+        for (; i < m; i++) { /* the same arithmetic one row at a time (any thread split agrees) */
+            const float *r0 = a + i * lda;
+            v16f a0 = {0}, b0 = {0};
+            for (size_t j = 0; j < nv; j += 32) {
+                a0 += *(const v16f *)(r0 + j) * *(const v16f *)(x + j);
+                b0 += *(const v16f *)(r0 + j + 16) * *(const v16f *)(x + j + 16);
+            }
+            float s0 = lanes_sum(a0 + b0);
+            for (size_t j = nv; j < n; j++) s0 += r0[j] * x[j];
+            y[i] = out_n(alpha, s0, beta, y[i]);
+        }
+    }
+    for (; i < m; i++) {
         const float *r = a + i * lda;
         float acc[LANES] = {0};
         size_t j = 0;
@@ -143,8 +188,61 @@ TFX__CLONES static void gemv_n(size_t m, size_t n, float alpha, const float *a, 
         float s = 0.0f;
         for (size_t l = 0; l < LANES; l++) s += acc[l];
         for (; j < n; j++) s += r[j] * x[j];
-        y[i] = alpha * s + (beta == 0.0f ? 0.0f : beta * y[i]);
+        y[i] = out_n(alpha, s, beta, y[i]);
     }
+}
+
+/* y[0..n) = alpha * A^T x for wide outputs (a Dense's input gradient: A is [units][inputs],
+ * x the units' gradient): rows with x[k] == 0 are skipped (they are contiguous, so skipping
+ * saves their memory traffic: half the kernel after a ReLU), the others are added four at a
+ * time into y, which stays in cache. Columns [j0, j1) only (the threads' split). */
+TFX__CLONES static void gemv_t_wide(size_t m, size_t j0, size_t j1, float alpha, const float *a, size_t lda,
+                                    const float *x, float *y)
+{
+    size_t used = 0, q = 0;
+    for (size_t k = 0; k < m; k++) used += x[k] != 0.0f;
+    const size_t nv = j0 + (j1 - j0) / 16 * 16;
+    int first = 1;
+    for (size_t k = 0; q < used;) {
+        size_t r[4], c = 0;
+        for (; k < m && c < 4; k++)
+            if (x[k] != 0.0f) r[c++] = k;
+        q += c;
+        if (c == 4) {
+            const float *p0 = a + r[0] * lda, *p1 = a + r[1] * lda, *p2 = a + r[2] * lda, *p3 = a + r[3] * lda;
+            const float d0 = x[r[0]], d1 = x[r[1]], d2 = x[r[2]], d3 = x[r[3]];
+            size_t j = j0;
+            for (; j < nv; j += 16) {
+                v16f t = (d0 * *(const v16f *)(p0 + j) + d1 * *(const v16f *)(p1 + j)) +
+                         (d2 * *(const v16f *)(p2 + j) + d3 * *(const v16f *)(p3 + j));
+                if (first)
+                    *(v16f *)(y + j) = t;
+                else
+                    *(v16f *)(y + j) += t;
+            }
+            for (; j < j1; j++) {
+                float t = (d0 * p0[j] + d1 * p1[j]) + (d2 * p2[j] + d3 * p3[j]);
+                y[j] = first ? t : y[j] + t;
+            }
+        } else {
+            for (size_t u = 0; u < c; u++) {
+                const float *p = a + r[u] * lda, d = x[r[u]];
+                size_t j = j0;
+                for (; j < nv; j += 16) {
+                    v16f t = d * *(const v16f *)(p + j);
+                    if (first && u == 0)
+                        *(v16f *)(y + j) = t;
+                    else
+                        *(v16f *)(y + j) += t;
+                }
+                for (; j < j1; j++) y[j] = first && u == 0 ? d * p[j] : y[j] + d * p[j];
+            }
+        }
+        first = 0;
+    }
+    if (first) memset(y + j0, 0, (j1 - j0) * sizeof(float));
+    if (alpha != 1.0f)
+        for (size_t j = j0; j < j1; j++) y[j] *= alpha;
 }
 
 /* ---- threads ---- */
@@ -212,11 +310,11 @@ void tfx__parallel(int threads, void (*fn)(void *job), void *jobs, size_t job_si
 #define GEMV_PARALLEL_FLOATS ((size_t)1 << 20)
 /* The transposed product sums SEGMENTS fixed slices of the rows separately and adds them in
  * order, so the result does not depend on the thread count (up to SEG_N outputs; wider ones
- * run in one thread). */
+ * split the columns: gemv_t_wide). */
 enum { SEGMENTS = 8, SEG_N = 512 };
 
 typedef struct gemv_job {
-    size_t s0, s1;     /* gemv_t: segments [s0, s1); gemv_n: rows [s0, s1) */
+    size_t s0, s1;     /* gemv_t: segments [s0, s1); gemv_n: rows [s0, s1); wide: columns */
     size_t m, n, lda;
     float alpha, beta;
     const float *a, *x;
@@ -234,6 +332,12 @@ static void gemv_t_job(void *arg)
         else
             memset(J->part[s], 0, J->n * sizeof(float));
     }
+}
+
+static void gemv_t_wide_job(void *arg)
+{
+    gemv_job *J = arg;
+    if (J->s1 > J->s0) gemv_t_wide(J->m, J->s0, J->s1, J->alpha, J->a, J->lda, J->x, J->y);
 }
 
 static void gemv_n_job(void *arg)
@@ -254,14 +358,23 @@ void tfx__sgemv(int trans, size_t m, size_t n, float alpha, const float *a, size
             gemv_n(m, n, alpha, a, lda, x, beta, y);
             return;
         }
-        for (int i = 0; i < threads; i++)
-            jobs[i] = (gemv_job){m * (size_t)i / (size_t)threads, m * (size_t)(i + 1) / (size_t)threads, m, n, lda,
-                                 alpha, beta, a, x, y, NULL};
+        for (int i = 0; i < threads; i++) /* runs of whole groups of four rows */
+            jobs[i] = (gemv_job){m * (size_t)i / (size_t)threads / 4 * 4,
+                                 i + 1 == threads ? m : m * (size_t)(i + 1) / (size_t)threads / 4 * 4, m, n, lda, alpha,
+                                 beta, a, x, y, NULL};
         tfx__parallel(threads, gemv_n_job, jobs, sizeof *jobs);
         return;
     }
-    if (n > SEG_N) {
+    if (n > SEG_N && beta != 0.0f) {
         gemv_t(m, n, alpha, a, lda, x, beta, y);
+        return;
+    }
+    if (n > SEG_N) {
+        for (int i = 0; i < threads; i++) /* column runs of whole vectors */
+            jobs[i] = (gemv_job){n * (size_t)i / (size_t)threads / 16 * 16,
+                                 i + 1 == threads ? n : n * (size_t)(i + 1) / (size_t)threads / 16 * 16, m, n, lda,
+                                 alpha, beta, a, x, y, NULL};
+        tfx__parallel(threads, gemv_t_wide_job, jobs, sizeof *jobs);
         return;
     }
     float part[SEGMENTS][SEG_N];

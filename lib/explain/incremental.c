@@ -271,9 +271,10 @@ static void pointwise_box(tfx__incr *p, size_t i, const float *rows, size_t nb)
 }
 
 /* z = z_clean + sum over the box cells of (box - clean) x kernel rows. One GEMM per map row h:
- * the rows whose box covers h, their change placed in a zeroed map row (the kernel slice of a
- * map row is contiguous), so each kernel row is read once for the whole chunk. Then the Dense's
- * activation and the rest of the model. */
+ * the rows whose box covers h, their change placed in a zeroed map row (the kernel columns of a
+ * map row are a contiguous slice of every unit's row, the kernel being stored [units][inputs]),
+ * so each weight is read once for the whole chunk. Then the Dense's activation and the rest of
+ * the model. */
 static int dense_merge(tfx__incr *p, size_t nb)
 {
     tfx_model *m = p->m;
@@ -299,7 +300,8 @@ static int dense_merge(tfx__incr *p, size_t nb)
             p->order[M++] = b;
         }
         if (!M) continue;
-        tfx__sgemm(0, 0, M, U, rowlen, 1.0f, p->delta, rowlen, w + (size_t)h * rowlen * U, U, 0.0f, p->dense_t, U);
+        tfx__sgemm(0, 1, M, U, rowlen, 1.0f, p->delta, rowlen, w + (size_t)h * rowlen, (size_t)dl->in.c, 0.0f,
+                   p->dense_t, U);
         for (size_t t = 0; t < M; t++) {
             float *z = p->dense_pre + p->order[t] * U;
             const float *dz = p->dense_t + t * U;

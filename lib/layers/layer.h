@@ -134,6 +134,11 @@ void tfx__pool_window(const tfx_layer *l, int oh, int ow, int *h0, int *h1, int 
  * the same arithmetic as its forward; y may equal x. For occlusion's boxes. */
 void tfx__batch_norm_infer(const tfx_layer *l, const float *x, float *y, size_t rows);
 
+/* Dense stores its kernel unit-major, [units][inputs] (lib/layers/dense.c); these convert
+ * from and to Keras's [inputs][units] (set/get_weights, the file format). */
+void tfx__dense_kernel_from_keras(const tfx_layer *l, const float *keras, float *stored);
+void tfx__dense_kernel_to_keras(const tfx_layer *l, const float *stored, float *keras);
+
 /* Activation kernels (lib/core/activation.c), row-wise over cols (softmax needs rows). */
 int tfx__activation_valid(int activation);
 float tfx__activation_default_alpha(int activation, float alpha);

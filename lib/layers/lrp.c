@@ -24,7 +24,8 @@ const char *tfx__rule_name(int kind)
     }
 }
 
-/* The linear map of a Conv2D (via im2col) or a Dense layer, with any weight array. */
+/* The linear map of a Conv2D (via im2col; weights [K][F]) or a Dense layer (weights stored
+ * [F][K], lib/layers/dense.c), with any weight array in that layout. */
 typedef struct lin {
     int conv;
     tfx__conv_geom g;
@@ -40,7 +41,10 @@ static void lin_fwd(lin *L, const float *in, const float *w, float alpha, float 
         tfx__im2col(&L->g, L->n, in, L->col);
         X = L->col;
     }
-    tfx__sgemm(0, 0, L->rows, L->F, L->K, alpha, X, L->K, w, L->F, beta, z, L->F);
+    if (L->conv)
+        tfx__sgemm(0, 0, L->rows, L->F, L->K, alpha, X, L->K, w, L->F, beta, z, L->F);
+    else
+        tfx__sgemm(0, 1, L->rows, L->F, L->K, alpha, X, L->K, w, L->K, beta, z, L->F);
 }
 
 /* out (input-shaped) = J_w^T s */
@@ -50,7 +54,7 @@ static void lin_bwd(lin *L, const float *s, const float *w, float *out)
         tfx__sgemm(0, 1, L->rows, L->K, L->F, 1.0f, s, L->F, w, L->F, 0.0f, L->col, L->K);
         tfx__col2im(&L->g, L->n, L->col, out);
     } else {
-        tfx__sgemm(0, 1, L->rows, L->K, L->F, 1.0f, s, L->F, w, L->F, 0.0f, out, L->K);
+        tfx__sgemm(0, 0, L->rows, L->K, L->F, 1.0f, s, L->F, w, L->K, 0.0f, out, L->K);
     }
 }
 

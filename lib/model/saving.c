@@ -200,6 +200,23 @@ static void put_arch(writer *w, const tfx_model *m)
     }
 }
 
+/* Dense keeps its kernel [units][inputs] (lib/layers/dense.c); files hold Keras's
+ * [inputs][units]. Kernel element k of the file is stored element dense_stored(l, k); the
+ * conversions go 16 inputs at a time so the units' rows are reused from cache. */
+static size_t dense_stored(const tfx_layer *l, size_t k)
+{
+    const size_t K = (size_t)l->in.c, U = (size_t)l->cfg.units;
+    return k < K * U ? (k % U) * K + k / U : k;
+}
+
+static void put_dense_kernel(writer *w, const tfx_layer *l, const float *stored)
+{
+    const size_t K = (size_t)l->in.c, U = (size_t)l->cfg.units;
+    for (size_t i0 = 0; i0 < K; i0 += 16)
+        for (size_t i = i0; i < K && i < i0 + 16; i++)
+            for (size_t u = 0; u < U; u++) put_f32(w, stored[u * K + i]);
+}
+
 static void put_weights(writer *w, const tfx_model *m)
 {
     put_u32(w, (uint32_t)m->n_layers);
@@ -207,7 +224,13 @@ static void put_weights(writer *w, const tfx_model *m)
         const tfx_layer *l = m->layers[i];
         put_u64(w, l->n_params);
         put_u64(w, l->n_state);
-        if (l->n_params) put_floats(w, m->params + l->param_offset, l->n_params);
+        if (l->n_params && l->ops->kind == TFX_LAYER_DENSE && w->p) {
+            const size_t nk = (size_t)l->in.c * l->cfg.units;
+            put_dense_kernel(w, l, m->params + l->param_offset);
+            put_floats(w, m->params + l->param_offset + nk, l->n_params - nk);
+        } else if (l->n_params) {
+            put_floats(w, m->params + l->param_offset, l->n_params);
+        }
         if (l->n_state) put_floats(w, l->state, l->n_state);
     }
 }
@@ -220,10 +243,12 @@ static int check_saveable(const tfx_model *m)
         if (config_len(l->ops->kind) < 0)
             return tfx__error(TFX_ENOTSUP, "layer %zu '%s': kind %d cannot be saved", i, l->name, l->ops->kind);
         const float *p = tfx__layer_params(l); /* NULL for a weightless model: no NULL + 0 */
-        for (size_t k = 0; k < l->n_params; k++)
-            if (!isfinite(p[k]))
+        for (size_t k = 0; k < l->n_params; k++) { /* k in the file's (Keras's) order */
+            size_t s = l->ops->kind == TFX_LAYER_DENSE ? dense_stored(l, k) : k;
+            if (!isfinite(p[s]))
                 return tfx__error(TFX_EINVAL, "layer %zu '%s': trainable weight %zu is not finite (%g)", i, l->name,
-                                  k, (double)p[k]);
+                                  k, (double)p[s]);
+        }
         for (size_t k = 0; k < l->n_state; k++)
             if (!isfinite(l->state[k]))
                 return tfx__error(TFX_EINVAL, "layer %zu '%s': non-trainable weight %zu is not finite (%g)", i,
@@ -660,6 +685,20 @@ static int read_floats(const where *at, const char *what, const uint8_t *b, size
     return TFX_OK;
 }
 
+/* A Dense kernel from the file's [inputs][units] into the stored [units][inputs]. */
+static int read_dense_kernel(const where *at, const uint8_t *b, const tfx_layer *l, float *dst)
+{
+    const size_t K = (size_t)l->in.c, U = (size_t)l->cfg.units;
+    for (size_t i0 = 0; i0 < K; i0 += 16)
+        for (size_t i = i0; i < K && i < i0 + 16; i++)
+            for (size_t u = 0; u < U; u++) {
+                float f = get_f32(b + 4 * (i * U + u));
+                if (!isfinite(f)) return bad(at, "trainable weight %zu is not finite", i * U + u);
+                dst[u * K + i] = f;
+            }
+    return TFX_OK;
+}
+
 /* One layer: architecture record at *ar, weights record at *wr. */
 static int load_layer(tfx_model *m, size_t index, reader *ar, reader *wr)
 {
@@ -726,7 +765,14 @@ static int load_layer(tfx_model *m, size_t index, reader *ar, reader *wr)
         return bad(&at, "the model built %zu trainable and %zu non-trainable weights, the file has %zu and %zu",
                    l->n_params, l->n_state, trainable, state);
     if (trainable) {
-        rc = read_floats(&at, "trainable", wr->p + wr->pos, trainable, tfx__layer_params(l));
+        if (kind == TFX_LAYER_DENSE) {
+            const size_t nk = (size_t)l->in.c * l->cfg.units;
+            rc = read_dense_kernel(&at, wr->p + wr->pos, l, tfx__layer_params(l));
+            if (!rc)
+                rc = read_floats(&at, "bias", wr->p + wr->pos + 4 * nk, trainable - nk, tfx__layer_params(l) + nk);
+        } else {
+            rc = read_floats(&at, "trainable", wr->p + wr->pos, trainable, tfx__layer_params(l));
+        }
         tfx__model_weights_changed(m);
         if (rc) return rc;
         wr->pos += 4 * trainable;

@@ -331,9 +331,15 @@ static void randomise_params(tfx_model *m, tfx__rng *rng, int grid)
             size_t k = 0, b = 0;
             assert_int_equal(tfx_layer_weight_sizes(l, &k, &b), TFX_OK);
             assert_int_equal(k + b, l->n_params);
-            fill_grid(rng, p, k, -0.5, 0.5, coarse ? 2 : 6, 0);
+            /* in Keras's order (Dense stores its kernel transposed): the same draws give the
+             * same model whatever the internal layout */
+            float *kw = malloc((k + b + 1) * sizeof(float));
+            assert_non_null(kw);
+            fill_grid(rng, kw, k, -0.5, 0.5, coarse ? 2 : 6, 0);
             /* Coarse: odd multiples of 2^-6 keep pre-activations 2^-6 off 0 (see the top comment). */
-            fill_grid(rng, p + k, b, -0.5, 0.5, coarse ? 6 : 10, coarse);
+            fill_grid(rng, kw + k, b, -0.5, 0.5, coarse ? 6 : 10, coarse);
+            assert_int_equal(tfx_layer_set_weights(l, kw, b ? kw + k : NULL), TFX_OK);
+            free(kw);
         } else if (kind == TFX_LAYER_BATCH_NORMALIZATION) {
             size_t C = (size_t)l->in.c, off = 0;
             if (l->cfg.scale) {

@@ -242,15 +242,17 @@ static void test_choice(void **state)
 
 /* Blocks of tiles split over 1, 2, 3 or more threads than blocks: bit-identical outputs and
  * input gradients (every block is the same GEMM whichever thread runs it). */
-static void test_threads_identical(void **state)
+/* Forward and input gradient for 1, 2, 3 and 7 threads, bit for bit: several blocks of tiles
+ * (5 images) are split over threads, a single block (1 image) runs in one; a softmax epilogue
+ * (over the channels of each tile's pixels) matches im2col. */
+static void threads_identical(int n, int act)
 {
-    (void)state;
-    const int n = 5, H = 26, C = 64, F = 48;
+    const int H = 26, C = 64, F = 48;
     tfx_model *m = NULL;
     assert_int_equal(tfx_model_new(&m, H, H, C), TFX_OK);
     tfx_conv2d_options o = TFX_CONV2D_OPTIONS_INIT;
     o.filters = F;
-    o.activation = TFX_ACTIVATION_RELU;
+    o.activation = act;
     assert_int_equal(tfx_model_add_conv2d(m, &o, NULL), TFX_OK);
     tfx__rng rng;
     tfx__rng_seed(&rng, 99);
@@ -275,6 +277,12 @@ static void test_threads_identical(void **state)
             assert_memory_equal(g, ref_dx, nx * sizeof *g);
         }
     }
+    if (act == TFX_ACTIVATION_SOFTMAX) { /* the probabilities agree with im2col's */
+        tfx__winograd_force(0);
+        assert_int_equal(tfx__model_forward(m, x, (size_t)n, 0), TFX_OK);
+        const float *y = tfx__model_layer_output(m, 0);
+        for (size_t i = 0; i < ny; i++) assert_true(fabsf(y[i] - ref_y[i]) <= 1e-5f);
+    }
     tfx__threads_force(0);
     tfx__winograd_force(-1);
     free(x);
@@ -285,6 +293,13 @@ static void test_threads_identical(void **state)
     tfx_model_free(m);
 }
 
+static void test_threads_identical(void **state)
+{
+    (void)state;
+    threads_identical(5, TFX_ACTIVATION_RELU);
+    threads_identical(1, TFX_ACTIVATION_RELU);
+    threads_identical(1, TFX_ACTIVATION_SOFTMAX);
+}
 
 /* The transformed kernels Conv2D keeps across calls (l->derived) follow every change of the
  * weights: after tfx_layer_set_weights, a training step, a forced change of tile size and a

@@ -242,8 +242,9 @@ static void test_lean_guided(void **state)
 
 /* One sample through Dense (lib/core/blas.c's matrix-vector loops) against a double sum, for
  * 1, 2 and 3 threads with bit-identical results (shapes above 2^20 weights are split over
- * threads; more than 512 units take the one-thread transposed loop). With sparse, two inputs
- * in three are zero (rows the transposed loop skips, as after a ReLU). */
+ * threads). The kernel is stored [units][inputs]: the forward is one dot product per unit (four
+ * units at a time over long rows), the input gradient adds the rows of units with a non-zero
+ * gradient. With sparse, two inputs in three and about half the unit gradients are zero. */
 static void dense_one_row(int K, int U, int sparse)
 {
     tfx_model *m;
@@ -254,9 +255,12 @@ static void dense_one_row(int K, int U, int sparse)
     OK(tfx_model_add_dense(m, &d, &l));
     float *w = rand_floats((size_t)K * U, 71, -1.0f, 1.0f), *b = rand_floats(U, 72, -1.0f, 1.0f);
     float *x = rand_floats(K, 73, -1.0f, 1.0f), *seed = rand_floats(U, 74, -1.0f, 1.0f);
-    if (sparse)
+    if (sparse) {
         for (int k = 0; k < K; k++)
             if (k % 3 != 1) x[k] = 0.0f;
+        for (int u = 0; u < U; u++) /* units the input gradient skips */
+            if (u % 3 == 0 || u % 7 == 2) seed[u] = 0.0f;
+    }
     float *y1 = malloc((size_t)U * sizeof(float)), *g1 = malloc((size_t)K * sizeof(float));
     OK(tfx_layer_set_weights(l, w, b));
     for (int threads = 1; threads <= 3; threads++) {
@@ -299,11 +303,13 @@ static void test_dense_one_row(void **state)
     (void)state;
     dense_one_row(1001, 7, 0);
     dense_one_row(9000, 130, 0); /* 1.17 M weights: threaded */
-    dense_one_row(2100, 600, 0); /* wide: the transposed product in one thread */
-    /* column blocks of 128, 64, 32, 16 and single columns, with zero inputs skipped */
+    dense_one_row(2100, 600, 0);
+    /* four units at a time and the rest singly, skipped units */
     dense_one_row(8300, 128, 1);
     dense_one_row(700, 16 + 32 + 64 + 128 + 3, 1);
     dense_one_row(3000, 77, 1);
+    dense_one_row(1030, 5, 1);
+    dense_one_row(20, 1030, 1); /* short rows, wide units: the segmented transposed product */
 }
 
 /* ---- the model's own threads (tfx_model_set_threads) ---- */
