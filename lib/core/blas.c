@@ -272,38 +272,6 @@ int tfx__threads(void)
     return t < 1 ? 1 : t > TFX__MAX_THREADS ? TFX__MAX_THREADS : t;
 }
 
-typedef struct par_start {
-    void (*fn)(void *);
-    void *job;
-} par_start;
-
-static void *par_entry(void *arg)
-{
-    par_start *p = arg;
-    p->fn(p->job);
-    return NULL;
-}
-
-void tfx__parallel(int threads, void (*fn)(void *job), void *jobs, size_t job_size)
-{
-    pthread_t tid[TFX__MAX_THREADS];
-    par_start st[TFX__MAX_THREADS];
-    int started[TFX__MAX_THREADS] = {0};
-    if (threads > TFX__MAX_THREADS) threads = TFX__MAX_THREADS;
-    char *j = jobs;
-    for (int i = 1; i < threads; i++) {
-        st[i] = (par_start){fn, j + (size_t)i * job_size};
-        started[i] = pthread_create(&tid[i], NULL, par_entry, &st[i]) == 0;
-    }
-    fn(j);
-    for (int i = 1; i < threads; i++) { /* a thread that could not start runs here instead */
-        if (started[i])
-            pthread_join(tid[i], NULL);
-        else
-            fn(j + (size_t)i * job_size);
-    }
-}
-
 /* ---- one sample: matrix-vector products split over threads ---- */
 
 /* Below this many matrix floats (4 MiB) a thread costs more than it saves. */

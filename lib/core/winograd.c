@@ -205,12 +205,25 @@ static size_t total_tiles(int m, const tfx__wino_geom *g, size_t n)
  * short per-block GEMMs (OpenBLAS runs those in the calling thread) are a third and two thirds
  * of the work, so without threads of its own Winograd would use one core whatever the BLAS
  * setting. */
+/* A single block (one or two images) is split by output channels instead, into two fixed
+ * halves whatever the thread count (each half repeats the input transform, a sixth of the
+ * work), so the result still does not depend on it. Not under a softmax epilogue (it needs all
+ * channels) or with few channels. */
+static size_t channel_parts(int m, const tfx__wino_geom *g, size_t n, int softmax)
+{
+    const size_t total = total_tiles(m, g, n), Tb = block_tiles(m, g, total);
+    return total <= Tb && g->cout >= 32 && !softmax ? 2 : 1;
+}
+
+static size_t channel_split(const tfx__wino_geom *g) { return ((size_t)g->cout / 2 + 15) / 16 * 16; }
+
 int tfx__winograd_threads(int m, const tfx__wino_geom *g, size_t n)
 {
     int t = tfx__threads();
     const size_t total = total_tiles(m, g, n), Tb = block_tiles(m, g, total);
-    const size_t blocks = Tb ? (total + Tb - 1) / Tb : 1;
-    return (size_t)t > blocks ? (int)blocks : t;
+    size_t jobs = Tb ? (total + Tb - 1) / Tb : 1;
+    if (jobs == 1) jobs = channel_parts(m, g, n, 0);
+    return (size_t)t > jobs ? (int)jobs : t;
 }
 
 /* Per-thread block area: transformed input and GEMM output planes, one partial tile. */
@@ -223,7 +236,8 @@ static size_t block_area(int m, const tfx__wino_geom *g, size_t T)
 
 size_t tfx__winograd_work_floats(int m, const tfx__wino_geom *g, size_t n, int threads)
 {
-    return (size_t)(threads < 1 ? 1 : threads) * block_area(m, g, block_tiles(m, g, total_tiles(m, g, n)));
+    size_t areas = (size_t)(threads < 1 ? 1 : threads), parts = channel_parts(m, g, n, 0);
+    return (areas > parts ? areas : parts) * block_area(m, g, block_tiles(m, g, total_tiles(m, g, n)));
 }
 
 size_t tfx__winograd_kernel_floats(int m, const tfx__wino_geom *g)
@@ -263,14 +277,14 @@ static void transpose_taps(const float *src, size_t nc, size_t nf, float *dst)
             }
 }
 
-/* One thread's share: tiles [t_begin, t_end) in blocks of Tb. */
+/* One thread's share: tiles [t_begin, t_end) in blocks of Tb, output channels [f_begin, f_end). */
 typedef struct wino_job {
     int m;
     const tfx__wino_geom *g;
     const float *x, *u;
     float *z, *area;
     const tfx__wino_epilogue *ep;
-    size_t Tb, t_begin, t_end;
+    size_t Tb, t_begin, t_end, f_begin, f_end;
 } wino_job;
 
 static void run_blocks(void *arg)
@@ -325,10 +339,11 @@ static void run_blocks(void *arg)
                     bt(tbuf + (size_t)i * a * CH, CH, v + (sdiff)i * a * vplane + (sdiff)(t * ci + c0), vplane, cnt);
             }
         }
-        /* One GEMM per transformed position k. */
+        /* One GEMM per transformed position k (this job's output channels). */
+        const size_t fb = J->f_begin, fe = J->f_end;
         for (size_t k = 0; k < a2; k++)
-            tfx__sgemm(0, 0, T, co, ci, 1.0f, v + k * (size_t)vplane, ci, u + k * ci * co, co, 0.0f,
-                       mm + k * (size_t)mplane, co);
+            tfx__sgemm(0, 0, T, fe - fb, ci, 1.0f, v + k * (size_t)vplane, ci, u + k * ci * co + fb, co, 0.0f,
+                       mm + k * (size_t)mplane + fb, co);
         /* Output transform straight into z for whole tiles, else into tile[m][m][co] and the
          * visible pixels to z; then the epilogue per tile row, still in cache. */
         for (size_t t = 0; t < T; t++) {
@@ -339,18 +354,31 @@ static void run_blocks(void *arg)
             const int whole = rows == m && cols == m;
             float *dst = whole ? z + off0 : tile;
             const size_t drow = whole ? zrow : (size_t)m * co;
-            for (size_t f0 = 0; f0 < co; f0 += CH) {
-                const size_t cnt = co - f0 < CH ? co - f0 : CH;
+            for (size_t f0 = fb; f0 < fe; f0 += CH) {
+                const size_t cnt = fe - f0 < CH ? fe - f0 : CH;
                 const float *src = mm + t * co + f0;
                 for (int j = 0; j < a; j++) at(src + j * mplane, (sdiff)a * mplane, tbuf + j * CH, (sdiff)a * CH, cnt);
                 for (int i = 0; i < m; i++)
                     at(tbuf + (size_t)i * a * CH, CH, dst + (size_t)i * drow + f0, (sdiff)co, cnt);
             }
+            const int all = fb == 0 && fe == co;
             for (int i = 0; i < rows; i++) {
                 const size_t off = off0 + (size_t)i * zrow;
-                if (!whole) memcpy(z + off, tile + (size_t)i * m * co, (size_t)cols * co * sizeof(float));
-                if (ep)
+                if (!whole) {
+                    if (all)
+                        memcpy(z + off, tile + (size_t)i * m * co, (size_t)cols * co * sizeof(float));
+                    else
+                        for (int j = 0; j < cols; j++)
+                            memcpy(z + off + (size_t)j * co + fb, tile + ((size_t)i * m + j) * co + fb,
+                                   (fe - fb) * sizeof(float));
+                }
+                if (ep && all)
                     tfx__bias_activation_forward(ep->act, ep->alpha, ep->bias, z + off, ep->y + off, (size_t)cols, co);
+                else if (ep)
+                    for (int j = 0; j < cols; j++)
+                        tfx__bias_activation_forward(ep->act, ep->alpha, ep->bias ? ep->bias + fb : NULL,
+                                                     z + off + (size_t)j * co + fb, ep->y + off + (size_t)j * co + fb,
+                                                     1, fe - fb);
             }
         }
     }
@@ -371,16 +399,28 @@ void tfx__winograd_conv(int m, const tfx__wino_geom *g, size_t n, const float *x
                         float *work, float *z, const tfx__wino_epilogue *ep)
 {
     const size_t total = total_tiles(m, g, n), Tb = block_tiles(m, g, total);
-    const size_t blocks = (total + Tb - 1) / Tb;
+    const size_t blocks = (total + Tb - 1) / Tb, co = (size_t)g->cout;
+    const size_t per_area = block_area(m, g, Tb);
     if (threads < 1) threads = 1;
-    if ((size_t)threads > blocks) threads = (int)blocks;
     if (threads > TFX__MAX_THREADS) threads = TFX__MAX_THREADS;
     wino_job jobs[TFX__MAX_THREADS];
-    const size_t per_area = block_area(m, g, Tb);
-    for (int i = 0; i < threads; i++) { /* contiguous runs of whole blocks */
+    if (channel_parts(m, g, n, ep && ep->act == TFX_ACTIVATION_SOFTMAX) == 2) {
+        const size_t mid = channel_split(g);
+        jobs[0] = (wino_job){m, g, x, u, z, work, ep, Tb, 0, total, 0, mid};
+        jobs[1] = (wino_job){m, g, x, u, z, work + per_area, ep, Tb, 0, total, mid, co};
+        if (threads >= 2) {
+            tfx__parallel(2, run_blocks, jobs, sizeof *jobs);
+        } else {
+            run_blocks(&jobs[0]);
+            run_blocks(&jobs[1]);
+        }
+        return;
+    }
+    if ((size_t)threads > blocks) threads = (int)blocks;
+    for (int i = 0; i < threads; i++) { /* contiguous runs of whole blocks, all channels */
         size_t b0 = blocks * (size_t)i / (size_t)threads, b1 = blocks * (size_t)(i + 1) / (size_t)threads;
         jobs[i] = (wino_job){m, g, x, u, z, work + (size_t)i * per_area, ep, Tb, b0 * Tb,
-                             b1 * Tb < total ? b1 * Tb : total};
+                             b1 * Tb < total ? b1 * Tb : total, 0, co};
     }
     tfx__parallel(threads, run_blocks, jobs, sizeof *jobs);
 }

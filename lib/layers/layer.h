@@ -173,6 +173,12 @@ void tfx__threads_force(int threads);
 /* The model entry points (forward, backward) set the calling thread's own-thread count from
  * tfx_model_set_threads: > 1 also splits tfx__sgemm over that many threads. */
 void tfx__threads_own(int threads);
+/* The model's worker threads (lib/core/pool.c): tfx__parallel hands slices to the pool in
+ * *slot (started there on first need) while it is in use on this thread; tfx__pool_free joins
+ * them (tfx_model_free). */
+typedef struct tfx__pool tfx__pool;
+void tfx__pool_use(tfx__pool **slot);
+void tfx__pool_free(tfx__pool **slot);
 void tfx__parallel(int threads, void (*fn)(void *job), void *jobs, size_t job_size);
 
 /* NHWC im2col / col2im (lib/core/im2col.c). col rows = n*oh*ow, cols = kh*kw*c, ordered

@@ -54,6 +54,7 @@ void tfx_model_free(tfx_model *m)
     if (!m) return;
     if (m->train && m->train_free) m->train_free(m->train);
     free_buffers(m);
+    tfx__pool_free(&m->pool);
     for (size_t i = 0; i < m->n_layers; i++) {
         tfx__free(m->layers[i]->state);
         tfx__free(m->layers[i]->derived[0].data);
@@ -672,6 +673,7 @@ int tfx__model_forward(tfx_model *m, const float *x, size_t n, int mode)
     int rc = tfx__model_reserve(m, n);
     if (rc) return rc;
     tfx__threads_own(m->threads);
+    tfx__pool_use(&m->pool);
     m->cur_n = 0;
     m->acts[0] = (float *)x;
     rc = run_layers(m, 0, m->n_layers, n, mode);
@@ -686,6 +688,7 @@ int tfx__model_forward_from(tfx_model *m, size_t first, size_t n, int mode)
     if (first == 0 || first > m->n_layers || n > m->buf_n || !m->owned_acts[first])
         return tfx__error(TFX_EINVAL, "forward from layer %zu over %zu samples: no such start", first, n);
     tfx__threads_own(m->threads);
+    tfx__pool_use(&m->pool);
     m->cur_n = 0; /* stays 0: the layers below `first` hold other samples' activations */
     m->acts[first] = m->owned_acts[first];
     return run_layers(m, first, m->n_layers, n, mode);
@@ -697,6 +700,7 @@ int tfx__model_forward_to(tfx_model *m, const float *x, size_t n, size_t last, i
     int rc = tfx__model_reserve(m, n);
     if (rc) return rc;
     tfx__threads_own(m->threads);
+    tfx__pool_use(&m->pool);
     m->cur_n = 0; /* stays 0: the layers above `last` hold other samples' activations */
     m->acts[0] = (float *)x;
     return run_layers(m, 0, last + 1, n, mode);
@@ -714,6 +718,7 @@ int tfx__model_backward(tfx_model *m, size_t n, size_t top, const float *seed, s
     static const tfx__rule plain = {TFX__RULE_GRADIENT, 0, 0, 0, 0, 0};
     if (!rule) rule = &plain;
     tfx__threads_own(m->threads);
+    tfx__pool_use(&m->pool);
     if (!m->grad_a) {
         size_t maxsz = tfx__shape_size(m->input);
         for (size_t i = 0; i < m->n_layers; i++)

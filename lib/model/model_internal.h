@@ -19,6 +19,7 @@ struct tfx_model {
     uint64_t weights_gen;
     size_t batch_size; /* predict/evaluate chunk */
     int threads;       /* tfx_model_set_threads: 0 follow the BLAS, n own threads */
+    tfx__pool *pool;   /* worker threads for tfx__parallel, started on first need */
 
     /* Forward buffers sized for buf_n samples: acts[0] is the (borrowed) input of the
      * current forward, acts[i + 1] the output of layer i. */
