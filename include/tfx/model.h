@@ -160,7 +160,8 @@ TFX_API int tfx_model_set_batch_size(tfx_model *m, size_t batch_size);
  *   when the BLAS's idle threads busy-wait between calls (OpenBLAS does for ~0.1 s): measured
  *   1.1-1.3x on two cores (docs/performance.md).
  * Results agree to float rounding across thread counts (matrix products split by rows round
- * as BLAS does for other row counts). threads must be in 0..16. */
+ * as BLAS does for other row counts). threads must be in 0..16. The model's worker threads
+ * start on first need, sleep when idle and are joined by tfx_model_free. */
 TFX_API int tfx_model_set_threads(tfx_model *m, int threads);
 
 /* Keras-like summary table. Returns a string owned by the model, valid until the next call
