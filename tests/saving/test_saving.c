@@ -970,6 +970,51 @@ static void test_allocation_failures(void **state)
     remove_dir(dir);
 }
 
+
+/* The file holds a Dense kernel in Keras's [inputs][units] order although the model stores it
+ * [units][inputs] (lib/layers/dense.c): the bytes of a 3 -> 2 kernel set as 1..6 appear in that
+ * order, a non-finite weight is reported at its Keras index, and loading gives the kernel back. */
+static void test_dense_kernel_order_in_file(void **state)
+{
+    (void)state;
+    tfx_model *m = NULL;
+    assert_int_equal(tfx_model_new(&m, 1, 1, 3), TFX_OK);
+    tfx_dense_options d = TFX_DENSE_OPTIONS_INIT;
+    d.units = 2;
+    tfx_layer *l = NULL;
+    assert_int_equal(tfx_model_add_dense(m, &d, &l), TFX_OK);
+    const float kernel[6] = {1, 2, 3, 4, 5, 6}, bias[2] = {7, 8};
+    assert_int_equal(tfx_layer_set_weights(l, kernel, bias), TFX_OK);
+    size_t size = 0;
+    assert_int_equal(tfx_model_save_to_memory(m, NULL, NULL, 0, &size), TFX_OK);
+    uint8_t *buf = malloc(size);
+    assert_non_null(buf);
+    assert_int_equal(tfx_model_save_to_memory(m, NULL, buf, size, &size), TFX_OK);
+    uint8_t want[32];
+    for (int i = 0; i < 8; i++) {
+        float f = i < 6 ? kernel[i] : bias[i - 6];
+        uint32_t u;
+        memcpy(&u, &f, 4);
+        for (int b = 0; b < 4; b++) want[4 * i + b] = (uint8_t)(u >> (8 * b));
+    }
+    int found = 0;
+    for (size_t i = 0; i + sizeof want <= size; i++) found |= memcmp(buf + i, want, sizeof want) == 0;
+    assert_true(found);
+    tfx_model *back = NULL;
+    assert_int_equal(tfx_model_load_from_memory(&back, buf, size), TFX_OK);
+    float k2[6], b2[2];
+    assert_int_equal(tfx_layer_get_weights(tfx_model_layer(back, 0), k2, b2), TFX_OK);
+    assert_memory_equal(k2, kernel, sizeof kernel);
+    assert_memory_equal(b2, bias, sizeof bias);
+    /* kernel[4] (input 2, unit 0) not finite: named by its Keras index */
+    m->params[0 * 3 + 2] = NAN; /* stored [unit 0][input 2] */
+    assert_int_equal(tfx_model_save_to_memory(m, NULL, buf, size, &size), TFX_EINVAL);
+    assert_non_null(strstr(tfx_error_last()->message, "trainable weight 4 "));
+    free(buf);
+    tfx_model_free(back);
+    tfx_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -986,6 +1031,7 @@ int main(void)
         cmocka_unit_test(test_null_and_bad_args),
         cmocka_unit_test(test_save_refuses_unloadable_weights),
         cmocka_unit_test(test_allocation_failures),
+        cmocka_unit_test(test_dense_kernel_order_in_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
