@@ -34,6 +34,13 @@ void *tfx__calloc(size_t count, size_t size)
     return calloc(count, size);
 }
 
+float *tfx__alloc_floats(size_t a, size_t b)
+{
+    size_t n;
+    if (tfx__mul_size(a, b, &n) || tfx__mul_size(n, sizeof(float), &n)) return NULL;
+    return tfx__malloc(n ? n : sizeof(float));
+}
+
 void *tfx__realloc(void *ptr, size_t size)
 {
     if (should_fail()) return NULL;

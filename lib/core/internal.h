@@ -52,6 +52,8 @@ void tfx__free(void *ptr);
 char *tfx__strdup(const char *s);
 /* Multiply with overflow check: returns 0 and sets *out, or -1 on overflow. */
 int tfx__mul_size(size_t a, size_t b, size_t *out);
+/* a * b floats (at least one), NULL when the size overflows or memory runs out. */
+float *tfx__alloc_floats(size_t a, size_t b);
 
 /* Test hook: the k-th allocation from now (1-based) and every later one fail until reset
  * with k = 0. Thread-local, so tests on other threads are unaffected. */

@@ -56,13 +56,6 @@ void tfx__incr_free(tfx__incr *p)
     memset(p, 0, sizeof(*p));
 }
 
-static float *alloc_floats(size_t a, size_t b, size_t c)
-{
-    size_t n;
-    if (tfx__mul_size(a, b, &n) || tfx__mul_size(n, c, &n) || tfx__mul_size(n, sizeof(float), &n)) return NULL;
-    return tfx__malloc(n ? n : sizeof(float));
-}
-
 int tfx__incr_init(tfx__incr *p, tfx_model *m, int box_h, int box_w, size_t rows)
 {
     memset(p, 0, sizeof(*p));
@@ -113,10 +106,11 @@ int tfx__incr_init(tfx__incr *p, tfx_model *m, int box_h, int box_w, size_t rows
     if (j > depth && j < L && m->layers[j]->ops->kind == TFX_LAYER_DENSE &&
         m->layers[j]->in.flat && (size_t)m->layers[j]->in.c == tfx__shape_size(m->layers[depth - 1]->out)) {
         p->dense = j;
-        p->dense_clean = alloc_floats((size_t)m->layers[j]->out.c, 1, 1);
-        p->dense_pre = alloc_floats(rows, (size_t)m->layers[j]->out.c, 1);
-        p->delta = alloc_floats(rows, (size_t)m->layers[depth - 1]->out.w, (size_t)m->layers[depth - 1]->out.c);
-        p->dense_t = alloc_floats(rows, (size_t)m->layers[j]->out.c, 1);
+        /* map row = out.w * out.c floats, within a shape's size (no overflow) */
+        p->dense_clean = tfx__alloc_floats((size_t)m->layers[j]->out.c, 1);
+        p->dense_pre = tfx__alloc_floats(rows, (size_t)m->layers[j]->out.c);
+        p->delta = tfx__alloc_floats(rows, (size_t)m->layers[depth - 1]->out.w * (size_t)m->layers[depth - 1]->out.c);
+        p->dense_t = tfx__alloc_floats(rows, (size_t)m->layers[j]->out.c);
         p->order = tfx__malloc(rows * sizeof(size_t));
         if (!p->dense_clean || !p->dense_pre || !p->delta || !p->dense_t || !p->order) goto nomem;
     }
@@ -128,8 +122,9 @@ int tfx__incr_init(tfx__incr *p, tfx_model *m, int box_h, int box_w, size_t rows
     size_t gather = 1, col = 1;
     for (size_t i = 0; i < depth; i++) {
         const tfx_layer *l = m->layers[i];
-        p->clean[i + 1] = alloc_floats(tfx__shape_size(l->out), 1, 1);
-        p->box[i] = alloc_floats(rows, (size_t)p->bh[i + 1] * p->bw[i + 1], (size_t)l->out.c);
+        p->clean[i + 1] = tfx__alloc_floats(tfx__shape_size(l->out), 1);
+        /* a box is at most the layer's output: its size does not overflow */
+        p->box[i] = tfx__alloc_floats(rows, (size_t)p->bh[i + 1] * p->bw[i + 1] * (size_t)l->out.c);
         if (!p->clean[i + 1] || !p->box[i]) goto nomem;
         if (l->ops->kind == TFX_LAYER_CONV2D) {
             size_t nh = (size_t)(p->bh[i + 1] - 1) * l->cfg.stride_h + l->cfg.kernel_h;
@@ -140,8 +135,8 @@ int tfx__incr_init(tfx__incr *p, tfx_model *m, int box_h, int box_w, size_t rows
             col = c > col ? c : col;
         }
     }
-    p->gather = alloc_floats(gather, 1, 1);
-    p->col = alloc_floats(col, 1, 1);
+    p->gather = tfx__alloc_floats(gather, 1);
+    p->col = tfx__alloc_floats(col, 1);
     if (!p->gather || !p->col) goto nomem;
     return TFX_OK;
 nomem:

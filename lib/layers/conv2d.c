@@ -122,8 +122,7 @@ static const float *wino_kernel(tfx_layer *l, int dx, int m, const tfx__wino_geo
         tfx__free(l->derived[dx].data);
         l->derived[dx].data = NULL;
         l->derived[dx].cap = 0;
-        size_t bytes;
-        float *p = tfx__mul_size(need, sizeof(float), &bytes) ? NULL : tfx__malloc(bytes);
+        float *p = tfx__alloc_floats(need, 1);
         if (!p) {
             tfx__error(TFX_ENOMEM, "layer '%s': out of memory for a %zu-float transformed kernel", l->name, need);
             return NULL;

@@ -592,13 +592,6 @@ int tfx_layer_get_weights(const tfx_layer *l, float *kernel, float *bias)
 
 /* ---- buffers, forward, backward ---- */
 
-static float *alloc_floats(size_t a, size_t b)
-{
-    size_t n;
-    if (tfx__mul_size(a, b, &n) || tfx__mul_size(n, sizeof(float), &n)) return NULL;
-    return tfx__malloc(n);
-}
-
 int tfx__model_reserve(tfx_model *m, size_t n)
 {
     if (n <= m->buf_n && m->acts) return TFX_OK;
@@ -615,12 +608,12 @@ int tfx__model_reserve(tfx_model *m, size_t n)
         tfx_layer *l = m->layers[i];
         size_t sz = tfx__shape_size(l->out);
         if (!l->ops->alias_output) {
-            m->owned_acts[i + 1] = alloc_floats(n, sz);
+            m->owned_acts[i + 1] = tfx__alloc_floats(n, sz);
             if (!m->owned_acts[i + 1]) goto nomem;
         }
         size_t cf = l->ops->cache_floats ? l->ops->cache_floats(l, n) : 0;
         if (cf) {
-            m->caches[i] = alloc_floats(cf, 1);
+            m->caches[i] = tfx__alloc_floats(cf, 1);
             if (!m->caches[i]) goto nomem;
         }
         l->preact = NULL;
@@ -656,7 +649,7 @@ static int run_layers(tfx_model *m, size_t first, size_t end, size_t n, int mode
         }
         l->preact = NULL;
         if (keeps_preact(m, l, lean)) {
-            if (!m->preacts[i] && !(m->preacts[i] = alloc_floats(m->buf_n, tfx__shape_size(l->out))))
+            if (!m->preacts[i] && !(m->preacts[i] = tfx__alloc_floats(m->buf_n, tfx__shape_size(l->out))))
                 return tfx__error(TFX_ENOMEM, "out of memory for the pre-activations of layer '%s'", l->name);
             l->preact = m->preacts[i];
         }
@@ -723,8 +716,8 @@ int tfx__model_backward(tfx_model *m, size_t n, size_t top, const float *seed, s
         size_t maxsz = tfx__shape_size(m->input);
         for (size_t i = 0; i < m->n_layers; i++)
             if (tfx__shape_size(m->layers[i]->out) > maxsz) maxsz = tfx__shape_size(m->layers[i]->out);
-        m->grad_a = alloc_floats(m->buf_n, maxsz);
-        m->grad_b = alloc_floats(m->buf_n, maxsz);
+        m->grad_a = tfx__alloc_floats(m->buf_n, maxsz);
+        m->grad_b = tfx__alloc_floats(m->buf_n, maxsz);
         if (!m->grad_a || !m->grad_b) {
             tfx__free(m->grad_a);
             tfx__free(m->grad_b);
