@@ -38,6 +38,10 @@ static void sgemm_job_run(void *arg)
 void tfx__sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha, const float *a,
                 size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc)
 {
+    if (!trans_b && alpha == 1.0f && beta == 0.0f && tfx__sgemm_wide_fits(m, n, k)) {
+        tfx__sgemm_wide(trans_a, m, n, k, a, lda, b, ldb, c, ldc);
+        return;
+    }
     int T = own_threads();
     if (T > 1 && (double)m * (double)n * (double)k > SGEMM_SPLIT_WORK) {
         /* Split the longer side of C; every slice is an ordinary GEMM of the caller's BLAS. */

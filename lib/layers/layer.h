@@ -158,6 +158,16 @@ int tfx__activation_backward(int act, float alpha, const float *z, const float *
 /* The only BLAS entry (lib/core/blas.c): row-major C = alpha * op(A) op(B) + beta * C. */
 void tfx__sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha, const float *a,
                 size_t lda, const float *b, size_t ldb, float beta, float *c, size_t ldc);
+/* Row-major C = op(A) B (alpha 1, beta 0) for wide shallow products: n >= TFX__WIDE_MIN_N
+ * columns, k <= TFX__WIDE_MAX_K terms (lib/core/gemm_wide.c; tfx__sgemm sends them there: a
+ * Dense layer's batch input and kernel gradients). C over TFX__WIDE_STREAM_BYTES is written
+ * with streaming stores. */
+#define TFX__WIDE_MIN_N 4096
+#define TFX__WIDE_MAX_K 256
+#define TFX__WIDE_STREAM_BYTES ((size_t)8 << 20)
+int tfx__sgemm_wide_fits(size_t m, size_t n, size_t k);
+void tfx__sgemm_wide(int trans_a, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
+                     size_t ldb, float *c, size_t ldc);
 /* Row-major y = alpha * op(A) x + beta * y, A m x n (one sample through a Dense layer: reads
  * the weights once, where sgemm with one row would first pack all of them). */
 void tfx__sgemv(int trans, size_t m, size_t n, float alpha, const float *a, size_t lda, const float *x, float beta,

@@ -5,6 +5,8 @@
  * - lean forwards (TFX__FW_LEAN: no pre-activation kept for ReLU/sigmoid/tanh/ELU) give
  *   bit-identical outputs, input and parameter gradients to full forwards, for every activation;
  * - one sample through Dense (sgemv instead of sgemm) against a direct sum in double;
+ * - wide shallow products (lib/core/gemm_wide.c: a Dense layer's batch gradients) against a
+ *   direct sum in double, bit-identical over thread counts, at every alignment of C;
  * - inference allocates no gradient buffers and keeps no ReLU pre-activation;
  * - the vectorised Adam step is bit-identical to the scalar formula (include/tfx/train.h). */
 #include <setjmp.h>
@@ -312,6 +314,104 @@ static void test_dense_one_row(void **state)
     dense_one_row(20, 1030, 1); /* short rows, wide units: the segmented transposed product */
 }
 
+/* ---- wide shallow products: a Dense layer's batch gradients ---- */
+
+/* C = op(A) B through tfx__sgemm for shapes it sends to the wide kernel (n >= 4096 columns,
+ * k <= 256 terms): against a double sum, bit-identical for 1, 2 and 3 threads, with C at
+ * every offset from a 64-byte boundary (the columns before it go one at a time), row strides
+ * that keep or break the alignment, and C large enough for streaming stores. The padding
+ * between rows of C stays untouched. */
+static void wide_product(int trans_a, size_t m, size_t n, size_t k, size_t c_off, size_t ldc_pad)
+{
+    assert_true(tfx__sgemm_wide_fits(m, n, k));
+    const size_t lda = trans_a ? m + 3 : k + 2, ldb = n + 5, ldc = n + ldc_pad;
+    float *a = rand_floats((trans_a ? k : m) * lda, 91, -1.0f, 1.0f);
+    float *b = rand_floats(k * ldb, 92, -1.0f, 1.0f);
+    float *store = aligned_alloc(64, ((m * ldc + c_off) * sizeof(float) + 63) / 64 * 64);
+    float *ref = malloc(m * ldc * sizeof(float));
+    assert_true(store && ref);
+    float *c = store + c_off;
+    for (int threads = 1; threads <= 3; threads++) {
+        for (size_t i = 0; i < m * ldc; i++) c[i] = -7.0f;
+        tfx__threads_force(threads);
+        tfx__sgemm(trans_a, 0, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+        if (threads == 1)
+            memcpy(ref, c, m * ldc * sizeof(float));
+        else
+            assert_memory_equal(c, ref, m * ldc * sizeof(float));
+    }
+    tfx__threads_force(0);
+    for (size_t r = 0; r < m; r++)
+        for (size_t j = 0; j < ldc; j++) {
+            if (j >= n) {
+                assert_true(c[r * ldc + j] == -7.0f);
+                continue;
+            }
+            double acc = 0.0, mag = 0.0;
+            for (size_t i = 0; i < k; i++) {
+                double t = (double)(trans_a ? a[i * lda + r] : a[r * lda + i]) * b[i * ldb + j];
+                acc += t, mag += fabs(t);
+            }
+            assert_true(fabs(c[r * ldc + j] - acc) <= 1e-6 * (mag > 1.0 ? mag : 1.0));
+        }
+    free(a), free(b), free(store), free(ref);
+}
+
+static void test_wide_products(void **state)
+{
+    (void)state;
+    for (size_t off = 0; off < 16; off += 5) { /* 0, 5, 10, 15 floats past a 64-byte boundary */
+        wide_product(1, 6, 4096 + 64 * 3 + 37, 50, off, 0); /* dY^T X: kernel gradient */
+        wide_product(0, 7, 5000, 128, off, 16);             /* dY W: input gradient */
+    }
+    wide_product(0, 3, 4100, 1, 0, 3);  /* rows not aligned alike: plain stores */
+    wide_product(1, 1, 4096, 256, 0, 0); /* one row, the most terms */
+    if (!under_valgrind()) wide_product(1, 66, 40000, 20, 1, 0); /* 10 MB: streaming stores */
+}
+
+/* A Dense layer with a wide input over a batch: the input and kernel gradients (the wide
+ * kernel) against double sums. */
+static void test_dense_batch_gradients(void **state)
+{
+    (void)state;
+    const int K = 4500, U = 13, N = 9;
+    tfx_model *m;
+    OK(tfx_model_new(&m, 1, 1, K));
+    tfx_dense_options d = TFX_DENSE_OPTIONS_INIT;
+    d.units = U;
+    tfx_layer *l;
+    OK(tfx_model_add_dense(m, &d, &l));
+    float *w = rand_floats((size_t)K * U, 93, -1.0f, 1.0f), *bias = rand_floats(U, 94, -1.0f, 1.0f);
+    float *x = rand_floats((size_t)N * K, 95, -1.0f, 1.0f), *seed = rand_floats((size_t)N * U, 96, -1.0f, 1.0f);
+    OK(tfx_layer_set_weights(l, w, bias));
+    OK(tfx__model_forward(m, x, N, 1));
+    float *g;
+    OK(tfx__model_backward(m, N, 0, seed, 0, 1, TFX__BW_PARAM_GRADS, NULL, &g));
+    float *gw = malloc((size_t)K * U * sizeof(float)), *gb = malloc(U * sizeof(float));
+    assert_true(gw && gb);
+    tfx__dense_kernel_to_keras(l, tfx__layer_grads(l), gw); /* stored unit-major */
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < K; k++) {
+            double acc = 0.0, mag = 0.0;
+            for (int u = 0; u < U; u++) {
+                double t = (double)seed[n * U + u] * w[(size_t)k * U + u];
+                acc += t, mag += fabs(t);
+            }
+            assert_true(fabs(g[(size_t)n * K + k] - acc) <= 1e-6 * (mag > 1.0 ? mag : 1.0));
+        }
+    for (int k = 0; k < K; k++)
+        for (int u = 0; u < U; u++) {
+            double acc = 0.0, mag = 0.0;
+            for (int n = 0; n < N; n++) {
+                double t = (double)seed[n * U + u] * x[(size_t)n * K + k];
+                acc += t, mag += fabs(t);
+            }
+            assert_true(fabs(gw[(size_t)k * U + u] - acc) <= 1e-6 * (mag > 1.0 ? mag : 1.0));
+        }
+    free(w), free(bias), free(x), free(seed), free(gw), free(gb);
+    tfx_model_free(m);
+}
+
 /* ---- the model's own threads (tfx_model_set_threads) ---- */
 
 /* Forward, input and parameter gradients with 2 and 3 own threads (matrix products split by
@@ -444,6 +544,8 @@ int main(void)
         cmocka_unit_test(test_lean_forward),
         cmocka_unit_test(test_lean_guided),
         cmocka_unit_test(test_dense_one_row),
+        cmocka_unit_test(test_wide_products),
+        cmocka_unit_test(test_dense_batch_gradients),
         cmocka_unit_test(test_model_threads),
         cmocka_unit_test(test_inference_buffers),
         cmocka_unit_test(test_adam_bitwise),

@@ -1,0 +1,179 @@
+/* C = op(A) B for wide, shallow products: n in the thousands of columns, k at most a few
+ * hundred terms. A Dense layer's batch input gradient dY W and kernel gradient dY^T X have this
+ * shape (the seed model: 50 x 86528 and 128 x 86528 with 128 and 50 terms). OpenBLAS runs
+ * them at about half its peak here: it first zeroes C (beta = 0), then packs both operands
+ * for a few terms each. This kernel keeps a 4-row x 64-column tile of C in registers while it
+ * goes through the k terms (the 64 columns of B stay in L1 across all row tiles), and writes
+ * each C value once, with streaming stores when C is large, as nobody reads it soon.
+ *
+ * Every C value is one sum over i = 0..k-1 in order, whatever the thread split: the threads
+ * take whole 64-column blocks from a fixed start, so results do not depend on the thread
+ * count. */
+#include <stdint.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "layers/layer.h"
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#  include <immintrin.h>
+#  define WIDE_X86 1
+#endif
+
+enum { BLOCK = 64 }; /* columns per thread-split unit and per aligned run */
+
+typedef struct wide_args {
+    size_t m, k;
+    const float *a;
+    size_t ars, aks; /* A's element (row r, term i) is a[r * ars + i * aks] */
+    const float *b;
+    size_t ldb;
+    float *c;
+    size_t ldc;
+    int stream; /* C's aligned runs may use streaming stores */
+} wide_args;
+
+/* One column j of C, rows [0, m): the same in-order sum as the vector tiles, with the same
+ * multiply-add (FMAS: fused where the tiles' FMA is). */
+#define WIDE_COLUMN(NAME, TARGET, FMAS)                                                                    \
+    TARGET static void NAME(const wide_args *w, size_t j)                                                  \
+    {                                                                                                      \
+        for (size_t r = 0; r < w->m; r++) {                                                                \
+            const float *ar = w->a + r * w->ars;                                                           \
+            float t = 0.0f;                                                                                \
+            for (size_t i = 0; i < w->k; i++) t = FMAS(ar[i * w->aks], w->b[i * w->ldb + j], t);          \
+            w->c[r * w->ldc + j] = t;                                                                      \
+        }                                                                                                  \
+    }
+
+/* Columns [j0, j1) (whole vectors of L lanes) for R rows from r0 with NV vectors per row. */
+#define WIDE_TILE(NAME, TARGET, VT, L, NV, R, FMA, STORE)                                                       \
+    TARGET static inline void NAME(const wide_args *w, size_t r0, size_t j, int stream)                   \
+    {                                                                                                      \
+        VT acc[R][NV];                                                                                     \
+        _Pragma("GCC unroll 16") for (int q = 0; q < R; q++)                                               \
+            _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++) acc[q][v] = (VT){0};                     \
+        const float *ap = w->a + r0 * w->ars, *bp = w->b + j;                                              \
+        for (size_t i = 0; i < w->k; i++, ap += w->aks, bp += w->ldb) {                                    \
+            VT s[NV];                                                                                      \
+            _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++) memcpy(&s[v], bp + v * L, sizeof(VT));  \
+            _Pragma("GCC unroll 16") for (int q = 0; q < R; q++)                                           \
+            {                                                                                              \
+                const VT aq = (VT){0} + ap[q * w->ars];                                                    \
+                _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++) acc[q][v] = FMA(aq, s[v], acc[q][v]); \
+            }                                                                                              \
+        }                                                                                                  \
+        _Pragma("GCC unroll 16") for (int q = 0; q < R; q++)                                               \
+            _Pragma("GCC unroll 16") for (int v = 0; v < NV; v++)                                          \
+        {                                                                                                  \
+            float *o = w->c + (r0 + q) * w->ldc + j + v * L;                                               \
+            if (stream)                                                                                    \
+                STORE(o, acc[q][v]);                                                                       \
+            else                                                                                           \
+                memcpy(o, &acc[q][v], sizeof(VT));                                                         \
+        }                                                                                                  \
+    }
+
+/* Columns [j0, j1): j1 - j0 a multiple of L * NV. */
+#define WIDE_RUN(NAME, TARGET, TILE4, TILE1, L, NV)                                                        \
+    TARGET static void NAME(const wide_args *w, size_t j0, size_t j1, int stream)                         \
+    {                                                                                                      \
+        for (size_t j = j0; j < j1; j += (size_t)(L * NV)) {                                               \
+            size_t r = 0;                                                                                  \
+            for (; r + 4 <= w->m; r += 4) TILE4(w, r, j, stream);                                          \
+            for (; r < w->m; r++) TILE1(w, r, j, stream);                                                  \
+        }                                                                                                  \
+    }
+
+#define PLAIN_STORE(p, v) memcpy((p), &(v), sizeof(v))
+/* The library is built as ISO C (no contraction): the multiply-adds are spelled out. */
+#define MUL_ADD(a, b, c) ((a) * (b) + (c))
+
+#if WIDE_X86
+typedef float v16f __attribute__((vector_size(64)));
+typedef float v8f __attribute__((vector_size(32)));
+typedef float v4f __attribute__((vector_size(16)));
+#  define T512 __attribute__((target("avx512f")))
+#  define T256 __attribute__((target("avx2,fma")))
+#  define T128
+#  define STORE512(p, v) _mm512_stream_ps((p), (__m512)(v))
+#  define STORE256(p, v) _mm256_stream_ps((p), (__m256)(v))
+#  define STORE128(p, v) _mm_stream_ps((p), (__m128)(v))
+#  define FMA512(a, b, c) ((v16f)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
+#  define FMA256(a, b, c) ((v8f)_mm256_fmadd_ps((__m256)(a), (__m256)(b), (__m256)(c)))
+#  define FMAS(a, b, c) __builtin_fmaf((a), (b), (c))
+WIDE_COLUMN(column_512, T512, FMAS)
+WIDE_TILE(tile4_512, T512, v16f, 16, 4, 4, FMA512, STORE512)
+WIDE_TILE(tile1_512, T512, v16f, 16, 4, 1, FMA512, STORE512)
+WIDE_RUN(run_512, T512, tile4_512, tile1_512, 16, 4)
+WIDE_COLUMN(column_256, T256, FMAS)
+WIDE_TILE(tile4_256, T256, v8f, 8, 2, 4, FMA256, STORE256)
+WIDE_TILE(tile1_256, T256, v8f, 8, 2, 1, FMA256, STORE256)
+WIDE_RUN(run_256, T256, tile4_256, tile1_256, 8, 2)
+WIDE_COLUMN(column_128, T128, MUL_ADD)
+WIDE_TILE(tile4_128, T128, v4f, 4, 2, 4, MUL_ADD, STORE128)
+WIDE_TILE(tile1_128, T128, v4f, 4, 2, 1, MUL_ADD, STORE128)
+WIDE_RUN(run_128, T128, tile4_128, tile1_128, 4, 2)
+#else
+typedef float v4f __attribute__((vector_size(16)));
+WIDE_COLUMN(column_128, , MUL_ADD)
+WIDE_TILE(tile4_128, , v4f, 4, 2, 4, MUL_ADD, PLAIN_STORE)
+WIDE_TILE(tile1_128, , v4f, 4, 2, 1, MUL_ADD, PLAIN_STORE)
+WIDE_RUN(run_128, , tile4_128, tile1_128, 4, 2)
+#endif
+
+typedef struct wide_job {
+    const wide_args *w;
+    size_t j0, j1;
+    void (*run)(const wide_args *, size_t, size_t, int);
+} wide_job;
+
+static void wide_job_run(void *arg)
+{
+    const wide_job *J = arg;
+    if (J->j1 > J->j0) J->run(J->w, J->j0, J->j1, J->w->stream);
+#if WIDE_X86
+    if (J->w->stream) _mm_sfence(); /* this thread's streamed values reach memory before the join */
+#endif
+}
+
+int tfx__sgemm_wide_fits(size_t m, size_t n, size_t k)
+{
+    return m >= 1 && k >= 1 && k <= TFX__WIDE_MAX_K && n >= TFX__WIDE_MIN_N;
+}
+
+void tfx__sgemm_wide(int trans_a, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
+                     size_t ldb, float *c, size_t ldc)
+{
+    wide_args w = {m, k, a, trans_a ? 1 : lda, trans_a ? lda : 1, b, ldb, c, ldc, 0};
+    void (*run)(const wide_args *, size_t, size_t, int) = run_128;
+    void (*column)(const wide_args *, size_t) = column_128;
+#if WIDE_X86
+    if (__builtin_cpu_supports("avx512f"))
+        run = run_512, column = column_512;
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        run = run_256, column = column_256;
+#endif
+    /* Runs start where C's rows are 64-byte aligned (when all rows share the alignment); the
+     * columns before and after the runs go one at a time. */
+    size_t head = 0;
+    if (ldc % 16 == 0 && (uintptr_t)c % sizeof(float) == 0) {
+        head = (16 - (size_t)((uintptr_t)c / sizeof(float) % 16)) % 16;
+        /* streaming pays for C well beyond the caches only (it is not read back soon) */
+        w.stream = (double)m * (double)n * sizeof(float) >= (double)TFX__WIDE_STREAM_BYTES;
+    }
+    if (head > n) head = n;
+    const size_t blocks = (n - head) / BLOCK, tail0 = head + blocks * BLOCK;
+    for (size_t j = 0; j < head; j++) column(&w, j);
+    int threads = tfx__threads();
+    if ((size_t)threads > blocks) threads = blocks ? (int)blocks : 1;
+    wide_job jobs[TFX__MAX_THREADS];
+    for (int t = 0; t < threads; t++)
+        jobs[t] = (wide_job){&w, head + blocks * (size_t)t / (size_t)threads * BLOCK,
+                             head + blocks * (size_t)(t + 1) / (size_t)threads * BLOCK, run};
+    if (threads > 1)
+        tfx__parallel(threads, wide_job_run, jobs, sizeof *jobs);
+    else
+        wide_job_run(&jobs[0]);
+    for (size_t j = tail0; j < n; j++) column(&w, j);
+}
