@@ -6,7 +6,12 @@
  * not be split at all. Idle workers spin about 50 us (back-to-back calls of one forward), then
  * sleep on a condition variable: no busy-waiting between calls, unlike OpenBLAS's 0.1 s.
  * Without a pool (no model, or it could not start) threads are started per call; a thread that
- * cannot start has its slice run by the caller, so there is no failure path. */
+ * cannot start has its slice run by the caller, so there is no failure path.
+ *
+ * A call from inside a slice (a Winograd block's GEMM large enough for tfx__sgemm to split it,
+ * on the caller's thread, which has the model's thread count) runs its slices one after the
+ * other in that thread: handing them to the pool would overwrite the running call's jobs, and
+ * its workers are busy anyway. */
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -38,6 +43,7 @@ struct tfx__pool {
 };
 
 static _Thread_local tfx__pool **g_slot; /* the current model's pool (tfx__pool_use) */
+static _Thread_local int g_in_slice;     /* this thread is running a slice */
 
 
 static inline void cpu_relax(void)
@@ -53,6 +59,7 @@ static void *worker_main(void *arg)
 {
     worker *me = arg;
     tfx__pool *p = me->pool;
+    g_in_slice = 1;
     unsigned seen = me->seen;
     for (;;) {
         unsigned g = atomic_load_explicit(&p->gen, memory_order_acquire);
@@ -134,6 +141,7 @@ typedef struct par_start {
 static void *par_entry(void *arg)
 {
     par_start *s = arg;
+    g_in_slice = 1;
     s->fn(s->job);
     return NULL;
 }
@@ -156,14 +164,9 @@ static void spawn(int threads, void (*fn)(void *job), char *jobs, size_t job_siz
     }
 }
 
-void tfx__parallel(int threads, void (*fn)(void *job), void *jobs, size_t job_size)
+/* Slices 1.. to the pool (or fresh threads), slice 0 here; returns when all are done. */
+static void run_slices(int threads, void (*fn)(void *job), char *j, size_t job_size)
 {
-    char *j = jobs;
-    if (threads > TFX__MAX_THREADS) threads = TFX__MAX_THREADS;
-    if (threads <= 1) {
-        fn(j);
-        return;
-    }
     tfx__pool *p = NULL;
     if (g_slot) {
         if (!*g_slot) *g_slot = pool_new();
@@ -192,6 +195,19 @@ void tfx__parallel(int threads, void (*fn)(void *job), void *jobs, size_t job_si
         cpu_relax();
         if (i >= SPIN) sched_yield(); /* a worker may be waiting for this core */
     }
+}
+
+void tfx__parallel(int threads, void (*fn)(void *job), void *jobs, size_t job_size)
+{
+    char *j = jobs;
+    if (threads > TFX__MAX_THREADS) threads = TFX__MAX_THREADS;
+    if (threads <= 1 || g_in_slice) {
+        for (int i = 0; i < (threads < 1 ? 1 : threads); i++) fn(j + (size_t)i * job_size);
+        return;
+    }
+    g_in_slice = 1;
+    run_slices(threads, fn, j, job_size);
+    g_in_slice = 0;
 }
 
 void tfx__pool_use(tfx__pool **slot) { g_slot = slot; }
