@@ -25,6 +25,11 @@
  * on every GEMM call, which shorter blocks do not amortise (37 -> 64 tiles: integrated
  * gradients 1.15x faster with them; no change with the AVX-512 small-matrix kernels). */
 #define MIN_TILES 64
+/* The kernel gradient: transformed tiles per block (floats; 1 MiB measured fastest for the seed
+ * model's layers against 0.5 to 4 MiB), and fixed parts summed in order so that the result
+ * does not depend on the thread count (two: this library's machines). */
+#define GRAD_BLOCK_FLOATS ((size_t)1 << 18)
+#define GRAD_PARTS 2
 
 /* Thread-local like the allocation-failure hook: no global mutable state (DESIGN 11). */
 static _Thread_local int g_force = -1;
@@ -103,6 +108,45 @@ TFX__CLONES static void g2k(size_t n,
 static void g2(const float *in, sdiff is, float *out, sdiff os, size_t n)
 {
     g2k(n, in, in + is, in + 2 * is, out, out + os, out + 2 * os, out + 3 * os);
+}
+
+/* The kernel gradient by F(3x3, 2x2): transposing F(2x2, 3x3) (Lavin & Gray 2016) swaps the
+ * roles of the output and kernel transforms, so dW = G^T [(A E A^T) . (B^T D B)] G for a 2x2
+ * tile E of dz and its 4x4 input patch D, B^T as above. */
+
+/* A for m = 2 (2 inputs, 4 outputs): the 2x2 gradient tile spread over the 4 points. */
+TFX__CLONES static void a2k(size_t n, const float *restrict e0, const float *restrict e1, float *restrict o0,
+    float *restrict o1, float *restrict o2, float *restrict o3)
+{
+    for (size_t c = 0; c < n; c++) {
+        o0[c] = e0[c];
+        o1[c] = e0[c] + e1[c];
+        o2[c] = e0[c] - e1[c];
+        o3[c] = -e1[c];
+    }
+}
+
+static void a2(const float *in, sdiff is, float *out, sdiff os, size_t n)
+{
+    a2k(n, in, in + is, out, out + os, out + 2 * os, out + 3 * os);
+}
+
+/* G^T for m = 2 (4 inputs, 3 outputs): the 4 points back to the 3 kernel taps. */
+TFX__CLONES static void gt2k(size_t n,
+    const float *restrict m0, const float *restrict m1, const float *restrict m2, const float *restrict m3,
+    float *restrict o0, float *restrict o1, float *restrict o2)
+{
+    for (size_t c = 0; c < n; c++) {
+        float s = 0.5f * (m1[c] + m2[c]);
+        o0[c] = m0[c] + s;
+        o1[c] = 0.5f * (m1[c] - m2[c]);
+        o2[c] = s + m3[c];
+    }
+}
+
+static void gt2(const float *in, sdiff is, float *out, sdiff os, size_t n)
+{
+    gt2k(n, in, in + is, in + 2 * is, in + 3 * is, out, out + os, out + 2 * os);
 }
 
 /* m = 4 with the points 0, 1, -1, 1/2, -2 (and infinity) instead of Lavin's 0, +-1, +-2:
@@ -277,6 +321,52 @@ static void transpose_taps(const float *src, size_t nc, size_t nf, float *dst)
             }
 }
 
+/* Input transform of tiles [t0, t0 + T) (over all images, row-major per image):
+ * v[k][t][c] = (B^T d B)[k] of tile t, d the (m+2) x (m+2) input patch of its m x m outputs
+ * (zeros outside the image). */
+static void input_transform(int m, const tfx__wino_geom *g, const float *x, size_t t0, size_t T, float *v,
+                            sdiff vplane)
+{
+    const int a = m + 2;
+    const size_t ci = (size_t)g->cin;
+    const tf1d bt = m == 2 ? bt2 : bt4;
+    const int th = (g->out_h + m - 1) / m, tw = (g->out_w + m - 1) / m;
+    const size_t tpi = (size_t)th * tw, in_img = (size_t)g->in_h * g->in_w * ci;
+    float dbuf[6 * 6 * CH], tbuf[6 * 6 * CH];
+    for (size_t t = 0; t < T; t++) {
+        const size_t gt = t0 + t, b = gt / tpi, r = gt % tpi;
+        const int ih0 = (int)(r / tw) * m - g->pad_top, iw0 = (int)(r % tw) * m - g->pad_left;
+        const float *xb = x + b * in_img;
+        const int inside = ih0 >= 0 && iw0 >= 0 && ih0 + a <= g->in_h && iw0 + a <= g->in_w;
+        for (size_t c0 = 0; c0 < ci; c0 += CH) {
+            const size_t cnt = ci - c0 < CH ? ci - c0 : CH;
+            const float *d;
+            sdiff rs, cs;
+            if (inside) { /* read the tile in place */
+                d = xb + ((size_t)ih0 * g->in_w + iw0) * ci + c0;
+                rs = (sdiff)((size_t)g->in_w * ci);
+                cs = (sdiff)ci;
+            } else { /* border tile: copy with zeros outside the image */
+                for (int i = 0; i < a; i++)
+                    for (int j = 0; j < a; j++) {
+                        float *dst = dbuf + ((size_t)i * a + j) * CH;
+                        int ih = ih0 + i, iw = iw0 + j;
+                        if (ih < 0 || ih >= g->in_h || iw < 0 || iw >= g->in_w)
+                            memset(dst, 0, cnt * sizeof(float));
+                        else
+                            memcpy(dst, xb + ((size_t)ih * g->in_w + iw) * ci + c0, cnt * sizeof(float));
+                    }
+                d = dbuf;
+                rs = (sdiff)a * CH;
+                cs = CH;
+            }
+            for (int j = 0; j < a; j++) bt(d + j * cs, rs, tbuf + j * CH, (sdiff)a * CH, cnt);
+            for (int i = 0; i < a; i++)
+                bt(tbuf + (size_t)i * a * CH, CH, v + (sdiff)i * a * vplane + (sdiff)(t * ci + c0), vplane, cnt);
+        }
+    }
+}
+
 /* One thread's share: tiles [t_begin, t_end) in blocks of Tb, output channels [f_begin, f_end). */
 typedef struct wino_job {
     int m;
@@ -296,49 +386,17 @@ static void run_blocks(void *arg)
     float *z = J->z;
     const tfx__wino_epilogue *ep = J->ep;
     const size_t a2 = (size_t)a * a, ci = (size_t)g->cin, co = (size_t)g->cout, Tb = J->Tb;
-    const tf1d bt = m == 2 ? bt2 : bt4, at = m == 2 ? at2 : at4;
+    const tf1d at = m == 2 ? at2 : at4;
     const int th = (g->out_h + m - 1) / m, tw = (g->out_w + m - 1) / m;
     const size_t tpi = (size_t)th * tw;
-    const size_t in_img = (size_t)g->in_h * g->in_w * ci, out_img = (size_t)g->out_h * g->out_w * co;
+    const size_t out_img = (size_t)g->out_h * g->out_w * co;
     const sdiff vplane = (sdiff)plane_stride(Tb * ci), mplane = (sdiff)plane_stride(Tb * co);
     float *v = J->area, *mm = v + a2 * (size_t)vplane, *tile = mm + a2 * (size_t)mplane;
-    float dbuf[6 * 6 * CH], tbuf[6 * 6 * CH];
+    float tbuf[6 * 6 * CH];
 
     for (size_t t0 = J->t_begin; t0 < J->t_end; t0 += Tb) {
         const size_t T = J->t_end - t0 < Tb ? J->t_end - t0 : Tb;
-        /* Input transform: v[k][t][c] = (B^T d B)[k] of tile t. */
-        for (size_t t = 0; t < T; t++) {
-            const size_t gt = t0 + t, b = gt / tpi, r = gt % tpi;
-            const int ih0 = (int)(r / tw) * m - g->pad_top, iw0 = (int)(r % tw) * m - g->pad_left;
-            const float *xb = x + b * in_img;
-            const int inside = ih0 >= 0 && iw0 >= 0 && ih0 + a <= g->in_h && iw0 + a <= g->in_w;
-            for (size_t c0 = 0; c0 < ci; c0 += CH) {
-                const size_t cnt = ci - c0 < CH ? ci - c0 : CH;
-                const float *d;
-                sdiff rs, cs;
-                if (inside) { /* read the tile in place */
-                    d = xb + ((size_t)ih0 * g->in_w + iw0) * ci + c0;
-                    rs = (sdiff)((size_t)g->in_w * ci);
-                    cs = (sdiff)ci;
-                } else { /* border tile: copy with zeros outside the image */
-                    for (int i = 0; i < a; i++)
-                        for (int j = 0; j < a; j++) {
-                            float *dst = dbuf + ((size_t)i * a + j) * CH;
-                            int ih = ih0 + i, iw = iw0 + j;
-                            if (ih < 0 || ih >= g->in_h || iw < 0 || iw >= g->in_w)
-                                memset(dst, 0, cnt * sizeof(float));
-                            else
-                                memcpy(dst, xb + ((size_t)ih * g->in_w + iw) * ci + c0, cnt * sizeof(float));
-                        }
-                    d = dbuf;
-                    rs = (sdiff)a * CH;
-                    cs = CH;
-                }
-                for (int j = 0; j < a; j++) bt(d + j * cs, rs, tbuf + j * CH, (sdiff)a * CH, cnt);
-                for (int i = 0; i < a; i++)
-                    bt(tbuf + (size_t)i * a * CH, CH, v + (sdiff)i * a * vplane + (sdiff)(t * ci + c0), vplane, cnt);
-            }
-        }
+        input_transform(m, g, x, t0, T, v, vplane);
         /* One GEMM per transformed position k (this job's output channels). */
         const size_t fb = J->f_begin, fe = J->f_end;
         for (size_t k = 0; k < a2; k++)
@@ -423,4 +481,117 @@ void tfx__winograd_conv(int m, const tfx__wino_geom *g, size_t n, const float *x
                              b1 * Tb < total ? b1 * Tb : total, 0, co};
     }
     tfx__parallel(threads, run_blocks, jobs, sizeof *jobs);
+}
+
+/* ---- kernel gradient ---- */
+
+/* Tiles per gradient block: transformed input and gradient tiles of about GRAD_BLOCK_FLOATS. */
+static size_t grad_block_tiles(const tfx__wino_geom *g, size_t total)
+{
+    size_t t = GRAD_BLOCK_FLOATS / (16 * ((size_t)g->cin + g->cout));
+    if (t < MIN_TILES) t = MIN_TILES;
+    return t < total ? t : total ? total : 1;
+}
+
+/* One part's area: the 16 accumulated planes M[k][ci][co], then a block's V and U. */
+static size_t grad_area(const tfx__wino_geom *g, size_t Tb)
+{
+    return 16 * (plane_stride((size_t)g->cin * g->cout) + plane_stride(Tb * g->cin) + plane_stride(Tb * g->cout));
+}
+
+size_t tfx__winograd_grad_work_floats(const tfx__wino_geom *g, size_t n)
+{
+    return GRAD_PARTS * grad_area(g, grad_block_tiles(g, total_tiles(2, g, n)));
+}
+
+typedef struct grad_job {
+    const tfx__wino_geom *g;
+    const float *x, *dz;
+    float *area;
+    size_t Tb, t_begin, t_end;
+} grad_job;
+
+/* Tiles [t_begin, t_end) in blocks: V = B^T D B, U = A E A^T, and M[k] += V[k]^T U[k]. */
+static void grad_blocks(void *arg)
+{
+    const grad_job *J = arg;
+    const tfx__wino_geom *g = J->g;
+    const size_t ci = (size_t)g->cin, co = (size_t)g->cout, Tb = J->Tb;
+    const int tw = (g->out_w + 1) / 2;
+    const size_t tpi = (size_t)((g->out_h + 1) / 2) * tw, out_img = (size_t)g->out_h * g->out_w * co;
+    const sdiff mplane = (sdiff)plane_stride(ci * co), vplane = (sdiff)plane_stride(Tb * ci),
+                uplane = (sdiff)plane_stride(Tb * co);
+    float *mm = J->area, *v = mm + 16 * mplane, *u = v + 16 * vplane;
+    float ebuf[4 * CH], tbuf[8 * CH];
+    int first = 1;
+    for (size_t t0 = J->t_begin; t0 < J->t_end; t0 += Tb, first = 0) {
+        const size_t T = J->t_end - t0 < Tb ? J->t_end - t0 : Tb;
+        input_transform(2, g, J->x, t0, T, v, vplane);
+        for (size_t t = 0; t < T; t++) {
+            const size_t gt = t0 + t, b = gt / tpi, r = gt % tpi;
+            const int oh0 = (int)(r / tw) * 2, ow0 = (int)(r % tw) * 2;
+            const int rows = g->out_h - oh0 < 2 ? 1 : 2, cols = g->out_w - ow0 < 2 ? 1 : 2;
+            const float *db = J->dz + b * out_img;
+            for (size_t c0 = 0; c0 < co; c0 += CH) {
+                const size_t cnt = co - c0 < CH ? co - c0 : CH;
+                const float *e;
+                sdiff rs, cs;
+                if (rows == 2 && cols == 2) {
+                    e = db + ((size_t)oh0 * g->out_w + ow0) * co + c0;
+                    rs = (sdiff)((size_t)g->out_w * co);
+                    cs = (sdiff)co;
+                } else { /* a tile past the output's edge: zeros there */
+                    for (int i = 0; i < 2; i++)
+                        for (int j = 0; j < 2; j++) {
+                            float *dst = ebuf + (size_t)(i * 2 + j) * CH;
+                            if (i < rows && j < cols)
+                                memcpy(dst, db + ((size_t)(oh0 + i) * g->out_w + (size_t)(ow0 + j)) * co + c0,
+                                       cnt * sizeof(float));
+                            else
+                                memset(dst, 0, cnt * sizeof(float));
+                        }
+                    e = ebuf;
+                    rs = 2 * CH;
+                    cs = CH;
+                }
+                for (int j = 0; j < 2; j++) a2(e + j * cs, rs, tbuf + j * CH, 2 * CH, cnt);
+                for (int p = 0; p < 4; p++) a2(tbuf + p * 2 * CH, CH, u + p * 4 * uplane + (sdiff)(t * co + c0), uplane, cnt);
+            }
+        }
+        for (size_t k = 0; k < 16; k++)
+            tfx__sgemm(1, 0, ci, co, T, 1.0f, v + k * (size_t)vplane, ci, u + k * (size_t)uplane, co, first ? 0.0f : 1.0f,
+                       mm + k * (size_t)mplane, co);
+    }
+    if (first)
+        for (size_t k = 0; k < 16; k++) memset(mm + k * (size_t)mplane, 0, ci * co * sizeof(float));
+}
+
+void tfx__winograd_kernel_grad(const tfx__wino_geom *g, size_t n, const float *x, const float *dz, int threads,
+                               float *work, float *gw)
+{
+    const size_t total = total_tiles(2, g, n), Tb = grad_block_tiles(g, total), area = grad_area(g, Tb);
+    const size_t P = (size_t)g->cin * g->cout;
+    grad_job jobs[GRAD_PARTS];
+    for (size_t q = 0; q < GRAD_PARTS; q++)
+        jobs[q] = (grad_job){g, x, dz, work + q * area, Tb, total * q / GRAD_PARTS, total * (q + 1) / GRAD_PARTS};
+    if (threads >= GRAD_PARTS) {
+        tfx__parallel(GRAD_PARTS, grad_blocks, jobs, sizeof *jobs);
+    } else {
+        for (size_t q = 0; q < GRAD_PARTS; q++) grad_blocks(&jobs[q]);
+    }
+    /* The parts' sums in order, then dW = G^T M G per (ci, co). */
+    const sdiff mplane = (sdiff)plane_stride(P);
+    float *m0 = work;
+    for (size_t q = 1; q < GRAD_PARTS; q++)
+        for (size_t k = 0; k < 16; k++) {
+            float *d = m0 + k * (size_t)mplane;
+            const float *s = work + q * area + k * (size_t)mplane;
+            for (size_t e = 0; e < P; e++) d[e] += s[e];
+        }
+    float tmp[12 * CH];
+    for (size_t e0 = 0; e0 < P; e0 += CH) {
+        const size_t cnt = P - e0 < CH ? P - e0 : CH;
+        for (int j = 0; j < 4; j++) gt2(m0 + j * mplane + (sdiff)e0, 4 * mplane, tmp + j * CH, 4 * CH, cnt);
+        for (int r = 0; r < 3; r++) gt2(tmp + r * 4 * CH, CH, gw + (size_t)r * 3 * P + e0, (sdiff)P, cnt);
+    }
 }

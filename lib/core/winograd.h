@@ -52,4 +52,12 @@ typedef struct tfx__wino_epilogue {
 void tfx__winograd_conv(int m, const tfx__wino_geom *g, size_t n, const float *x, const float *u, int threads,
                         float *work, float *z, const tfx__wino_epilogue *ep);
 
+/* The kernel gradient gw[3][3][cin][cout] (HWIO, overwritten) of the forward convolution g
+ * over n images: x its input, dz the gradient of its output, by F(3x3, 2x2) (2.25x fewer
+ * multiplications than im2col). Two fixed halves of the tiles are summed separately and then
+ * added, on two threads when threads >= 2; work: tfx__winograd_grad_work_floats floats. */
+size_t tfx__winograd_grad_work_floats(const tfx__wino_geom *g, size_t n);
+void tfx__winograd_kernel_grad(const tfx__wino_geom *g, size_t n, const float *x, const float *dz, int threads,
+                               float *work, float *gw);
+
 #endif

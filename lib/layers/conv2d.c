@@ -136,11 +136,17 @@ static const float *wino_kernel(tfx_layer *l, int dx, int m, const tfx__wino_geo
     return l->derived[dx].data;
 }
 
+/* The kernel gradient by Winograd (F(3x3, 2x2)) where the forward would use it. */
+static int wino_grad_geom(const tfx_layer *l, tfx__wino_geom *g) { return wino_geom(l, 0, g) != 0; }
+
 static size_t scratch_floats(const tfx_layer *l, size_t n)
 {
+    tfx__wino_geom g;
+    const int wg = wino_grad_geom(l, &g);
     size_t s = is_pointwise(l) ? 0 : block_images(l, n) * l->out.h * l->out.w * kdim(l);
-    size_t f = wino_floats(l, 0, n), b = wino_floats(l, 1, n);
+    size_t f = wino_floats(l, 0, n), b = wino_floats(l, 1, n), k = wg ? tfx__winograd_grad_work_floats(&g, n) : 0;
     if (f > s) s = f;
+    if (k > s) s = k;
     return b > s ? b : s;
 }
 
@@ -196,18 +202,22 @@ static int backward(tfx_layer *l, const float *x, const float *y, float *dy, flo
     tfx__conv_geom g;
     geom(l, &g);
     const size_t nb = pw ? n : block_images(l, n);
-    /* The input gradient by Winograd runs after all blocks, in the same scratch. */
-    tfx__wino_geom wg;
-    const int wm = dx ? wino_geom(l, 1, &wg) : 0;
-    const size_t col_floats = !pw && (grads || (dx && !wm)) ? nb * per_rows * K : 0;
+    /* The kernel gradient and the input gradient by Winograd run after all blocks (which then
+     * only apply the activation's gradient and sum the bias gradient), in the same scratch. */
+    tfx__wino_geom wg, kg;
+    const int wm = dx ? wino_geom(l, 1, &wg) : 0, wk = grads && wino_grad_geom(l, &kg);
+    const size_t col_floats = !pw && ((grads && !wk) || (dx && !wm)) ? nb * per_rows * K : 0;
     const int nt = wm ? tfx__winograd_threads(wm, &wg, n) : 1;
     const size_t wino_work = wm ? wino_scratch(wm, &wg, 1, n, nt) : 0;
+    const size_t grad_work = wk ? tfx__winograd_grad_work_floats(&kg, n) : 0;
+    size_t need = col_floats > wino_work ? col_floats : wino_work;
+    if (grad_work > need) need = grad_work;
     float *col = NULL, *work = NULL;
-    if (col_floats || wino_work) {
-        float *s = tfx__layer_scratch(l, col_floats > wino_work ? col_floats : wino_work);
+    if (need) {
+        float *s = tfx__layer_scratch(l, need);
         if (!s) return TFX_ENOMEM;
         col = col_floats ? s : NULL;
-        work = wm ? s : NULL;
+        work = s;
     }
     if (grads && l->cfg.use_bias) memset(gw + K * F, 0, F * sizeof(float));
     /* Block by block: dz, the weight gradient accumulated over blocks, then dx. */
@@ -220,12 +230,14 @@ static int backward(tfx_layer *l, const float *x, const float *y, float *dy, flo
             if (rc) return rc;
         }
         if (grads) {
-            const float *xc = x + b0 * in_sz;
-            if (col) {
-                tfx__im2col(&g, cnt, xc, col);
-                xc = col;
+            if (!wk) {
+                const float *xc = x + b0 * in_sz;
+                if (col) {
+                    tfx__im2col(&g, cnt, xc, col);
+                    xc = col;
+                }
+                tfx__sgemm(1, 0, K, F, rows, 1.0f, xc, K, dz, F, b0 ? 1.0f : 0.0f, gw, F);
             }
-            tfx__sgemm(1, 0, K, F, rows, 1.0f, xc, K, dz, F, b0 ? 1.0f : 0.0f, gw, F);
             if (l->cfg.use_bias) {
                 float *gb = gw + K * F;
                 for (size_t r = 0; r < rows; r++)
@@ -241,6 +253,7 @@ static int backward(tfx_layer *l, const float *x, const float *y, float *dy, flo
             }
         }
     }
+    if (wk) tfx__winograd_kernel_grad(&kg, n, x, dy, tfx__threads(), work, gw);
     if (wm) {
         const float *u = wino_kernel(l, 1, wm, &wg, work);
         if (!u) return TFX_ENOMEM;

@@ -1,4 +1,5 @@
-/* Winograd Conv2D (lib/core/winograd.c; forward and input gradient of 3x3 stride-1 kernels)
+/* Winograd Conv2D (lib/core/winograd.c; forward, input gradient and kernel gradient of 3x3
+ * stride-1 kernels)
  * against a naive direct convolution in double written here, and against the im2col path, for
  * both tile sizes forced (tfx__winograd_force) on random shapes: channels 1..130, sizes 3..33
  * (odd sizes and sizes below one tile included), valid and SAME padding, batch 1..7, with and
@@ -8,7 +9,8 @@
  * scale of the float rounding of any summation order). Bounds (measured worst, margin ~10x):
  *   im2col: TOL_IM2COL (the standard float-sum bound, as tests/engine/test_conv_reference.c)
  *   F(2x2, 3x3): TOL_F2, F(4x4, 3x3): TOL_F4 (the transforms scale the terms by up to 10x for
- *   F(2) and ~100x for F(4) before the float GEMM sums them). */
+ *   F(2) and ~100x for F(4) before the float GEMM sums them). The kernel gradient is always
+ *   F(3x3, 2x2) (its transforms scale terms by at most 4x): TOL_F2 whatever the forced size. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -60,7 +62,7 @@ static void fill(tfx__rng *rng, float *p, size_t n, double lo, double hi)
 
 /* Naive 3x3 stride-1 conv: y (after bias and optional ReLU) and dx with |term| sums. */
 static void naive(const wcase *k, int oh, int ow, int pad, const float *x, const float *w, const float *b,
-                  const float *dy, double *y, double *ys, double *dx, double *dxs)
+                  const float *dy, double *y, double *ys, double *dx, double *dxs, double *dw, double *dws)
 {
     for (int bi = 0; bi < k->n; bi++)
         for (int oy = 0; oy < oh; oy++)
@@ -81,6 +83,8 @@ static void naive(const wcase *k, int oh, int ow, int pad, const float *x, const
                                 accs += fabs(x[xi] * wv);
                                 dx[xi] += g * wv;
                                 dxs[xi] += fabs(g * wv);
+                                dw[(((size_t)ki * 3 + kj) * k->c + c) * k->f + f] += x[xi] * g;
+                                dws[(((size_t)ki * 3 + kj) * k->c + c) * k->f + f] += fabs(x[xi] * g);
                             }
                         }
                     }
@@ -102,8 +106,8 @@ static double worst_err(const float *a, const double *ref, const double *sums, s
     return worst;
 }
 
-/* Worst errors seen per mode (0 im2col, 1 F(2), 2 F(4)) for y and dx. */
-static double g_worst[3][2];
+/* Worst errors seen per mode (0 im2col, 1 F(2), 2 F(4)) for y, dx and the kernel gradient. */
+static double g_worst[3][3];
 
 static void check_case(const wcase *k, uint64_t seed)
 {
@@ -136,8 +140,8 @@ static void check_case(const wcase *k, uint64_t seed)
     fill(&rng, dy, ny, -1.0, 1.0);
     assert_int_equal(tfx_layer_set_weights(l, w, k->bias ? b : NULL), TFX_OK);
 
-    double *y = dalloc(ny), *ys = dalloc(ny), *dx = dalloc(nx), *dxs = dalloc(nx);
-    naive(k, oh, ow, pad, x, w, k->bias ? b : NULL, dy, y, ys, dx, dxs);
+    double *y = dalloc(ny), *ys = dalloc(ny), *dx = dalloc(nx), *dxs = dalloc(nx), *dw = dalloc(nw), *dws = dalloc(nw);
+    naive(k, oh, ow, pad, x, w, k->bias ? b : NULL, dy, y, ys, dx, dxs, dw, dws);
     float *im2col_y = falloc(ny), *im2col_dx = falloc(nx);
     for (int mi = 0; mi < 3; mi++) {
         tfx__winograd_force(modes[mi]);
@@ -155,7 +159,17 @@ static void check_case(const wcase *k, uint64_t seed)
         /* dy is the pre-activation gradient (the ReLU mask is not under test here). */
         memcpy(dy2, dy, ny * sizeof *dy); /* backward overwrites its seed */
         float *g = NULL;
-        assert_int_equal(tfx__model_backward(m, (size_t)k->n, 0, dy2, 0, 1, TFX__BW_SKIP_ACTIVATION, NULL, &g), TFX_OK);
+        assert_int_equal(tfx__model_backward(m, (size_t)k->n, 0, dy2, 0, 1,
+                                             TFX__BW_SKIP_ACTIVATION | TFX__BW_PARAM_GRADS, NULL, &g),
+                         TFX_OK);
+        const double tol_dw = mi ? TOL_F2 : TOL_IM2COL;
+        e = worst_err(tfx__layer_grads(l), dw, dws, nw, &at);
+        if (!(e <= tol_dw)) {
+            print_error("%s mode %d: dw[%zu] = %.9g, naive %.9g (err %.3g)\n", label, modes[mi], at,
+                        (double)tfx__layer_grads(l)[at], dw[at], e);
+            fail();
+        }
+        g_worst[mi][2] = fmax(g_worst[mi][2], e);
         e = worst_err(g, dx, dxs, nx, &at);
         if (!(e <= tols[mi])) {
             print_error("%s mode %d: dx[%zu] = %.9g, naive %.9g (err %.3g)\n", label, modes[mi], at, (double)g[at],
@@ -173,6 +187,8 @@ static void check_case(const wcase *k, uint64_t seed)
     free(ys);
     free(dx);
     free(dxs);
+    free(dw);
+    free(dws);
     free(dy2);
     free(dy);
     free(b);
@@ -222,8 +238,10 @@ static void test_random_shapes(void **state)
         k.relu = rnd(&rng, 0, 1);
         check_case(&k, 5000 + (uint64_t)i);
     }
-    printf("winograd: max err y / dx: im2col %.2e / %.2e, F(2x2,3x3) %.2e / %.2e, F(4x4,3x3) %.2e / %.2e\n",
-           g_worst[0][0], g_worst[0][1], g_worst[1][0], g_worst[1][1], g_worst[2][0], g_worst[2][1]);
+    printf("winograd: max err y / dx / dw: im2col %.2e / %.2e / %.2e, F(2x2,3x3) %.2e / %.2e / %.2e, "
+           "F(4x4,3x3) %.2e / %.2e / %.2e\n",
+           g_worst[0][0], g_worst[0][1], g_worst[0][2], g_worst[1][0], g_worst[1][1], g_worst[1][2], g_worst[2][0],
+           g_worst[2][1], g_worst[2][2]);
 }
 
 /* The automatic choice: im2col for few channels (the seed model's first layer and its input
@@ -257,7 +275,9 @@ static void threads_identical(int n, int act)
     tfx__rng rng;
     tfx__rng_seed(&rng, 99);
     const size_t nx = (size_t)n * H * H * C, ny = (size_t)n * (H - 2) * (H - 2) * F;
+    const size_t nw = (size_t)9 * C * F + F;
     float *x = falloc(nx), *dy = falloc(ny), *ref_y = falloc(ny), *ref_dx = falloc(nx), *seed = falloc(ny);
+    float *ref_dw = falloc(nw);
     fill(&rng, x, nx, -1.0, 1.0);
     fill(&rng, dy, ny, -1.0, 1.0);
     static const int counts[] = {1, 2, 3, 7};
@@ -268,13 +288,18 @@ static void threads_identical(int n, int act)
         const float *y = tfx__model_layer_output(m, 0);
         memcpy(seed, dy, ny * sizeof *dy);
         float *g = NULL;
-        assert_int_equal(tfx__model_backward(m, (size_t)n, 0, seed, 0, 1, TFX__BW_SKIP_ACTIVATION, NULL, &g), TFX_OK);
+        assert_int_equal(tfx__model_backward(m, (size_t)n, 0, seed, 0, 1,
+                                             TFX__BW_SKIP_ACTIVATION | TFX__BW_PARAM_GRADS, NULL, &g),
+                         TFX_OK);
+        const float *dw = tfx__layer_grads(m->layers[0]);
         if (k == 0) {
             memcpy(ref_y, y, ny * sizeof *y);
             memcpy(ref_dx, g, nx * sizeof *g);
+            memcpy(ref_dw, dw, nw * sizeof *dw);
         } else {
             assert_memory_equal(y, ref_y, ny * sizeof *y);
             assert_memory_equal(g, ref_dx, nx * sizeof *g);
+            assert_memory_equal(dw, ref_dw, nw * sizeof *dw); /* the kernel gradient's two fixed parts */
         }
     }
     if (act == TFX_ACTIVATION_SOFTMAX) { /* the probabilities agree with im2col's */
@@ -289,6 +314,7 @@ static void threads_identical(int n, int act)
     free(dy);
     free(ref_y);
     free(ref_dx);
+    free(ref_dw);
     free(seed);
     tfx_model_free(m);
 }
