@@ -137,6 +137,10 @@ static void wide_job_run(void *arg)
 #endif
 }
 
+static _Thread_local int g_force; /* test hook: 1 SSE, 2 AVX2, 3 AVX-512 at most; 0 the best */
+
+void tfx__sgemm_wide_force(int level) { g_force = level; }
+
 int tfx__sgemm_wide_fits(size_t m, size_t n, size_t k)
 {
     return m >= 1 && k >= 1 && k <= TFX__WIDE_MAX_K && n >= TFX__WIDE_MIN_N;
@@ -149,9 +153,10 @@ void tfx__sgemm_wide(int trans_a, size_t m, size_t n, size_t k, const float *a, 
     void (*run)(const wide_args *, size_t, size_t, int) = run_128;
     void (*column)(const wide_args *, size_t) = column_128;
 #if WIDE_X86
-    if (__builtin_cpu_supports("avx512f"))
+    const int level = g_force > 0 ? g_force : 3;
+    if (level >= 3 && __builtin_cpu_supports("avx512f"))
         run = run_512, column = column_512;
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    else if (level >= 2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         run = run_256, column = column_256;
 #endif
     /* Runs start where C's rows are 64-byte aligned (when all rows share the alignment); the

@@ -166,6 +166,9 @@ void tfx__sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float al
 #define TFX__WIDE_MAX_K 256
 #define TFX__WIDE_STREAM_BYTES ((size_t)8 << 20)
 int tfx__sgemm_wide_fits(size_t m, size_t n, size_t k);
+/* Test hook for the calling thread: the widest instruction set the wide kernel may use (1 SSE,
+ * 2 AVX2 + FMA, 3 AVX-512; 0 the best the CPU has, the default). */
+void tfx__sgemm_wide_force(int level);
 void tfx__sgemm_wide(int trans_a, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
                      size_t ldb, float *c, size_t ldc);
 /* Row-major y = alpha * op(A) x + beta * y, A m x n (one sample through a Dense layer: reads

@@ -360,13 +360,17 @@ static void wide_product(int trans_a, size_t m, size_t n, size_t k, size_t c_off
 static void test_wide_products(void **state)
 {
     (void)state;
-    for (size_t off = 0; off < 16; off += 5) { /* 0, 5, 10, 15 floats past a 64-byte boundary */
-        wide_product(1, 6, 4096 + 64 * 3 + 37, 50, off, 0); /* dY^T X: kernel gradient */
-        wide_product(0, 7, 5000, 128, off, 16);             /* dY W: input gradient */
+    for (int level = 3; level >= 1; level--) { /* AVX-512, AVX2, SSE kernels (as the CPU has them) */
+        tfx__sgemm_wide_force(level);
+        for (size_t off = 0; off < 16; off += 5) { /* 0, 5, 10, 15 floats past a 64-byte boundary */
+            wide_product(1, 6, 4096 + 64 * 3 + 37, 50, off, 0); /* dY^T X: kernel gradient */
+            wide_product(0, 7, 5000, 128, off, 16);             /* dY W: input gradient */
+        }
+        wide_product(0, 3, 4100, 1, 0, 3);  /* rows not aligned alike: plain stores */
+        wide_product(1, 1, 4096, 256, 0, 0); /* one row, the most terms */
+        if (!under_valgrind()) wide_product(1, 66, 40000, 20, 1, 0); /* 10 MB: streaming stores */
     }
-    wide_product(0, 3, 4100, 1, 0, 3);  /* rows not aligned alike: plain stores */
-    wide_product(1, 1, 4096, 256, 0, 0); /* one row, the most terms */
-    if (!under_valgrind()) wide_product(1, 66, 40000, 20, 1, 0); /* 10 MB: streaming stores */
+    tfx__sgemm_wide_force(0);
 }
 
 /* A Dense layer with a wide input over a batch: the input and kernel gradients (the wide
