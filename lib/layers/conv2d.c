@@ -174,11 +174,16 @@ static int forward(tfx_layer *l, const float *x, float *y, size_t n, int trainin
         tfx__winograd_conv(wm, &wg, n, x, u, nt, work, z, &ep);
         return TFX_OK;
     }
+    tfx__conv_geom g;
+    geom(l, &g);
+    if (tfx__conv_direct_fits(&g, F)) {
+        const tfx__direct_epilogue ep = {l->cfg.activation, l->cfg.alpha, bias, y};
+        tfx__conv_direct(&g, n, x, w, F, z, &ep);
+        return TFX_OK;
+    }
     const size_t nb = block_images(l, n);
     float *col = tfx__layer_scratch(l, nb * per_rows * K);
     if (!col) return TFX_ENOMEM;
-    tfx__conv_geom g;
-    geom(l, &g);
     for (size_t b0 = 0; b0 < n; b0 += nb) {
         size_t cnt = n - b0 < nb ? n - b0 : nb, rows = cnt * per_rows, off = b0 * per_rows * F;
         tfx__im2col(&g, cnt, x + b0 * in_sz, col);

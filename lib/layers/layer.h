@@ -194,6 +194,21 @@ void tfx__pool_use(tfx__pool **slot);
 void tfx__pool_free(tfx__pool **slot);
 void tfx__parallel(int threads, void (*fn)(void *job), void *jobs, size_t job_size);
 
+/* Direct convolution (lib/core/conv_direct.c) for kernels of at most TFX__DIRECT_MAX_K terms
+ * per output and filters a multiple of 16: z = conv(x) with w HWIO, then y = act(z + bias)
+ * line by line (y may equal z). */
+#define TFX__DIRECT_MAX_K 32
+typedef struct tfx__direct_epilogue {
+    int act;
+    float alpha;
+    const float *bias; /* may be NULL */
+    float *y;
+} tfx__direct_epilogue;
+struct tfx__conv_geom;
+int tfx__conv_direct_fits(const struct tfx__conv_geom *g, size_t filters);
+void tfx__conv_direct(const struct tfx__conv_geom *g, size_t n, const float *x, const float *w, size_t filters,
+                      float *z, const tfx__direct_epilogue *ep);
+
 /* NHWC im2col / col2im (lib/core/im2col.c). col rows = n*oh*ow, cols = kh*kw*c, ordered
  * (ki, kj, channel) to match the HWIO kernel. col2im accumulates into a zeroed dx. */
 typedef struct tfx__conv_geom {

@@ -2,6 +2,8 @@
  * - Conv2D in blocks of images (im2col budget, lib/layers/conv2d.c) against a naive direct
  *   convolution in double: output, input gradient, kernel and bias gradients, on shapes whose
  *   batch spans several blocks (valid/SAME, strides, a partial last block);
+ * - Conv2D with few taps per output (direct, no im2col) the same way, and its fused
+ *   activations bit-identical to the activation of its linear output, for 1-3 threads;
  * - lean forwards (TFX__FW_LEAN: no pre-activation kept for ReLU/sigmoid/tanh/ELU) give
  *   bit-identical outputs, input and parameter gradients to full forwards, for every activation;
  * - one sample through Dense (sgemv instead of sgemm) against a direct sum in double;
@@ -67,7 +69,7 @@ static void check_close(const float *got, const double *want, const double *mag,
     }
 }
 
-static void run_conv_case(const conv_case *k)
+static void run_conv_case(const conv_case *k, int blocked)
 {
     tfx_model *m;
     OK(tfx_model_new(&m, k->h, k->w, k->c));
@@ -82,10 +84,10 @@ static void run_conv_case(const conv_case *k)
     int oh, ow, pt, pl;
     geometry(k->h, k->k, k->s, k->padding, &oh, &pt);
     geometry(k->w, k->k, k->s, k->padding, &ow, &pl);
-    /* The case must really span several blocks of images. */
+    /* A blocked case must really span several blocks of images. */
     size_t per_image = (size_t)oh * ow * k->k * k->k * k->c;
     size_t scratch = l->ops->scratch_floats(l, (size_t)k->n);
-    assert_true(scratch < (size_t)k->n * per_image);
+    if (blocked) assert_true(scratch < (size_t)k->n * per_image);
 
     const size_t K = (size_t)k->k * k->k * k->c, F = (size_t)k->f;
     const size_t in_sz = (size_t)k->h * k->w * k->c, out_sz = (size_t)oh * ow * F;
@@ -150,11 +152,85 @@ static void test_conv_blocks(void **state)
         {7, 40, 40, 20, 3, 3, 1, TFX_PADDING_VALID}, /* 38x38x180 per image: 4 per block: 4 + 3 */
         {9, 45, 45, 32, 2, 5, 2, TFX_PADDING_SAME},  /* 23x23x800 per image: 2 per block: 2+2+2+2+1 */
     };
-    run_conv_case(&small[0]);
-    run_conv_case(&small[1]);
+    run_conv_case(&small[0], 1);
+    run_conv_case(&small[1], 1);
     if (!under_valgrind()) {
-        run_conv_case(&big[0]);
-        run_conv_case(&big[1]);
+        run_conv_case(&big[0], 1);
+        run_conv_case(&big[1], 1);
+    }
+}
+
+/* ---- direct convolution for few taps (lib/core/conv_direct.c) ---- */
+
+/* Kernels of at most 32 taps per output and filters a multiple of 16 skip im2col: the same
+ * naive comparison (outputs and all gradients), on borders, strides, rows not a multiple of
+ * the 4-pixel tile, and filters that mix the 32- and 16-wide tiles. */
+static const conv_case direct_cases[] = {
+    {5, 13, 11, 3, 32, 3, 1, TFX_PADDING_VALID}, /* 11x9 outputs: a short last tile */
+    {4, 12, 12, 3, 32, 3, 1, TFX_PADDING_SAME},
+    {3, 15, 14, 1, 16, 5, 2, TFX_PADDING_SAME},
+    {2, 9, 10, 2, 48, 4, 1, TFX_PADDING_VALID},  /* 32 taps, 48 filters */
+    {3, 10, 10, 3, 16, 3, 2, TFX_PADDING_SAME},
+};
+
+/* One layer with activation act: outputs for 1, 2 and 3 threads, bit-identical; returns them. */
+static float *direct_outputs(const conv_case *k, int act, int training, const float *w, const float *b,
+                             const float *x)
+{
+    tfx_model *m;
+    OK(tfx_model_new(&m, k->h, k->w, k->c));
+    tfx_conv2d_options o = TFX_CONV2D_OPTIONS_INIT;
+    o.filters = k->f;
+    o.kernel_h = o.kernel_w = k->k;
+    o.stride_h = o.stride_w = k->s;
+    o.padding = k->padding;
+    o.activation = act;
+    tfx_layer *l;
+    OK(tfx_model_add_conv2d(m, &o, &l));
+    OK(tfx_layer_set_weights(l, w, b));
+    const size_t ny = (size_t)k->n * tfx__shape_size(l->out);
+    float *first = malloc(ny * sizeof(float));
+    assert_non_null(first);
+    for (int threads = 1; threads <= 3; threads++) {
+        tfx__threads_force(threads);
+        OK(tfx__model_forward(m, x, (size_t)k->n, training));
+        const float *y = tfx__model_layer_output(m, 0);
+        if (threads == 1)
+            memcpy(first, y, ny * sizeof(float));
+        else
+            assert_memory_equal(y, first, ny * sizeof(float));
+    }
+    tfx__threads_force(0);
+    tfx_model_free(m);
+    return first;
+}
+
+static void test_conv_direct(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof direct_cases / sizeof *direct_cases; i++) {
+        const conv_case *k = &direct_cases[i];
+        run_conv_case(k, 0); /* linear, against the naive convolution */
+        /* ReLU and sigmoid (applied after the tiles), lean and training forwards: exactly the
+         * activation of the linear output */
+        const size_t K = (size_t)k->k * k->k * k->c, nx = (size_t)k->n * k->h * k->w * k->c;
+        float *w = rand_floats(K * k->f, 31, -0.5f, 0.5f), *b = rand_floats(k->f, 32, -0.5f, 0.5f);
+        float *x = rand_floats(nx, 33, -1.0f, 1.0f);
+        int oh, ow, pad;
+        geometry(k->h, k->k, k->s, k->padding, &oh, &pad);
+        geometry(k->w, k->k, k->s, k->padding, &ow, &pad);
+        const size_t ny = (size_t)k->n * oh * ow * k->f;
+        float *lin = direct_outputs(k, TFX_ACTIVATION_LINEAR, 0, w, b, x), *want = malloc(ny * sizeof(float));
+        assert_non_null(want);
+        static const int acts[] = {TFX_ACTIVATION_RELU, TFX_ACTIVATION_SIGMOID};
+        for (int a = 0; a < 2; a++)
+            for (int training = 0; training <= 1; training++) {
+                float *got = direct_outputs(k, acts[a], training, w, b, x);
+                tfx__activation_forward(acts[a], 0.0f, lin, want, ny / (size_t)k->f, (size_t)k->f);
+                assert_memory_equal(got, want, ny * sizeof(float));
+                free(got);
+            }
+        free(lin), free(want), free(w), free(b), free(x);
     }
 }
 
@@ -545,6 +621,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_blocks),
+        cmocka_unit_test(test_conv_direct),
         cmocka_unit_test(test_lean_forward),
         cmocka_unit_test(test_lean_guided),
         cmocka_unit_test(test_dense_one_row),
