@@ -1,7 +1,9 @@
 /* Conv2D: im2col + sgemm with the batch merged into the GEMM's rows (n*oh*ow), in blocks of
  * whole images so the col buffer stays small and cache-resident (a few thousand rows per
  * sgemm keep BLAS at full speed); bias and activation fused after each block's GEMM.
- * Backward the same way, with col2im for the input gradient. */
+ * Backward the same way, with col2im for the input gradient. 3x3 stride-1 layers with 16+
+ * channels use Winograd instead (forward, input and kernel gradients: core/winograd.c), and
+ * kernels of at most 32 taps per output a direct forward (core/conv_direct.c). */
 #include <math.h>
 #include <string.h>
 
