@@ -69,18 +69,25 @@ static void check_close(const float *got, const double *want, const double *mag,
     }
 }
 
-static void run_conv_case(const conv_case *k, int blocked)
+/* A model of one Conv2D layer of case k with activation act. */
+static tfx_layer *conv_case_model(const conv_case *k, int act, tfx_model **m)
 {
-    tfx_model *m;
-    OK(tfx_model_new(&m, k->h, k->w, k->c));
+    OK(tfx_model_new(m, k->h, k->w, k->c));
     tfx_conv2d_options o = TFX_CONV2D_OPTIONS_INIT;
     o.filters = k->f;
     o.kernel_h = o.kernel_w = k->k;
     o.stride_h = o.stride_w = k->s;
     o.padding = k->padding;
-    o.activation = TFX_ACTIVATION_LINEAR;
+    o.activation = act;
     tfx_layer *l;
-    OK(tfx_model_add_conv2d(m, &o, &l));
+    OK(tfx_model_add_conv2d(*m, &o, &l));
+    return l;
+}
+
+static void run_conv_case(const conv_case *k, int blocked)
+{
+    tfx_model *m;
+    tfx_layer *l = conv_case_model(k, TFX_ACTIVATION_LINEAR, &m);
     int oh, ow, pt, pl;
     geometry(k->h, k->k, k->s, k->padding, &oh, &pt);
     geometry(k->w, k->k, k->s, k->padding, &ow, &pl);
@@ -178,15 +185,7 @@ static float *direct_outputs(const conv_case *k, int act, int training, const fl
                              const float *x)
 {
     tfx_model *m;
-    OK(tfx_model_new(&m, k->h, k->w, k->c));
-    tfx_conv2d_options o = TFX_CONV2D_OPTIONS_INIT;
-    o.filters = k->f;
-    o.kernel_h = o.kernel_w = k->k;
-    o.stride_h = o.stride_w = k->s;
-    o.padding = k->padding;
-    o.activation = act;
-    tfx_layer *l;
-    OK(tfx_model_add_conv2d(m, &o, &l));
+    tfx_layer *l = conv_case_model(k, act, &m);
     OK(tfx_layer_set_weights(l, w, b));
     const size_t ny = (size_t)k->n * tfx__shape_size(l->out);
     float *first = malloc(ny * sizeof(float));
