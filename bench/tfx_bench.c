@@ -13,6 +13,9 @@
  * engine:  forward (training mode) / backward with parameter gradients at batch 50
  * rss:     trains 10 batches and reports the peak resident set (getrusage ru_maxrss);
  *          run it alone in its own process
+ * floor:   one image's input gradient (forward + backward, no parameter gradients) next to a
+ *          bare read of the big Dense kernel on the same threads: the memory floor of one
+ *          image's gradient methods on this machine
  * --threads N: tfx_model_set_threads(N) on the model (libtfx's own threads; run with
  *          OPENBLAS_NUM_THREADS=1); default 0, the BLAS's threads.
  * Output: one "name value unit" line per measurement, medians over --reps runs. */
@@ -253,6 +256,72 @@ static void bench_engine(int reps)
     tfx_model_free(m);
 }
 
+/* A plain sum over a slice of the Dense kernel (16 partial sums, so it streams). */
+typedef float bench_v16f __attribute__((vector_size(64), aligned(4)));
+typedef struct read_slice {
+    const float *p;
+    size_t n;
+    float sum;
+} read_slice;
+
+static void read_job(void *arg)
+{
+    read_slice *s = arg;
+    bench_v16f a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    size_t i = 0;
+    for (; i + 64 <= s->n; i += 64) {
+        a0 += *(const bench_v16f *)(s->p + i), a1 += *(const bench_v16f *)(s->p + i + 16);
+        a2 += *(const bench_v16f *)(s->p + i + 32), a3 += *(const bench_v16f *)(s->p + i + 48);
+    }
+    const bench_v16f acc = (a0 + a1) + (a2 + a3);
+    float t = 0.0f;
+    for (int l = 0; l < 16; l++) t += acc[l];
+    for (; i < s->n; i++) t += s->p[i];
+    s->sum = t;
+}
+
+static void bench_floor(int reps)
+{
+    tfx_model *m = seed_model();
+    float *x = images(1, 5), seed[CLASSES] = {0};
+    seed[3] = 1.0f;
+    const tfx_layer *dense = NULL;
+    for (size_t i = 0; i < m->n_layers; i++)
+        if (m->layers[i]->ops->kind == TFX_LAYER_DENSE && (!dense || m->layers[i]->n_params > dense->n_params))
+            dense = m->layers[i];
+    const float *w = m->params + dense->param_offset;
+    const size_t nw = dense->n_params;
+    const int threads = g_threads > 0 ? g_threads : 1;
+    double *rd = calloc((size_t)reps, sizeof(double)), *gr = calloc((size_t)reps, sizeof(double));
+    float sink = 0.0f;
+    CHECK(tfx__model_forward(m, x, 1, TFX__FW_LEAN)); /* warm-up: buffers, worker threads */
+    for (int r = 0; r < reps; r++) {
+        double t0 = now_s();
+        CHECK(tfx__model_forward(m, x, 1, TFX__FW_LEAN));
+        float *g;
+        CHECK(tfx__model_backward(m, 1, m->n_layers - 1, seed, 0, 1, TFX__BW_SKIP_ACTIVATION, NULL, &g));
+        double t1 = now_s();
+        /* the same threads (the model's pool), the kernel split into contiguous slices */
+        tfx__threads_own(m->threads);
+        tfx__pool_use(&m->pool);
+        read_slice sl[TFX__MAX_THREADS];
+        for (int t = 0; t < threads; t++)
+            sl[t] = (read_slice){w + nw * (size_t)t / (size_t)threads,
+                                 nw * (size_t)(t + 1) / (size_t)threads - nw * (size_t)t / (size_t)threads, 0.0f};
+        tfx__parallel(threads, read_job, sl, sizeof *sl);
+        gr[r] = t1 - t0;
+        rd[r] = now_s() - t1;
+        for (int t = 0; t < threads; t++) sink += sl[t].sum;
+    }
+    printf("floor_one_image_gradient_ms %.2f ms\n", 1e3 * median(gr, reps));
+    printf("floor_dense_kernel_read_ms %.2f ms (%.1f MB on %d threads, checksum %g)\n", 1e3 * median(rd, reps),
+           (double)nw * sizeof(float) / 1e6, threads, (double)sink);
+    free(rd);
+    free(gr);
+    free(x);
+    tfx_model_free(m);
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = "all";
@@ -271,7 +340,7 @@ int main(int argc, char **argv)
         else if (argv[i][0] != '-')
             mode = argv[i];
         else {
-            fprintf(stderr, "usage: %s [all|train|infer|explain|engine|rss] [--reps N] [--explain-batch N] [--only METHOD] [--count 1|16] [--threads N]\n",
+            fprintf(stderr, "usage: %s [all|train|infer|explain|engine|rss|floor] [--reps N] [--explain-batch N] [--only METHOD] [--count 1|16] [--threads N]\n",
                     argv[0]);
             return 2;
         }
@@ -283,6 +352,7 @@ int main(int argc, char **argv)
     if (all || strcmp(mode, "explain") == 0) bench_explain(reps), done = 1;
     if (strcmp(mode, "engine") == 0) bench_engine(reps), done = 1;
     if (strcmp(mode, "rss") == 0) bench_rss(), done = 1;
+    if (strcmp(mode, "floor") == 0) bench_floor(reps), done = 1;
     if (!done) {
         fprintf(stderr, "tfx-bench: unknown mode '%s'\n", mode);
         return 2;
