@@ -190,14 +190,20 @@ int tfx__model_add_layer(tfx_model *m, const tfx__layer_ops *ops, const tfx__lay
         m->layers = p;
         m->cap_layers = cap;
     }
-    if (m->n_params + trainable > m->cap_params) {
-        size_t cap = m->n_params + trainable, bytes;
-        if (tfx__mul_size(cap, sizeof(float), &bytes)) goto nomem;
-        float *p = tfx__realloc(m->params, bytes);
-        if (!p) goto nomem;
+    if (m->n_params + trainable > m->cap_params) { /* new arrays (huge pages), the old contents copied */
+        size_t cap = m->n_params + trainable;
+        float *p = tfx__alloc_streamed(cap), *g = p ? tfx__alloc_streamed(cap) : NULL;
+        if (!g) {
+            tfx__free(p);
+            goto nomem;
+        }
+        if (m->n_params) {
+            memcpy(p, m->params, m->n_params * sizeof(float));
+            memcpy(g, m->grads, m->n_params * sizeof(float));
+        }
+        tfx__free(m->params);
+        tfx__free(m->grads);
         m->params = p;
-        float *g = tfx__realloc(m->grads, bytes);
-        if (!g) goto nomem;
         m->grads = g;
         m->cap_params = cap;
     }
