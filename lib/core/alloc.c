@@ -49,10 +49,10 @@ float *tfx__alloc_floats(size_t a, size_t b)
  * at every 4 KiB page). */
 #define HUGE_PAGE ((size_t)2 << 20)
 
-float *tfx__alloc_streamed(size_t n)
+float *tfx__alloc_streamed(size_t a, size_t b)
 {
-    size_t bytes;
-    if (tfx__mul_size(n ? n : 1, sizeof(float), &bytes)) return NULL;
+    size_t n, bytes;
+    if (tfx__mul_size(a, b, &n) || tfx__mul_size(n ? n : 1, sizeof(float), &bytes)) return NULL;
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
     if (bytes >= 2 * HUGE_PAGE && bytes <= SIZE_MAX - HUGE_PAGE) {
         if (should_fail()) return NULL;

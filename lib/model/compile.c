@@ -129,8 +129,8 @@ int tfx_model_compile(tfx_model *m, const tfx_compile_options *o)
     make_plan(m, opt.loss, &t->plan);
     int slots = tfx__optimizer_slots(&t->opt);
     size_t n = m->n_params ? m->n_params : 1;
-    if (slots >= 1 && !(t->slot1 = tfx__alloc_streamed(n))) goto nomem;
-    if (slots >= 2 && !(t->slot2 = tfx__alloc_streamed(n))) goto nomem;
+    if (slots >= 1 && !(t->slot1 = tfx__alloc_streamed(n, 1))) goto nomem;
+    if (slots >= 2 && !(t->slot2 = tfx__alloc_streamed(n, 1))) goto nomem;
     if (m->train && m->train_free) m->train_free(m->train);
     m->train = t;
     m->train_free = train_free;

@@ -192,7 +192,7 @@ int tfx__model_add_layer(tfx_model *m, const tfx__layer_ops *ops, const tfx__lay
     }
     if (m->n_params + trainable > m->cap_params) { /* new arrays (huge pages), the old contents copied */
         size_t cap = m->n_params + trainable;
-        float *p = tfx__alloc_streamed(cap), *g = p ? tfx__alloc_streamed(cap) : NULL;
+        float *p = tfx__alloc_streamed(cap, 1), *g = p ? tfx__alloc_streamed(cap, 1) : NULL;
         if (!g) {
             tfx__free(p);
             goto nomem;
