@@ -491,6 +491,51 @@ static void test_dense_batch_gradients(void **state)
     tfx_model_free(m);
 }
 
+/* ---- parameters in huge pages (tfx__alloc_streamed) ---- */
+
+/* Large streamed arrays are 2 MiB-aligned (Linux) and zeroed; small ones are ordinary; sizes
+ * that overflow and injected failures give NULL; a model's parameters and their gradients
+ * live in such arrays and keep their values as layers are added. */
+static void test_streamed_arrays(void **state)
+{
+    (void)state;
+    float *big = tfx__alloc_streamed((size_t)5 << 20, 1), *small = tfx__alloc_streamed(3, 5);
+    assert_true(big && small);
+#if defined(__linux__)
+    assert_true((uintptr_t)big % ((size_t)2 << 20) == 0);
+#endif
+    for (size_t i = 0; i < ((size_t)5 << 20); i += 4099) assert_true(big[i] == 0.0f);
+    for (int i = 0; i < 15; i++) assert_true(small[i] == 0.0f);
+    tfx__free(big);
+    tfx__free(small);
+    assert_null(tfx__alloc_streamed(SIZE_MAX / 2, 3));
+    tfx__alloc_fail_after(1);
+    assert_null(tfx__alloc_streamed((size_t)5 << 20, 1));
+    tfx__alloc_fail_after(0);
+
+    tfx_model *m;
+    OK(tfx_model_new(&m, 1, 1, 2000));
+    tfx_dense_options d = TFX_DENSE_OPTIONS_INIT;
+    d.units = 600; /* 1.2 M weights: 4.8 MB */
+    tfx_layer *l1, *l2;
+    OK(tfx_model_add_dense(m, &d, &l1));
+    float *w = malloc((size_t)2000 * 600 * sizeof(float)), *b = malloc(600 * sizeof(float));
+    float *w2 = malloc((size_t)2000 * 600 * sizeof(float)), *b2 = malloc(600 * sizeof(float));
+    assert_true(w && b && w2 && b2);
+    OK(tfx_layer_get_weights(l1, w, b));
+    d.units = 3;
+    OK(tfx_model_add_dense(m, &d, &l2)); /* the arrays grow: new ones, the old values copied */
+#if defined(__linux__)
+    assert_true((uintptr_t)m->params % ((size_t)2 << 20) == 0);
+    assert_true((uintptr_t)m->grads % ((size_t)2 << 20) == 0);
+#endif
+    OK(tfx_layer_get_weights(l1, w2, b2));
+    assert_memory_equal(w, w2, (size_t)2000 * 600 * sizeof(float));
+    assert_memory_equal(b, b2, 600 * sizeof(float));
+    free(w), free(b), free(w2), free(b2);
+    tfx_model_free(m);
+}
+
 /* ---- the model's own threads (tfx_model_set_threads) ---- */
 
 /* Forward, input and parameter gradients with 2 and 3 own threads (matrix products split by
@@ -626,6 +671,7 @@ int main(void)
         cmocka_unit_test(test_dense_one_row),
         cmocka_unit_test(test_wide_products),
         cmocka_unit_test(test_dense_batch_gradients),
+        cmocka_unit_test(test_streamed_arrays),
         cmocka_unit_test(test_model_threads),
         cmocka_unit_test(test_inference_buffers),
         cmocka_unit_test(test_adam_bitwise),
