@@ -85,6 +85,19 @@ typedef struct wide_args {
         }                                                                                                  \
     }
 
+/* Columns [j, ...) in steps of COLS while whole steps fit, R rows at a time (TILER), the last
+ * rows one at a time; returns the first column not done. Plain stores (C is small). */
+#define SMALL_RUN(NAME, TARGET, TILER, TILE1, R, COLS)                                                    \
+    TARGET static size_t NAME(const wide_args *w, size_t j, size_t n)                                       \
+    {                                                                                                      \
+        for (; j + (COLS) <= n; j += (COLS)) {                                                             \
+            size_t r = 0;                                                                                  \
+            for (; r + (R) <= w->m; r += (R)) TILER(w, r, j, 0);                                           \
+            for (; r < w->m; r++) TILE1(w, r, j, 0);                                                       \
+        }                                                                                                  \
+        return j;                                                                                          \
+    }
+
 #define PLAIN_STORE(p, v) memcpy((p), &(v), sizeof(v))
 /* The library is built as ISO C (no contraction): the multiply-adds are spelled out. */
 #define MUL_ADD(a, b, c) ((a) * (b) + (c))
@@ -106,20 +119,30 @@ WIDE_COLUMN(column_512, T512, FMAS)
 WIDE_TILE(tile4_512, T512, v16f, 16, 4, 4, FMA512, STORE512)
 WIDE_TILE(tile1_512, T512, v16f, 16, 4, 1, FMA512, STORE512)
 WIDE_RUN(run_512, T512, tile4_512, tile1_512, 16, 4)
+SMALL_RUN(small64_512, T512, tile4_512, tile1_512, 4, 64)
+WIDE_TILE(tile8x32_512, T512, v16f, 16, 2, 8, FMA512, STORE512)
+WIDE_TILE(tile1x32_512, T512, v16f, 16, 2, 1, FMA512, STORE512)
+SMALL_RUN(small32_512, T512, tile8x32_512, tile1x32_512, 8, 32)
+WIDE_TILE(tile8x16_512, T512, v16f, 16, 1, 8, FMA512, STORE512)
+WIDE_TILE(tile1x16_512, T512, v16f, 16, 1, 1, FMA512, STORE512)
+SMALL_RUN(small16_512, T512, tile8x16_512, tile1x16_512, 8, 16)
 WIDE_COLUMN(column_256, T256, FMAS)
 WIDE_TILE(tile4_256, T256, v8f, 8, 2, 4, FMA256, STORE256)
 WIDE_TILE(tile1_256, T256, v8f, 8, 2, 1, FMA256, STORE256)
 WIDE_RUN(run_256, T256, tile4_256, tile1_256, 8, 2)
+SMALL_RUN(small16_256, T256, tile4_256, tile1_256, 4, 16)
 WIDE_COLUMN(column_128, T128, MUL_ADD)
 WIDE_TILE(tile4_128, T128, v4f, 4, 2, 4, MUL_ADD, STORE128)
 WIDE_TILE(tile1_128, T128, v4f, 4, 2, 1, MUL_ADD, STORE128)
 WIDE_RUN(run_128, T128, tile4_128, tile1_128, 4, 2)
+SMALL_RUN(small8_128, T128, tile4_128, tile1_128, 4, 8)
 #else
 typedef float v4f __attribute__((vector_size(16)));
 WIDE_COLUMN(column_128, , MUL_ADD)
 WIDE_TILE(tile4_128, , v4f, 4, 2, 4, MUL_ADD, PLAIN_STORE)
 WIDE_TILE(tile1_128, , v4f, 4, 2, 1, MUL_ADD, PLAIN_STORE)
 WIDE_RUN(run_128, , tile4_128, tile1_128, 4, 2)
+SMALL_RUN(small8_128, , tile4_128, tile1_128, 4, 8)
 #endif
 
 typedef struct wide_job {
@@ -181,4 +204,25 @@ void tfx__sgemm_wide(int trans_a, size_t m, size_t n, size_t k, const float *a, 
     else
         wide_job_run(&jobs[0]);
     for (size_t j = tail0; j < n; j++) column(&w, j);
+}
+
+void tfx__sgemm_small(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
+                      size_t ldc)
+{
+    if (m == 0 || n == 0) return;
+    const wide_args w = {m, k, a, lda, 1, b, ldb, c, ldc, 0};
+    size_t j = 0;
+#if WIDE_X86
+    const int level = g_force > 0 ? g_force : 3;
+    if (level >= 3 && __builtin_cpu_supports("avx512f")) {
+        j = small16_512(&w, small32_512(&w, small64_512(&w, 0, n), n), n);
+        for (; j < n; j++) column_512(&w, j);
+        return;
+    }
+    if (level >= 2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        for (j = small16_256(&w, 0, n); j < n; j++) column_256(&w, j);
+        return;
+    }
+#endif
+    for (j = small8_128(&w, 0, n); j < n; j++) column_128(&w, j);
 }

@@ -399,9 +399,14 @@ static void run_blocks(void *arg)
         input_transform(m, g, x, t0, T, v, vplane);
         /* One GEMM per transformed position k (this job's output channels). */
         const size_t fb = J->f_begin, fe = J->f_end;
-        for (size_t k = 0; k < a2; k++)
-            tfx__sgemm(0, 0, T, fe - fb, ci, 1.0f, v + k * (size_t)vplane, ci, u + k * ci * co + fb, co, 0.0f,
-                       mm + k * (size_t)mplane + fb, co);
+        for (size_t k = 0; k < a2; k++) {
+            if (ci <= TFX__WIDE_MAX_K)
+                tfx__sgemm_small(T, fe - fb, ci, v + k * (size_t)vplane, ci, u + k * ci * co + fb, co,
+                                 mm + k * (size_t)mplane + fb, co);
+            else
+                tfx__sgemm(0, 0, T, fe - fb, ci, 1.0f, v + k * (size_t)vplane, ci, u + k * ci * co + fb, co, 0.0f,
+                           mm + k * (size_t)mplane + fb, co);
+        }
         /* Output transform straight into z for whole tiles, else into tile[m][m][co] and the
          * visible pixels to z; then the epilogue per tile row, still in cache. */
         for (size_t t = 0; t < T; t++) {

@@ -171,6 +171,11 @@ int tfx__sgemm_wide_fits(size_t m, size_t n, size_t k);
 void tfx__sgemm_wide_force(int level);
 void tfx__sgemm_wide(int trans_a, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
                      size_t ldb, float *c, size_t ldc);
+/* Row-major C = A B (alpha 1, beta 0) on the calling thread, for small products with k <=
+ * TFX__WIDE_MAX_K (Winograd's per-point GEMMs: tens of rows, a few dozen channels): no
+ * packing, a register tile of C over all k terms, each value one in-order sum. */
+void tfx__sgemm_small(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
+                      size_t ldc);
 /* Row-major y = alpha * op(A) x + beta * y, A m x n (one sample through a Dense layer: reads
  * the weights once, where sgemm with one row would first pack all of them). */
 void tfx__sgemv(int trans, size_t m, size_t n, float alpha, const float *a, size_t lda, const float *x, float beta,
