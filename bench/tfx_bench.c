@@ -3,7 +3,7 @@
  * both and prints the ratio table).
  *
  *   tfx-bench [mode] [--reps N] [--threads N]
- *   modes: all (default: train, infer, explain), train, infer, explain, engine, rss
+ *   modes: all (default: train, infer, explain), train, infer, explain, engine, rss, floor, layers
  *
  * train:   tfx_model_fit, Adam, batch 50, one epoch over 500 synthetic images (10 batches)
  * infer:   tfx_model_predict of 256 images with batch size 256
@@ -16,6 +16,10 @@
  * floor:   one image's input gradient (forward + backward, no parameter gradients) next to a
  *          bare read of the big Dense kernel on the same threads: the memory floor of one
  *          image's gradient methods on this machine
+ * layers:  per layer, forward (inference) and backward (input gradient, no parameter
+ *          gradients: what explainers run) of --count images (default 1), medians over --reps;
+ *          each layer timed alone on the model's own buffers, the previous layers' work in cache
+ *          as in a whole pass
  * --threads N: tfx_model_set_threads(N) on the model (libtfx's own threads; run with
  *          OPENBLAS_NUM_THREADS=1); default 0, the BLAS's threads.
  * Output: one "name value unit" line per measurement, medians over --reps runs. */
@@ -280,6 +284,62 @@ static void read_job(void *arg)
     s->sum = t;
 }
 
+/* Per-layer times of one explainer pass (forward, then backward without parameter gradients). */
+static void bench_layers(int reps, size_t n)
+{
+    tfx_model *m = seed_model();
+    float *x = images(n, 6), *seed = calloc(n * CLASSES, sizeof(float));
+    if (!seed) exit(1);
+    for (size_t i = 0; i < n; i++) seed[i * CLASSES + 3] = 1.0f;
+    const size_t L = m->n_layers;
+    double *fw = calloc(L * (size_t)reps, sizeof(double)), *bw = calloc(L * (size_t)reps, sizeof(double));
+    if (!fw || !bw) exit(1);
+    static const tfx__rule plain = {TFX__RULE_GRADIENT, 0, 0, 0, 0, 0};
+    CHECK(tfx__model_forward(m, x, n, TFX__FW_LEAN)); /* buffers, worker threads */
+    float *g;
+    CHECK(tfx__model_backward(m, n, L - 1, seed, 0, 1, TFX__BW_SKIP_ACTIVATION, NULL, &g));
+    size_t maxsz = IN;
+    for (size_t i = 0; i < L; i++)
+        if (tfx__shape_size(m->layers[i]->out) > maxsz) maxsz = tfx__shape_size(m->layers[i]->out);
+    float *dy = malloc(n * maxsz * sizeof(float)), *dx = malloc(n * maxsz * sizeof(float));
+    if (!dy || !dx) exit(1);
+    tfx__threads_own(m->threads);
+    tfx__pool_use(&m->pool);
+    for (int r = 0; r < reps; r++) {
+        for (size_t i = 0; i < L; i++) {
+            tfx_layer *l = m->layers[i];
+            double t0 = now_s();
+            if (!l->ops->alias_output) CHECK(l->ops->forward(l, m->acts[i], m->acts[i + 1], n, 0));
+            fw[i * (size_t)reps + (size_t)r] = now_s() - t0;
+        }
+        memcpy(dy, seed, n * CLASSES * sizeof(float));
+        for (size_t i = L; i-- > 0;) {
+            tfx_layer *l = m->layers[i];
+            double t0 = now_s();
+            if (!l->ops->alias_output)
+                CHECK(l->ops->backward(l, m->acts[i], m->acts[i + 1], dy, dx, n,
+                                       i == L - 1 ? TFX__BW_SKIP_ACTIVATION : 0, &plain));
+            bw[i * (size_t)reps + (size_t)r] = now_s() - t0;
+            if (!l->ops->alias_output) {
+                float *t = dy;
+                dy = dx;
+                dx = t;
+            }
+        }
+    }
+    double tf = 0.0, tb = 0.0;
+    for (size_t i = 0; i < L; i++) {
+        const tfx_layer *l = m->layers[i];
+        double f = median(fw + i * (size_t)reps, reps), b = median(bw + i * (size_t)reps, reps);
+        tf += f, tb += b;
+        printf("layer_%zu_%s_%zu_forward_ms %.3f ms\n", i, l->ops->type_name, n, 1e3 * f);
+        printf("layer_%zu_%s_%zu_backward_ms %.3f ms\n", i, l->ops->type_name, n, 1e3 * b);
+    }
+    printf("layers_%zu_forward_ms %.3f ms\nlayers_%zu_backward_ms %.3f ms\n", n, 1e3 * tf, n, 1e3 * tb);
+    free(fw), free(bw), free(dy), free(dx), free(x), free(seed);
+    tfx_model_free(m);
+}
+
 static void bench_floor(int reps)
 {
     tfx_model *m = seed_model();
@@ -340,7 +400,7 @@ int main(int argc, char **argv)
         else if (argv[i][0] != '-')
             mode = argv[i];
         else {
-            fprintf(stderr, "usage: %s [all|train|infer|explain|engine|rss|floor] [--reps N] [--explain-batch N] [--only METHOD] [--count 1|16] [--threads N]\n",
+            fprintf(stderr, "usage: %s [all|train|infer|explain|engine|rss|floor|layers] [--reps N] [--explain-batch N] [--only METHOD] [--count 1|16] [--threads N]\n",
                     argv[0]);
             return 2;
         }
@@ -353,6 +413,7 @@ int main(int argc, char **argv)
     if (strcmp(mode, "engine") == 0) bench_engine(reps), done = 1;
     if (strcmp(mode, "rss") == 0) bench_rss(), done = 1;
     if (strcmp(mode, "floor") == 0) bench_floor(reps), done = 1;
+    if (strcmp(mode, "layers") == 0) bench_layers(reps, only_count > 0 ? (size_t)only_count : 1), done = 1;
     if (!done) {
         fprintf(stderr, "tfx-bench: unknown mode '%s'\n", mode);
         return 2;

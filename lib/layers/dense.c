@@ -45,10 +45,15 @@ static int forward(tfx_layer *l, const float *x, float *y, size_t n, int trainin
     const size_t rows = n * l->in.h * l->in.w, K = (size_t)l->in.c, U = (size_t)l->cfg.units;
     const float *w = tfx__layer_params(l);
     float *z = l->preact ? l->preact : y;
-    if (rows == 1)
+    if (rows == 1) {
         tfx__sgemv(0, U, K, 1.0f, w, K, x, 0.0f, z);
-    else
+    } else if (tfx__sgemm_long_fits(rows, U, K)) {
+        float *work = tfx__layer_scratch(l, tfx__sgemm_long_work_floats(U));
+        if (!work) return TFX_ENOMEM;
+        tfx__sgemm_long(rows, U, K, x, K, w, K, z, U, work);
+    } else {
         tfx__sgemm(0, 1, rows, U, K, 1.0f, x, K, w, K, 0.0f, z, U);
+    }
     tfx__bias_activation_forward(l->cfg.activation, l->cfg.alpha, l->cfg.use_bias ? w + K * U : NULL, z, y, rows, U);
     return TFX_OK;
 }

@@ -176,6 +176,15 @@ void tfx__sgemm_wide(int trans_a, size_t m, size_t n, size_t k, const float *a, 
  * packing, a register tile of C over all k terms, each value one in-order sum. */
 void tfx__sgemm_small(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
                       size_t ldc);
+/* Row-major C = A B^T (alpha 1, beta 0) for long rows, k >= TFX__LONG_MIN_K terms: a Dense
+ * layer's batch forward, on the calling thread's own-thread count (lib/core/gemm_wide.c;
+ * AVX-512 only: tfx__sgemm_long_fits says when it applies). work: tfx__sgemm_long_work_floats(n)
+ * floats, asked for on the same thread. */
+#define TFX__LONG_MIN_K 4096
+int tfx__sgemm_long_fits(size_t m, size_t n, size_t k);
+size_t tfx__sgemm_long_work_floats(size_t n);
+void tfx__sgemm_long(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
+                     size_t ldc, float *work);
 /* Row-major y = alpha * op(A) x + beta * y, A m x n (one sample through a Dense layer: reads
  * the weights once, where sgemm with one row would first pack all of them). */
 void tfx__sgemv(int trans, size_t m, size_t n, float alpha, const float *a, size_t lda, const float *x, float beta,

@@ -492,6 +492,63 @@ static void test_small_products(void **state)
     tfx__sgemm_wide_force(0);
 }
 
+/* ---- long products: a Dense layer's batch forward ---- */
+
+/* C = A B^T by tfx__sgemm_long against a double sum, bit-identical for 1, 2 and 3 threads:
+ * row counts that leave remainders of every row tile, column counts around the 16-column
+ * thread blocks and the 64-column chunks, term counts that are not a multiple of 16 or of
+ * the kernel's chunk, padded strides; the padding of C stays untouched. */
+static void long_product(size_t m, size_t n, size_t k)
+{
+    const size_t lda = k + 3, ldb = k + 9, ldc = n + 2;
+    float *a = rand_floats(m * lda, 99, -1.0f, 1.0f), *b = rand_floats(n * ldb, 100, -1.0f, 1.0f);
+    float *c = malloc(m * ldc * sizeof(float)), *ref = malloc(m * ldc * sizeof(float));
+    assert_true(c && ref);
+    for (int threads = 1; threads <= 3; threads++) {
+        tfx__threads_force(threads);
+        float *work = malloc(tfx__sgemm_long_work_floats(n) * sizeof(float));
+        assert_true(work);
+        for (size_t i = 0; i < m * ldc; i++) c[i] = -7.0f;
+        tfx__sgemm_long(m, n, k, a, lda, b, ldb, c, ldc, work);
+        free(work);
+        if (threads == 1)
+            memcpy(ref, c, m * ldc * sizeof(float));
+        else
+            assert_memory_equal(c, ref, m * ldc * sizeof(float));
+    }
+    tfx__threads_force(0);
+    for (size_t r = 0; r < m; r++)
+        for (size_t j = 0; j < ldc; j++) {
+            if (j >= n) {
+                assert_true(c[r * ldc + j] == -7.0f);
+                continue;
+            }
+            double acc = 0.0, mag = 0.0;
+            for (size_t i = 0; i < k; i++) {
+                double t = (double)a[r * lda + i] * b[j * ldb + i];
+                acc += t, mag += fabs(t);
+            }
+            assert_true(fabs(c[r * ldc + j] - acc) <= 1e-6 * (mag > 1.0 ? mag : 1.0));
+        }
+    free(a), free(b), free(c), free(ref);
+}
+
+static void test_long_products(void **state)
+{
+    (void)state;
+    if (!tfx__sgemm_long_fits(50, 128, 86528)) { /* no AVX-512: the BLAS does these */
+        assert_false(tfx__sgemm_long_fits(2, 1, TFX__LONG_MIN_K));
+        return;
+    }
+    assert_false(tfx__sgemm_long_fits(1, 128, 86528)); /* one row: the matrix-vector kernel */
+    assert_false(tfx__sgemm_long_fits(50, 128, TFX__LONG_MIN_K - 1));
+    long_product(50, 128, TFX__LONG_MIN_K);     /* 8 six-row tiles and a two-row tile */
+    long_product(9, 130, 4096 + 1024 + 17);    /* 6 + 2 + 1 rows; 8 blocks of 16 and 2 columns */
+    long_product(3, 40, 5000);                 /* 32- and 16-column runs with the term tail */
+    long_product(2, 1, 4100);
+    long_product(7, 200, 4096 + 15);           /* more than one 64-column chunk per thread */
+}
+
 /* A Dense layer with a wide input over a batch: the input and kernel gradients (the wide
  * kernel) against double sums. */
 static void test_dense_batch_gradients(void **state)
@@ -715,6 +772,7 @@ int main(void)
         cmocka_unit_test(test_dense_one_row),
         cmocka_unit_test(test_wide_products),
         cmocka_unit_test(test_small_products),
+        cmocka_unit_test(test_long_products),
         cmocka_unit_test(test_dense_batch_gradients),
         cmocka_unit_test(test_streamed_arrays),
         cmocka_unit_test(test_model_threads),
