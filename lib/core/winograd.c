@@ -231,34 +231,42 @@ static size_t plane_stride(size_t floats)
     return 16 * (lines | 1);
 }
 
-/* Tiles per block: the budget, at least MIN_TILES, at most all of them. */
-static size_t block_tiles(int m, const tfx__wino_geom *g, size_t total)
-{
-    const size_t a2 = (size_t)(m + 2) * (m + 2), per = a2 * ((size_t)g->cin + g->cout);
-    size_t t = per ? BLOCK_FLOATS / per : total;
-    if (t < MIN_TILES) t = MIN_TILES;
-    return t < total ? t : total;
-}
-
 static size_t total_tiles(int m, const tfx__wino_geom *g, size_t n)
 {
     return n * (size_t)((g->out_h + m - 1) / m) * (size_t)((g->out_w + m - 1) / m);
 }
 
-/* Threads: tfx__threads() (the BLAS's count), at most one per block. The transforms and the
- * short per-block GEMMs (OpenBLAS runs those in the calling thread) are a third and two thirds
- * of the work, so without threads of its own Winograd would use one core whatever the BLAS
- * setting. */
-/* A single block (one or two images) is split by output channels instead, into two fixed
- * halves whatever the thread count (each half repeats the input transform, a sixth of the
- * work), so the result still does not depend on it. Not under a softmax epilogue (it needs all
- * channels) or with few channels. */
-static size_t channel_parts(int m, const tfx__wino_geom *g, size_t n, int softmax)
+/* Tiles the workspace budget holds, at least MIN_TILES. */
+static size_t budget_tiles(int m, const tfx__wino_geom *g)
 {
-    const size_t total = total_tiles(m, g, n), Tb = block_tiles(m, g, total);
-    return total <= Tb && g->cout >= 32 && !softmax ? 2 : 1;
+    const size_t a2 = (size_t)(m + 2) * (m + 2), per = a2 * ((size_t)g->cin + g->cout);
+    size_t t = per ? BLOCK_FLOATS / per : (size_t)-1;
+    return t < MIN_TILES ? MIN_TILES : t;
 }
 
+/* A single block (one or two images) is split over two threads: by output channels when
+ * each half is at least the small kernel's 64-column tile, else into two halves of the tiles
+ * (each thread then reads all of the transformed kernel, but does not repeat the input
+ * transform; measured one image, two threads: 32 -> 64 channels 0.071 -> 0.055 ms, 64 -> 32
+ * 0.130 -> 0.086 ms, 128 -> 64 even, 64 -> 128 better by channels). Either way no output
+ * value depends on the split. Not by channels under a softmax epilogue (it needs them all). */
+static size_t channel_parts(int m, const tfx__wino_geom *g, size_t n, int softmax)
+{
+    return total_tiles(m, g, n) <= budget_tiles(m, g) && g->cout >= 128 && !softmax ? 2 : 1;
+}
+
+/* Tiles per block: the budget, at most all of them; a single block not split by channels
+ * goes in two halves. */
+static size_t block_tiles(int m, const tfx__wino_geom *g, size_t total)
+{
+    const size_t t = budget_tiles(m, g);
+    if (t < total) return t;
+    return g->cout >= 128 || total < 2 ? total : (total + 1) / 2;
+}
+
+/* Threads: tfx__threads() (the BLAS's count), at most one per block. The transforms and the
+ * short per-block GEMMs are a third and two thirds of the work, so without threads of its own
+ * Winograd would use one core whatever the BLAS setting. */
 static size_t channel_split(const tfx__wino_geom *g) { return ((size_t)g->cout / 2 + 15) / 16 * 16; }
 
 int tfx__winograd_threads(int m, const tfx__wino_geom *g, size_t n)
