@@ -245,11 +245,11 @@ static void small_args(const wide_args *w, size_t n)
     for (j = small8_128(w, 0, n); j < n; j++) column_128(w, j);
 }
 
-void tfx__sgemm_small(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
-                      size_t ldc)
+void tfx__sgemm_small(int trans_a, int accumulate, size_t m, size_t n, size_t k, const float *a, size_t lda,
+                      const float *b, size_t ldb, float *c, size_t ldc)
 {
     if (m == 0 || n == 0) return;
-    const wide_args w = {m, k, a, lda, 1, b, ldb, c, ldc, 0, 0};
+    const wide_args w = {m, k, a, trans_a ? 1 : lda, trans_a ? lda : 1, b, ldb, c, ldc, 0, accumulate};
     small_args(&w, n);
 }
 

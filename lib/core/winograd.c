@@ -409,7 +409,7 @@ static void run_blocks(void *arg)
         const size_t fb = J->f_begin, fe = J->f_end;
         for (size_t k = 0; k < a2; k++) {
             if (ci <= TFX__WIDE_MAX_K)
-                tfx__sgemm_small(T, fe - fb, ci, v + k * (size_t)vplane, ci, u + k * ci * co + fb, co,
+                tfx__sgemm_small(0, 0, T, fe - fb, ci, v + k * (size_t)vplane, ci, u + k * ci * co + fb, co,
                                  mm + k * (size_t)mplane + fb, co);
             else
                 tfx__sgemm(0, 0, T, fe - fb, ci, 1.0f, v + k * (size_t)vplane, ci, u + k * ci * co + fb, co, 0.0f,
@@ -571,9 +571,14 @@ static void grad_blocks(void *arg)
                 for (int p = 0; p < 4; p++) a2(tbuf + p * 2 * CH, CH, u + p * 4 * uplane + (sdiff)(t * co + c0), uplane, cnt);
             }
         }
-        for (size_t k = 0; k < 16; k++)
-            tfx__sgemm(1, 0, ci, co, T, 1.0f, v + k * (size_t)vplane, ci, u + k * (size_t)uplane, co, first ? 0.0f : 1.0f,
-                       mm + k * (size_t)mplane, co);
+        for (size_t k = 0; k < 16; k++) {
+            if (T <= TFX__WIDE_MAX_K)
+                tfx__sgemm_small(1, !first, ci, co, T, v + k * (size_t)vplane, ci, u + k * (size_t)uplane, co,
+                                 mm + k * (size_t)mplane, co);
+            else
+                tfx__sgemm(1, 0, ci, co, T, 1.0f, v + k * (size_t)vplane, ci, u + k * (size_t)uplane, co,
+                           first ? 0.0f : 1.0f, mm + k * (size_t)mplane, co);
+        }
     }
     if (first)
         for (size_t k = 0; k < 16; k++) memset(mm + k * (size_t)mplane, 0, ci * co * sizeof(float));

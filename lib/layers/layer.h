@@ -171,11 +171,12 @@ int tfx__sgemm_wide_fits(size_t m, size_t n, size_t k);
 void tfx__sgemm_wide_force(int level);
 void tfx__sgemm_wide(int trans_a, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
                      size_t ldb, float *c, size_t ldc);
-/* Row-major C = A B (alpha 1, beta 0) on the calling thread, for small products with k <=
- * TFX__WIDE_MAX_K (Winograd's per-point GEMMs: tens of rows, a few dozen channels): no
- * packing, a register tile of C over all k terms, each value one in-order sum. */
-void tfx__sgemm_small(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
-                      size_t ldc);
+/* Row-major C = op(A) B, or C += op(A) B with accumulate, on the calling thread, for small
+ * products with k <= TFX__WIDE_MAX_K (Winograd's per-point GEMMs: tens of rows, a few dozen
+ * channels): no packing, a register tile of C over all k terms, each value one in-order sum
+ * (started from C's value with accumulate). */
+void tfx__sgemm_small(int trans_a, int accumulate, size_t m, size_t n, size_t k, const float *a, size_t lda,
+                      const float *b, size_t ldb, float *c, size_t ldc);
 /* Row-major C = A B^T (alpha 1, beta 0) for long rows, k >= TFX__LONG_MIN_K terms: a Dense
  * layer's batch forward, on the calling thread's own-thread count (lib/core/gemm_wide.c;
  * AVX-512 only: tfx__sgemm_long_fits says when it applies). work: tfx__sgemm_long_work_floats(n)

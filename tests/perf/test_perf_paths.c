@@ -450,31 +450,33 @@ static void test_wide_products(void **state)
 
 /* ---- small products: Winograd's per-point GEMMs ---- */
 
-/* C = A B by tfx__sgemm_small against a double sum: every column block width (64, 32, 16 and
- * single columns), row counts that leave remainders of the 4- and 8-row tiles, strides wider
- * than the operands; the padding of C stays untouched. */
-static void small_product(size_t m, size_t n, size_t k)
+/* C = op(A) B (or C += op(A) B) by tfx__sgemm_small against a double sum: every column
+ * block width (64, 32, 16 and single columns), row counts that leave remainders of the 6-,
+ * 4-, 2- and 8-row tiles, strides wider than the operands; the padding of C stays untouched. */
+static void small_product(int trans_a, int accumulate, size_t m, size_t n, size_t k)
 {
-    const size_t lda = k + 3, ldb = n + 7, ldc = n + 5;
-    float *a = rand_floats(m * lda, 97, -1.0f, 1.0f), *b = rand_floats(k * ldb, 98, -1.0f, 1.0f);
-    float *c = malloc(m * ldc * sizeof(float));
-    assert_true(c);
-    for (size_t i = 0; i < m * ldc; i++) c[i] = -7.0f;
-    tfx__sgemm_small(m, n, k, a, lda, b, ldb, c, ldc);
+    const size_t lda = (trans_a ? m : k) + 3, ldb = n + 7, ldc = n + 5;
+    float *a = rand_floats((trans_a ? k : m) * lda, 97, -1.0f, 1.0f), *b = rand_floats(k * ldb, 98, -1.0f, 1.0f);
+    float *c = rand_floats(m * ldc, 101, -1.0f, 1.0f), *c0 = malloc(m * ldc * sizeof(float));
+    assert_true(c0);
+    for (size_t r = 0; r < m; r++)
+        for (size_t j = n; j < ldc; j++) c[r * ldc + j] = -7.0f;
+    memcpy(c0, c, m * ldc * sizeof(float));
+    tfx__sgemm_small(trans_a, accumulate, m, n, k, a, lda, b, ldb, c, ldc);
     for (size_t r = 0; r < m; r++)
         for (size_t j = 0; j < ldc; j++) {
             if (j >= n) {
                 assert_true(c[r * ldc + j] == -7.0f);
                 continue;
             }
-            double acc = 0.0, mag = 0.0;
+            double acc = accumulate ? c0[r * ldc + j] : 0.0, mag = fabs(acc);
             for (size_t i = 0; i < k; i++) {
-                double t = (double)a[r * lda + i] * b[i * ldb + j];
+                double t = (double)(trans_a ? a[i * lda + r] : a[r * lda + i]) * b[i * ldb + j];
                 acc += t, mag += fabs(t);
             }
             assert_true(fabs(c[r * ldc + j] - acc) <= 1e-6 * (mag > 1.0 ? mag : 1.0));
         }
-    free(a), free(b), free(c);
+    free(a), free(b), free(c), free(c0);
 }
 
 static void test_small_products(void **state)
@@ -482,12 +484,16 @@ static void test_small_products(void **state)
     (void)state;
     for (int level = 3; level >= 1; level--) {
         tfx__sgemm_wide_force(level);
-        small_product(49, 128, 64);         /* the seed model's 64 -> 128 layer, one image */
-        small_product(64, 64 + 32 + 16 + 5, 32); /* every column block and single columns */
-        small_product(13, 32, 128);         /* 8-row tiles and 5 rows left */
-        small_product(3, 16, 7);            /* fewer rows than a tile */
-        small_product(1, 3, 1);
-        small_product(70, 200, 256);        /* the most terms it is used for */
+        for (int acc = 0; acc <= 1; acc++) {
+            small_product(0, acc, 49, 128, 64);               /* the seed model's 64 -> 128 layer, one image */
+            small_product(0, acc, 64, 64 + 32 + 16 + 5, 32); /* every column block and single columns */
+            small_product(0, acc, 13, 32, 128);              /* 8-row tiles and 5 rows left */
+            small_product(0, acc, 3, 16, 7);                 /* fewer rows than a tile */
+            small_product(0, acc, 1, 3, 1);
+            small_product(0, acc, 70, 200, 256);             /* the most terms it is used for */
+            small_product(1, acc, 64, 128, 85);              /* a kernel gradient block: V^T U */
+            small_product(1, acc, 33, 70, 9);
+        }
     }
     tfx__sgemm_wide_force(0);
 }
