@@ -1,14 +1,19 @@
-/* C = op(A) B for wide, shallow products: n in the thousands of columns, k at most a few
- * hundred terms. A Dense layer's batch input gradient dY W and kernel gradient dY^T X have this
- * shape (the seed model: 50 x 86528 and 128 x 86528 with 128 and 50 terms). OpenBLAS runs
- * them at about half its peak here: it first zeroes C (beta = 0), then packs both operands
- * for a few terms each. This kernel keeps a 4-row x 64-column tile of C in registers while it
- * goes through the k terms (the 64 columns of B stay in L1 across all row tiles), and writes
- * each C value once, with streaming stores when C is large, as nobody reads it soon.
+/* Register-tiled products for the shapes OpenBLAS handles poorly here. Three entries share
+ * the tiles below:
  *
- * Every C value is one sum over i = 0..k-1 in order, whatever the thread split: the threads
- * take whole 64-column blocks from a fixed start, so results do not depend on the thread
- * count. */
+ * - tfx__sgemm_wide, C = op(A) B for wide, shallow products: n in the thousands of columns, k
+ *   at most a few hundred terms. A Dense layer's batch input gradient dY W and kernel gradient
+ *   dY^T X have this shape (the seed model: 50 x 86528 and 128 x 86528 with 128 and 50 terms).
+ *   OpenBLAS runs them at about half its peak here: it first zeroes C (beta = 0), then packs
+ *   both operands for a few terms each. A 4-row x 64-column tile of C stays in registers while
+ *   it goes through the k terms (the 64 columns of B stay in L1 across all row tiles), and each
+ *   C value is written once, with streaming stores when C is large, as nobody reads it soon.
+ * - tfx__sgemm_small, the same tiles on one thread for Winograd's per-point products.
+ * - tfx__sgemm_long, C = A B^T with rows of many thousands of terms (at the end of the file).
+ *
+ * Every C value is one sum over i = 0..k-1 in order (per chunk for the long products),
+ * whatever the thread split: the threads take whole column blocks from a fixed start, so
+ * results do not depend on the thread count. */
 #include <stdint.h>
 #include <string.h>
 
