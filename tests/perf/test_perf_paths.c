@@ -389,6 +389,29 @@ static void test_dense_one_row(void **state)
     dense_one_row(20, 1030, 1); /* short rows, wide units: the segmented transposed product */
 }
 
+/* ---- the hand-written products (lib/core/gemm_wide.c) ---- */
+
+/* C (m x n, row stride ldc) against double sums: C[r][j] = c0[r][j] (or 0 when c0 is NULL) +
+ * sum_i A(r, i) B(i, j), A(r, i) = a[r ars + i aks], B(i, j) = b[i bis + j bjs]; the padding
+ * past column n holds -7 untouched. */
+static void check_product(const float *c, const float *c0, size_t m, size_t n, size_t ldc, size_t k, const float *a,
+                          size_t ars, size_t aks, const float *b, size_t bis, size_t bjs)
+{
+    for (size_t r = 0; r < m; r++)
+        for (size_t j = 0; j < ldc; j++) {
+            if (j >= n) {
+                assert_true(c[r * ldc + j] == -7.0f);
+                continue;
+            }
+            double acc = c0 ? c0[r * ldc + j] : 0.0, mag = fabs(acc);
+            for (size_t i = 0; i < k; i++) {
+                double t = (double)a[r * ars + i * aks] * b[i * bis + j * bjs];
+                acc += t, mag += fabs(t);
+            }
+            assert_true(fabs(c[r * ldc + j] - acc) <= 1e-6 * (mag > 1.0 ? mag : 1.0));
+        }
+}
+
 /* ---- wide shallow products: a Dense layer's batch gradients ---- */
 
 /* C = op(A) B through tfx__sgemm for shapes it sends to the wide kernel (n >= 4096 columns,
@@ -416,19 +439,7 @@ static void wide_product(int trans_a, size_t m, size_t n, size_t k, size_t c_off
             assert_memory_equal(c, ref, m * ldc * sizeof(float));
     }
     tfx__threads_force(0);
-    for (size_t r = 0; r < m; r++)
-        for (size_t j = 0; j < ldc; j++) {
-            if (j >= n) {
-                assert_true(c[r * ldc + j] == -7.0f);
-                continue;
-            }
-            double acc = 0.0, mag = 0.0;
-            for (size_t i = 0; i < k; i++) {
-                double t = (double)(trans_a ? a[i * lda + r] : a[r * lda + i]) * b[i * ldb + j];
-                acc += t, mag += fabs(t);
-            }
-            assert_true(fabs(c[r * ldc + j] - acc) <= 1e-6 * (mag > 1.0 ? mag : 1.0));
-        }
+    check_product(c, NULL, m, n, ldc, k, a, trans_a ? 1 : lda, trans_a ? lda : 1, b, ldb, 1);
     free(a), free(b), free(store), free(ref);
 }
 
@@ -463,19 +474,7 @@ static void small_product(int trans_a, int accumulate, size_t m, size_t n, size_
         for (size_t j = n; j < ldc; j++) c[r * ldc + j] = -7.0f;
     memcpy(c0, c, m * ldc * sizeof(float));
     tfx__sgemm_small(trans_a, accumulate, m, n, k, a, lda, b, ldb, c, ldc);
-    for (size_t r = 0; r < m; r++)
-        for (size_t j = 0; j < ldc; j++) {
-            if (j >= n) {
-                assert_true(c[r * ldc + j] == -7.0f);
-                continue;
-            }
-            double acc = accumulate ? c0[r * ldc + j] : 0.0, mag = fabs(acc);
-            for (size_t i = 0; i < k; i++) {
-                double t = (double)(trans_a ? a[i * lda + r] : a[r * lda + i]) * b[i * ldb + j];
-                acc += t, mag += fabs(t);
-            }
-            assert_true(fabs(c[r * ldc + j] - acc) <= 1e-6 * (mag > 1.0 ? mag : 1.0));
-        }
+    check_product(c, accumulate ? c0 : NULL, m, n, ldc, k, a, trans_a ? 1 : lda, trans_a ? lda : 1, b, ldb, 1);
     free(a), free(b), free(c), free(c0);
 }
 
@@ -523,19 +522,7 @@ static void long_product(size_t m, size_t n, size_t k)
             assert_memory_equal(c, ref, m * ldc * sizeof(float));
     }
     tfx__threads_force(0);
-    for (size_t r = 0; r < m; r++)
-        for (size_t j = 0; j < ldc; j++) {
-            if (j >= n) {
-                assert_true(c[r * ldc + j] == -7.0f);
-                continue;
-            }
-            double acc = 0.0, mag = 0.0;
-            for (size_t i = 0; i < k; i++) {
-                double t = (double)a[r * lda + i] * b[j * ldb + i];
-                acc += t, mag += fabs(t);
-            }
-            assert_true(fabs(c[r * ldc + j] - acc) <= 1e-6 * (mag > 1.0 ? mag : 1.0));
-        }
+    check_product(c, NULL, m, n, ldc, k, a, lda, 1, b, 1, ldb);
     free(a), free(b), free(c), free(ref);
 }
 
