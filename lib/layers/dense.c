@@ -32,10 +32,23 @@ static void init(tfx_layer *l, tfx__rng *rng)
     double limit = sqrt(6.0 / (double)(fan_in + fan_out));
     float *w = tfx__layer_params(l);
     size_t nk = fan_in * fan_out;
-    /* drawn in Keras's order, so a seed gives the same weights as with the Keras layout */
-    for (size_t i = 0; i < fan_in; i++)
-        for (size_t u = 0; u < fan_out; u++)
-            w[u * fan_in + i] = (float)((2.0 * tfx__rng_uniform(rng) - 1.0) * limit);
+    /* Drawn in Keras's order, so a seed gives the same weights as with the Keras layout; a block
+     * of input rows at a time goes through a buffer, so the unit-major stores are runs, not one
+     * float per unit row (stores 346 KB apart on the seed model: minutes under ASan). */
+    enum { INIT_BUF = 8192 };
+    float buf[INIT_BUF];
+    const size_t rows = fan_out < INIT_BUF ? INIT_BUF / fan_out : 1;
+    for (size_t i0 = 0; i0 < fan_in; i0 += rows) {
+        const size_t ni = fan_in - i0 < rows ? fan_in - i0 : rows;
+        if (fan_out <= INIT_BUF) {
+            for (size_t b = 0; b < ni * fan_out; b++) buf[b] = (float)((2.0 * tfx__rng_uniform(rng) - 1.0) * limit);
+            for (size_t u = 0; u < fan_out; u++)
+                for (size_t r = 0; r < ni; r++) w[u * fan_in + i0 + r] = buf[r * fan_out + u];
+        } else {
+            for (size_t u = 0; u < fan_out; u++)
+                w[u * fan_in + i0] = (float)((2.0 * tfx__rng_uniform(rng) - 1.0) * limit);
+        }
+    }
     if (l->cfg.use_bias) memset(w + nk, 0, fan_out * sizeof(float));
 }
 
