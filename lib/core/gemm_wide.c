@@ -264,9 +264,9 @@ void tfx__sgemm_small(int trans_a, int accumulate, size_t m, size_t n, size_t k,
  * (16 x 16 blocks in registers) into a 256 KiB buffer that stays in L2, and the small kernel
  * adds A's chunk times it to C. Measured at 50 x 128 x 86528 on two threads (Zen 5): chunks
  * of 64, 128, 256, 512, 1024 and 2048 terms took 7.2, 6.7, 5.8, 4.6-4.8, 4.3-4.4 and 4.5-4.7
- * ms, OpenBLAS 10.3; longer chunks reload C less often and read W in longer runs. Every C value is the same sums in the same order whatever the thread
- * split (the threads take whole 16-column blocks). AVX-512 only (tfx__sgemm_long_fits);
- * elsewhere the BLAS does these. */
+ * ms, OpenBLAS 10.3; longer chunks reload C less often and read W in longer runs. Every C
+ * value is the same sums in the same order whatever the thread split (the threads take whole
+ * 16-column blocks). AVX-512 only (tfx__sgemm_long_fits); elsewhere the BLAS does these. */
 enum { LONG_KC = 1024, LONG_NB = 64 };
 
 static int long_threads(size_t n)

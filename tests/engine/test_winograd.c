@@ -258,14 +258,13 @@ static void test_choice(void **state)
     assert_int_equal(tfx__winograd_choose(1024, 1024, 28, 28), 0); /* transformed kernel too large */
 }
 
-/* Blocks of tiles split over 1, 2, 3 or more threads than blocks: bit-identical outputs and
- * input gradients (every block is the same GEMM whichever thread runs it). */
-/* Forward and input gradient for 1, 2, 3 and 7 threads, bit for bit: several blocks of tiles
- * (5 images) are split over threads, a single block (1 image) runs in one; a softmax epilogue
- * (over the channels of each tile's pixels) matches im2col. */
-static void threads_identical(int n, int act)
+/* Forward, input and kernel gradients for 1, 2, 3 and 7 threads, bit for bit: several blocks
+ * of tiles (5 images) are split over threads; a single block (1 image) in two halves of its
+ * tiles, or of its output channels when each half is 64 wide (F = 128), never by channels
+ * under a softmax epilogue, which matches im2col. */
+static void threads_identical(int n, int act, int F)
 {
-    const int H = 26, C = 64, F = 48;
+    const int H = 26, C = 64;
     tfx_model *m = NULL;
     assert_int_equal(tfx_model_new(&m, H, H, C), TFX_OK);
     tfx_conv2d_options o = TFX_CONV2D_OPTIONS_INIT;
@@ -322,9 +321,10 @@ static void threads_identical(int n, int act)
 static void test_threads_identical(void **state)
 {
     (void)state;
-    threads_identical(5, TFX_ACTIVATION_RELU);
-    threads_identical(1, TFX_ACTIVATION_RELU);
-    threads_identical(1, TFX_ACTIVATION_SOFTMAX);
+    threads_identical(5, TFX_ACTIVATION_RELU, 48);
+    threads_identical(1, TFX_ACTIVATION_RELU, 48);  /* one block: two halves of the tiles */
+    threads_identical(1, TFX_ACTIVATION_RELU, 128); /* one block: two halves of the channels */
+    threads_identical(1, TFX_ACTIVATION_SOFTMAX, 48);
 }
 
 /* The transformed kernels Conv2D keeps across calls (l->derived) follow every change of the
