@@ -2,7 +2,7 @@
  * of guided backprop and deconvnet. */
 #include <math.h>
 
-#include "layers/layer.h"
+#include "core/kernels.h"
 
 int tfx__activation_valid(int a) { return a >= TFX_ACTIVATION_LINEAR && a <= TFX_ACTIVATION_SWISH; }
 

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "core/internal.h"
-#include "layers/layer.h"
+#include "core/kernels.h"
 
 static int own_threads(void);
 

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "core/internal.h"
-#include "layers/layer.h"
+#include "core/kernels.h"
 
 typedef float v16f __attribute__((vector_size(64), aligned(4), may_alias));
 typedef int v16i __attribute__((vector_size(64), aligned(4), may_alias));

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "core/internal.h"
-#include "layers/layer.h"
+#include "core/kernels.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #  include <immintrin.h>

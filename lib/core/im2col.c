@@ -2,7 +2,7 @@
  * col x kernel[kh*kw*c][filters] (Keras HWIO) is the convolution, already in NHWC. */
 #include <string.h>
 
-#include "layers/layer.h"
+#include "core/kernels.h"
 
 int tfx__conv_out_size(int in, int k, int stride, int padding, int *out, int *pad_before)
 {

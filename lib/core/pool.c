@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "core/internal.h"
-#include "layers/layer.h"
+#include "core/kernels.h"
 
 typedef struct worker {
     pthread_t tid;

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "layers/layer.h"
+#include "core/kernels.h"
 
 /* Channel chunk of the transforms: the per-tile temporaries (36 x CH floats) stay in L1. */
 #define CH 64

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "explain/explain_internal.h"
-#include "explain/render.h"
+#include "render/render.h"
 
 void tfx_attribution_free(tfx_attribution *a)
 {

@@ -4,7 +4,7 @@
  * renderer's resize, as Grad-CAM). */
 #include <string.h>
 
-#include "explain/render.h"
+#include "render/render.h"
 #include "explain/roadmap.h"
 
 int tfx__cam_layer(tfx__xctx *c, const char *what, size_t *li)

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "explain/explain_internal.h"
-#include "explain/render.h"
+#include "render/render.h"
 
 int tfx__explain_grad_cam(tfx__xctx *c)
 {

@@ -6,7 +6,7 @@
  * activations (sigmoid, tanh, leaky ReLU ...) keep their plain gradient. */
 #include <string.h>
 
-#include "explain/render.h"
+#include "render/render.h"
 #include "explain/roadmap.h"
 
 int tfx__explain_rule_gradient(tfx__xctx *c, int rule_kind, const float *rows, size_t nb, const int *cls,

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "explain/render.h"
+#include "render/render.h"
 #include "explain/roadmap.h"
 
 int tfx_faithfulness_options_init(tfx_faithfulness_options *opts, unsigned version)

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "explain/explain_internal.h"
-#include "explain/render.h"
+#include "render/render.h"
 
 /* Windows per axis: the first start whose window reaches the end is the last. */
 static size_t window_count(int size, int patch, int stride)

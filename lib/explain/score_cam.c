@@ -9,7 +9,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "explain/render.h"
+#include "render/render.h"
 #include "explain/roadmap.h"
 
 /* Probability of class k for row r of the last forward (softmax of the output when the model

@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "explain/explain_internal.h"
-#include "explain/render.h"
+#include "render/render.h"
 #include "tfx/tfx.h"
 
 #define OK(call)                                                                                   \

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/train_internal.h"
+#include "train/train_internal.h"
 
 #define OK(call) assert_int_equal((call), TFX_OK)
 

@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "core/internal.h"
-#include "explain/render.h"
+#include "render/render.h"
 #include "tfx/image.h"
 
 static uint8_t px(const tfx_image *g, int x, int y, int c) { return g->pixels[(size_t)y * g->stride + (size_t)x * g->channels + c]; }

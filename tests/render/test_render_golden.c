@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "explain/render.h"
+#include "render/render.h"
 #include "golden.h"
 #include "tfx/image.h"
 

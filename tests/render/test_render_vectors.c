@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "explain/render.h"
+#include "render/render.h"
 #include "tfx/image.h"
 
 static tfx_render_options compat_opts(void)

@@ -18,7 +18,7 @@
 #include <cmocka.h>
 
 #include "model/model_internal.h"
-#include "model/saving_internal.h"
+#include "saving/saving_internal.h"
 #include "tfx/tfx.h"
 
 /* ---- helpers ---- */

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "model/train_internal.h"
+#include "train/train_internal.h"
 
 static int under_valgrind(void) { return getenv("RUNNING_VALGRIND") != NULL; }
 

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "model/train_internal.h"
+#include "train/train_internal.h"
 
 #define ROWS 3
 #define COLS 4

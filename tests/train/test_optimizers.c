@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "model/train_internal.h"
+#include "train/train_internal.h"
 #include "optimizer_golden.h"
 
 static tfx__opt_config cfg(int kind, float lr, float momentum, int nesterov, float b1, float b2, float rho, float eps)

@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "model/train_internal.h"
+#include "train/train_internal.h"
 
 #define MAX_BATCH (1u << 20)
 

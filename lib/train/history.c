@@ -2,7 +2,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "model/train_internal.h"
+#include "train/train_internal.h"
 
 enum { H_EPOCH, H_LOSS, H_ACC, H_VAL_LOSS, H_VAL_ACC, H_KEYS };
 static const char *const key_names[H_KEYS] = {"epoch", "loss", "accuracy", "val_loss", "val_accuracy"};

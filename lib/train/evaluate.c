@@ -1,7 +1,7 @@
 /* evaluate, and the input checks and inference-mode loss sums fit shares with it. */
 #include <math.h>
 
-#include "model/train_internal.h"
+#include "train/train_internal.h"
 
 const float *tfx__train_logits(tfx_model *m, const tfx__train *t)
 {

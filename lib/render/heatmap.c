@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "core/internal.h"
-#include "explain/render.h"
+#include "render/render.h"
 #include "tfx/image.h"
 
 /* ---- casts ---- */

@@ -7,7 +7,7 @@
 #include <stdarg.h>
 #include <string.h>
 
-#include "model/train_internal.h"
+#include "train/train_internal.h"
 
 #define BAR_WIDTH 30
 #define INTERVAL 0.05

@@ -3,8 +3,8 @@
  * include/tfx/image.h; explainers normally build a tfx_render_options and call those. The
  * helpers here skip argument checks: callers pass valid sizes. docs/rendering.md explains the
  * arithmetic (which one matches tf-explain / OpenCV / TensorFlow bit for bit, and why). */
-#ifndef TFX_EXPLAIN_RENDER_H
-#define TFX_EXPLAIN_RENDER_H
+#ifndef TFX_RENDER_RENDER_H
+#define TFX_RENDER_RENDER_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -4,7 +4,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "model/train_internal.h"
+#include "train/train_internal.h"
 
 #define EPS 1e-7 /* Keras backend epsilon() */
 

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "core/internal.h"
-#include "explain/render.h"
+#include "render/render.h"
 #include "tfx/image.h"
 
 static size_t ceil_div(size_t a, size_t b) { return a / b + (a % b != 0); }

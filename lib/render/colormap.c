@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "core/internal.h"
-#include "explain/render.h"
+#include "render/render.h"
 #include "tfx/image.h"
 
 static const uint8_t viridis[256 * 3] = {

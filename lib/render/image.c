@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "core/internal.h"
-#include "explain/render.h"
+#include "render/render.h"
 #include "tfx/image.h"
 
 /* stb_image_write keeps sizes in int: (w*c + 1) * h filtered bytes plus the deflate output, which

@@ -8,7 +8,7 @@
 #include <zlib.h>
 
 #include "core/internal.h"
-#include "explain/render.h"
+#include "render/render.h"
 
 #if defined(__GNUC__)
 #  pragma GCC diagnostic push

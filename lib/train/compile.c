@@ -3,7 +3,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "model/train_internal.h"
+#include "train/train_internal.h"
 
 double tfx__train_clock(void)
 {

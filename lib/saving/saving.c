@@ -15,7 +15,7 @@
 #include <zlib.h>
 
 #include "model/model_internal.h"
-#include "model/saving_internal.h"
+#include "saving/saving_internal.h"
 
 /* Largest file tfx_model_load reads (weights of about 4 billion floats). */
 #define FILE_MAX ((uint64_t)1 << 34)

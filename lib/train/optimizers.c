@@ -5,7 +5,7 @@
 #include <emmintrin.h>
 #endif
 
-#include "model/train_internal.h"
+#include "train/train_internal.h"
 
 int tfx__optimizer_slots(const tfx__opt_config *c)
 {
