@@ -54,22 +54,15 @@ int tfx__explain_alloc_maps(tfx__xctx *c, int h, int w, int ch)
 
 /* ---- targets ---- */
 
-static int is_fused(const tfx_layer *l)
-{
-    return (l->ops->kind == TFX_LAYER_CONV2D || l->ops->kind == TFX_LAYER_DENSE) &&
-           l->cfg.activation != TFX_ACTIVATION_LINEAR;
-}
-
 int tfx__explain_set_target(tfx__xctx *c, int kind)
 {
-    size_t last = c->n_layers - 1;
-    const tfx_layer *L = c->m->layers[last];
-    int standalone = L->ops->kind == TFX_LAYER_ACTIVATION;
-    int fused_softmax = is_fused(L) && L->cfg.activation == TFX_ACTIVATION_SOFTMAX;
+    tfx__model_head head;
+    tfx__model_get_head(c->m, &head);
+    int standalone = head.standalone;
     c->t.kind = kind;
-    c->t.top = last;
+    c->t.top = head.last;
     c->t.flags = 0;
-    c->t.softmax_last = fused_softmax || (standalone && L->cfg.activation == TFX_ACTIVATION_SOFTMAX);
+    c->t.softmax_last = head.activation == TFX_ACTIVATION_SOFTMAX;
     c->t.xent_logits = 0;
     switch (kind) {
     case TFX__TARGET_LOGIT:
@@ -104,11 +97,7 @@ static const float *score_vector(const tfx__xctx *c, size_t r)
 {
     tfx_model *m = c->m;
     size_t last = c->n_layers - 1;
-    const float *v;
-    if (c->t.flags & TFX__BW_SKIP_ACTIVATION)
-        v = m->layers[last]->ops->kind == TFX_LAYER_ACTIVATION ? m->acts[last] : m->layers[last]->preact;
-    else
-        v = m->acts[last + 1];
+    const float *v = (c->t.flags & TFX__BW_SKIP_ACTIVATION) ? tfx__model_layer_preactivation(m, last) : m->acts[last + 1];
     return v + r * c->K;
 }
 
@@ -213,19 +202,7 @@ int tfx__explain_resolve_classes(tfx__xctx *c)
 
 /* ---- layers ---- */
 
-static int conv_like(const tfx_layer *l)
-{
-    switch (l->ops->kind) {
-    case TFX_LAYER_CONV2D:
-    case TFX_LAYER_MAX_POOLING2D:
-    case TFX_LAYER_AVERAGE_POOLING2D:
-    case TFX_LAYER_BATCH_NORMALIZATION:
-    case TFX_LAYER_ACTIVATION:
-        return 1;
-    default:
-        return 0;
-    }
-}
+static int conv_like(const tfx_layer *l) { return (l->ops->traits & TFX__TRAIT_FEATURE_MAP) != 0; }
 
 int tfx__explain_find_layer(tfx__xctx *c, const char *name, int need_spatial, size_t *index)
 {

@@ -120,18 +120,15 @@ typedef struct dctx {
  * the model ends in a softmax) or the class score (logit when the softmax can be stripped). */
 static double class_score(tfx_model *m, size_t r, int K, int k, int use_logit)
 {
-    size_t last = m->n_layers - 1;
-    const tfx_layer *L = m->layers[last];
-    int fused_sm = (L->ops->kind == TFX_LAYER_CONV2D || L->ops->kind == TFX_LAYER_DENSE) &&
-                   L->cfg.activation == TFX_ACTIVATION_SOFTMAX;
-    int alone_sm = L->ops->kind == TFX_LAYER_ACTIVATION && L->cfg.activation == TFX_ACTIVATION_SOFTMAX;
-    const float *y = m->acts[last + 1] + r * (size_t)K;
+    tfx__model_head head;
+    tfx__model_get_head(m, &head);
+    int softmax = head.activation == TFX_ACTIVATION_SOFTMAX;
+    const float *y = m->acts[head.last + 1] + r * (size_t)K;
     if (use_logit) {
-        if (fused_sm) return L->preact[r * (size_t)K + (size_t)k];
-        if (alone_sm) return m->acts[last][r * (size_t)K + (size_t)k];
+        if (softmax) return tfx__model_layer_preactivation(m, head.last)[r * (size_t)K + (size_t)k];
         return y[k];
     }
-    if (fused_sm || alone_sm) return y[k];
+    if (softmax) return y[k];
     double mx = y[0], s = 0.0;
     for (int j = 1; j < K; j++) mx = y[j] > mx ? y[j] : mx;
     for (int j = 0; j < K; j++) s += exp(y[j] - mx);

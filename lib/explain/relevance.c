@@ -10,7 +10,7 @@
 
 static int weighted(const tfx_layer *l)
 {
-    return l->ops->kind == TFX_LAYER_CONV2D || l->ops->kind == TFX_LAYER_DENSE;
+    return (l->ops->traits & TFX__TRAIT_WEIGHTED) != 0;
 }
 
 static const int public_to_rule[] = {0, TFX__RULE_LRP_0, TFX__RULE_LRP_EPSILON, TFX__RULE_LRP_ALPHA_BETA,
@@ -24,9 +24,9 @@ static int layer_rule(const tfx__xctx *c, size_t i, size_t first_weighted)
     switch (c->o.lrp_rule) {
     case TFX_LRP_COMPOSITE:
         if (i == first_weighted) return TFX__RULE_LRP_ZB;
-        return l->ops->kind == TFX_LAYER_CONV2D ? TFX__RULE_LRP_ZPLUS : TFX__RULE_LRP_EPSILON;
+        return (l->ops->traits & TFX__TRAIT_CONVOLUTION) ? TFX__RULE_LRP_ZPLUS : TFX__RULE_LRP_EPSILON;
     case TFX_LRP_COMPOSITE_AB:
-        return l->ops->kind == TFX_LAYER_CONV2D ? TFX__RULE_LRP_ALPHA_BETA : TFX__RULE_LRP_EPSILON;
+        return (l->ops->traits & TFX__TRAIT_CONVOLUTION) ? TFX__RULE_LRP_ALPHA_BETA : TFX__RULE_LRP_EPSILON;
     default:
         return public_to_rule[c->o.lrp_rule];
     }

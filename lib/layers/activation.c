@@ -30,6 +30,7 @@ static int backward(tfx_layer *l, const float *x, const float *y, float *dy, flo
 
 const tfx__layer_ops tfx__activation_ops = {
     .kind = TFX_LAYER_ACTIVATION,
+    .traits = TFX__TRAIT_ACTIVATION | TFX__TRAIT_FEATURE_MAP,
     .base_name = "activation",
     .type_name = "Activation",
     .infer = infer,

@@ -180,6 +180,7 @@ static void get_weights(const tfx_layer *l, float *kernel, float *bias)
 
 const tfx__layer_ops tfx__batch_norm_ops = {
     .kind = TFX_LAYER_BATCH_NORMALIZATION,
+    .traits = TFX__TRAIT_FEATURE_MAP,
     .base_name = "batch_normalization",
     .type_name = "BatchNormalization",
     .infer = infer,

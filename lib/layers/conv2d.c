@@ -295,6 +295,7 @@ static void get_weights(const tfx_layer *l, float *kernel, float *bias)
 
 const tfx__layer_ops tfx__conv2d_ops = {
     .kind = TFX_LAYER_CONV2D,
+    .traits = TFX__TRAIT_FUSED_ACTIVATION | TFX__TRAIT_FEATURE_MAP | TFX__TRAIT_WEIGHTED | TFX__TRAIT_CONVOLUTION,
     .base_name = "conv2d",
     .type_name = "Conv2D",
     .infer = infer,

@@ -146,6 +146,7 @@ static void get_weights(const tfx_layer *l, float *kernel, float *bias)
 
 const tfx__layer_ops tfx__dense_ops = {
     .kind = TFX_LAYER_DENSE,
+    .traits = TFX__TRAIT_FUSED_ACTIVATION | TFX__TRAIT_WEIGHTED,
     .base_name = "dense",
     .type_name = "Dense",
     .infer = infer,

@@ -49,6 +49,7 @@ static int backward(tfx_layer *l, const float *x, const float *y, float *dy, flo
 
 const tfx__layer_ops tfx__dropout_ops = {
     .kind = TFX_LAYER_DROPOUT,
+    .traits = 0,
     .base_name = "dropout",
     .type_name = "Dropout",
     .infer = infer,

@@ -11,6 +11,7 @@ static int infer(tfx_layer *l, tfx__shape in, tfx__shape *out)
 
 const tfx__layer_ops tfx__flatten_ops = {
     .kind = TFX_LAYER_FLATTEN,
+    .traits = 0,
     .base_name = "flatten",
     .type_name = "Flatten",
     .alias_output = 1,

@@ -44,6 +44,7 @@ static int backward(tfx_layer *l, const float *x, const float *y, float *dy, flo
 
 const tfx__layer_ops tfx__global_average_pooling2d_ops = {
     .kind = TFX_LAYER_GLOBAL_AVERAGE_POOLING2D,
+    .traits = 0,
     .base_name = "global_average_pooling2d",
     .type_name = "GlobalAveragePooling2D",
     .infer = infer,

@@ -25,8 +25,26 @@ enum {
     TFX__BW_SKIP_ACTIVATION = 2 /* dy is the gradient of the pre-activation (e.g. logits) */
 };
 
+/* What a layer kind is, for the code above the layers that must not ask for its kind
+ * (tfx__layer_ops.traits). */
+enum {
+    /* cfg.activation is applied at the output of a linear map (Conv2D, Dense); l->preact holds
+     * the pre-activation when the forward kept it. */
+    TFX__TRAIT_FUSED_ACTIVATION = 1,
+    /* The layer is an activation of its input (Activation): its pre-activation is its input. */
+    TFX__TRAIT_ACTIVATION = 2,
+    /* Its output is a feature map a CAM method may explain by default (conv-like: the spatial
+     * layout means positions in the input). */
+    TFX__TRAIT_FEATURE_MAP = 4,
+    /* A linear map with weights (Conv2D, Dense): LRP's weighted rules apply to it. */
+    TFX__TRAIT_WEIGHTED = 8,
+    /* Spatial mixing with weights (Conv2D): LRP's composite presets treat it as a convolution. */
+    TFX__TRAIT_CONVOLUTION = 16
+};
+
 typedef struct tfx__layer_ops {
     int kind;               /* tfx_layer_kind */
+    unsigned traits;        /* TFX__TRAIT_* */
     const char *base_name;  /* automatic-name stem: "conv2d" */
     const char *type_name;  /* Keras class name: "Conv2D" */
     int alias_output;       /* output memory is the input's (Flatten): no forward/backward work */
@@ -97,6 +115,11 @@ extern const tfx__layer_ops tfx__global_average_pooling2d_ops;
 extern const tfx__layer_ops tfx__dropout_ops;
 extern const tfx__layer_ops tfx__activation_ops;
 extern const tfx__layer_ops tfx__batch_norm_ops;
+/* The activation at the layer's output that a caller may strip (TFX_ACTIVATION_LINEAR when
+ * none): a fused one (its pre-activation is l->preact) or an Activation layer's (its
+ * pre-activation is its input). */
+int tfx__layer_output_activation(const tfx_layer *l);
+
 /* Vtable for a tfx_layer_kind value, or NULL. */
 const tfx__layer_ops *tfx__layer_ops_for_kind(int kind);
 

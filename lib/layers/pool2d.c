@@ -145,6 +145,7 @@ static int avg_backward(tfx_layer *l, const float *x, const float *y, float *dy,
 
 const tfx__layer_ops tfx__max_pooling2d_ops = {
     .kind = TFX_LAYER_MAX_POOLING2D,
+    .traits = TFX__TRAIT_FEATURE_MAP,
     .base_name = "max_pooling2d",
     .type_name = "MaxPooling2D",
     .infer = infer,
@@ -154,6 +155,7 @@ const tfx__layer_ops tfx__max_pooling2d_ops = {
 
 const tfx__layer_ops tfx__average_pooling2d_ops = {
     .kind = TFX_LAYER_AVERAGE_POOLING2D,
+    .traits = TFX__TRAIT_FEATURE_MAP,
     .base_name = "average_pooling2d",
     .type_name = "AveragePooling2D",
     .infer = infer,

@@ -636,9 +636,7 @@ nomem:
  * layer always keeps it: losses read the logits of a softmax/sigmoid output. */
 static int keeps_preact(const tfx_model *m, const tfx_layer *l, int lean)
 {
-    if (l->cfg.activation == TFX_ACTIVATION_LINEAR ||
-        (l->ops->kind != TFX_LAYER_CONV2D && l->ops->kind != TFX_LAYER_DENSE))
-        return 0;
+    if (l->cfg.activation == TFX_ACTIVATION_LINEAR || !(l->ops->traits & TFX__TRAIT_FUSED_ACTIVATION)) return 0;
     if ((size_t)l->index == m->n_layers - 1) return 1;
     return !(lean && tfx__activation_output_suffices(l->cfg.activation, l->cfg.alpha));
 }
@@ -754,7 +752,7 @@ float *tfx__model_layer_output(tfx_model *m, size_t i) { return m->acts[i + 1]; 
 float *tfx__model_layer_preactivation(tfx_model *m, size_t i)
 {
     /* An Activation layer's pre-activation is its input (what SKIP_ACTIVATION seeds). */
-    if (m->layers[i]->ops->kind == TFX_LAYER_ACTIVATION) return m->acts[i];
+    if (m->layers[i]->ops->traits & TFX__TRAIT_ACTIVATION) return m->acts[i];
     return m->layers[i]->preact ? m->layers[i]->preact : m->acts[i + 1];
 }
 
@@ -792,4 +790,12 @@ int tfx_model_predict(tfx_model *m, const float *x, size_t n, float *out)
         memcpy(out + start * out_sz, m->acts[m->n_layers], b * out_sz * sizeof(float));
     }
     return TFX_OK;
+}
+
+void tfx__model_get_head(const tfx_model *m, tfx__model_head *h)
+{
+    h->last = m->n_layers - 1;
+    const tfx_layer *l = m->layers[h->last];
+    h->activation = tfx__layer_output_activation(l);
+    h->standalone = h->activation != TFX_ACTIVATION_LINEAR && (l->ops->traits & TFX__TRAIT_ACTIVATION) != 0;
 }

@@ -76,6 +76,17 @@ int tfx__model_backward(tfx_model *m, size_t n, size_t top, const float *seed, s
 float *tfx__model_layer_output(tfx_model *m, size_t i);
 float *tfx__model_layer_preactivation(tfx_model *m, size_t i);
 
+/* The model's output head: the activation its last layer applies that a caller may strip
+ * (TFX_ACTIVATION_LINEAR when none; softmax: the pre-activations are the logits), and whether
+ * it is a standalone Activation layer (then the pre-activation is the previous layer's output).
+ * The one answer to "where are the logits / is the softmax fused" (compile, explainers). */
+typedef struct tfx__model_head {
+    size_t last;    /* index of the last layer */
+    int activation; /* TFX_ACTIVATION_* at the output, LINEAR when none */
+    int standalone; /* the activation is a layer of its own */
+} tfx__model_head;
+void tfx__model_get_head(const tfx_model *m, tfx__model_head *h);
+
 /* Make sure forward buffers hold n samples. */
 int tfx__model_reserve(tfx_model *m, size_t n);
 

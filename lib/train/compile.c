@@ -74,11 +74,13 @@ static void make_plan(const tfx_model *m, int loss, tfx__loss_plan *p)
     else if (loss == TFX_LOSS_BINARY_CROSSENTROPY)
         want = TFX_ACTIVATION_SIGMOID;
     if (want < 0) return;
-    int kind = last->ops->kind;
-    if ((kind == TFX_LAYER_DENSE || kind == TFX_LAYER_CONV2D) && last->cfg.activation == want) {
+    tfx__model_head h;
+    tfx__model_get_head(m, &h);
+    if (h.activation != want) return;
+    if (!h.standalone) {
         p->from_logits = 1;
         p->skip_act = 1;
-    } else if (kind == TFX_LAYER_ACTIVATION && last->cfg.activation == want && L >= 2) {
+    } else if (L >= 2) {
         p->from_logits = 1;
         p->top = L - 2;
     }
