@@ -305,11 +305,12 @@ static void bench_layers(int reps, size_t n)
     if (!dy || !dx) exit(1);
     tfx__threads_own(m->threads);
     tfx__pool_use(&m->pool);
+    const tfx__layer_run run = tfx__model_run(m, 0);
     for (int r = 0; r < reps; r++) {
         for (size_t i = 0; i < L; i++) {
             tfx_layer *l = m->layers[i];
             double t0 = now_s();
-            if (!l->ops->alias_output) CHECK(l->ops->forward(l, m->acts[i], m->acts[i + 1], n, 0));
+            if (!l->ops->alias_output) CHECK(l->ops->forward(l, &run, m->acts[i], m->acts[i + 1], n));
             fw[i * (size_t)reps + (size_t)r] = now_s() - t0;
         }
         memcpy(dy, seed, n * CLASSES * sizeof(float));
@@ -317,7 +318,7 @@ static void bench_layers(int reps, size_t n)
             tfx_layer *l = m->layers[i];
             double t0 = now_s();
             if (!l->ops->alias_output)
-                CHECK(l->ops->backward(l, m->acts[i], m->acts[i + 1], dy, dx, n,
+                CHECK(l->ops->backward(l, &run, m->acts[i], m->acts[i + 1], dy, dx, n,
                                        i == L - 1 ? TFX__BW_SKIP_ACTIVATION : 0, &plain));
             bw[i * (size_t)reps + (size_t)r] = now_s() - t0;
             if (!l->ops->alias_output) {

@@ -6,7 +6,6 @@
  * into full copies of the clean activation and the rest of the model runs as usual.
  * Same arithmetic per output value as the full forward (im2col + sgemm, same epilogue), so
  * results agree with it up to GEMM blocking order. */
-#include <float.h>
 #include <string.h>
 
 #include "explain/explain_internal.h"
@@ -14,27 +13,10 @@
 static int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-static int is_local(const tfx_layer *l)
-{
-    switch (l->ops->kind) {
-    case TFX_LAYER_CONV2D:
-    case TFX_LAYER_MAX_POOLING2D:
-    case TFX_LAYER_AVERAGE_POOLING2D:
-    case TFX_LAYER_DROPOUT: /* identity at inference */
-        return !l->in.flat;
-    case TFX_LAYER_ACTIVATION: /* per pixel (softmax runs over the channels of one pixel) */
-    case TFX_LAYER_BATCH_NORMALIZATION: /* per channel at inference */
-        return !l->in.flat;
-    default:
-        return 0;
-    }
-}
+/* The layer computes boxes (tfx__layer_ops.box_forward) on an image input. */
+static int is_local(const tfx_layer *l) { return l->ops->box_forward && !l->in.flat; }
 
-static int is_window_layer(const tfx_layer *l)
-{
-    int k = l->ops->kind;
-    return k == TFX_LAYER_CONV2D || k == TFX_LAYER_MAX_POOLING2D || k == TFX_LAYER_AVERAGE_POOLING2D;
-}
+static int is_window_layer(const tfx_layer *l) { return (l->ops->traits & TFX__TRAIT_WINDOW) != 0; }
 
 void tfx__incr_free(tfx__incr *p)
 {
@@ -84,8 +66,8 @@ int tfx__incr_init(tfx__incr *p, tfx_model *m, int box_h, int box_w, size_t rows
         if (2.0 * bh * bw > (double)l->out.h * l->out.w) break;
         p->bh[i + 1] = bh;
         p->bw[i + 1] = bw;
-        if (l->ops->kind == TFX_LAYER_CONV2D) {
-            double per = (double)l->cfg.kernel_h * l->cfg.kernel_w * l->in.c * l->cfg.filters;
+        if (l->ops->box_cost) {
+            double per = l->ops->box_cost(l);
             full += per * l->out.h * l->out.w;
             part += per * bh * bw;
         }
@@ -101,9 +83,8 @@ int tfx__incr_init(tfx__incr *p, tfx_model *m, int box_h, int box_w, size_t rows
     /* A Dense layer reading the flattened boxes (Flatten and inference-time Dropout between):
      * its pre-activation is the clean one plus the boxes' change times their kernel rows. */
     size_t j = depth;
-    while (j < L && (m->layers[j]->ops->kind == TFX_LAYER_FLATTEN || m->layers[j]->ops->kind == TFX_LAYER_DROPOUT))
-        j++;
-    if (j > depth && j < L && m->layers[j]->ops->kind == TFX_LAYER_DENSE &&
+    while (j < L && (m->layers[j]->ops->traits & TFX__TRAIT_INFERENCE_IDENTITY)) j++;
+    if (j > depth && j < L && (m->layers[j]->ops->traits & TFX__TRAIT_FULLY_CONNECTED) &&
         m->layers[j]->in.flat && (size_t)m->layers[j]->in.c == tfx__shape_size(m->layers[depth - 1]->out)) {
         p->dense = j;
         /* map row = out.w * out.c floats, within a shape's size (no overflow) */
@@ -126,11 +107,9 @@ int tfx__incr_init(tfx__incr *p, tfx_model *m, int box_h, int box_w, size_t rows
         /* a box is at most the layer's output: its size does not overflow */
         p->box[i] = tfx__alloc_floats(rows, (size_t)p->bh[i + 1] * p->bw[i + 1] * (size_t)l->out.c);
         if (!p->clean[i + 1] || !p->box[i]) goto nomem;
-        if (l->ops->kind == TFX_LAYER_CONV2D) {
-            size_t nh = (size_t)(p->bh[i + 1] - 1) * l->cfg.stride_h + l->cfg.kernel_h;
-            size_t nw = (size_t)(p->bw[i + 1] - 1) * l->cfg.stride_w + l->cfg.kernel_w;
-            size_t g = rows * nh * nw * (size_t)l->in.c;
-            size_t c = rows * (size_t)p->bh[i + 1] * p->bw[i + 1] * l->cfg.kernel_h * l->cfg.kernel_w * l->in.c;
+        if (l->ops->box_scratch) {
+            size_t g, c;
+            l->ops->box_scratch(l, rows, p->bh[i + 1], p->bw[i + 1], &g, &c);
             gather = g > gather ? g : gather;
             col = c > col ? c : col;
         }
@@ -170,6 +149,19 @@ static const float *cell(const tfx__incr *p, size_t i, const float *rows, size_t
     return p->clean[i] + ((size_t)ih * l->in.w + iw) * l->in.c;
 }
 
+/* tfx__box_io.cell for layer i. */
+typedef struct cell_ctx {
+    const tfx__incr *p;
+    size_t i;
+    const float *rows;
+} cell_ctx;
+
+static const float *cell_of(const void *ctx, size_t b, int ih, int iw)
+{
+    const cell_ctx *c = ctx;
+    return cell(c->p, c->i, c->rows, b, ih, iw);
+}
+
 /* Output box of layer i for row b from its input box: the cells whose window meets it,
  * shifted inside the map (the box size is fixed per layer). */
 static void place_box(tfx__incr *p, size_t i, size_t b)
@@ -183,86 +175,6 @@ static void place_box(tfx__incr *p, size_t i, size_t b)
     }
     p->oy[(i + 1) * R + b] = clampi(y, 0, l->out.h - p->bh[i + 1]);
     p->ox[(i + 1) * R + b] = clampi(x, 0, l->out.w - p->bw[i + 1]);
-}
-
-static void conv_box(tfx__incr *p, size_t i, const float *rows, size_t nb)
-{
-    tfx_layer *l = p->m->layers[i];
-    const int C = l->in.c, bh = p->bh[i + 1], bw = p->bw[i + 1];
-    const int nh = (bh - 1) * l->cfg.stride_h + l->cfg.kernel_h, nw = (bw - 1) * l->cfg.stride_w + l->cfg.kernel_w;
-    const size_t R = p->rows;
-    for (size_t b = 0; b < nb; b++) { /* the input window each output box reads, zero padded */
-        int y0 = p->oy[(i + 1) * R + b] * l->cfg.stride_h - l->cfg.pad_top;
-        int x0 = p->ox[(i + 1) * R + b] * l->cfg.stride_w - l->cfg.pad_left;
-        float *g = p->gather + b * (size_t)nh * nw * C;
-        for (int r = 0; r < nh; r++)
-            for (int q = 0; q < nw; q++) {
-                int ih = y0 + r, iw = x0 + q;
-                float *dst = g + ((size_t)r * nw + q) * C;
-                if (ih < 0 || ih >= l->in.h || iw < 0 || iw >= l->in.w)
-                    memset(dst, 0, (size_t)C * sizeof(float));
-                else
-                    memcpy(dst, cell(p, i, rows, b, ih, iw), (size_t)C * sizeof(float));
-            }
-    }
-    tfx__conv_geom g = {0, nh, nw, C, bh, bw, l->cfg.kernel_h, l->cfg.kernel_w, l->cfg.stride_h, l->cfg.stride_w, 0, 0};
-    const size_t K = (size_t)l->cfg.kernel_h * l->cfg.kernel_w * C, F = (size_t)l->cfg.filters;
-    const size_t M = nb * (size_t)bh * bw;
-    const float *w = tfx__layer_params(l), *bias = l->cfg.use_bias ? w + K * F : NULL;
-    tfx__im2col(&g, nb, p->gather, p->col);
-    tfx__sgemm(0, 0, M, F, K, 1.0f, p->col, K, w, F, 0.0f, p->box[i], F);
-    tfx__bias_activation_forward(l->cfg.activation, l->cfg.alpha, bias, p->box[i], p->box[i], M, F);
-}
-
-/* Pooling exactly as lib/layers/pool2d.c does it: its window rule, the same order and scaling. */
-static void pool_box(tfx__incr *p, size_t i, const float *rows, size_t nb)
-{
-    const tfx_layer *l = p->m->layers[i];
-    const int C = l->in.c, bh = p->bh[i + 1], bw = p->bw[i + 1];
-    const int is_max = l->ops->kind == TFX_LAYER_MAX_POOLING2D;
-    const size_t R = p->rows;
-    for (size_t b = 0; b < nb; b++)
-        for (int r = 0; r < bh; r++)
-            for (int q = 0; q < bw; q++) {
-                int oh = p->oy[(i + 1) * R + b] + r, ow = p->ox[(i + 1) * R + b] + q;
-                int h0, h1, w0, w1;
-                tfx__pool_window(l, oh, ow, &h0, &h1, &w0, &w1);
-                float *y = p->box[i] + ((b * bh + (size_t)r) * bw + q) * C;
-                for (int c = 0; c < C; c++) y[c] = is_max ? -FLT_MAX : 0.0f;
-                for (int ih = h0; ih < h1; ih++)
-                    for (int iw = w0; iw < w1; iw++) {
-                        const float *xc = cell(p, i, rows, b, ih, iw);
-                        if (is_max) {
-                            for (int c = 0; c < C; c++)
-                                if (xc[c] > y[c]) y[c] = xc[c];
-                        } else {
-                            for (int c = 0; c < C; c++) y[c] += xc[c];
-                        }
-                    }
-                if (!is_max) {
-                    float inv = 1.0f / (float)((h1 - h0) * (w1 - w0));
-                    for (int c = 0; c < C; c++) y[c] *= inv;
-                }
-            }
-}
-
-/* Activation / Dropout / BatchNormalization: the output box is the input box. */
-static void pointwise_box(tfx__incr *p, size_t i, const float *rows, size_t nb)
-{
-    const tfx_layer *l = p->m->layers[i];
-    const int C = l->in.c, bh = p->bh[i + 1], bw = p->bw[i + 1];
-    const size_t R = p->rows;
-    for (size_t b = 0; b < nb; b++)
-        for (int r = 0; r < bh; r++)
-            for (int q = 0; q < bw; q++)
-                memcpy(p->box[i] + ((b * bh + (size_t)r) * bw + q) * C,
-                       cell(p, i, rows, b, p->oy[(i + 1) * R + b] + r, p->ox[(i + 1) * R + b] + q),
-                       (size_t)C * sizeof(float));
-    if (l->ops->kind == TFX_LAYER_ACTIVATION)
-        tfx__activation_forward(l->cfg.activation, l->cfg.alpha, p->box[i], p->box[i], nb * (size_t)bh * bw,
-                                (size_t)C);
-    else if (l->ops->kind == TFX_LAYER_BATCH_NORMALIZATION)
-        tfx__batch_norm_infer(l, p->box[i], p->box[i], nb * (size_t)bh * bw);
 }
 
 /* z = z_clean + sum over the box cells of (box - clean) x kernel rows. One GEMM per map row h:
@@ -321,13 +233,11 @@ int tfx__incr_forward(tfx__incr *p, const float *rows, size_t nb, const int *y0,
     }
     for (size_t i = 0; i < p->depth; i++) {
         for (size_t b = 0; b < nb; b++) place_box(p, i, b);
-        int k = m->layers[i]->ops->kind;
-        if (k == TFX_LAYER_CONV2D)
-            conv_box(p, i, rows, nb);
-        else if (k == TFX_LAYER_MAX_POOLING2D || k == TFX_LAYER_AVERAGE_POOLING2D)
-            pool_box(p, i, rows, nb);
-        else
-            pointwise_box(p, i, rows, nb);
+        const tfx_layer *l = m->layers[i];
+        const cell_ctx ctx = {p, i, rows};
+        const tfx__box_io io = {cell_of, &ctx, nb, p->bh[i + 1], p->bw[i + 1], p->oy + (i + 1) * R,
+                                p->ox + (i + 1) * R, p->box[i], p->gather, p->col};
+        l->ops->box_forward(l, &io);
     }
     if (p->dense) return dense_merge(p, nb);
     /* Paste each box into a full copy of the clean activation: the input of layer depth. */

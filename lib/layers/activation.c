@@ -1,5 +1,5 @@
 /* Activation layer: an elementwise activation (softmax over the channel axis). */
-#include "model/model_internal.h"
+#include "layers/layer.h"
 
 static int infer(tfx_layer *l, tfx__shape in, tfx__shape *out)
 {
@@ -8,15 +8,15 @@ static int infer(tfx_layer *l, tfx__shape in, tfx__shape *out)
     return TFX_OK;
 }
 
-static int forward(tfx_layer *l, const float *x, float *y, size_t n, int training)
+static int forward(tfx_layer *l, const tfx__layer_run *run, const float *x, float *y, size_t n)
 {
-    (void)training;
+    (void)run;
     size_t cols = (size_t)l->in.c, rows = n * l->in.h * l->in.w;
     tfx__activation_forward(l->cfg.activation, l->cfg.alpha, x, y, rows, cols);
     return TFX_OK;
 }
 
-static int backward(tfx_layer *l, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
+static int backward(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
                     const tfx__rule *rule)
 {
     if (!dx) return TFX_OK;
@@ -28,6 +28,33 @@ static int backward(tfx_layer *l, const float *x, const float *y, float *dy, flo
     return tfx__activation_backward(l->cfg.activation, l->cfg.alpha, x, y, dy, dx, rows, cols, rule);
 }
 
+/* Occlusion's boxes: per pixel (softmax runs over the channels of one pixel). */
+static void box_forward(const tfx_layer *l, const tfx__box_io *io)
+{
+    tfx__box_copy(l, io);
+    tfx__activation_forward(l->cfg.activation, l->cfg.alpha, io->out, io->out, io->nb * (size_t)io->bh * io->bw,
+                            (size_t)l->in.c);
+}
+
+/* File record (8 bytes): activation, alpha. */
+enum { CONFIG_BYTES = 8 };
+
+static void config_write(const tfx_layer *l, uint8_t *b)
+{
+    tfx__put_i32(b, l->cfg.activation);
+    tfx__put_f32(b + 4, l->cfg.alpha);
+}
+
+static int config_read(const uint8_t *b, tfx__layer_config *c)
+{
+    c->activation = tfx__get_i32(b);
+    c->alpha = tfx__get_f32(b + 4);
+    int rc = tfx__config_activation(c->activation, c->alpha);
+    if (rc) return rc;
+    c->alpha = tfx__activation_default_alpha(c->activation, c->alpha); /* as tfx_model_add_activation */
+    return TFX_OK;
+}
+
 const tfx__layer_ops tfx__activation_ops = {
     .kind = TFX_LAYER_ACTIVATION,
     .traits = TFX__TRAIT_ACTIVATION | TFX__TRAIT_FEATURE_MAP,
@@ -36,4 +63,8 @@ const tfx__layer_ops tfx__activation_ops = {
     .infer = infer,
     .forward = forward,
     .backward = backward,
+    .config_bytes = CONFIG_BYTES,
+    .config_write = config_write,
+    .config_read = config_read,
+    .box_forward = box_forward,
 };

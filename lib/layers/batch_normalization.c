@@ -2,10 +2,11 @@
  * biased variance and updates the moving statistics with the unbiased one (as TensorFlow's
  * fused kernel and PyTorch do); inference uses the moving statistics. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "layers/lrp.h"
-#include "model/model_internal.h"
+#include "layers/layer.h"
 
 /* Trainable layout: [gamma if scale][beta if center]; state: [moving_mean][moving_var].
  * Cache: xhat (n * size), then batch mean (c) and inverse std (c). */
@@ -59,12 +60,12 @@ static void apply(const tfx_layer *l, size_t c0, size_t cn, const float *mean, c
         }
 }
 
-static int forward(tfx_layer *l, const float *x, float *y, size_t n, int training)
+static int forward(tfx_layer *l, const tfx__layer_run *run, const float *x, float *y, size_t n)
 {
     const size_t C = (size_t)l->in.c, rows = n * l->in.h * l->in.w;
     float *xhat = l->cache, *mean = l->cache + rows * C, *invstd = mean + C;
     float *mm = l->state, *mv = l->state + C;
-    if (training) {
+    if (run->training) {
         for (size_t c = 0; c < C; c++) {
             double s = 0.0;
             for (size_t r = 0; r < rows; r++) s += x[r * C + c];
@@ -90,7 +91,8 @@ static int forward(tfx_layer *l, const float *x, float *y, size_t n, int trainin
     return TFX_OK;
 }
 
-void tfx__batch_norm_infer(const tfx_layer *l, const float *x, float *y, size_t rows)
+/* Inference (moving statistics) over rows pixels, the forward's arithmetic; y may equal x. */
+static void infer_rows(const tfx_layer *l, const float *x, float *y, size_t rows)
 {
     enum { CHUNK = 256 };
     const size_t C = (size_t)l->in.c;
@@ -103,14 +105,14 @@ void tfx__batch_norm_infer(const tfx_layer *l, const float *x, float *y, size_t 
     }
 }
 
-static int backward(tfx_layer *l, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
+static int backward(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
                     const tfx__rule *rule)
 {
-    if (rule->kind >= TFX__RULE_LRP_0) return tfx__lrp_elementwise_linear(l, x, y, dy, dx, n, flags, rule);
+    if (rule->kind >= TFX__RULE_LRP_0) return tfx__lrp_elementwise_linear(l, run, x, y, dy, dx, n, flags, rule);
     const size_t C = (size_t)l->in.c, rows = n * l->in.h * l->in.w;
     const float *xhat = l->cache, *invstd = l->cache + rows * C + C;
     /* Per-channel sums in double, from the model workspace (C may be large). */
-    double *sum_dy = (double *)tfx__layer_scratch(l, 4 * C);
+    double *sum_dy = (double *)tfx__layer_scratch(l, run, 4 * C);
     if (!sum_dy) return TFX_ENOMEM;
     double *sum_dy_xhat = sum_dy + C;
     for (size_t c = 0; c < C; c++) sum_dy[c] = sum_dy_xhat[c] = 0.0;
@@ -130,7 +132,7 @@ static int backward(tfx_layer *l, const float *x, const float *y, float *dy, flo
             for (size_t c = 0; c < C; c++) g[off + c] = (float)sum_dy[c];
     }
     if (!dx) return TFX_OK;
-    if (l->model->cur_training) {
+    if (run->training) {
         /* dx = gamma * invstd / M * (M dy - sum(dy) - xhat sum(dy xhat)) */
         const double M = (double)rows;
         for (size_t r = 0; r < rows; r++)
@@ -178,6 +180,52 @@ static void get_weights(const tfx_layer *l, float *kernel, float *bias)
     memcpy(kernel + 2 * C, l->state, 2 * C * sizeof(float));
 }
 
+/* Occlusion's boxes: per channel at inference. */
+static void box_forward(const tfx_layer *l, const tfx__box_io *io)
+{
+    tfx__box_copy(l, io);
+    infer_rows(l, io->out, io->out, io->nb * (size_t)io->bh * io->bw);
+}
+
+/* File record (16 bytes): momentum, epsilon, center, scale. */
+enum { CONFIG_BYTES = 16 };
+
+static void config_write(const tfx_layer *l, uint8_t *b)
+{
+    tfx__put_f32(b, l->cfg.momentum);
+    tfx__put_f32(b + 4, l->cfg.epsilon);
+    tfx__put_i32(b + 8, l->cfg.center != 0);
+    tfx__put_i32(b + 12, l->cfg.scale != 0);
+}
+
+static int config_read(const uint8_t *b, tfx__layer_config *c)
+{
+    int rc;
+    c->momentum = tfx__get_f32(b);
+    c->epsilon = tfx__get_f32(b + 4);
+    c->center = tfx__get_i32(b + 8);
+    c->scale = tfx__get_i32(b + 12);
+    if (!(c->momentum >= 0.0f && c->momentum <= 1.0f))
+        return tfx__error(TFX_EFORMAT, "momentum %g is not in [0, 1]", (double)c->momentum);
+    if (!(c->epsilon > 0.0f && isfinite(c->epsilon)))
+        return tfx__error(TFX_EFORMAT, "epsilon %g is not a positive finite number", (double)c->epsilon);
+    if ((rc = tfx__config_range("center", c->center, 0, 1)) || (rc = tfx__config_range("scale", c->scale, 0, 1)))
+        return rc;
+    return TFX_OK;
+}
+
+/* A moving variance must not be negative (the loader refuses one, so saving does too). */
+static int check_state(const tfx_layer *l, char *msg, size_t cap)
+{
+    const size_t C = (size_t)l->in.c;
+    for (size_t k = 0; k < C; k++)
+        if (l->state[C + k] < 0.0f) {
+            snprintf(msg, cap, "moving variance %zu is negative (%g)", k, (double)l->state[C + k]);
+            return 1;
+        }
+    return 0;
+}
+
 const tfx__layer_ops tfx__batch_norm_ops = {
     .kind = TFX_LAYER_BATCH_NORMALIZATION,
     .traits = TFX__TRAIT_FEATURE_MAP,
@@ -192,4 +240,9 @@ const tfx__layer_ops tfx__batch_norm_ops = {
     .weight_sizes = weight_sizes,
     .set_weights = set_weights,
     .get_weights = get_weights,
+    .config_bytes = CONFIG_BYTES,
+    .config_write = config_write,
+    .config_read = config_read,
+    .check_state = check_state,
+    .box_forward = box_forward,
 };

@@ -9,7 +9,7 @@
 
 #include "core/winograd.h"
 #include "layers/lrp.h"
-#include "model/model_internal.h"
+#include "layers/layer.h"
 
 static void geom(const tfx_layer *l, tfx__conv_geom *g)
 {
@@ -114,10 +114,9 @@ static size_t wino_floats(const tfx_layer *l, int dx, size_t n)
 /* The Winograd-transformed kernel for direction dx, kept in l->derived[dx] until the weights
  * change (a third of a one-image forward was spent transforming them again). tmp: scratch for
  * the rotated taps. NULL with TFX_ENOMEM set. */
-static const float *wino_kernel(tfx_layer *l, int dx, int m, const tfx__wino_geom *g, float *tmp)
+static const float *wino_kernel(tfx_layer *l, uint64_t gen, int dx, int m, const tfx__wino_geom *g, float *tmp)
 {
-    const tfx_model *M = l->model;
-    if (l->derived[dx].data && l->derived[dx].gen == M->weights_gen && l->derived[dx].key == m)
+    if (l->derived[dx].data && l->derived[dx].gen == gen && l->derived[dx].key == m)
         return l->derived[dx].data;
     size_t need = tfx__winograd_kernel_floats(m, g);
     if (l->derived[dx].cap < need) {
@@ -133,7 +132,7 @@ static const float *wino_kernel(tfx_layer *l, int dx, int m, const tfx__wino_geo
         l->derived[dx].cap = need;
     }
     tfx__winograd_kernel(m, g, tfx__layer_params(l), dx, tmp, l->derived[dx].data);
-    l->derived[dx].gen = M->weights_gen;
+    l->derived[dx].gen = gen;
     l->derived[dx].key = m;
     return l->derived[dx].data;
 }
@@ -152,9 +151,9 @@ static size_t scratch_floats(const tfx_layer *l, size_t n)
     return b > s ? b : s;
 }
 
-static int forward(tfx_layer *l, const float *x, float *y, size_t n, int training)
+static int forward(tfx_layer *l, const tfx__layer_run *run, const float *x, float *y, size_t n)
 {
-    (void)training;
+    (void)run;
     const size_t per_rows = (size_t)l->out.h * l->out.w, K = kdim(l), F = (size_t)l->cfg.filters;
     const size_t in_sz = tfx__shape_size(l->in);
     const float *w = tfx__layer_params(l), *bias = l->cfg.use_bias ? w + K * F : NULL;
@@ -168,9 +167,9 @@ static int forward(tfx_layer *l, const float *x, float *y, size_t n, int trainin
     const int wm = wino_geom(l, 0, &wg);
     if (wm) {
         const int nt = tfx__winograd_threads(wm, &wg, n);
-        float *work = tfx__layer_scratch(l, wino_scratch(wm, &wg, 0, n, nt));
+        float *work = tfx__layer_scratch(l, run, wino_scratch(wm, &wg, 0, n, nt));
         if (!work) return TFX_ENOMEM;
-        const float *u = wino_kernel(l, 0, wm, &wg, work);
+        const float *u = wino_kernel(l, run->weights_gen, 0, wm, &wg, work);
         if (!u) return TFX_ENOMEM;
         const tfx__wino_epilogue ep = {l->cfg.activation, l->cfg.alpha, bias, y};
         tfx__winograd_conv(wm, &wg, n, x, u, nt, work, z, &ep);
@@ -184,7 +183,7 @@ static int forward(tfx_layer *l, const float *x, float *y, size_t n, int trainin
         return TFX_OK;
     }
     const size_t nb = block_images(l, n);
-    float *col = tfx__layer_scratch(l, nb * per_rows * K);
+    float *col = tfx__layer_scratch(l, run, nb * per_rows * K);
     if (!col) return TFX_ENOMEM;
     for (size_t b0 = 0; b0 < n; b0 += nb) {
         size_t cnt = n - b0 < nb ? n - b0 : nb, rows = cnt * per_rows, off = b0 * per_rows * F;
@@ -195,10 +194,10 @@ static int forward(tfx_layer *l, const float *x, float *y, size_t n, int trainin
     return TFX_OK;
 }
 
-static int backward(tfx_layer *l, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
+static int backward(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
                     const tfx__rule *rule)
 {
-    if (rule->kind >= TFX__RULE_LRP_0) return tfx__lrp_linear(l, x, y, dy, dx, n, flags, rule);
+    if (rule->kind >= TFX__RULE_LRP_0) return tfx__lrp_linear(l, run, x, y, dy, dx, n, flags, rule);
     const size_t per_rows = (size_t)l->out.h * l->out.w, K = kdim(l), F = (size_t)l->cfg.filters;
     const size_t in_sz = tfx__shape_size(l->in);
     /* The activation's backward needs its pre-activation unless the forward kept none. */
@@ -221,7 +220,7 @@ static int backward(tfx_layer *l, const float *x, const float *y, float *dy, flo
     if (grad_work > need) need = grad_work;
     float *col = NULL, *work = NULL;
     if (need) {
-        float *s = tfx__layer_scratch(l, need);
+        float *s = tfx__layer_scratch(l, run, need);
         if (!s) return TFX_ENOMEM;
         col = col_floats ? s : NULL;
         work = s;
@@ -262,7 +261,7 @@ static int backward(tfx_layer *l, const float *x, const float *y, float *dy, flo
     }
     if (wk) tfx__winograd_kernel_grad(&kg, n, x, dy, tfx__threads(), work, gw);
     if (wm) {
-        const float *u = wino_kernel(l, 1, wm, &wg, work);
+        const float *u = wino_kernel(l, run->weights_gen, 1, wm, &wg, work);
         if (!u) return TFX_ENOMEM;
         tfx__winograd_conv(wm, &wg, n, dy, u, nt, work, dx, NULL);
     }
@@ -293,9 +292,95 @@ static void get_weights(const tfx_layer *l, float *kernel, float *bias)
     if (b && bias) memcpy(bias, w + k, b * sizeof(float));
 }
 
+/* File record (36 bytes): filters, kernel_h, kernel_w, stride_h, stride_w, padding,
+ * activation, alpha, use_bias. */
+enum { CONFIG_BYTES = 36 };
+
+static void config_write(const tfx_layer *l, uint8_t *b)
+{
+    const tfx__layer_config *c = &l->cfg;
+    tfx__put_i32(b, c->filters);
+    tfx__put_i32(b + 4, c->kernel_h);
+    tfx__put_i32(b + 8, c->kernel_w);
+    tfx__put_i32(b + 12, c->stride_h);
+    tfx__put_i32(b + 16, c->stride_w);
+    tfx__put_i32(b + 20, c->padding);
+    tfx__put_i32(b + 24, c->activation);
+    tfx__put_f32(b + 28, c->alpha);
+    tfx__put_i32(b + 32, c->use_bias != 0);
+}
+
+static int config_read(const uint8_t *b, tfx__layer_config *c)
+{
+    int rc;
+    c->filters = tfx__get_i32(b);
+    c->kernel_h = tfx__get_i32(b + 4);
+    c->kernel_w = tfx__get_i32(b + 8);
+    c->stride_h = tfx__get_i32(b + 12);
+    c->stride_w = tfx__get_i32(b + 16);
+    c->padding = tfx__get_i32(b + 20);
+    c->activation = tfx__get_i32(b + 24);
+    c->alpha = tfx__get_f32(b + 28);
+    c->use_bias = tfx__get_i32(b + 32);
+    if ((rc = tfx__config_range("filters", c->filters, 1, TFX__MAX_DIM)) ||
+        (rc = tfx__config_range("kernel_h", c->kernel_h, 1, TFX__MAX_DIM)) ||
+        (rc = tfx__config_range("kernel_w", c->kernel_w, 1, TFX__MAX_DIM)) ||
+        (rc = tfx__config_range("stride_h", c->stride_h, 1, TFX__MAX_DIM)) ||
+        (rc = tfx__config_range("stride_w", c->stride_w, 1, TFX__MAX_DIM)) ||
+        (rc = tfx__config_range("padding", c->padding, TFX_PADDING_VALID, TFX_PADDING_SAME)) ||
+        (rc = tfx__config_activation(c->activation, c->alpha)) || (rc = tfx__config_range("use_bias", c->use_bias, 0, 1)))
+        return rc;
+    c->alpha = tfx__activation_default_alpha(c->activation, c->alpha); /* as tfx_model_add_conv2d */
+    return TFX_OK;
+}
+
+/* Occlusion's boxes: gather the input window each output box reads (zero padded), then
+ * im2col + sgemm + the epilogue, as the forward's im2col path computes each value. */
+static void box_forward(const tfx_layer *l, const tfx__box_io *io)
+{
+    const int C = l->in.c, bh = io->bh, bw = io->bw;
+    const int nh = (bh - 1) * l->cfg.stride_h + l->cfg.kernel_h, nw = (bw - 1) * l->cfg.stride_w + l->cfg.kernel_w;
+    const size_t nb = io->nb;
+    for (size_t b = 0; b < nb; b++) {
+        int y0 = io->oy[b] * l->cfg.stride_h - l->cfg.pad_top;
+        int x0 = io->ox[b] * l->cfg.stride_w - l->cfg.pad_left;
+        float *g = io->gather + b * (size_t)nh * nw * C;
+        for (int r = 0; r < nh; r++)
+            for (int q = 0; q < nw; q++) {
+                int ih = y0 + r, iw = x0 + q;
+                float *dst = g + ((size_t)r * nw + q) * C;
+                if (ih < 0 || ih >= l->in.h || iw < 0 || iw >= l->in.w)
+                    memset(dst, 0, (size_t)C * sizeof(float));
+                else
+                    memcpy(dst, io->cell(io->ctx, b, ih, iw), (size_t)C * sizeof(float));
+            }
+    }
+    tfx__conv_geom g = {0, nh, nw, C, bh, bw, l->cfg.kernel_h, l->cfg.kernel_w, l->cfg.stride_h, l->cfg.stride_w, 0, 0};
+    const size_t K = (size_t)l->cfg.kernel_h * l->cfg.kernel_w * C, F = (size_t)l->cfg.filters;
+    const size_t M = nb * (size_t)bh * bw;
+    const float *w = tfx__layer_params(l), *bias = l->cfg.use_bias ? w + K * F : NULL;
+    tfx__im2col(&g, nb, io->gather, io->col);
+    tfx__sgemm(0, 0, M, F, K, 1.0f, io->col, K, w, F, 0.0f, io->out, F);
+    tfx__bias_activation_forward(l->cfg.activation, l->cfg.alpha, bias, io->out, io->out, M, F);
+}
+
+static void box_scratch(const tfx_layer *l, size_t rows, int bh, int bw, size_t *gather, size_t *col)
+{
+    size_t nh = (size_t)(bh - 1) * l->cfg.stride_h + l->cfg.kernel_h;
+    size_t nw = (size_t)(bw - 1) * l->cfg.stride_w + l->cfg.kernel_w;
+    *gather = rows * nh * nw * (size_t)l->in.c;
+    *col = rows * (size_t)bh * bw * l->cfg.kernel_h * l->cfg.kernel_w * l->in.c;
+}
+
+static double box_cost(const tfx_layer *l)
+{
+    return (double)l->cfg.kernel_h * l->cfg.kernel_w * l->in.c * l->cfg.filters;
+}
+
 const tfx__layer_ops tfx__conv2d_ops = {
     .kind = TFX_LAYER_CONV2D,
-    .traits = TFX__TRAIT_FUSED_ACTIVATION | TFX__TRAIT_FEATURE_MAP | TFX__TRAIT_WEIGHTED | TFX__TRAIT_CONVOLUTION,
+    .traits = TFX__TRAIT_FUSED_ACTIVATION | TFX__TRAIT_FEATURE_MAP | TFX__TRAIT_WEIGHTED | TFX__TRAIT_CONVOLUTION |
+              TFX__TRAIT_WINDOW,
     .base_name = "conv2d",
     .type_name = "Conv2D",
     .infer = infer,
@@ -307,4 +392,10 @@ const tfx__layer_ops tfx__conv2d_ops = {
     .weight_sizes = weight_sizes,
     .set_weights = set_weights,
     .get_weights = get_weights,
+    .config_bytes = CONFIG_BYTES,
+    .config_write = config_write,
+    .config_read = config_read,
+    .box_forward = box_forward,
+    .box_scratch = box_scratch,
+    .box_cost = box_cost,
 };

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "layers/lrp.h"
-#include "model/model_internal.h"
+#include "layers/layer.h"
 
 static int infer(tfx_layer *l, tfx__shape in, tfx__shape *out)
 {
@@ -52,16 +52,16 @@ static void init(tfx_layer *l, tfx__rng *rng)
     if (l->cfg.use_bias) memset(w + nk, 0, fan_out * sizeof(float));
 }
 
-static int forward(tfx_layer *l, const float *x, float *y, size_t n, int training)
+static int forward(tfx_layer *l, const tfx__layer_run *run, const float *x, float *y, size_t n)
 {
-    (void)training;
+    (void)run;
     const size_t rows = n * l->in.h * l->in.w, K = (size_t)l->in.c, U = (size_t)l->cfg.units;
     const float *w = tfx__layer_params(l);
     float *z = l->preact ? l->preact : y;
     if (rows == 1) {
         tfx__sgemv(0, U, K, 1.0f, w, K, x, 0.0f, z);
     } else if (tfx__sgemm_long_fits(rows, U, K)) {
-        float *work = tfx__layer_scratch(l, tfx__sgemm_long_work_floats(U));
+        float *work = tfx__layer_scratch(l, run, tfx__sgemm_long_work_floats(U));
         if (!work) return TFX_ENOMEM;
         tfx__sgemm_long(rows, U, K, x, K, w, K, z, U, work);
     } else {
@@ -71,10 +71,10 @@ static int forward(tfx_layer *l, const float *x, float *y, size_t n, int trainin
     return TFX_OK;
 }
 
-static int backward(tfx_layer *l, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
+static int backward(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
                     const tfx__rule *rule)
 {
-    if (rule->kind >= TFX__RULE_LRP_0) return tfx__lrp_linear(l, x, y, dy, dx, n, flags, rule);
+    if (rule->kind >= TFX__RULE_LRP_0) return tfx__lrp_linear(l, run, x, y, dy, dx, n, flags, rule);
     const size_t rows = n * l->in.h * l->in.w, K = (size_t)l->in.c, U = (size_t)l->cfg.units;
     if (l->cfg.activation != TFX_ACTIVATION_LINEAR && !(flags & TFX__BW_SKIP_ACTIVATION)) {
         /* preact is NULL when the forward kept none (the output suffices) */
@@ -116,12 +116,12 @@ static void transpose(const float *src, size_t r, size_t c, float *dst)
         }
 }
 
-void tfx__dense_kernel_from_keras(const tfx_layer *l, const float *keras, float *stored)
+static void kernel_from_keras(const tfx_layer *l, const float *keras, float *stored)
 {
     transpose(keras, (size_t)l->in.c, (size_t)l->cfg.units, stored);
 }
 
-void tfx__dense_kernel_to_keras(const tfx_layer *l, const float *stored, float *keras)
+static void kernel_to_keras(const tfx_layer *l, const float *stored, float *keras)
 {
     transpose(stored, (size_t)l->cfg.units, (size_t)l->in.c, keras);
 }
@@ -131,7 +131,7 @@ static void set_weights(tfx_layer *l, const float *kernel, const float *bias)
     size_t k, b;
     weight_sizes(l, &k, &b);
     float *w = tfx__layer_params(l);
-    tfx__dense_kernel_from_keras(l, kernel, w);
+    kernel_from_keras(l, kernel, w);
     if (b) memcpy(w + k, bias, b * sizeof(float));
 }
 
@@ -140,13 +140,44 @@ static void get_weights(const tfx_layer *l, float *kernel, float *bias)
     size_t k, b;
     weight_sizes(l, &k, &b);
     const float *w = tfx__layer_params(l);
-    tfx__dense_kernel_to_keras(l, w, kernel);
+    kernel_to_keras(l, w, kernel);
     if (b && bias) memcpy(bias, w + k, b * sizeof(float));
+}
+
+static void transposed_kernel(const tfx_layer *l, size_t *rows, size_t *cols)
+{
+    *rows = (size_t)l->in.c;
+    *cols = (size_t)l->cfg.units;
+}
+
+/* File record (16 bytes): units, activation, alpha, use_bias. */
+enum { CONFIG_BYTES = 16 };
+
+static void config_write(const tfx_layer *l, uint8_t *b)
+{
+    tfx__put_i32(b, l->cfg.units);
+    tfx__put_i32(b + 4, l->cfg.activation);
+    tfx__put_f32(b + 8, l->cfg.alpha);
+    tfx__put_i32(b + 12, l->cfg.use_bias != 0);
+}
+
+static int config_read(const uint8_t *b, tfx__layer_config *c)
+{
+    int rc;
+    c->units = tfx__get_i32(b);
+    c->activation = tfx__get_i32(b + 4);
+    c->alpha = tfx__get_f32(b + 8);
+    c->use_bias = tfx__get_i32(b + 12);
+    if ((rc = tfx__config_range("units", c->units, 1, TFX__MAX_DIM)) ||
+        (rc = tfx__config_activation(c->activation, c->alpha)) || (rc = tfx__config_range("use_bias", c->use_bias, 0, 1)))
+        return rc;
+    c->alpha = tfx__activation_default_alpha(c->activation, c->alpha); /* as tfx_model_add_dense */
+    return TFX_OK;
 }
 
 const tfx__layer_ops tfx__dense_ops = {
     .kind = TFX_LAYER_DENSE,
-    .traits = TFX__TRAIT_FUSED_ACTIVATION | TFX__TRAIT_WEIGHTED,
+    .traits = TFX__TRAIT_FUSED_ACTIVATION | TFX__TRAIT_WEIGHTED | TFX__TRAIT_FULLY_CONNECTED,
     .base_name = "dense",
     .type_name = "Dense",
     .infer = infer,
@@ -157,4 +188,8 @@ const tfx__layer_ops tfx__dense_ops = {
     .weight_sizes = weight_sizes,
     .set_weights = set_weights,
     .get_weights = get_weights,
+    .config_bytes = CONFIG_BYTES,
+    .config_write = config_write,
+    .config_read = config_read,
+    .transposed_kernel = transposed_kernel,
 };

@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "layers/lrp.h"
-#include "model/model_internal.h"
+#include "layers/layer.h"
 
 static int infer(tfx_layer *l, tfx__shape in, tfx__shape *out)
 {
@@ -13,9 +13,9 @@ static int infer(tfx_layer *l, tfx__shape in, tfx__shape *out)
     return TFX_OK;
 }
 
-static int forward(tfx_layer *l, const float *x, float *y, size_t n, int training)
+static int forward(tfx_layer *l, const tfx__layer_run *run, const float *x, float *y, size_t n)
 {
-    (void)training;
+    (void)run;
     const size_t C = (size_t)l->in.c, P = (size_t)l->in.h * l->in.w;
     const float inv = 1.0f / (float)P;
     for (size_t b = 0; b < n; b++) {
@@ -29,16 +29,24 @@ static int forward(tfx_layer *l, const float *x, float *y, size_t n, int trainin
     return TFX_OK;
 }
 
-static int backward(tfx_layer *l, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
+static int backward(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
                     const tfx__rule *rule)
 {
-    if (rule->kind >= TFX__RULE_LRP_0) return tfx__lrp_elementwise_linear(l, x, y, dy, dx, n, flags, rule);
+    if (rule->kind >= TFX__RULE_LRP_0) return tfx__lrp_elementwise_linear(l, run, x, y, dy, dx, n, flags, rule);
     if (!dx) return TFX_OK;
     const size_t C = (size_t)l->in.c, P = (size_t)l->in.h * l->in.w;
     const float inv = 1.0f / (float)P;
     for (size_t b = 0; b < n; b++)
         for (size_t p = 0; p < P; p++)
             for (size_t c = 0; c < C; c++) dx[(b * P + p) * C + c] = dy[b * C + c] * inv;
+    return TFX_OK;
+}
+
+/* No configuration: the file's record is empty. */
+static int config_read(const uint8_t *b, tfx__layer_config *c)
+{
+    (void)b;
+    (void)c;
     return TFX_OK;
 }
 
@@ -50,4 +58,5 @@ const tfx__layer_ops tfx__global_average_pooling2d_ops = {
     .infer = infer,
     .forward = forward,
     .backward = backward,
+    .config_read = config_read,
 };

@@ -3,11 +3,16 @@
 #ifndef TFX_LAYERS_LAYER_H
 #define TFX_LAYERS_LAYER_H
 
+#include <string.h>
+
 #include "core/internal.h"
 #include "core/kernels.h"
 #include "tfx/model.h"
 
 #define TFX__NAME_MAX 256
+/* Largest size of one dimension: shapes, filters, units, kernel sizes, strides (the model's
+ * and the model file's limit). */
+#define TFX__MAX_DIM (1 << 20)
 /* Largest weight count of one layer (2^31: 8 GiB of floats). */
 #define TFX__MAX_LAYER_PARAMS 2147483648.0
 
@@ -39,35 +44,17 @@ enum {
     /* A linear map with weights (Conv2D, Dense): LRP's weighted rules apply to it. */
     TFX__TRAIT_WEIGHTED = 8,
     /* Spatial mixing with weights (Conv2D): LRP's composite presets treat it as a convolution. */
-    TFX__TRAIT_CONVOLUTION = 16
+    TFX__TRAIT_CONVOLUTION = 16,
+    /* Output cell (oh, ow) reads the input window of cfg.kernel_h x kernel_w at cfg.stride_h/w,
+     * offset by cfg.pad_top/pad_left (Conv2D, pooling): occlusion's boxes grow by it. */
+    TFX__TRAIT_WINDOW = 32,
+    /* At inference the output holds the input's values in the same order (Flatten, Dropout). */
+    TFX__TRAIT_INFERENCE_IDENTITY = 64,
+    /* y = act(x W + b) on a flat input, W stored unit-major [units][inputs] at the start of the
+     * trainable weights, then the bias (Dense): occlusion adds a box's change to the clean
+     * pre-activation through the kernel columns of the box. */
+    TFX__TRAIT_FULLY_CONNECTED = 128
 };
-
-typedef struct tfx__layer_ops {
-    int kind;               /* tfx_layer_kind */
-    unsigned traits;        /* TFX__TRAIT_* */
-    const char *base_name;  /* automatic-name stem: "conv2d" */
-    const char *type_name;  /* Keras class name: "Conv2D" */
-    int alias_output;       /* output memory is the input's (Flatten): no forward/backward work */
-    /* Output shape from input shape and config; sets a message and returns TFX_E* on error. */
-    int (*infer)(tfx_layer *l, tfx__shape in, tfx__shape *out);
-    /* Trainable and non-trainable parameter counts (valid after infer). */
-    void (*counts)(const tfx_layer *l, size_t *trainable, size_t *state);
-    /* Initialise weights (Keras initialisers). */
-    void (*init)(tfx_layer *l, tfx__rng *rng);
-    /* Floats of per-layer cache a forward of n samples needs (dropout mask, BN xhat, ...). */
-    size_t (*cache_floats)(const tfx_layer *l, size_t n);
-    /* Floats of scratch workspace a forward or backward of n samples needs. */
-    size_t (*scratch_floats)(const tfx_layer *l, size_t n);
-    int (*forward)(tfx_layer *l, const float *x, float *y, size_t n, int training);
-    /* dy: gradient w.r.t. the output (may be overwritten); dx: NULL to skip the input
-     * gradient. x, y: the forward's input and output, still valid. */
-    int (*backward)(tfx_layer *l, const float *x, const float *y, float *dy, float *dx, size_t n,
-                    int flags, const tfx__rule *rule);
-    /* Keras-layout weights exchange (kernel/bias sizes as tfx_layer_weight_sizes). */
-    void (*weight_sizes)(const tfx_layer *l, size_t *kernel, size_t *bias);
-    void (*set_weights)(tfx_layer *l, const float *kernel, const float *bias);
-    void (*get_weights)(const tfx_layer *l, float *kernel, float *bias);
-} tfx__layer_ops;
 
 /* Per-kind configuration, all kinds in one plain struct (small, and save/load reads it). */
 typedef struct tfx__layer_config {
@@ -82,19 +69,119 @@ typedef struct tfx__layer_config {
     int center, scale;
 } tfx__layer_config;
 
+/* Scratch memory shared by the layers of one model (grown on demand, reused across calls;
+ * only one block is live at a time). The model owns it. */
+typedef struct tfx__workspace {
+    float *data;
+    size_t cap;
+} tfx__workspace;
+
+/* What a forward or backward needs from the model that runs it; the model fills it per call
+ * (layers never reach into the model). */
+typedef struct tfx__layer_run {
+    int training;        /* forward: training mode (dropout masks, batch statistics); backward:
+                          * the mode of the forward it follows */
+    tfx__rng *rng;       /* the model's seeded generator (dropout masks) */
+    tfx__workspace *ws;  /* scratch (tfx__layer_scratch) */
+    uint64_t weights_gen; /* generation of the weights: tfx_layer.derived is valid while equal */
+} tfx__layer_run;
+
+/* One layer of occlusion's incremental forward (lib/explain/incremental.c): copies of one
+ * image that differ from it only inside a box. The layer computes its output box for each of
+ * nb rows from its input, read cell by cell through `cell`. */
+typedef struct tfx__box_io {
+    /* The in.c values of the layer's input at (ih, iw) for row b: the row's box where it
+     * covers the cell, else the clean image's. */
+    const float *(*cell)(const void *ctx, size_t b, int ih, int iw);
+    const void *ctx;
+    size_t nb;
+    int bh, bw;            /* output box size */
+    const int *oy, *ox;    /* output box origin per row (nb each) */
+    float *out;            /* nb * bh * bw * out.c, row-major boxes */
+    float *gather, *col;   /* scratch, the sizes box_scratch asked for */
+} tfx__box_io;
+
+typedef struct tfx__layer_ops {
+    int kind;               /* tfx_layer_kind (public; the registry maps it back to this table) */
+    unsigned traits;        /* TFX__TRAIT_* */
+    const char *base_name;  /* automatic-name stem: "conv2d" */
+    const char *type_name;  /* Keras class name: "Conv2D" */
+    int alias_output;       /* output memory is the input's (Flatten): no forward/backward work */
+
+    /* ---- building ---- */
+    /* Output shape from input shape and config; sets a message and returns TFX_E* on error.
+     * It also bounds the weight count (counts below cannot overflow after it succeeds). */
+    int (*infer)(tfx_layer *l, tfx__shape in, tfx__shape *out);
+    /* Trainable and non-trainable parameter counts (valid after infer). */
+    void (*counts)(const tfx_layer *l, size_t *trainable, size_t *state);
+    /* Initialise weights (Keras initialisers). */
+    void (*init)(tfx_layer *l, tfx__rng *rng);
+
+    /* ---- running ---- */
+    /* Floats of per-layer cache a forward of n samples needs (dropout mask, BN xhat, ...). */
+    size_t (*cache_floats)(const tfx_layer *l, size_t n);
+    /* Floats of scratch workspace a forward or backward of n samples needs. */
+    size_t (*scratch_floats)(const tfx_layer *l, size_t n);
+    int (*forward)(tfx_layer *l, const tfx__layer_run *run, const float *x, float *y, size_t n);
+    /* dy: gradient w.r.t. the output (may be overwritten); dx: NULL to skip the input
+     * gradient. x, y: the forward's input and output, still valid. */
+    int (*backward)(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y, float *dy, float *dx,
+                    size_t n, int flags, const tfx__rule *rule);
+
+    /* ---- weights in Keras layout (tfx_layer_get/set_weights) ---- */
+    void (*weight_sizes)(const tfx_layer *l, size_t *kernel, size_t *bias);
+    void (*set_weights)(tfx_layer *l, const float *kernel, const float *bias);
+    void (*get_weights)(const tfx_layer *l, float *kernel, float *bias);
+
+    /* ---- the model file (lib/saving, docs/file-format.md) ---- */
+    /* Bytes of the configuration record; the record is what config_write writes (little-endian,
+     * exactly config_bytes) and config_read reads back. config_read validates every field
+     * (TFX_EFORMAT with a message, the caller adds the location) and fills the config the
+     * public add function would have built from the same values. NULL config_read: the kind
+     * cannot be saved. config_write may be NULL when config_bytes is 0. */
+    size_t config_bytes;
+    void (*config_write)(const tfx_layer *l, uint8_t *dst);
+    int (*config_read)(const uint8_t *src, tfx__layer_config *cfg);
+    /* Optional: the first rows x cols trainable weights are Keras's [rows][cols] kernel stored
+     * transposed, as [cols][rows] (Dense keeps its kernel unit-major). The file holds Keras's
+     * order; NULL: the stored order is Keras's. */
+    void (*transposed_kernel)(const tfx_layer *l, size_t *rows, size_t *cols);
+    /* Optional: checks the non-trainable weights beyond being finite (BatchNormalization: no
+     * negative moving variance). Returns 0, or 1 with the first bad value described in msg;
+     * saving and loading refuse such a state. */
+    int (*check_state)(const tfx_layer *l, char *msg, size_t cap);
+
+    /* ---- occlusion's incremental forward (lib/explain/incremental.c) ---- */
+    /* Optional: at inference an output cell depends only on the same cell of the input
+     * (pointwise) or on the window of TFX__TRAIT_WINDOW, so the layer can compute the boxes of
+     * copies that differ from a clean image inside a box. Same arithmetic per output value as
+     * forward at inference. NULL: not local (the incremental prefix stops before it). */
+    void (*box_forward)(const tfx_layer *l, const tfx__box_io *io);
+    /* Optional: scratch floats box_forward needs for rows boxes of bh x bw output cells. */
+    void (*box_scratch)(const tfx_layer *l, size_t rows, int bh, int bw, size_t *gather, size_t *col);
+    /* Optional: multiply-adds per output cell of box_forward (what recomputing a box costs
+     * against the full layer); NULL: negligible. */
+    double (*box_cost)(const tfx_layer *l);
+} tfx__layer_ops;
+
+
 struct tfx_layer {
     const tfx__layer_ops *ops;
-    tfx_model *model;
+    tfx_model *model; /* the owner (opaque here: layers never look inside it) */
     int index;
     char name[TFX__NAME_MAX];
     tfx__shape in, out;
     tfx__layer_config cfg;
-    size_t param_offset, n_params; /* trainable, in the model's flat params/grads */
+    /* Trainable weights and their gradients: n_params floats each inside the model's flat
+     * arrays (offset param_offset); the model updates the pointers when the arrays move.
+     * NULL while the model has no trainable weights. */
+    float *params, *grads;
+    size_t param_offset, n_params;
     float *state;                  /* non-trainable weights (BN moving stats), owned */
     size_t n_state;
     float *preact;                 /* pre-activation of a fused activation (model-owned), or NULL */
     float *cache;                  /* per-forward cache (model-owned), cache_floats(n) */
-    /* Data derived from the weights alone, kept across calls while the model's weights_gen
+    /* Data derived from the weights alone, kept across calls while the run's weights_gen
      * equals gen (Conv2D: Winograd-transformed kernels, [0] forward, [1] input gradient; key
      * is the tile size). Owned. */
     struct {
@@ -115,32 +202,65 @@ extern const tfx__layer_ops tfx__global_average_pooling2d_ops;
 extern const tfx__layer_ops tfx__dropout_ops;
 extern const tfx__layer_ops tfx__activation_ops;
 extern const tfx__layer_ops tfx__batch_norm_ops;
+
+/* Vtable for a tfx_layer_kind value, or NULL (lib/layers/registry.c). */
+const tfx__layer_ops *tfx__layer_ops_for_kind(int kind);
+
+/* ---- helpers shared by the layer kinds (lib/layers/layer.c) ---- */
+
 /* The activation at the layer's output that a caller may strip (TFX_ACTIVATION_LINEAR when
  * none): a fused one (its pre-activation is l->preact) or an Activation layer's (its
  * pre-activation is its input). */
 int tfx__layer_output_activation(const tfx_layer *l);
 
-/* Vtable for a tfx_layer_kind value, or NULL. */
-const tfx__layer_ops *tfx__layer_ops_for_kind(int kind);
+/* Trainable weights and gradients of a layer (NULL for a model without trainable weights). */
+static inline float *tfx__layer_params(const tfx_layer *l) { return l->params; }
+static inline float *tfx__layer_grads(const tfx_layer *l) { return l->grads; }
 
-/* Trainable weights and gradients of a layer inside the model's flat arrays. */
-float *tfx__layer_params(const tfx_layer *l);
-float *tfx__layer_grads(const tfx_layer *l);
-/* Scratch memory from the model's workspace (grown on demand, reused across calls); only
- * one scratch block is live at a time. NULL with TFX_ENOMEM set on failure. */
-float *tfx__layer_scratch(tfx_layer *l, size_t floats);
+/* Scratch memory from the run's workspace; only one scratch block is live at a time. NULL
+ * with TFX_ENOMEM set on failure. */
+float *tfx__layer_scratch(const tfx_layer *l, const tfx__layer_run *run, size_t floats);
 
-/* Valid input window [h0, h1) x [w0, w1) of pooling output cell (oh, ow): TensorFlow's rule
- * (SAME padding cells ignored). Shared with occlusion's boxes. */
-void tfx__pool_window(const tfx_layer *l, int oh, int ow, int *h0, int *h1, int *w0, int *w1);
+/* box_forward of a pointwise layer: copies each row's input box to its output box (in.c ==
+ * out.c); the caller then applies its per-value map to io->out in place. */
+void tfx__box_copy(const tfx_layer *l, const tfx__box_io *io);
 
-/* BatchNormalization at inference (moving statistics) over rows pixels of the layer's channels,
- * the same arithmetic as its forward; y may equal x. For occlusion's boxes. */
-void tfx__batch_norm_infer(const tfx_layer *l, const float *x, float *y, size_t rows);
+/* Little-endian fields of configuration records (the model file). */
+static inline void tfx__put_le32(uint8_t *b, uint32_t v)
+{
+    b[0] = (uint8_t)v;
+    b[1] = (uint8_t)(v >> 8);
+    b[2] = (uint8_t)(v >> 16);
+    b[3] = (uint8_t)(v >> 24);
+}
+static inline uint32_t tfx__get_le32(const uint8_t *b)
+{
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+static inline void tfx__put_i32(uint8_t *b, int v) { tfx__put_le32(b, (uint32_t)v); }
+static inline void tfx__put_f32(uint8_t *b, float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    tfx__put_le32(b, u);
+}
+static inline int32_t tfx__get_i32(const uint8_t *b)
+{
+    uint32_t u = tfx__get_le32(b);
+    int32_t v;
+    memcpy(&v, &u, 4); /* two's complement without implementation-defined conversion */
+    return v;
+}
+static inline float tfx__get_f32(const uint8_t *b)
+{
+    uint32_t u = tfx__get_le32(b);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
 
-/* Dense stores its kernel unit-major, [units][inputs] (lib/layers/dense.c); these convert
- * from and to Keras's [inputs][units] (set/get_weights, the file format). */
-void tfx__dense_kernel_from_keras(const tfx_layer *l, const float *keras, float *stored);
-void tfx__dense_kernel_to_keras(const tfx_layer *l, const float *stored, float *keras);
+/* Checks of configuration records for config_read: TFX_EFORMAT naming the field. */
+int tfx__config_range(const char *field, int32_t v, int32_t lo, int32_t hi);
+int tfx__config_activation(int32_t act, float alpha);
 
 #endif

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "layers/lrp.h"
-#include "model/model_internal.h"
+#include "layers/layer.h"
 
 const char *tfx__rule_name(int kind)
 {
@@ -93,7 +93,7 @@ static int check_rule(const tfx_layer *l, const tfx__rule *rule)
     return TFX_OK;
 }
 
-int tfx__lrp_linear(tfx_layer *l, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
+int tfx__lrp_linear(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
                     const tfx__rule *rule)
 {
     (void)flags; /* the fused activation passes relevance through, with or without SKIP */
@@ -197,7 +197,7 @@ int tfx__lrp_linear(tfx_layer *l, const float *x, const float *y, float *dy, flo
     return TFX_OK;
 }
 
-int tfx__lrp_elementwise_linear(tfx_layer *l, const float *x, const float *y, float *dy, float *dx, size_t n,
+int tfx__lrp_elementwise_linear(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y, float *dy, float *dx, size_t n,
                                 int flags, const tfx__rule *rule)
 {
     int rc = check_rule(l, rule);
@@ -206,7 +206,7 @@ int tfx__lrp_elementwise_linear(tfx_layer *l, const float *x, const float *y, fl
     if (rule->kind == TFX__RULE_LRP_ZB && !bn)
         return tfx__error(TFX_ENOTSUP, "layer '%s' (%s): rule %s is for input layers with weights (Conv2D, Dense), "
                           "not pooling", l->name, l->ops->type_name, tfx__rule_name(rule->kind));
-    if (bn && l->model->cur_training)
+    if (bn && run->training)
         return tfx__error(TFX_ESTATE, "layer '%s' (BatchNormalization): LRP needs an inference forward", l->name);
     if (!dx) return TFX_OK;
     const size_t out_total = n * tfx__shape_size(l->out), in_total = n * tfx__shape_size(l->in);
@@ -224,7 +224,7 @@ int tfx__lrp_elementwise_linear(tfx_layer *l, const float *x, const float *y, fl
         s[i] = d != 0.0f ? dy[i] / d : 0.0f;
     }
     static const tfx__rule plain = {TFX__RULE_GRADIENT, 0, 0, 0, 0, 0};
-    rc = l->ops->backward(l, x, y, s, dx, n, flags & ~TFX__BW_PARAM_GRADS, &plain);
+    rc = l->ops->backward(l, run, x, y, s, dx, n, flags & ~TFX__BW_PARAM_GRADS, &plain);
     tfx__free(s);
     if (rc) return rc;
     for (size_t i = 0; i < in_total; i++) dx[i] *= x[i];

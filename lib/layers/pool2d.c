@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "layers/lrp.h"
-#include "model/model_internal.h"
+#include "layers/layer.h"
 
 static int infer(tfx_layer *l, tfx__shape in, tfx__shape *out)
 {
@@ -19,8 +19,9 @@ static int infer(tfx_layer *l, tfx__shape in, tfx__shape *out)
     return TFX_OK;
 }
 
-/* Valid input window [h0, h1) x [w0, w1) of output cell (oh, ow). */
-void tfx__pool_window(const tfx_layer *l, int oh, int ow, int *h0, int *h1, int *w0, int *w1)
+/* Valid input window [h0, h1) x [w0, w1) of output cell (oh, ow): TensorFlow's rule (SAME
+ * padding cells ignored). */
+static void pool_window(const tfx_layer *l, int oh, int ow, int *h0, int *h1, int *w0, int *w1)
 {
     int hs = oh * l->cfg.stride_h - l->cfg.pad_top, ws = ow * l->cfg.stride_w - l->cfg.pad_left;
     *h0 = hs < 0 ? 0 : hs;
@@ -29,9 +30,9 @@ void tfx__pool_window(const tfx_layer *l, int oh, int ow, int *h0, int *h1, int 
     *w1 = ws + l->cfg.kernel_w > l->in.w ? l->in.w : ws + l->cfg.kernel_w;
 }
 
-static int max_forward(tfx_layer *l, const float *x, float *y, size_t n, int training)
+static int max_forward(tfx_layer *l, const tfx__layer_run *run, const float *x, float *y, size_t n)
 {
-    (void)training;
+    (void)run;
     const int C = l->in.c;
     for (size_t b = 0; b < n; b++) {
         const float *xb = x + b * tfx__shape_size(l->in);
@@ -39,7 +40,7 @@ static int max_forward(tfx_layer *l, const float *x, float *y, size_t n, int tra
         for (int oh = 0; oh < l->out.h; oh++)
             for (int ow = 0; ow < l->out.w; ow++) {
                 int h0, h1, w0, w1;
-                tfx__pool_window(l, oh, ow, &h0, &h1, &w0, &w1);
+                pool_window(l, oh, ow, &h0, &h1, &w0, &w1);
                 float *yc = yb + ((size_t)oh * l->out.w + ow) * C;
                 for (int c = 0; c < C; c++) yc[c] = -FLT_MAX;
                 for (int ih = h0; ih < h1; ih++)
@@ -54,7 +55,7 @@ static int max_forward(tfx_layer *l, const float *x, float *y, size_t n, int tra
 }
 
 /* The gradient goes to the first maximal input of each window (TensorFlow's choice). */
-static int max_backward(tfx_layer *l, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
+static int max_backward(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
                         const tfx__rule *rule)
 {
     (void)flags;
@@ -73,7 +74,7 @@ static int max_backward(tfx_layer *l, const float *x, const float *y, float *dy,
         for (int oh = 0; oh < l->out.h; oh++)
             for (int ow = 0; ow < l->out.w; ow++) {
                 int h0, h1, w0, w1;
-                tfx__pool_window(l, oh, ow, &h0, &h1, &w0, &w1);
+                pool_window(l, oh, ow, &h0, &h1, &w0, &w1);
                 size_t o = ((size_t)oh * l->out.w + ow) * C;
                 for (int c = 0; c < C; c++) {
                     int found = 0;
@@ -92,9 +93,9 @@ static int max_backward(tfx_layer *l, const float *x, const float *y, float *dy,
     return TFX_OK;
 }
 
-static int avg_forward(tfx_layer *l, const float *x, float *y, size_t n, int training)
+static int avg_forward(tfx_layer *l, const tfx__layer_run *run, const float *x, float *y, size_t n)
 {
-    (void)training;
+    (void)run;
     const int C = l->in.c;
     for (size_t b = 0; b < n; b++) {
         const float *xb = x + b * tfx__shape_size(l->in);
@@ -102,7 +103,7 @@ static int avg_forward(tfx_layer *l, const float *x, float *y, size_t n, int tra
         for (int oh = 0; oh < l->out.h; oh++)
             for (int ow = 0; ow < l->out.w; ow++) {
                 int h0, h1, w0, w1;
-                tfx__pool_window(l, oh, ow, &h0, &h1, &w0, &w1);
+                pool_window(l, oh, ow, &h0, &h1, &w0, &w1);
                 float *yc = yb + ((size_t)oh * l->out.w + ow) * C;
                 memset(yc, 0, (size_t)C * sizeof(float));
                 for (int ih = h0; ih < h1; ih++)
@@ -117,10 +118,10 @@ static int avg_forward(tfx_layer *l, const float *x, float *y, size_t n, int tra
     return TFX_OK;
 }
 
-static int avg_backward(tfx_layer *l, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
+static int avg_backward(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
                         const tfx__rule *rule)
 {
-    if (rule->kind >= TFX__RULE_LRP_0) return tfx__lrp_elementwise_linear(l, x, y, dy, dx, n, flags, rule);
+    if (rule->kind >= TFX__RULE_LRP_0) return tfx__lrp_elementwise_linear(l, run, x, y, dy, dx, n, flags, rule);
     if (!dx) return TFX_OK;
     const int C = l->in.c;
     memset(dx, 0, n * tfx__shape_size(l->in) * sizeof(float));
@@ -130,7 +131,7 @@ static int avg_backward(tfx_layer *l, const float *x, const float *y, float *dy,
         for (int oh = 0; oh < l->out.h; oh++)
             for (int ow = 0; ow < l->out.w; ow++) {
                 int h0, h1, w0, w1;
-                tfx__pool_window(l, oh, ow, &h0, &h1, &w0, &w1);
+                pool_window(l, oh, ow, &h0, &h1, &w0, &w1);
                 const float *gc = gb + ((size_t)oh * l->out.w + ow) * C;
                 float inv = 1.0f / (float)((h1 - h0) * (w1 - w0));
                 for (int ih = h0; ih < h1; ih++)
@@ -143,22 +144,91 @@ static int avg_backward(tfx_layer *l, const float *x, const float *y, float *dy,
     return TFX_OK;
 }
 
+/* Occlusion's boxes, with the forward's window rule, order and scaling. */
+static void box_pool(const tfx_layer *l, const tfx__box_io *io, int is_max)
+{
+    const int C = l->in.c, bh = io->bh, bw = io->bw;
+    for (size_t b = 0; b < io->nb; b++)
+        for (int r = 0; r < bh; r++)
+            for (int q = 0; q < bw; q++) {
+                int oh = io->oy[b] + r, ow = io->ox[b] + q;
+                int h0, h1, w0, w1;
+                pool_window(l, oh, ow, &h0, &h1, &w0, &w1);
+                float *y = io->out + ((b * bh + (size_t)r) * bw + q) * C;
+                for (int c = 0; c < C; c++) y[c] = is_max ? -FLT_MAX : 0.0f;
+                for (int ih = h0; ih < h1; ih++)
+                    for (int iw = w0; iw < w1; iw++) {
+                        const float *xc = io->cell(io->ctx, b, ih, iw);
+                        if (is_max) {
+                            for (int c = 0; c < C; c++)
+                                if (xc[c] > y[c]) y[c] = xc[c];
+                        } else {
+                            for (int c = 0; c < C; c++) y[c] += xc[c];
+                        }
+                    }
+                if (!is_max) {
+                    float inv = 1.0f / (float)((h1 - h0) * (w1 - w0));
+                    for (int c = 0; c < C; c++) y[c] *= inv;
+                }
+            }
+}
+
+static void max_box(const tfx_layer *l, const tfx__box_io *io) { box_pool(l, io, 1); }
+static void avg_box(const tfx_layer *l, const tfx__box_io *io) { box_pool(l, io, 0); }
+
+/* File record (20 bytes): pool_h, pool_w, stride_h, stride_w, padding. */
+enum { CONFIG_BYTES = 20 };
+
+static void config_write(const tfx_layer *l, uint8_t *b)
+{
+    tfx__put_i32(b, l->cfg.kernel_h);
+    tfx__put_i32(b + 4, l->cfg.kernel_w);
+    tfx__put_i32(b + 8, l->cfg.stride_h);
+    tfx__put_i32(b + 12, l->cfg.stride_w);
+    tfx__put_i32(b + 16, l->cfg.padding);
+}
+
+static int config_read(const uint8_t *b, tfx__layer_config *c)
+{
+    int rc;
+    c->kernel_h = tfx__get_i32(b);
+    c->kernel_w = tfx__get_i32(b + 4);
+    c->stride_h = tfx__get_i32(b + 8);
+    c->stride_w = tfx__get_i32(b + 12);
+    c->padding = tfx__get_i32(b + 16);
+    if ((rc = tfx__config_range("pool_h", c->kernel_h, 1, TFX__MAX_DIM)) ||
+        (rc = tfx__config_range("pool_w", c->kernel_w, 1, TFX__MAX_DIM)) ||
+        (rc = tfx__config_range("stride_h", c->stride_h, 1, TFX__MAX_DIM)) ||
+        (rc = tfx__config_range("stride_w", c->stride_w, 1, TFX__MAX_DIM)) ||
+        (rc = tfx__config_range("padding", c->padding, TFX_PADDING_VALID, TFX_PADDING_SAME)))
+        return rc;
+    return TFX_OK;
+}
+
 const tfx__layer_ops tfx__max_pooling2d_ops = {
     .kind = TFX_LAYER_MAX_POOLING2D,
-    .traits = TFX__TRAIT_FEATURE_MAP,
+    .traits = TFX__TRAIT_FEATURE_MAP | TFX__TRAIT_WINDOW,
     .base_name = "max_pooling2d",
     .type_name = "MaxPooling2D",
     .infer = infer,
     .forward = max_forward,
     .backward = max_backward,
+    .config_bytes = CONFIG_BYTES,
+    .config_write = config_write,
+    .config_read = config_read,
+    .box_forward = max_box,
 };
 
 const tfx__layer_ops tfx__average_pooling2d_ops = {
     .kind = TFX_LAYER_AVERAGE_POOLING2D,
-    .traits = TFX__TRAIT_FEATURE_MAP,
+    .traits = TFX__TRAIT_FEATURE_MAP | TFX__TRAIT_WINDOW,
     .base_name = "average_pooling2d",
     .type_name = "AveragePooling2D",
     .infer = infer,
     .forward = avg_forward,
     .backward = avg_backward,
+    .config_bytes = CONFIG_BYTES,
+    .config_write = config_write,
+    .config_read = config_read,
+    .box_forward = avg_box,
 };

@@ -1,4 +1,5 @@
-/* Layer kind -> vtable, for loading models. Indexed by the append-only tfx_layer_kind. */
+/* Layer kind -> vtable, for loading models. Indexed by the append-only tfx_layer_kind; the only
+ * place besides the kinds' own files that names them. */
 #include "layers/layer.h"
 
 const tfx__layer_ops *tfx__layer_ops_for_kind(int kind)
@@ -17,10 +18,4 @@ const tfx__layer_ops *tfx__layer_ops_for_kind(int kind)
     };
     if (kind <= 0 || kind >= (int)(sizeof table / sizeof table[0])) return NULL;
     return table[kind];
-}
-
-int tfx__layer_output_activation(const tfx_layer *l)
-{
-    if (l->ops->traits & (TFX__TRAIT_FUSED_ACTIVATION | TFX__TRAIT_ACTIVATION)) return l->cfg.activation;
-    return TFX_ACTIVATION_LINEAR;
 }

@@ -29,8 +29,7 @@ struct tfx_model {
     float **preacts;
     float **caches;
     float *grad_a, *grad_b; /* backward ping-pong, buf_n * max layer size (first backward) */
-    float *ws;              /* scratch workspace */
-    size_t ws_cap;
+    tfx__workspace ws;      /* the layers' scratch */
     size_t cur_n;           /* samples in the current forward (0: none) */
     int cur_training;
 
@@ -40,6 +39,23 @@ struct tfx_model {
     void *train;
     void (*train_free)(void *train);
 };
+
+/* Append a layer of the given kind and configuration: name, shape inference, parameter
+ * space, initialisation. On failure nothing changes. The public add functions and the model
+ * file's loader call it (building.c). */
+int tfx__model_add_layer(tfx_model *m, const tfx__layer_ops *ops, const tfx__layer_config *cfg, const char *name,
+                         tfx_layer **out);
+
+/* Drop the forward buffers (laid out per layer; rebuilt on demand by tfx__model_reserve). */
+void tfx__model_free_buffers(tfx_model *m);
+
+/* What a layer's forward/backward gets from the model (training flag, RNG, scratch, weights
+ * generation). */
+static inline tfx__layer_run tfx__model_run(tfx_model *m, int training)
+{
+    tfx__layer_run run = {training, &m->rng, &m->ws, m->weights_gen};
+    return run;
+}
 
 /* Every write to m->params (init, set_weights, load, an optimizer step, a restore) calls this. */
 static inline void tfx__model_weights_changed(tfx_model *m) { m->weights_gen++; }

@@ -562,7 +562,8 @@ static void test_dense_batch_gradients(void **state)
     OK(tfx__model_backward(m, N, 0, seed, 0, 1, TFX__BW_PARAM_GRADS, NULL, &g));
     float *gw = malloc((size_t)K * U * sizeof(float)), *gb = malloc(U * sizeof(float));
     assert_true(gw && gb);
-    tfx__dense_kernel_to_keras(l, tfx__layer_grads(l), gw); /* stored unit-major */
+    for (int u = 0; u < U; u++) /* stored unit-major */
+        for (int k = 0; k < K; k++) gw[(size_t)k * U + u] = tfx__layer_grads(l)[(size_t)u * K + k];
     for (int n = 0; n < N; n++)
         for (int k = 0; k < K; k++) {
             double acc = 0.0, mag = 0.0;

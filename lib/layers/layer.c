@@ -1,0 +1,55 @@
+/* What the layer kinds share: the scratch workspace, the box copy of pointwise layers in
+ * occlusion's incremental forward, the checks of configuration records. */
+#include <math.h>
+
+#include "layers/layer.h"
+
+int tfx__layer_output_activation(const tfx_layer *l)
+{
+    if (l->ops->traits & (TFX__TRAIT_FUSED_ACTIVATION | TFX__TRAIT_ACTIVATION)) return l->cfg.activation;
+    return TFX_ACTIVATION_LINEAR;
+}
+
+float *tfx__layer_scratch(const tfx_layer *l, const tfx__layer_run *run, size_t floats)
+{
+    tfx__workspace *ws = run->ws;
+    if (floats > ws->cap) {
+        size_t bytes;
+        if (tfx__mul_size(floats, sizeof(float), &bytes)) {
+            tfx__error(TFX_ENOMEM, "layer '%s': workspace size overflows", l->name);
+            return NULL;
+        }
+        float *p = tfx__realloc(ws->data, bytes);
+        if (!p) {
+            tfx__error(TFX_ENOMEM, "layer '%s': out of memory for a %zu-float workspace", l->name, floats);
+            return NULL;
+        }
+        ws->data = p;
+        ws->cap = floats;
+    }
+    return ws->data;
+}
+
+void tfx__box_copy(const tfx_layer *l, const tfx__box_io *io)
+{
+    const int C = l->in.c, bh = io->bh, bw = io->bw;
+    for (size_t b = 0; b < io->nb; b++)
+        for (int r = 0; r < bh; r++)
+            for (int q = 0; q < bw; q++)
+                memcpy(io->out + ((b * bh + (size_t)r) * bw + q) * C, io->cell(io->ctx, b, io->oy[b] + r, io->ox[b] + q),
+                       (size_t)C * sizeof(float));
+}
+
+int tfx__config_range(const char *field, int32_t v, int32_t lo, int32_t hi)
+{
+    if (v < lo || v > hi)
+        return tfx__error(TFX_EFORMAT, "%s = %ld must be in %ld..%ld", field, (long)v, (long)lo, (long)hi);
+    return TFX_OK;
+}
+
+int tfx__config_activation(int32_t act, float alpha)
+{
+    if (!tfx__activation_valid(act)) return tfx__error(TFX_EFORMAT, "unknown activation %ld", (long)act);
+    if (!isfinite(alpha)) return tfx__error(TFX_EFORMAT, "activation alpha is not finite");
+    return TFX_OK;
+}

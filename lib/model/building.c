@@ -1,0 +1,371 @@
+/* Building a model: adding layers (the public add functions check their options and go
+ * through tfx__model_add_layer), layer names, seeding, the Keras-layout weights exchange. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "model/model_internal.h"
+
+#define TFX__MAX_LAYERS 4096
+
+static void init_layer(tfx_model *m, tfx_layer *l)
+{
+    if (l->ops->init) l->ops->init(l, &m->rng);
+    tfx__model_weights_changed(m);
+}
+
+int tfx_model_set_seed(tfx_model *m, uint64_t seed)
+{
+    TFX__CHECK_NULL(m);
+    m->seed = seed;
+    tfx__rng_seed(&m->rng, seed);
+    for (size_t i = 0; i < m->n_layers; i++) init_layer(m, m->layers[i]);
+    return TFX_OK;
+}
+
+
+static int name_taken(const tfx_model *m, const char *name)
+{
+    for (size_t i = 0; i < m->n_layers; i++)
+        if (strcmp(m->layers[i]->name, name) == 0) return 1;
+    return 0;
+}
+
+static int check_name(const tfx_model *m, const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0) return tfx__error(TFX_EINVAL, "layer name is empty");
+    if (len >= TFX__NAME_MAX)
+        return tfx__error(TFX_EINVAL, "layer name is %zu characters long (at most %d)", len, TFX__NAME_MAX - 1);
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+            return tfx__error(TFX_EINVAL, "layer name contains a control character at byte %zu", i);
+    if (name_taken(m, name))
+        return tfx__error(TFX_EINVAL, "duplicate layer name '%s': names must be unique in a model", name);
+    return TFX_OK;
+}
+
+/* Keras: the first automatic name is the stem, then stem_1, stem_2, ... skipping taken ones. */
+static void auto_name(const tfx_model *m, const char *stem, char *out)
+{
+    snprintf(out, TFX__NAME_MAX, "%s", stem);
+    for (int k = 1; name_taken(m, out); k++) snprintf(out, TFX__NAME_MAX, "%s_%d", stem, k);
+}
+
+int tfx__model_add_layer(tfx_model *m, const tfx__layer_ops *ops, const tfx__layer_config *cfg,
+                         const char *name, tfx_layer **out)
+{
+    if (out) *out = NULL;
+    if (m->n_layers >= TFX__MAX_LAYERS)
+        return tfx__error(TFX_EINVAL, "model already has %d layers (the limit)", TFX__MAX_LAYERS);
+    char final_name[TFX__NAME_MAX];
+    if (name) {
+        int rc = check_name(m, name);
+        if (rc) return rc;
+        snprintf(final_name, sizeof final_name, "%s", name);
+    } else {
+        auto_name(m, ops->base_name, final_name);
+    }
+    tfx_layer *l = tfx__calloc(1, sizeof *l);
+    if (!l) return tfx__error(TFX_ENOMEM, "adding layer '%s': out of memory", final_name);
+    l->ops = ops;
+    l->model = m;
+    l->index = (int)m->n_layers;
+    l->cfg = *cfg;
+    memcpy(l->name, final_name, sizeof final_name);
+    l->in = m->n_layers ? m->layers[m->n_layers - 1]->out : m->input;
+    int rc = ops->infer(l, l->in, &l->out);
+    if (rc) {
+        tfx__free(l);
+        return tfx__error_prefix("layer '%s' (%s)", final_name, ops->type_name);
+    }
+    if ((double)tfx__shape_size(l->out) > (double)(1u << 30)) {
+        tfx__free(l);
+        return tfx__error(TFX_ESHAPE, "layer '%s': output of %dx%dx%d floats per sample is too large",
+                          final_name, l->out.h, l->out.w, l->out.c);
+    }
+    size_t trainable = 0, state = 0;
+    if (ops->counts) ops->counts(l, &trainable, &state);
+    if (state) {
+        l->state = tfx__calloc(state, sizeof(float));
+        if (!l->state) {
+            tfx__free(l);
+            return tfx__error(TFX_ENOMEM, "layer '%s': out of memory for %zu weights", final_name, state);
+        }
+        l->n_state = state;
+    }
+    /* Grow the layer list and the flat parameter arrays before committing. */
+    if (m->n_layers == m->cap_layers) {
+        size_t cap = m->cap_layers ? m->cap_layers * 2 : 8;
+        tfx_layer **p = tfx__realloc(m->layers, cap * sizeof *p);
+        if (!p) goto nomem;
+        m->layers = p;
+        m->cap_layers = cap;
+    }
+    if (m->n_params + trainable > m->cap_params) { /* new arrays (huge pages), the old contents copied */
+        size_t cap = m->n_params + trainable;
+        float *p = tfx__alloc_streamed(cap, 1), *g = p ? tfx__alloc_streamed(cap, 1) : NULL;
+        if (!g) {
+            tfx__free(p);
+            goto nomem;
+        }
+        if (m->n_params) {
+            memcpy(p, m->params, m->n_params * sizeof(float));
+            memcpy(g, m->grads, m->n_params * sizeof(float));
+        }
+        tfx__free(m->params);
+        tfx__free(m->grads);
+        m->params = p;
+        m->grads = g;
+        m->cap_params = cap;
+        for (size_t i = 0; i < m->n_layers; i++) { /* the layers' views of the moved arrays */
+            m->layers[i]->params = p + m->layers[i]->param_offset;
+            m->layers[i]->grads = g + m->layers[i]->param_offset;
+        }
+    }
+    /* Forward buffers are laid out per layer: drop them, they are rebuilt on demand. */
+    tfx__model_free_buffers(m);
+    l->param_offset = m->n_params;
+    l->n_params = trainable;
+    if (m->params) { /* NULL + 0 is undefined behaviour (UBSan) */
+        l->params = m->params + l->param_offset;
+        l->grads = m->grads + l->param_offset;
+    }
+    /* grads is still NULL while only weightless layers were added (memset(NULL, 0, 0) is UB) */
+    if (trainable) memset(m->grads + m->n_params, 0, trainable * sizeof(float));
+    m->n_params += trainable;
+    m->layers[m->n_layers++] = l;
+    init_layer(m, l);
+    tfx__free(m->summary);
+    m->summary = NULL;
+    if (out) *out = l;
+    return TFX_OK;
+nomem:
+    tfx__free(l->state);
+    tfx__free(l);
+    return tfx__error(TFX_ENOMEM, "adding layer '%s': out of memory", final_name);
+}
+
+/* ---- options ---- */
+
+#define OPTIONS_INIT_FN(fn, type, VERSION, INIT)                                                   \
+    int fn(type *opts, unsigned version)                                                           \
+    {                                                                                              \
+        TFX__CHECK_NULL(opts);                                                                     \
+        if (version == 0 || version > VERSION)                                                     \
+            return tfx__error(TFX_EVERSION, #fn ": version %u is not supported (this library knows " \
+                                                "up to %u)",                                       \
+                              version, (unsigned)VERSION);                                         \
+        type def = INIT;                                                                           \
+        *opts = def;                                                                               \
+        opts->version = version;                                                                   \
+        return TFX_OK;                                                                             \
+    }
+
+OPTIONS_INIT_FN(tfx_conv2d_options_init, tfx_conv2d_options, TFX_CONV2D_OPTIONS_VERSION, TFX_CONV2D_OPTIONS_INIT)
+OPTIONS_INIT_FN(tfx_dense_options_init, tfx_dense_options, TFX_DENSE_OPTIONS_VERSION, TFX_DENSE_OPTIONS_INIT)
+OPTIONS_INIT_FN(tfx_pool2d_options_init, tfx_pool2d_options, TFX_POOL2D_OPTIONS_VERSION, TFX_POOL2D_OPTIONS_INIT)
+OPTIONS_INIT_FN(tfx_batch_norm_options_init, tfx_batch_norm_options, TFX_BATCH_NORM_OPTIONS_VERSION,
+                TFX_BATCH_NORM_OPTIONS_INIT)
+
+/* Copy the prefix of a caller's options struct that its version knows over the defaults. */
+#define COPY_OPTIONS(dst, src, VERSION, fname)                                                     \
+    do {                                                                                           \
+        if ((src) != NULL) {                                                                       \
+            if ((src)->version == 0 || (src)->version > VERSION)                                   \
+                return tfx__error(TFX_EVERSION, "%s: options version %u is not supported (this "   \
+                                                "library knows up to %u)",                         \
+                                  fname, (src)->version, (unsigned)VERSION);                       \
+            (dst) = *(src); /* one version so far: the whole struct is the known prefix */         \
+        }                                                                                          \
+    } while (0)
+
+static int check_activation(const char *fn, int act)
+{
+    if (!tfx__activation_valid(act))
+        return tfx__error(TFX_EINVAL, "%s: unknown activation %d", fn, act);
+    return TFX_OK;
+}
+
+int tfx_model_add_conv2d(tfx_model *m, const tfx_conv2d_options *o, tfx_layer **out)
+{
+    if (out) *out = NULL;
+    TFX__CHECK_NULL(m);
+    TFX__CHECK_NULL(o);
+    tfx_conv2d_options opt = TFX_CONV2D_OPTIONS_INIT;
+    COPY_OPTIONS(opt, o, TFX_CONV2D_OPTIONS_VERSION, "tfx_model_add_conv2d");
+    TFX__CHECK_ARG(opt.filters > 0 && opt.filters <= TFX__MAX_DIM,
+                   "tfx_model_add_conv2d: filters = %d must be in 1..%d", opt.filters, TFX__MAX_DIM);
+    TFX__CHECK_ARG(opt.kernel_h > 0 && opt.kernel_w > 0 && opt.kernel_h <= TFX__MAX_DIM && opt.kernel_w <= TFX__MAX_DIM,
+                   "tfx_model_add_conv2d: kernel %dx%d must be positive", opt.kernel_h, opt.kernel_w);
+    TFX__CHECK_ARG(opt.stride_h > 0 && opt.stride_w > 0 && opt.stride_h <= TFX__MAX_DIM && opt.stride_w <= TFX__MAX_DIM,
+                   "tfx_model_add_conv2d: strides %dx%d must be positive", opt.stride_h, opt.stride_w);
+    TFX__CHECK_ARG(opt.padding == TFX_PADDING_VALID || opt.padding == TFX_PADDING_SAME,
+                   "tfx_model_add_conv2d: unknown padding %d", opt.padding);
+    int rc = check_activation("tfx_model_add_conv2d", opt.activation);
+    if (rc) return rc;
+    TFX__CHECK_ARG(isfinite(opt.activation_alpha), "tfx_model_add_conv2d: activation_alpha is not finite");
+    tfx__layer_config c = {0};
+    c.filters = opt.filters;
+    c.kernel_h = opt.kernel_h;
+    c.kernel_w = opt.kernel_w;
+    c.stride_h = opt.stride_h;
+    c.stride_w = opt.stride_w;
+    c.padding = opt.padding;
+    c.activation = opt.activation;
+    c.alpha = tfx__activation_default_alpha(opt.activation, opt.activation_alpha);
+    c.use_bias = opt.use_bias != 0;
+    return tfx__model_add_layer(m, &tfx__conv2d_ops, &c, opt.name, out);
+}
+
+int tfx_model_add_dense(tfx_model *m, const tfx_dense_options *o, tfx_layer **out)
+{
+    if (out) *out = NULL;
+    TFX__CHECK_NULL(m);
+    TFX__CHECK_NULL(o);
+    tfx_dense_options opt = TFX_DENSE_OPTIONS_INIT;
+    COPY_OPTIONS(opt, o, TFX_DENSE_OPTIONS_VERSION, "tfx_model_add_dense");
+    TFX__CHECK_ARG(opt.units > 0 && opt.units <= TFX__MAX_DIM, "tfx_model_add_dense: units = %d must be in 1..%d",
+                   opt.units, TFX__MAX_DIM);
+    int rc = check_activation("tfx_model_add_dense", opt.activation);
+    if (rc) return rc;
+    TFX__CHECK_ARG(isfinite(opt.activation_alpha), "tfx_model_add_dense: activation_alpha is not finite");
+    tfx__layer_config c = {0};
+    c.units = opt.units;
+    c.activation = opt.activation;
+    c.alpha = tfx__activation_default_alpha(opt.activation, opt.activation_alpha);
+    c.use_bias = opt.use_bias != 0;
+    return tfx__model_add_layer(m, &tfx__dense_ops, &c, opt.name, out);
+}
+
+int tfx_model_add_flatten(tfx_model *m, const char *name, tfx_layer **out)
+{
+    if (out) *out = NULL;
+    TFX__CHECK_NULL(m);
+    tfx__layer_config c = {0};
+    return tfx__model_add_layer(m, &tfx__flatten_ops, &c, name, out);
+}
+
+static int add_pool(tfx_model *m, const tfx_pool2d_options *o, tfx_layer **out, const tfx__layer_ops *ops,
+                    const char *fn)
+{
+    if (out) *out = NULL;
+    TFX__CHECK_NULL(m);
+    tfx_pool2d_options opt = TFX_POOL2D_OPTIONS_INIT;
+    COPY_OPTIONS(opt, o, TFX_POOL2D_OPTIONS_VERSION, fn);
+    TFX__CHECK_ARG(opt.pool_h > 0 && opt.pool_w > 0 && opt.pool_h <= TFX__MAX_DIM && opt.pool_w <= TFX__MAX_DIM,
+                   "%s: pool size %dx%d must be positive", fn, opt.pool_h, opt.pool_w);
+    TFX__CHECK_ARG(opt.stride_h >= 0 && opt.stride_w >= 0 && opt.stride_h <= TFX__MAX_DIM && opt.stride_w <= TFX__MAX_DIM,
+                   "%s: strides %dx%d must not be negative", fn, opt.stride_h, opt.stride_w);
+    TFX__CHECK_ARG(opt.padding == TFX_PADDING_VALID || opt.padding == TFX_PADDING_SAME, "%s: unknown padding %d",
+                   fn, opt.padding);
+    tfx__layer_config c = {0};
+    c.kernel_h = opt.pool_h;
+    c.kernel_w = opt.pool_w;
+    c.stride_h = opt.stride_h ? opt.stride_h : opt.pool_h;
+    c.stride_w = opt.stride_w ? opt.stride_w : opt.pool_w;
+    c.padding = opt.padding;
+    return tfx__model_add_layer(m, ops, &c, opt.name, out);
+}
+
+int tfx_model_add_max_pooling2d(tfx_model *m, const tfx_pool2d_options *o, tfx_layer **out)
+{
+    return add_pool(m, o, out, &tfx__max_pooling2d_ops, "tfx_model_add_max_pooling2d");
+}
+
+int tfx_model_add_average_pooling2d(tfx_model *m, const tfx_pool2d_options *o, tfx_layer **out)
+{
+    return add_pool(m, o, out, &tfx__average_pooling2d_ops, "tfx_model_add_average_pooling2d");
+}
+
+int tfx_model_add_global_average_pooling2d(tfx_model *m, const char *name, tfx_layer **out)
+{
+    if (out) *out = NULL;
+    TFX__CHECK_NULL(m);
+    tfx__layer_config c = {0};
+    return tfx__model_add_layer(m, &tfx__global_average_pooling2d_ops, &c, name, out);
+}
+
+int tfx_model_add_dropout(tfx_model *m, float rate, const char *name, tfx_layer **out)
+{
+    if (out) *out = NULL;
+    TFX__CHECK_NULL(m);
+    TFX__CHECK_ARG(rate >= 0.0f && rate < 1.0f, "tfx_model_add_dropout: rate %g must be in [0, 1)", (double)rate);
+    tfx__layer_config c = {0};
+    c.rate = rate;
+    return tfx__model_add_layer(m, &tfx__dropout_ops, &c, name, out);
+}
+
+int tfx_model_add_activation(tfx_model *m, int activation, float alpha, const char *name, tfx_layer **out)
+{
+    if (out) *out = NULL;
+    TFX__CHECK_NULL(m);
+    int rc = check_activation("tfx_model_add_activation", activation);
+    if (rc) return rc;
+    TFX__CHECK_ARG(isfinite(alpha), "tfx_model_add_activation: alpha is not finite");
+    tfx__layer_config c = {0};
+    c.activation = activation;
+    c.alpha = tfx__activation_default_alpha(activation, alpha);
+    return tfx__model_add_layer(m, &tfx__activation_ops, &c, name, out);
+}
+
+int tfx_model_add_batch_normalization(tfx_model *m, const tfx_batch_norm_options *o, tfx_layer **out)
+{
+    if (out) *out = NULL;
+    TFX__CHECK_NULL(m);
+    tfx_batch_norm_options opt = TFX_BATCH_NORM_OPTIONS_INIT;
+    COPY_OPTIONS(opt, o, TFX_BATCH_NORM_OPTIONS_VERSION, "tfx_model_add_batch_normalization");
+    TFX__CHECK_ARG(opt.momentum >= 0.0f && opt.momentum <= 1.0f,
+                   "tfx_model_add_batch_normalization: momentum %g must be in [0, 1]", (double)opt.momentum);
+    TFX__CHECK_ARG(opt.epsilon > 0.0f && isfinite(opt.epsilon),
+                   "tfx_model_add_batch_normalization: epsilon %g must be positive", (double)opt.epsilon);
+    tfx__layer_config c = {0};
+    c.momentum = opt.momentum;
+    c.epsilon = opt.epsilon;
+    c.center = opt.center != 0;
+    c.scale = opt.scale != 0;
+    return tfx__model_add_layer(m, &tfx__batch_norm_ops, &c, opt.name, out);
+}
+
+int tfx_layer_weight_sizes(const tfx_layer *l, size_t *kernel_size, size_t *bias_size)
+{
+    TFX__CHECK_NULL(l);
+    size_t k = 0, b = 0;
+    if (l->ops->weight_sizes) l->ops->weight_sizes(l, &k, &b);
+    if (kernel_size) *kernel_size = k;
+    if (bias_size) *bias_size = b;
+    return TFX_OK;
+}
+
+int tfx_layer_set_weights(tfx_layer *l, const float *kernel, const float *bias)
+{
+    TFX__CHECK_NULL(l);
+    size_t k = 0, b = 0;
+    if (l->ops->weight_sizes) l->ops->weight_sizes(l, &k, &b);
+    if (k == 0 && b == 0)
+        return tfx__error(TFX_EINVAL, "layer '%s' (%s) has no weights to set", l->name, l->ops->type_name);
+    if (k && !kernel) return tfx__error(TFX_EINVAL, "tfx_layer_set_weights: layer '%s' needs a kernel of %zu floats", l->name, k);
+    if (b && !bias) return tfx__error(TFX_EINVAL, "tfx_layer_set_weights: layer '%s' needs a bias of %zu floats", l->name, b);
+    for (size_t i = 0; i < k; i++)
+        if (!isfinite(kernel[i]))
+            return tfx__error(TFX_EINVAL, "tfx_layer_set_weights: layer '%s': kernel[%zu] is not finite", l->name, i);
+    for (size_t i = 0; i < b; i++)
+        if (!isfinite(bias[i]))
+            return tfx__error(TFX_EINVAL, "tfx_layer_set_weights: layer '%s': bias[%zu] is not finite", l->name, i);
+    l->ops->set_weights(l, kernel, bias);
+    tfx__model_weights_changed(l->model);
+    return TFX_OK;
+}
+
+int tfx_layer_get_weights(const tfx_layer *l, float *kernel, float *bias)
+{
+    TFX__CHECK_NULL(l);
+    size_t k = 0, b = 0;
+    if (l->ops->weight_sizes) l->ops->weight_sizes(l, &k, &b);
+    if (k == 0 && b == 0)
+        return tfx__error(TFX_EINVAL, "layer '%s' (%s) has no weights to get", l->name, l->ops->type_name);
+    if (k && !kernel) return tfx__error(TFX_EINVAL, "tfx_layer_get_weights: layer '%s' needs a kernel buffer of %zu floats", l->name, k);
+    if (b && !bias) return tfx__error(TFX_EINVAL, "tfx_layer_get_weights: layer '%s' needs a bias buffer of %zu floats", l->name, b);
+    l->ops->get_weights(l, kernel, bias);
+    return TFX_OK;
+}

@@ -1,0 +1,77 @@
+/* The model file's codec (docs/file-format.md): little-endian fields into a counting writer,
+ * the CRC-32 trailer, the header and section table. Shared by save.c and load.c. */
+#ifndef TFX_SAVING_FORMAT_H
+#define TFX_SAVING_FORMAT_H
+
+#include "model/model_internal.h"
+#include "saving/saving_internal.h"
+
+/* Bytes are written at p + pos; p NULL: only count. */
+typedef struct tfx__writer {
+    uint8_t *p;
+    size_t pos;
+} tfx__writer;
+
+static inline void tfx__put_bytes(tfx__writer *w, const void *src, size_t n)
+{
+    if (w->p && n) memcpy(w->p + w->pos, src, n);
+    w->pos += n;
+}
+static inline void tfx__put_u8(tfx__writer *w, unsigned v)
+{
+    uint8_t b = (uint8_t)v;
+    tfx__put_bytes(w, &b, 1);
+}
+static inline void tfx__put_u16(tfx__writer *w, unsigned v)
+{
+    uint8_t b[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
+    tfx__put_bytes(w, b, 2);
+}
+static inline void tfx__put_u32(tfx__writer *w, uint32_t v)
+{
+    uint8_t b[4];
+    tfx__put_le32(b, v);
+    tfx__put_bytes(w, b, 4);
+}
+static inline void tfx__put_u64(tfx__writer *w, uint64_t v)
+{
+    tfx__put_u32(w, (uint32_t)v);
+    tfx__put_u32(w, (uint32_t)(v >> 32));
+}
+static inline void tfx__put_float(tfx__writer *w, float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    tfx__put_u32(w, u);
+}
+static inline void tfx__put_floats(tfx__writer *w, const float *f, size_t n)
+{
+    if (!w->p) {
+        w->pos += 4 * n;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) tfx__put_float(w, f[i]);
+}
+
+static inline uint64_t tfx__get_le64(const uint8_t *b)
+{
+    return (uint64_t)tfx__get_le32(b) | (uint64_t)tfx__get_le32(b + 4) << 32;
+}
+
+/* CRC-32 (zlib's) of n bytes. */
+uint32_t tfx__file_crc(const uint8_t *p, size_t n);
+
+/* Header and section table of a file with an architecture and a weights section. */
+void tfx__file_put_header(tfx__writer *w, size_t arch_len, size_t weights_len);
+/* Bytes of the header, section table and trailer around the sections' payloads. */
+#define TFX__FILE_OVERHEAD (TFX__FILE_HEADER_LEN + 2 * TFX__FILE_ENTRY_LEN + TFX__FILE_TRAILER_LEN)
+
+/* The architecture and weights payloads of a whole file, after checking the magic, version,
+ * checksum and section table (TFX_EFORMAT / TFX_EVERSION with a message). */
+typedef struct tfx__file_sections {
+    const uint8_t *arch, *weights;
+    size_t arch_len, weights_len;
+} tfx__file_sections;
+int tfx__file_sections_find(const uint8_t *b, size_t size, tfx__file_sections *s);
+
+#endif

@@ -1,0 +1,308 @@
+/* Loading a model file (docs/file-format.md): every field is checked against the bytes that
+ * are really there; each layer's configuration record is decoded and validated by its vtable
+ * and the model is rebuilt through tfx__model_add_layer (the shape inference and naming rules
+ * users get from the add functions). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "saving/format.h"
+
+/* Largest file tfx_model_load reads (weights of about 4 billion floats). */
+#define FILE_MAX ((uint64_t)1 << 34)
+
+typedef struct reader {
+    const uint8_t *p;
+    size_t len, pos;
+} reader;
+
+static int avail(const reader *r, size_t n) { return n <= r->len - r->pos; }
+
+/* The layer being read, for messages. */
+typedef struct where {
+    const char *section;
+    size_t index;
+    char name[TFX__NAME_MAX];
+} where;
+
+static int bad(const where *at, const char *fmt, ...) TFX__PRINTF(2, 3);
+static int bad(const where *at, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (at->name[0])
+        return tfx__error(TFX_EFORMAT, "%s section, layer %zu ('%s'): %s", at->section, at->index, at->name, msg);
+    return tfx__error(TFX_EFORMAT, "%s section, layer %zu: %s", at->section, at->index, msg);
+}
+
+/* Turn an error of the model-building API into TFX_EFORMAT with the location (out of memory
+ * stays TFX_ENOMEM). */
+static int rebadge(int rc, const where *at)
+{
+    if (rc == TFX_ENOMEM) return tfx__error_prefix("%s section, layer %zu", at->section, at->index);
+    char old[400];
+    snprintf(old, sizeof old, "%s", tfx_error_last()->message);
+    return bad(at, "%s", old);
+}
+
+/* Read n floats at b into dst, each finite. */
+static int read_floats(const where *at, const char *what, const uint8_t *b, size_t n, float *dst)
+{
+    for (size_t i = 0; i < n; i++) {
+        float f = tfx__get_f32(b + 4 * i);
+        if (!isfinite(f)) return bad(at, "%s weight %zu is not finite", what, i);
+        dst[i] = f;
+    }
+    return TFX_OK;
+}
+
+/* A kernel stored transposed (tfx__layer_ops.transposed_kernel) from the file's Keras
+ * [rows][cols] into the stored [cols][rows], 16 rows at a time. */
+static int read_transposed(const where *at, const uint8_t *b, size_t rows, size_t cols, float *dst)
+{
+    for (size_t i0 = 0; i0 < rows; i0 += 16)
+        for (size_t i = i0; i < rows && i < i0 + 16; i++)
+            for (size_t u = 0; u < cols; u++) {
+                float f = tfx__get_f32(b + 4 * (i * cols + u));
+                if (!isfinite(f)) return bad(at, "trainable weight %zu is not finite", i * cols + u);
+                dst[u * rows + i] = f;
+            }
+    return TFX_OK;
+}
+
+/* One layer: architecture record at *ar, weights record at *wr. */
+static int load_layer(tfx_model *m, size_t index, reader *ar, reader *wr)
+{
+    where at = {"architecture", index, ""};
+    if (!avail(ar, 6)) return bad(&at, "record truncated (kind and name length)");
+    uint32_t kind_u = tfx__get_le32(ar->p + ar->pos);
+    size_t name_len = (size_t)ar->p[ar->pos + 4] | (size_t)ar->p[ar->pos + 5] << 8;
+    ar->pos += 6;
+    int kind = kind_u <= INT_MAX ? (int)kind_u : -1;
+    const tfx__layer_ops *ops = tfx__layer_ops_for_kind(kind);
+    if (!ops || !ops->config_read) return bad(&at, "unknown layer kind %lu", (unsigned long)kind_u);
+    const size_t clen = ops->config_bytes;
+    if (name_len == 0 || name_len >= TFX__NAME_MAX)
+        return bad(&at, "name length %zu is not in 1..%d", name_len, TFX__NAME_MAX - 1);
+    if (!avail(ar, name_len + 1)) return bad(&at, "name of %zu bytes runs past the end of the section", name_len);
+    const uint8_t *nm = ar->p + ar->pos;
+    if (memchr(nm, 0, name_len)) return bad(&at, "name contains a NUL byte");
+    if (nm[name_len] != 0) return bad(&at, "name is not NUL-terminated");
+    memcpy(at.name, nm, name_len);
+    at.name[name_len] = '\0';
+    ar->pos += name_len + 1;
+    if (!avail(ar, 2)) return bad(&at, "record truncated (configuration length)");
+    size_t got_clen = (size_t)ar->p[ar->pos] | (size_t)ar->p[ar->pos + 1] << 8;
+    ar->pos += 2;
+    if (got_clen != clen)
+        return bad(&at, "configuration of %zu bytes, a %s has %zu", got_clen, ops->type_name, clen);
+    if (!avail(ar, got_clen)) return bad(&at, "configuration runs past the end of the section");
+    tfx__layer_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    int rc = ops->config_read(ar->p + ar->pos, &cfg);
+    if (rc) return rebadge(rc, &at);
+    ar->pos += got_clen;
+
+    /* Dry run of shape inference on a scratch layer, to know the weight counts before the
+     * model allocates anything for them. */
+    tfx_layer probe;
+    memset(&probe, 0, sizeof probe);
+    probe.ops = ops;
+    probe.cfg = cfg;
+    probe.in = m->n_layers ? m->layers[m->n_layers - 1]->out : m->input;
+    rc = ops->infer(&probe, probe.in, &probe.out);
+    if (rc) return rebadge(rc, &at);
+    size_t trainable = 0, state = 0; /* infer bounded them: no overflow */
+    if (ops->counts) ops->counts(&probe, &trainable, &state);
+
+    at.section = "weights";
+    if (!avail(wr, 16)) return bad(&at, "record truncated (weight counts)");
+    uint64_t nt = tfx__get_le64(wr->p + wr->pos), ns = tfx__get_le64(wr->p + wr->pos + 8);
+    wr->pos += 16;
+    if (nt != trainable || ns != state)
+        return bad(&at, "%llu trainable and %llu non-trainable weights, the architecture needs %zu and %zu",
+                   (unsigned long long)nt, (unsigned long long)ns, trainable, state);
+    /* Both are at most what the section holds, so no overflow and no allocation beyond it. */
+    size_t left = (wr->len - wr->pos) / 4;
+    if (trainable > left || state > left - trainable)
+        return bad(&at, "%zu weights, but only %zu floats are left in the section", trainable + state, left);
+
+    at.section = "architecture";
+    tfx_layer *l = NULL;
+    rc = tfx__model_add_layer(m, ops, &cfg, at.name, &l);
+    if (rc) return rebadge(rc, &at);
+    at.section = "weights";
+    if (l->n_params != trainable || l->n_state != state)
+        return bad(&at, "the model built %zu trainable and %zu non-trainable weights, the file has %zu and %zu",
+                   l->n_params, l->n_state, trainable, state);
+    if (trainable) {
+        if (ops->transposed_kernel) {
+            size_t rows, cols;
+            ops->transposed_kernel(l, &rows, &cols);
+            rc = read_transposed(&at, wr->p + wr->pos, rows, cols, l->params);
+            if (!rc)
+                rc = read_floats(&at, "bias", wr->p + wr->pos + 4 * rows * cols, trainable - rows * cols,
+                                 l->params + rows * cols);
+        } else {
+            rc = read_floats(&at, "trainable", wr->p + wr->pos, trainable, l->params);
+        }
+        tfx__model_weights_changed(m);
+        if (rc) return rc;
+        wr->pos += 4 * trainable;
+    }
+    if (state) {
+        rc = read_floats(&at, "non-trainable", wr->p + wr->pos, state, l->state);
+        if (rc) return rc;
+        wr->pos += 4 * state;
+        char msg[200];
+        if (ops->check_state && ops->check_state(l, msg, sizeof msg)) return bad(&at, "%s", msg);
+    }
+    return TFX_OK;
+}
+
+static int load_model(tfx_model **out, const uint8_t *arch, size_t arch_len, const uint8_t *wts, size_t wts_len)
+{
+    reader ar = {arch, arch_len, 0}, wr = {wts, wts_len, 0};
+    if (arch_len < 16) return tfx__error(TFX_EFORMAT, "architecture section: %zu bytes, too short for the input shape", arch_len);
+    int32_t h = tfx__get_i32(arch), w = tfx__get_i32(arch + 4), c = tfx__get_i32(arch + 8);
+    uint32_t n_layers = tfx__get_le32(arch + 12);
+    ar.pos = 16;
+    /* Each layer record has at least 10 bytes, each weights record 16. */
+    if (n_layers > TFX__FILE_MAX_LAYERS)
+        return tfx__error(TFX_EFORMAT, "architecture section: %lu layers (at most %d)", (unsigned long)n_layers,
+                          TFX__FILE_MAX_LAYERS);
+    if ((size_t)n_layers * 10 > arch_len - 16)
+        return tfx__error(TFX_EFORMAT, "architecture section: %lu layers cannot fit in %zu bytes",
+                          (unsigned long)n_layers, arch_len);
+    if (wts_len < 4) return tfx__error(TFX_EFORMAT, "weights section: %zu bytes, too short", wts_len);
+    uint32_t w_layers = tfx__get_le32(wts);
+    wr.pos = 4;
+    if (w_layers != n_layers)
+        return tfx__error(TFX_EFORMAT, "weights section: %lu layers, the architecture has %lu",
+                          (unsigned long)w_layers, (unsigned long)n_layers);
+    if ((size_t)n_layers * 16 > wts_len - 4)
+        return tfx__error(TFX_EFORMAT, "weights section: %lu layers cannot fit in %zu bytes", (unsigned long)n_layers,
+                          wts_len);
+    tfx_model *m = NULL;
+    int rc = tfx_model_new(&m, h, w, c);
+    if (rc) {
+        if (rc == TFX_ENOMEM) return rc;
+        return tfx__error(TFX_EFORMAT, "architecture section: input shape %ldx%ldx%ld is not valid (each in 1..%d, "
+                                       "at most 2^30 values)",
+                          (long)h, (long)w, (long)c, TFX__FILE_MAX_DIM);
+    }
+    for (size_t i = 0; i < n_layers; i++) {
+        rc = load_layer(m, i, &ar, &wr);
+        if (rc) goto fail;
+    }
+    if (ar.pos != ar.len) {
+        rc = tfx__error(TFX_EFORMAT, "architecture section: %zu bytes left after the last layer", ar.len - ar.pos);
+        goto fail;
+    }
+    if (wr.pos != wr.len) {
+        rc = tfx__error(TFX_EFORMAT, "weights section: %zu bytes left after the last layer", wr.len - wr.pos);
+        goto fail;
+    }
+    *out = m;
+    return TFX_OK;
+fail:
+    tfx_model_free(m);
+    return rc;
+}
+
+int tfx_model_load_from_memory(tfx_model **out, const void *data, size_t size)
+{
+    TFX__CHECK_NULL(out);
+    *out = NULL;
+    TFX__CHECK_NULL(data);
+    tfx__file_sections s;
+    int rc = tfx__file_sections_find(data, size, &s);
+    if (rc) return rc;
+    return load_model(out, s.arch, s.arch_len, s.weights, s.weights_len);
+}
+
+/* Read the whole file (bounded by FILE_MAX, not by anything the file says). */
+static int read_file(const char *path, uint8_t **data, size_t *size)
+{
+    *data = NULL;
+    *size = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return tfx__error(TFX_EIO, "tfx_model_load: cannot open '%s': %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return tfx__error(TFX_EIO, "tfx_model_load: cannot stat '%s': %s", path, strerror(e));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        return tfx__error(TFX_EIO, "tfx_model_load: '%s' is a directory", path);
+    }
+    uint64_t max = FILE_MAX < (uint64_t)SIZE_MAX / 2 ? FILE_MAX : (uint64_t)SIZE_MAX / 2;
+    if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max) {
+        close(fd);
+        return tfx__error(TFX_EFORMAT, "tfx_model_load: '%s' is %llu bytes, larger than a model file can be (%llu)",
+                          path, (unsigned long long)st.st_size, (unsigned long long)max);
+    }
+    /* One byte more than the size, so a regular file needs no second allocation to see EOF. */
+    size_t cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : 65536, n = 0;
+    uint8_t *buf = tfx__malloc(cap);
+    if (!buf) goto nomem;
+    for (;;) {
+        if (n == cap) {
+            if (cap >= max) {
+                tfx__free(buf);
+                close(fd);
+                return tfx__error(TFX_EFORMAT, "tfx_model_load: '%s' is larger than a model file can be (%llu)", path,
+                                  (unsigned long long)max);
+            }
+            size_t ncap = cap * 2 > max ? (size_t)max : cap * 2;
+            uint8_t *p = tfx__realloc(buf, ncap);
+            if (!p) goto nomem;
+            buf = p;
+            cap = ncap;
+        }
+        ssize_t k = read(fd, buf + n, cap - n);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            tfx__free(buf);
+            close(fd);
+            return tfx__error(TFX_EIO, "tfx_model_load: reading '%s' failed: %s", path, strerror(e));
+        }
+        if (k == 0) break;
+        n += (size_t)k;
+    }
+    close(fd);
+    *data = buf;
+    *size = n;
+    return TFX_OK;
+nomem:
+    tfx__free(buf);
+    close(fd);
+    return tfx__error(TFX_ENOMEM, "tfx_model_load: out of memory reading '%s'", path);
+}
+
+int tfx_model_load(tfx_model **out, const char *path)
+{
+    TFX__CHECK_NULL(out);
+    *out = NULL;
+    TFX__CHECK_NULL(path);
+    uint8_t *data;
+    size_t size;
+    int rc = read_file(path, &data, &size);
+    if (rc) return rc;
+    rc = tfx_model_load_from_memory(out, data, size);
+    tfx__free(data);
+    if (rc) return tfx__error_prefix("tfx_model_load: '%s'", path);
+    return TFX_OK;
+}
