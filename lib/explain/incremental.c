@@ -1,6 +1,6 @@
 /* Incremental forward for copies of one image that differ from it only inside a small box
- * (occlusion). Through the model's leading local layers (Conv2D, pooling, Activation, Dropout,
- * BatchNormalization at inference) a copy's activations differ from the clean image's only
+ * (occlusion). Through the model's leading local layers (those with a box_forward entry in
+ * their vtable: Conv2D, pooling, Activation, Dropout, BatchNormalization at inference) a copy's activations differ from the clean image's only
  * inside a box that grows by each layer's receptive field, so only that box is recomputed: the clean activations around it are
  * reused. After the last local layer worth it (box at most half the map) the boxes are pasted
  * into full copies of the clean activation and the rest of the model runs as usual.
@@ -137,31 +137,6 @@ int tfx__incr_set_image(tfx__incr *p, const float *x)
     return TFX_OK;
 }
 
-/* The C values at (ih, iw) of layer i's input for row b: the row's box where it covers the
- * cell, else the clean image's. Layer 0 reads the full copy itself. */
-static const float *cell(const tfx__incr *p, size_t i, const float *rows, size_t b, int ih, int iw)
-{
-    const tfx_layer *l = p->m->layers[i];
-    if (i == 0) return rows + b * tfx__shape_size(l->in) + ((size_t)ih * l->in.w + iw) * l->in.c;
-    int y = p->oy[i * p->rows + b], x = p->ox[i * p->rows + b];
-    if (ih >= y && ih < y + p->bh[i] && iw >= x && iw < x + p->bw[i])
-        return p->box[i - 1] + ((b * p->bh[i] + (size_t)(ih - y)) * p->bw[i] + (size_t)(iw - x)) * l->in.c;
-    return p->clean[i] + ((size_t)ih * l->in.w + iw) * l->in.c;
-}
-
-/* tfx__box_io.cell for layer i. */
-typedef struct cell_ctx {
-    const tfx__incr *p;
-    size_t i;
-    const float *rows;
-} cell_ctx;
-
-static const float *cell_of(const void *ctx, size_t b, int ih, int iw)
-{
-    const cell_ctx *c = ctx;
-    return cell(c->p, c->i, c->rows, b, ih, iw);
-}
-
 /* Output box of layer i for row b from its input box: the cells whose window meets it,
  * shifted inside the map (the box size is fixed per layer). */
 static void place_box(tfx__incr *p, size_t i, size_t b)
@@ -234,9 +209,12 @@ int tfx__incr_forward(tfx__incr *p, const float *rows, size_t nb, const int *y0,
     for (size_t i = 0; i < p->depth; i++) {
         for (size_t b = 0; b < nb; b++) place_box(p, i, b);
         const tfx_layer *l = m->layers[i];
-        const cell_ctx ctx = {p, i, rows};
-        const tfx__box_io io = {cell_of, &ctx, nb, p->bh[i + 1], p->bw[i + 1], p->oy + (i + 1) * R,
-                                p->ox + (i + 1) * R, p->box[i], p->gather, p->col};
+        /* layer i reads the rows themselves (i = 0) or layer i - 1's boxes over its clean output */
+        const tfx__box_io io = {.nb = nb, .full = i ? NULL : rows, .in_box = i ? p->box[i - 1] : NULL,
+                                .clean = p->clean[i], .in_bh = p->bh[i], .in_bw = p->bw[i],
+                                .in_oy = p->oy + i * R, .in_ox = p->ox + i * R, .bh = p->bh[i + 1],
+                                .bw = p->bw[i + 1], .oy = p->oy + (i + 1) * R, .ox = p->ox + (i + 1) * R,
+                                .out = p->box[i], .gather = p->gather, .col = p->col};
         l->ops->box_forward(l, &io);
     }
     if (p->dense) return dense_merge(p, nb);

@@ -352,7 +352,7 @@ static void box_forward(const tfx_layer *l, const tfx__box_io *io)
                 if (ih < 0 || ih >= l->in.h || iw < 0 || iw >= l->in.w)
                     memset(dst, 0, (size_t)C * sizeof(float));
                 else
-                    memcpy(dst, io->cell(io->ctx, b, ih, iw), (size_t)C * sizeof(float));
+                    memcpy(dst, tfx__box_cell(l, io, b, ih, iw), (size_t)C * sizeof(float));
             }
     }
     tfx__conv_geom g = {0, nh, nw, C, bh, bw, l->cfg.kernel_h, l->cfg.kernel_w, l->cfg.stride_h, l->cfg.stride_w, 0, 0};

@@ -88,17 +88,21 @@ typedef struct tfx__layer_run {
 
 /* One layer of occlusion's incremental forward (lib/explain/incremental.c): copies of one
  * image that differ from it only inside a box. The layer computes its output box for each of
- * nb rows from its input, read cell by cell through `cell`. */
+ * nb rows from its input, read cell by cell with tfx__box_cell. */
 typedef struct tfx__box_io {
-    /* The in.c values of the layer's input at (ih, iw) for row b: the row's box where it
-     * covers the cell, else the clean image's. */
-    const float *(*cell)(const void *ctx, size_t b, int ih, int iw);
-    const void *ctx;
     size_t nb;
-    int bh, bw;            /* output box size */
-    const int *oy, *ox;    /* output box origin per row (nb each) */
-    float *out;            /* nb * bh * bw * out.c, row-major boxes */
-    float *gather, *col;   /* scratch, the sizes box_scratch asked for */
+    /* Input: the first layer reads full copies (full: nb x in size); the others read each
+     * row's input box (in_box: nb x in_bh x in_bw x in.c at in_oy/in_ox) where it covers a
+     * cell, else the clean input map. */
+    const float *full;
+    const float *in_box, *clean;
+    int in_bh, in_bw;
+    const int *in_oy, *in_ox;
+    /* Output: nb boxes of bh x bw cells at oy/ox, row-major. */
+    int bh, bw;
+    const int *oy, *ox;
+    float *out;
+    float *gather, *col; /* scratch, the sizes box_scratch asked for */
 } tfx__box_io;
 
 typedef struct tfx__layer_ops {
@@ -220,6 +224,16 @@ static inline float *tfx__layer_grads(const tfx_layer *l) { return l->grads; }
 /* Scratch memory from the run's workspace; only one scratch block is live at a time. NULL
  * with TFX_ENOMEM set on failure. */
 float *tfx__layer_scratch(const tfx_layer *l, const tfx__layer_run *run, size_t floats);
+
+/* The in.c input values of a box_forward at (ih, iw) for row b. */
+static inline const float *tfx__box_cell(const tfx_layer *l, const tfx__box_io *io, size_t b, int ih, int iw)
+{
+    if (io->full) return io->full + b * tfx__shape_size(l->in) + ((size_t)ih * l->in.w + iw) * l->in.c;
+    int y = io->in_oy[b], x = io->in_ox[b];
+    if (ih >= y && ih < y + io->in_bh && iw >= x && iw < x + io->in_bw)
+        return io->in_box + ((b * io->in_bh + (size_t)(ih - y)) * io->in_bw + (size_t)(iw - x)) * l->in.c;
+    return io->clean + ((size_t)ih * l->in.w + iw) * l->in.c;
+}
 
 /* box_forward of a pointwise layer: copies each row's input box to its output box (in.c ==
  * out.c); the caller then applies its per-value map to io->out in place. */

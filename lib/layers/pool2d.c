@@ -158,7 +158,7 @@ static void box_pool(const tfx_layer *l, const tfx__box_io *io, int is_max)
                 for (int c = 0; c < C; c++) y[c] = is_max ? -FLT_MAX : 0.0f;
                 for (int ih = h0; ih < h1; ih++)
                     for (int iw = w0; iw < w1; iw++) {
-                        const float *xc = io->cell(io->ctx, b, ih, iw);
+                        const float *xc = tfx__box_cell(l, io, b, ih, iw);
                         if (is_max) {
                             for (int c = 0; c < C; c++)
                                 if (xc[c] > y[c]) y[c] = xc[c];

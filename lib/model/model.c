@@ -1,6 +1,7 @@
 /* The model object: creation, settings and the properties users read (layers, shapes,
  * parameter counts). Building is in building.c, the forward/backward engine in
  * forward_backward.c, the summary in summary.c. */
+#include <stdio.h>
 #include <string.h>
 
 #include "model/model_internal.h"
