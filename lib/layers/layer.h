@@ -1,5 +1,8 @@
-/* The layer vtable and the layer object. One static const table per kind (one file per kind in lib/layers);
- * the model drives forward and backward through these entries only. */
+/* The layer vtable and the layer object. One static const table per kind (one file per kind
+ * in lib/layers). The vtable is the only place that knows a layer kind: the model, saving,
+ * compile and the explainers ask its entries and traits (docs/internals.md lists them). Layers
+ * include core only and get what they need from the model as arguments (tfx__layer_run) or as
+ * fields the model keeps current (params, grads, preact, cache). */
 #ifndef TFX_LAYERS_LAYER_H
 #define TFX_LAYERS_LAYER_H
 
