@@ -1,7 +1,8 @@
 /* Incremental forward for copies of one image that differ from it only inside a small box
  * (occlusion). Through the model's leading local layers (those with a box_forward entry in
- * their vtable: Conv2D, pooling, Activation, Dropout, BatchNormalization at inference) a copy's activations differ from the clean image's only
- * inside a box that grows by each layer's receptive field, so only that box is recomputed: the clean activations around it are
+ * their vtable: Conv2D, pooling, Activation, Dropout, BatchNormalization at inference) a
+ * copy's activations differ from the clean image's only inside a box that grows by each
+ * layer's receptive field, so only that box is recomputed: the clean activations around it are
  * reused. After the last local layer worth it (box at most half the map) the boxes are pasted
  * into full copies of the clean activation and the rest of the model runs as usual.
  * Same arithmetic per output value as the full forward (im2col + sgemm, same epilogue), so

@@ -16,8 +16,8 @@ static int forward(tfx_layer *l, const tfx__layer_run *run, const float *x, floa
     return TFX_OK;
 }
 
-static int backward(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
-                    const tfx__rule *rule)
+static int backward(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y,
+                    float *dy, float *dx, size_t n, int flags, const tfx__rule *rule)
 {
     if (!dx) return TFX_OK;
     size_t cols = (size_t)l->in.c, rows = n * l->in.h * l->in.w;

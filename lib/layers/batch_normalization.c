@@ -105,8 +105,8 @@ static void infer_rows(const tfx_layer *l, const float *x, float *y, size_t rows
     }
 }
 
-static int backward(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
-                    const tfx__rule *rule)
+static int backward(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y,
+                    float *dy, float *dx, size_t n, int flags, const tfx__rule *rule)
 {
     if (rule->kind >= TFX__RULE_LRP_0) return tfx__lrp_elementwise_linear(l, run, x, y, dy, dx, n, flags, rule);
     const size_t C = (size_t)l->in.c, rows = n * l->in.h * l->in.w;

@@ -194,8 +194,8 @@ static int forward(tfx_layer *l, const tfx__layer_run *run, const float *x, floa
     return TFX_OK;
 }
 
-static int backward(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
-                    const tfx__rule *rule)
+static int backward(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y,
+                    float *dy, float *dx, size_t n, int flags, const tfx__rule *rule)
 {
     if (rule->kind >= TFX__RULE_LRP_0) return tfx__lrp_linear(l, run, x, y, dy, dx, n, flags, rule);
     const size_t per_rows = (size_t)l->out.h * l->out.w, K = kdim(l), F = (size_t)l->cfg.filters;
@@ -328,7 +328,8 @@ static int config_read(const uint8_t *b, tfx__layer_config *c)
         (rc = tfx__config_range("stride_h", c->stride_h, 1, TFX__MAX_DIM)) ||
         (rc = tfx__config_range("stride_w", c->stride_w, 1, TFX__MAX_DIM)) ||
         (rc = tfx__config_range("padding", c->padding, TFX_PADDING_VALID, TFX_PADDING_SAME)) ||
-        (rc = tfx__config_activation(c->activation, c->alpha)) || (rc = tfx__config_range("use_bias", c->use_bias, 0, 1)))
+        (rc = tfx__config_activation(c->activation, c->alpha)) ||
+        (rc = tfx__config_range("use_bias", c->use_bias, 0, 1)))
         return rc;
     c->alpha = tfx__activation_default_alpha(c->activation, c->alpha); /* as tfx_model_add_conv2d */
     return TFX_OK;

@@ -71,8 +71,8 @@ static int forward(tfx_layer *l, const tfx__layer_run *run, const float *x, floa
     return TFX_OK;
 }
 
-static int backward(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
-                    const tfx__rule *rule)
+static int backward(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y,
+                    float *dy, float *dx, size_t n, int flags, const tfx__rule *rule)
 {
     if (rule->kind >= TFX__RULE_LRP_0) return tfx__lrp_linear(l, run, x, y, dy, dx, n, flags, rule);
     const size_t rows = n * l->in.h * l->in.w, K = (size_t)l->in.c, U = (size_t)l->cfg.units;
@@ -169,7 +169,8 @@ static int config_read(const uint8_t *b, tfx__layer_config *c)
     c->alpha = tfx__get_f32(b + 8);
     c->use_bias = tfx__get_i32(b + 12);
     if ((rc = tfx__config_range("units", c->units, 1, TFX__MAX_DIM)) ||
-        (rc = tfx__config_activation(c->activation, c->alpha)) || (rc = tfx__config_range("use_bias", c->use_bias, 0, 1)))
+        (rc = tfx__config_activation(c->activation, c->alpha)) ||
+        (rc = tfx__config_range("use_bias", c->use_bias, 0, 1)))
         return rc;
     c->alpha = tfx__activation_default_alpha(c->activation, c->alpha); /* as tfx_model_add_dense */
     return TFX_OK;

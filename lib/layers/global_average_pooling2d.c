@@ -29,8 +29,8 @@ static int forward(tfx_layer *l, const tfx__layer_run *run, const float *x, floa
     return TFX_OK;
 }
 
-static int backward(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
-                    const tfx__rule *rule)
+static int backward(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y,
+                    float *dy, float *dx, size_t n, int flags, const tfx__rule *rule)
 {
     if (rule->kind >= TFX__RULE_LRP_0) return tfx__lrp_elementwise_linear(l, run, x, y, dy, dx, n, flags, rule);
     if (!dx) return TFX_OK;

@@ -36,8 +36,8 @@ void tfx__box_copy(const tfx_layer *l, const tfx__box_io *io)
     for (size_t b = 0; b < io->nb; b++)
         for (int r = 0; r < bh; r++)
             for (int q = 0; q < bw; q++)
-                memcpy(io->out + ((b * bh + (size_t)r) * bw + q) * C, tfx__box_cell(l, io, b, io->oy[b] + r, io->ox[b] + q),
-                       (size_t)C * sizeof(float));
+                memcpy(io->out + ((b * bh + (size_t)r) * bw + q) * C,
+                       tfx__box_cell(l, io, b, io->oy[b] + r, io->ox[b] + q), (size_t)C * sizeof(float));
 }
 
 int tfx__config_range(const char *field, int32_t v, int32_t lo, int32_t hi)

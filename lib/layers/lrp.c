@@ -93,8 +93,8 @@ static int check_rule(const tfx_layer *l, const tfx__rule *rule)
     return TFX_OK;
 }
 
-int tfx__lrp_linear(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
-                    const tfx__rule *rule)
+int tfx__lrp_linear(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y,
+                    float *dy, float *dx, size_t n, int flags, const tfx__rule *rule)
 {
     (void)flags; /* the fused activation passes relevance through, with or without SKIP */
     int rc = check_rule(l, rule);
@@ -197,8 +197,8 @@ int tfx__lrp_linear(tfx_layer *l, const tfx__layer_run *run, const float *x, con
     return TFX_OK;
 }
 
-int tfx__lrp_elementwise_linear(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y, float *dy, float *dx, size_t n,
-                                int flags, const tfx__rule *rule)
+int tfx__lrp_elementwise_linear(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y,
+                                float *dy, float *dx, size_t n, int flags, const tfx__rule *rule)
 {
     int rc = check_rule(l, rule);
     if (rc) return rc;

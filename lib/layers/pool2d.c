@@ -55,8 +55,8 @@ static int max_forward(tfx_layer *l, const tfx__layer_run *run, const float *x, 
 }
 
 /* The gradient goes to the first maximal input of each window (TensorFlow's choice). */
-static int max_backward(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
-                        const tfx__rule *rule)
+static int max_backward(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y,
+                        float *dy, float *dx, size_t n, int flags, const tfx__rule *rule)
 {
     (void)flags;
     if (rule->kind >= TFX__RULE_LRP_0 && rule->kind != TFX__RULE_LRP_0 && rule->kind != TFX__RULE_LRP_EPSILON &&
@@ -118,8 +118,8 @@ static int avg_forward(tfx_layer *l, const tfx__layer_run *run, const float *x, 
     return TFX_OK;
 }
 
-static int avg_backward(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y, float *dy, float *dx, size_t n, int flags,
-                        const tfx__rule *rule)
+static int avg_backward(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y,
+                        float *dy, float *dx, size_t n, int flags, const tfx__rule *rule)
 {
     if (rule->kind >= TFX__RULE_LRP_0) return tfx__lrp_elementwise_linear(l, run, x, y, dy, dx, n, flags, rule);
     if (!dx) return TFX_OK;

@@ -41,7 +41,8 @@ int tfx__file_sections_find(const uint8_t *b, size_t size, tfx__file_sections *s
     if (version > TFX_MODEL_FORMAT_VERSION)
         return tfx__error(TFX_EVERSION, "header: format version %lu is newer than this libtfx reads (%d)",
                           (unsigned long)version, TFX_MODEL_FORMAT_VERSION);
-    uint32_t stored = tfx__get_le32(b + size - TFX__FILE_TRAILER_LEN), crc = tfx__file_crc(b, size - TFX__FILE_TRAILER_LEN);
+    uint32_t stored = tfx__get_le32(b + size - TFX__FILE_TRAILER_LEN);
+    uint32_t crc = tfx__file_crc(b, size - TFX__FILE_TRAILER_LEN);
     if (stored != crc)
         return tfx__error(TFX_EFORMAT, "checksum mismatch (stored %08lx, computed %08lx): the file is corrupted or "
                                        "truncated",

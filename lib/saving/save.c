@@ -53,7 +53,10 @@ static void put_arch(tfx__writer *w, const tfx_model *m)
 /* A kernel stored transposed (tfx__layer_ops.transposed_kernel): the file's element k of the
  * Keras [rows][cols] kernel is stored element stored_index(k); the conversions go 16 rows at a
  * time so the stored rows are reused from cache. */
-static size_t stored_index(size_t k, size_t rows, size_t cols) { return k < rows * cols ? (k % cols) * rows + k / cols : k; }
+static size_t stored_index(size_t k, size_t rows, size_t cols)
+{
+    return k < rows * cols ? (k % cols) * rows + k / cols : k;
+}
 
 static void put_transposed(tfx__writer *w, const float *stored, size_t rows, size_t cols)
 {
