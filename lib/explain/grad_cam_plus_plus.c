@@ -4,10 +4,12 @@
  *   w_k = sum_ij a_ij^k ReLU(g_ij^k),  map = ReLU(sum_k w_k A^k),
  * with the spatial SUM of A (Xplique's mean is a different method). cam_alpha_normalize = 1
  * divides a^k by its sum over the cells with g > 0, as the authors' code does. */
-#include "explain/roadmap.h"
+#include "explain/cam.h"
 
-static void formula(const tfx__xctx *c, const float *A, const float *G, size_t hw, int k, double *wk, float *cam)
+static void formula(const tfx__xctx *c, int flags, const float *A, const float *G, size_t hw, int k, double *wk,
+                    float *cam)
 {
+    (void)flags;
     int renorm = c->o.cam_alpha_normalize != 0;
     for (int q = 0; q < k; q++) {
         double sumA = 0.0, w = 0.0, norm = 0.0;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Golden maps for tests/roadmap from an independent implementation (PyTorch, float64):
+"""Golden maps for tests/explain/test_explain_methods.c from an independent implementation (PyTorch, float64):
 guided backprop and DeconvNet through backward hooks on the ReLU modules (the way Captum and
 pytorch-grad-cam implement them), Guided Grad-CAM, Grad-CAM++ (both alpha variants), Score-CAM
 (both weightings), Layer-CAM, XGrad-CAM, HiResCAM, Eigen-CAM (numpy SVD) and the noise tunnel's
@@ -18,7 +18,7 @@ window has a tied maximum (tie-breaking would make DeconvNet implementation-defi
 
 Format as tests/explain/gen_golden_explain.py: b"TFXG", uint32 count, per array: uint32 name
 length, name, uint32 ndim, uint32 dims, float32 data.
-Run: /usr/bin/python3 tests/roadmap/gen_golden_roadmap.py
+Run: /usr/bin/python3 tests/explain/gen_golden_methods.py
 """
 import os
 import struct
@@ -213,7 +213,7 @@ put("nt_smoothgrad", gs.mean(0).numpy())
 put("nt_smoothgrad_sq", (gs ** 2).mean(0).numpy())
 put("nt_vargrad", ((gs ** 2).mean(0) - gs.mean(0) ** 2).numpy())
 
-out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden_roadmap.bin")
+out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden_methods.bin")
 with open(out, "wb") as f:
     f.write(b"TFXG" + struct.pack("<I", len(arrays)))
     for name, a in arrays.items():

@@ -1,5 +1,5 @@
-/* Roadmap methods against golden values from PyTorch (gen_golden_roadmap.py: hooks on the ReLU
- * backward for guided backprop / DeconvNet, the documented CAM formulas, numpy SVD), LRP
+/* The methods beyond tf-explain's seven against golden values from PyTorch (gen_golden_methods.py:
+ * hooks on the ReLU backward for guided backprop / DeconvNet, the documented CAM formulas, numpy SVD), LRP
  * identities (LRP-0 = gradient x input on a bias-free ReLU net; z+ = alpha1-beta0 on positive
  * inputs; per-layer conservation reported by tfx_attribution_relevance_sums), the noise tunnel,
  * Score-CAM over thousands of channels in bounded memory, metrics, and bad input. */
@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "explain/roadmap.h"
+#include "explain/explain_internal.h"
 #include "tfx/tfx.h"
 
 #define OK(call)                                                                                   \
@@ -53,7 +53,7 @@ static const garr *golden(const char *name);
 static void load_golden(void)
 {
     if (n_golden) return;
-    n_golden = golden_file_load("tests/roadmap/golden_roadmap.bin", G, 96);
+    n_golden = golden_file_load("tests/explain/golden_methods.bin", G, 96);
     for (int i = 0; i < 3; i++) CLASSES[i] = (int)golden("classes")->data[i];
 }
 
