@@ -62,7 +62,7 @@ typedef struct tfx__xctx {
     size_t K;                   /* classes = model output size */
     size_t batch;               /* rows per chunk */
     tfx__target t;
-    const tfx__rule *rule;      /* backward rule; NULL: the plain gradient (roadmap methods such
+    const tfx__rule *rule;      /* backward rule; NULL: the plain gradient (methods such
                                    as guided backprop or LRP set it) */
     int *classes;               /* n resolved targets (owned by the attribution) */
     float *seed;                /* batch * size of the seeded tensor */

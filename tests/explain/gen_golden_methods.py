@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Golden maps for tests/explain/test_explain_methods.c from an independent implementation (PyTorch, float64):
 guided backprop and DeconvNet through backward hooks on the ReLU modules (the way Captum and
-pytorch-grad-cam implement them), Guided Grad-CAM, Grad-CAM++ (both alpha variants), Score-CAM
+pytorch-grad-cam implement them), Guided Grad-CAM, Grad-CAM++ (the three alpha variants), Score-CAM
 (both weightings), Layer-CAM, XGrad-CAM, HiResCAM, Eigen-CAM (numpy SVD) and the noise tunnel's
 VarGrad / SmoothGrad^2 with injected noise, all with the formulas of docs/methods.md.
 
@@ -149,9 +149,12 @@ alpha = torch.where(den != 0, g2 / torch.where(den != 0, den, torch.ones_like(de
 pos = (G > 0).double()
 w_pp = (alpha * F.relu(G)).sum(dim=(2, 3))
 put_cam("gradcampp", cam_from_weights(w_pp))
-norm = (alpha * pos).sum(dim=(2, 3))
-w_ppn = torch.where(norm != 0, w_pp / torch.where(norm != 0, norm, torch.ones_like(norm)), w_pp)
-put_cam("gradcampp_norm", cam_from_weights(w_ppn))
+# Renormalised alphas, left as they are where the sum is 0: over all cells (the authors' image
+# code and tf-keras-vis), over the cells with g > 0 (the authors' video code).
+for name, mask in (("gradcampp_norm", torch.ones_like(pos)), ("gradcampp_normpos", pos)):
+    norm = (alpha * mask).sum(dim=(2, 3))
+    w_ppn = torch.where(norm != 0, w_pp / torch.where(norm != 0, norm, torch.ones_like(norm)), w_pp)
+    put_cam(name, cam_from_weights(w_ppn))
 
 # Layer-CAM, HiResCAM, XGrad-CAM.
 put_cam("layercam", (F.relu(G) * A).sum(1))

@@ -177,6 +177,7 @@ static void test_golden_cams(void **state)
     } cases[] = {
         {TFX_METHOD_GRAD_CAM_PLUS_PLUS, 0, "gradcampp"},
         {TFX_METHOD_GRAD_CAM_PLUS_PLUS, 1, "gradcampp_norm"},
+        {TFX_METHOD_GRAD_CAM_PLUS_PLUS, 2, "gradcampp_normpos"},
         {TFX_METHOD_SCORE_CAM, TFX_SCORE_CAM_SOFTMAX_CLASSES, "scorecam_classes"},
         {TFX_METHOD_SCORE_CAM, TFX_SCORE_CAM_SOFTMAX_CHANNELS, "scorecam_channels"},
         {TFX_METHOD_LAYER_CAM, 0, "layercam"},
@@ -653,7 +654,7 @@ static void test_render_and_bad_input(void **state)
     o.tunnel = 3;
     CHECK_ERR(tfx_explain(m, x, 3, &o, &a), TFX_EINVAL, "noise tunnel type 3", NULL);
     o = opts(TFX_METHOD_GRAD_CAM_PLUS_PLUS);
-    o.cam_alpha_normalize = 2;
+    o.cam_alpha_normalize = 3;
     CHECK_ERR(tfx_explain(m, x, 3, &o, &a), TFX_EINVAL, "cam_alpha_normalize", NULL);
     o = opts(TFX_METHOD_SCORE_CAM);
     o.score_cam_weights = 5;
