@@ -10,7 +10,8 @@
 #define TFX__MAX_BATCH ((size_t)1 << 20)
 #define EXPLAIN_MIN_BATCH ((size_t)64)
 
-size_t tfx__explain_options_size(unsigned version)
+/* Bytes a version's struct has. */
+static size_t options_size(unsigned version)
 {
     return version == 1 ? offsetof(tfx_explain_options, lrp_rule) : sizeof(tfx_explain_options);
 }
@@ -22,7 +23,7 @@ int tfx_explain_options_init(tfx_explain_options *opts, unsigned version)
         return tfx__error(TFX_EVERSION, "tfx_explain_options_init: options version %u is not supported "
                                         "(this library knows up to %u)", version, TFX_EXPLAIN_OPTIONS_VERSION);
     tfx_explain_options d = TFX_EXPLAIN_OPTIONS_INIT;
-    memcpy(opts, &d, tfx__explain_options_size(version)); /* an older caller's struct is shorter */
+    memcpy(opts, &d, options_size(version)); /* an older caller's struct is shorter */
     opts->version = version;
     return TFX_OK;
 }
@@ -35,7 +36,7 @@ int tfx__explain_copy_options(const tfx_explain_options *src, tfx_explain_option
     if (src->version == 0 || src->version > TFX_EXPLAIN_OPTIONS_VERSION)
         return tfx__error(TFX_EVERSION, "%s: options version %u is not supported (this library knows up to %u)",
                           fn, src->version, TFX_EXPLAIN_OPTIONS_VERSION);
-    memcpy(dst, src, tfx__explain_options_size(src->version)); /* the prefix its version knows */
+    memcpy(dst, src, options_size(src->version)); /* the prefix its version knows */
     return TFX_OK;
 }
 
@@ -134,7 +135,10 @@ static void build_seed(tfx__xctx *c, size_t nb, const int *cls)
     }
 }
 
-int tfx__explain_gradient(tfx__xctx *c, const float *rows, size_t nb, const int *cls, size_t stop, float **grad)
+/* Forward rows (nb * in_sz floats), seed each row's class cls[r] (< 0: a zero seed, the row is
+ * only scored), backward down to the input of layer `stop` (0: the model input) under c->rule.
+ * *grad: model-owned, nb * size of that input. */
+static int gradient_pass(tfx__xctx *c, const float *rows, size_t nb, const int *cls, size_t stop, float **grad)
 {
     /* Lean forward (no ReLU pre-activation kept) unless an LRP rule reads z. */
     int lean = !c->rule || c->rule->kind < TFX__RULE_LRP_0;
@@ -218,7 +222,7 @@ static int flush(driver *s)
         const tfx__rule *saved = c->rule;
         if (d->rule) c->rule = d->rule;
         float *g;
-        rc = tfx__explain_gradient(c, ch.rows, nb, s->cls, d->layer, &g);
+        rc = gradient_pass(c, ch.rows, nb, s->cls, d->layer, &g);
         c->rule = saved;
         ch.grad = g;
     } else if (d->forward) {

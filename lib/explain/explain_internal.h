@@ -74,7 +74,6 @@ typedef struct tfx__xctx {
 int tfx__explain_run(tfx_model *m, const float *x, size_t n, const tfx_explain_options *o,
                      const tfx__explain_hooks *hooks, tfx_attribution **out);
 /* Copy caller options over the defaults (version checks). */
-size_t tfx__explain_options_size(unsigned version); /* bytes a version's struct has */
 int tfx__explain_copy_options(const tfx_explain_options *src, tfx_explain_options *dst, const char *fn);
 /* Choose the target for kind (sets c->t, allocates the seed buffer). */
 int tfx__explain_set_target(tfx__xctx *c, int kind);
@@ -87,11 +86,6 @@ int tfx__explain_alloc_maps(tfx__xctx *c, int h, int w, int ch);
 int tfx__explain_find_layer(tfx__xctx *c, const char *name, int need_spatial, size_t *index);
 /* After a forward: the target score (LOGIT, OUTPUT or LAST_INPUT target) of class cls in row r. */
 double tfx__explain_score(const tfx__xctx *c, size_t r, int cls);
-/* Forward rows (nb * in_sz floats), seed each row's class cls[r] (< 0: a zero seed, the row is
- * only scored), backward down to the input of layer `stop` (0: the model input) under c->rule.
- * *grad: model-owned, nb * size of that input. */
-int tfx__explain_gradient(tfx__xctx *c, const float *rows, size_t nb, const int *cls, size_t stop,
-                          float **grad);
 /* Probability-like final output of the last forward, row r (K floats). */
 const float *tfx__explain_output(const tfx__xctx *c, size_t r);
 
