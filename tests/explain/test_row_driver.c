@@ -97,11 +97,11 @@ static tfx_model *tiny_model(void)
     return m;
 }
 
-/* One run; checks the event sequence. */
-static void run(tfx_model *m, tfx_model *ref, size_t batch, int image_chunks, size_t lead)
+/* What the driver reads of a method's context: the model, N_IMAGES images of 2 floats (never
+ * read: every row is made), the batch, classes 10 + i. */
+static tfx__xctx context(tfx_model *m, size_t batch, int *classes)
 {
     static const float x0[2] = {0};
-    int classes[N_IMAGES];
     for (int i = 0; i < N_IMAGES; i++) classes[i] = 10 + i;
     tfx__xctx c;
     memset(&c, 0, sizeof c);
@@ -113,6 +113,14 @@ static void run(tfx_model *m, tfx_model *ref, size_t batch, int image_chunks, si
     c.n_layers = 1;
     c.batch = batch;
     c.classes = classes;
+    return c;
+}
+
+/* One run; checks the event sequence. */
+static void run(tfx_model *m, tfx_model *ref, size_t batch, int image_chunks, size_t lead)
+{
+    int classes[N_IMAGES];
+    tfx__xctx c = context(m, batch, classes);
     rec r = {&c, ref, {{0}}, 0, -1};
     tfx__rows d = {.per_image = PER, .lead = lead, .pass = TFX__PASS_FORWARD, .image_chunks = image_chunks, .u = &r,
                    .begin = begin, .make = make, .chunk = chunk, .row = row, .end = end};
@@ -204,19 +212,8 @@ static void test_errors_stop(void **state)
 {
     (void)state;
     tfx_model *m = tiny_model(), *ref = tiny_model();
-    static const float x0[2] = {0};
     int classes[N_IMAGES];
-    for (int i = 0; i < N_IMAGES; i++) classes[i] = 10 + i;
-    tfx__xctx c;
-    memset(&c, 0, sizeof c);
-    c.m = m;
-    c.x = x0;
-    c.n = N_IMAGES;
-    c.in_sz = 2;
-    c.K = 3;
-    c.n_layers = 1;
-    c.batch = 3;
-    c.classes = classes;
+    tfx__xctx c = context(m, 3, classes);
     for (int at = 0;; at++) {
         rec r = {&c, ref, {{0}}, 0, at};
         tfx__rows d = {.per_image = PER, .pass = TFX__PASS_FORWARD, .u = &r, .begin = begin, .make = make,
