@@ -19,7 +19,7 @@ typedef enum tfx_method {
     TFX_METHOD_GRAD_CAM = 5,             /* h x w x 1 (or H x W x 1 with upsample) */
     TFX_METHOD_SMOOTH_GRAD = 6,          /* mean noisy gradient, H x W x C */
     TFX_METHOD_INTEGRATED_GRADIENTS = 7, /* (x - x') * mean path gradient, H x W x C */
-    /* --- tf-explain's roadmap and beyond (docs/methods.md, "Roadmap methods") --- */
+    /* --- tf-explain's roadmap and beyond (docs/methods.md, "Methods beyond tf-explain's seven") --- */
     TFX_METHOD_GRAD_CAM_PLUS_PLUS = 8,   /* CAM maps: h x w x 1 (or H x W x 1 with upsample) */
     TFX_METHOD_SCORE_CAM = 9,
     TFX_METHOD_LAYER_CAM = 10,
@@ -60,8 +60,10 @@ typedef enum tfx_tunnel {
 typedef enum tfx_score_cam_weights {
     TFX_SCORE_CAM_SOFTMAX_CLASSES = 0,  /* s_k = softmax over classes of f(x * M_k), at c (paper,
                                            official code, tf-keras-vis) */
-    TFX_SCORE_CAM_SOFTMAX_CHANNELS = 1  /* softmax over channels k of the score S_c(x * M_k)
-                                           (pytorch-grad-cam) */
+    TFX_SCORE_CAM_SOFTMAX_CHANNELS = 1  /* softmax over channels k of the score S_c(x * M_k):
+                                           pytorch-grad-cam's weighting on the same masks, over
+                                           the non-constant channels only (pytorch-grad-cam keeps
+                                           constant ones as black images; docs/methods.md) */
 } tfx_score_cam_weights;
 
 /* Modes: tfx_compat in image.h (TFX_COMPAT_NONE: paper-correct definitions, the default;
@@ -110,9 +112,10 @@ typedef struct tfx_explain_options {
     int base_method;           /* noise tunnel: VANILLA_GRADIENTS (default), GRADIENTS_INPUTS,
                                   GUIDED_BACKPROP or DECONVNET */
     int tunnel;                /* tfx_tunnel (noise tunnel; SmoothGrad for GUIDED_SMOOTH_GRAD) */
-    int cam_alpha_normalize;   /* Grad-CAM++: 1 = the authors' code (alphas renormalised to sum
-                                  to 1 over positive-gradient cells); 0 = the paper's Eq. 19 as
-                                  pytorch-grad-cam (default) */
+    int cam_alpha_normalize;   /* Grad-CAM++: 0 = the paper's Eq. 19 as pytorch-grad-cam (default);
+                                  1 = alphas renormalised to sum to 1 over all cells (the authors'
+                                  image code, tf-keras-vis); 2 = over the cells with a positive
+                                  gradient only (the authors' video code) */
     int score_cam_weights;     /* tfx_score_cam_weights */
 } tfx_explain_options;
 

@@ -1,7 +1,20 @@
-/* ExtractActivations: the chosen layer's output h x w x k per image, in chunks. */
+/* ExtractActivations: the chosen layer's output h x w x k per image (a forward up to it). */
 #include <string.h>
 
 #include "explain/explain_internal.h"
+
+typedef struct job {
+    tfx__xctx *c;
+    size_t li, per;
+} job;
+
+static int row(void *u, const tfx__chunk *ch, size_t b)
+{
+    const job *jb = u;
+    memcpy(jb->c->a->data + ch->image[b] * jb->per, tfx__model_layer_output(jb->c->m, jb->li) + b * jb->per,
+           jb->per * sizeof(float));
+    return TFX_OK;
+}
 
 int tfx__explain_activations(tfx__xctx *c)
 {
@@ -17,12 +30,8 @@ int tfx__explain_activations(tfx__xctx *c)
                                       "with fewer channels", c->n, l->out.c, l->name, (double)c->n * l->out.c, lim);
     rc = tfx__explain_alloc_maps(c, l->out.h, l->out.w, l->out.c);
     if (rc) return rc;
-    size_t per = tfx__shape_size(l->out);
-    for (size_t s = 0; s < c->n; s += c->batch) {
-        size_t nb = c->n - s < c->batch ? c->n - s : c->batch;
-        rc = tfx__model_forward_to(c->m, c->x + s * c->in_sz, nb, li, 0); /* layers above li: not needed */
-        if (rc) return tfx__error_prefix("tfx_explain");
-        memcpy(c->a->data + s * per, tfx__model_layer_output(c->m, li), nb * per * sizeof(float));
-    }
-    return TFX_OK;
+    job jb = {c, li, tfx__shape_size(l->out)};
+    /* Layers above li are not needed. */
+    tfx__rows d = {.pass = TFX__PASS_FORWARD_TO, .layer = li, .u = &jb, .row = row};
+    return tfx__explain_rows(c, &d);
 }

@@ -6,7 +6,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "explain/roadmap.h"
+#include "explain/cam.h"
 
 #define EIGEN_MAX_ITERS 1000
 
@@ -44,10 +44,47 @@ static void top_singular_vector(const double *M, size_t rows, int k, double *v, 
     }
 }
 
+typedef struct job {
+    tfx__xctx *c;
+    size_t li;
+    int h, w, k, oh, ow;
+    double *M, *v, *t; /* hw x k centred layer output, 2k iterates, hw projections */
+    float *cam;
+} job;
+
+static int row(void *u, const tfx__chunk *ch, size_t b)
+{
+    job *jb = u;
+    const int k = jb->k;
+    const size_t hw = (size_t)jb->h * jb->w;
+    const float *Ab = tfx__model_layer_output(jb->c->m, jb->li) + b * hw * (size_t)k;
+    double *M = jb->M, *t = jb->t;
+    for (int q = 0; q < k; q++) {
+        double mean = 0.0;
+        for (size_t p = 0; p < hw; p++) mean += Ab[p * k + q];
+        mean /= (double)hw;
+        for (size_t p = 0; p < hw; p++) M[p * k + q] = Ab[p * k + q] - mean;
+    }
+    top_singular_vector(M, hw, k, jb->v, t);
+    double lo = 0.0, hi = 0.0;
+    for (size_t p = 0; p < hw; p++) {
+        double s2 = 0.0;
+        for (int q = 0; q < k; q++) s2 += M[p * k + q] * jb->v[q];
+        t[p] = s2;
+        lo = p == 0 || s2 < lo ? s2 : lo;
+        hi = p == 0 || s2 > hi ? s2 : hi;
+    }
+    double sign = fabs(lo) > fabs(hi) ? -1.0 : 1.0;
+    for (size_t p = 0; p < hw; p++) jb->cam[p] = (float)(sign * t[p]);
+    int flags = jb->c->o.upsample ? TFX__CAM_UPSAMPLE : 0;
+    return tfx__cam_store(jb->c, flags, jb->cam, jb->h, jb->w,
+                          jb->c->a->data + ch->image[b] * (size_t)jb->oh * jb->ow);
+}
+
 int tfx__explain_eigen_cam(tfx__xctx *c)
 {
     size_t li;
-    int rc = tfx__cam_layer(c, "Eigen-CAM", &li);
+    int rc = tfx__cam_layer(c, "Eigen-CAM", TFX__TARGET_LOGIT, &li);
     if (rc) return rc;
     const tfx_layer *l = c->m->layers[li];
     const int h = l->out.h, w = l->out.w, k = l->out.c;
@@ -55,48 +92,17 @@ int tfx__explain_eigen_cam(tfx__xctx *c)
     rc = tfx__explain_alloc_maps(c, oh, ow, 1);
     if (rc) return rc;
     const size_t hw = (size_t)h * w, per = hw * (size_t)k;
-    double *M = tfx__malloc(per * sizeof(double));
-    double *v = tfx__malloc(2 * (size_t)k * sizeof(double));
-    double *t = tfx__malloc(hw * sizeof(double));
-    float *cam = tfx__malloc(hw * sizeof(float));
-    if (!M || !v || !t || !cam) {
+    job jb = {c, li, h, w, k, oh, ow, tfx__malloc(per * sizeof(double)), tfx__malloc(2 * (size_t)k * sizeof(double)),
+              tfx__malloc(hw * sizeof(double)), tfx__malloc(hw * sizeof(float))};
+    if (!jb.M || !jb.v || !jb.t || !jb.cam) {
         rc = tfx__error(TFX_ENOMEM, "tfx_explain: out of memory for Eigen-CAM");
-        goto out;
+    } else {
+        tfx__rows d = {.pass = TFX__PASS_FORWARD, .u = &jb, .row = row}; /* class-agnostic: no classes */
+        rc = tfx__explain_rows(c, &d);
     }
-    for (size_t s = 0; s < c->n && !rc; s += c->batch) {
-        size_t nb = c->n - s < c->batch ? c->n - s : c->batch;
-        rc = tfx__model_forward(c->m, c->x + s * c->in_sz, nb, 0);
-        if (rc) {
-            rc = tfx__error_prefix("tfx_explain");
-            break;
-        }
-        const float *A = tfx__model_layer_output(c->m, li);
-        for (size_t b = 0; b < nb && !rc; b++) {
-            const float *Ab = A + b * per;
-            for (int q = 0; q < k; q++) {
-                double mean = 0.0;
-                for (size_t p = 0; p < hw; p++) mean += Ab[p * k + q];
-                mean /= (double)hw;
-                for (size_t p = 0; p < hw; p++) M[p * k + q] = Ab[p * k + q] - mean;
-            }
-            top_singular_vector(M, hw, k, v, t);
-            double lo = 0.0, hi = 0.0;
-            for (size_t p = 0; p < hw; p++) {
-                double s2 = 0.0;
-                for (int q = 0; q < k; q++) s2 += M[p * k + q] * v[q];
-                t[p] = s2;
-                lo = p == 0 || s2 < lo ? s2 : lo;
-                hi = p == 0 || s2 > hi ? s2 : hi;
-            }
-            double sign = fabs(lo) > fabs(hi) ? -1.0 : 1.0;
-            for (size_t p = 0; p < hw; p++) cam[p] = (float)(sign * t[p]);
-            rc = tfx__cam_store(c, cam, h, w, c->a->data + (s + b) * (size_t)oh * ow);
-        }
-    }
-out:
-    tfx__free(M);
-    tfx__free(v);
-    tfx__free(t);
-    tfx__free(cam);
+    tfx__free(jb.M);
+    tfx__free(jb.v);
+    tfx__free(jb.t);
+    tfx__free(jb.cam);
     return rc;
 }

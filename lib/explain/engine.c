@@ -10,7 +10,8 @@
 #define TFX__MAX_BATCH ((size_t)1 << 20)
 #define EXPLAIN_MIN_BATCH ((size_t)64)
 
-size_t tfx__explain_options_size(unsigned version)
+/* Bytes a version's struct has. */
+static size_t options_size(unsigned version)
 {
     return version == 1 ? offsetof(tfx_explain_options, lrp_rule) : sizeof(tfx_explain_options);
 }
@@ -22,7 +23,7 @@ int tfx_explain_options_init(tfx_explain_options *opts, unsigned version)
         return tfx__error(TFX_EVERSION, "tfx_explain_options_init: options version %u is not supported "
                                         "(this library knows up to %u)", version, TFX_EXPLAIN_OPTIONS_VERSION);
     tfx_explain_options d = TFX_EXPLAIN_OPTIONS_INIT;
-    memcpy(opts, &d, tfx__explain_options_size(version)); /* an older caller's struct is shorter */
+    memcpy(opts, &d, options_size(version)); /* an older caller's struct is shorter */
     opts->version = version;
     return TFX_OK;
 }
@@ -35,7 +36,7 @@ int tfx__explain_copy_options(const tfx_explain_options *src, tfx_explain_option
     if (src->version == 0 || src->version > TFX_EXPLAIN_OPTIONS_VERSION)
         return tfx__error(TFX_EVERSION, "%s: options version %u is not supported (this library knows up to %u)",
                           fn, src->version, TFX_EXPLAIN_OPTIONS_VERSION);
-    memcpy(dst, src, tfx__explain_options_size(src->version)); /* the prefix its version knows */
+    memcpy(dst, src, options_size(src->version)); /* the prefix its version knows */
     return TFX_OK;
 }
 
@@ -103,31 +104,10 @@ static const float *score_vector(const tfx__xctx *c, size_t r)
 
 const float *tfx__explain_output(const tfx__xctx *c, size_t r) { return c->m->acts[c->n_layers] + r * c->K; }
 
-void tfx__explain_scores(const tfx__xctx *c, size_t nb, const int *cls, double *scores)
+double tfx__explain_score(const tfx__xctx *c, size_t r, int cls)
 {
-    tfx__explain_scores_at(c, 0, nb, cls, scores);
-}
-
-void tfx__explain_scores_at(const tfx__xctx *c, size_t first, size_t nb, const int *cls, double *scores)
-{
-    for (size_t r = 0; r < nb; r++) {
-        const float *z = score_vector(c, first + r);
-        int k = cls[r];
-        if (c->t.kind != TFX__TARGET_XENT) {
-            scores[r] = z[k];
-        } else if (c->t.xent_logits) { /* logsumexp(z) - z_k */
-            double mx = z[0], s = 0.0;
-            for (size_t j = 1; j < c->K; j++) mx = z[j] > mx ? z[j] : mx;
-            for (size_t j = 0; j < c->K; j++) s += exp(z[j] - mx);
-            scores[r] = mx + log(s) - z[k];
-        } else {
-            double s = 0.0;
-            for (size_t j = 0; j < c->K; j++) s += z[j];
-            double p = z[k] / s;
-            p = p < 1e-7 ? 1e-7 : p > 1.0 - 1e-7 ? 1.0 - 1e-7 : p;
-            scores[r] = -log(p);
-        }
-    }
+    /* XENT targets are differentiated (build_seed), never scored. */
+    return score_vector(c, r)[cls];
 }
 
 static void build_seed(tfx__xctx *c, size_t nb, const int *cls)
@@ -155,7 +135,10 @@ static void build_seed(tfx__xctx *c, size_t nb, const int *cls)
     }
 }
 
-int tfx__explain_gradient(tfx__xctx *c, const float *rows, size_t nb, const int *cls, size_t stop, float **grad)
+/* Forward rows (nb * in_sz floats), seed each row's class cls[r] (< 0: a zero seed, the row is
+ * only scored), backward down to the input of layer `stop` (0: the model input) under c->rule.
+ * *grad: model-owned, nb * size of that input. */
+static int gradient_pass(tfx__xctx *c, const float *rows, size_t nb, const int *cls, size_t stop, float **grad)
 {
     /* Lean forward (no ReLU pre-activation kept) unless an LRP rule reads z. */
     int lean = !c->rule || c->rule->kind < TFX__RULE_LRP_0;
@@ -178,6 +161,14 @@ static size_t argmax(const float *v, size_t k)
     return best;
 }
 
+static int predicted_class(void *u, const tfx__chunk *ch, size_t b)
+{
+    tfx__xctx *c = u;
+    size_t i = ch->image[b];
+    if (c->classes[i] < 0) c->classes[i] = (int)argmax(tfx__explain_output(c, b), c->K);
+    return TFX_OK;
+}
+
 int tfx__explain_resolve_classes(tfx__xctx *c)
 {
     int need = 0;
@@ -190,14 +181,124 @@ int tfx__explain_resolve_classes(tfx__xctx *c)
         need |= k < 0;
     }
     if (!need) return TFX_OK;
-    for (size_t s = 0; s < c->n; s += c->batch) {
-        size_t nb = c->n - s < c->batch ? c->n - s : c->batch;
-        int rc = tfx__model_forward(c->m, c->x + s * c->in_sz, nb, 0);
-        if (rc) return tfx__error_prefix("tfx_explain");
-        for (size_t r = 0; r < nb; r++)
-            if (c->classes[s + r] < 0) c->classes[s + r] = (int)argmax(tfx__explain_output(c, r), c->K);
-    }
+    tfx__rows d = {.pass = TFX__PASS_FORWARD, .u = c, .row = predicted_class};
+    return tfx__explain_rows(c, &d);
+}
+
+/* ---- the row driver ---- */
+
+typedef struct driver {
+    tfx__xctx *c;
+    const tfx__rows *d;
+    size_t nb;
+    float *buf;     /* batch rows made by d->make */
+    size_t *image, *index;
+    int *cls;
+    size_t made;     /* images whose rows are all made */
+    size_t next_end; /* first image whose end has not run */
+} driver;
+
+static int end_images(driver *s, size_t upto)
+{
+    for (; s->next_end < upto; s->next_end++)
+        if (s->d->end) {
+            int rc = s->d->end(s->d->u, s->next_end);
+            if (rc) return rc;
+        }
     return TFX_OK;
+}
+
+/* The pass over the pending rows, then each row, then the end of each image finished with it. */
+static int flush(driver *s)
+{
+    tfx__xctx *c = s->c;
+    const tfx__rows *d = s->d;
+    const size_t nb = s->nb;
+    if (!nb) return TFX_OK;
+    s->nb = 0;
+    tfx__chunk ch = {d->make ? s->buf : c->x + s->image[0] * c->in_sz, nb, s->image, s->index, s->cls, NULL};
+    int rc;
+    if (d->pass == TFX__PASS_GRADIENT) {
+        const tfx__rule *saved = c->rule;
+        if (d->rule) c->rule = d->rule;
+        float *g;
+        rc = gradient_pass(c, ch.rows, nb, s->cls, d->layer, &g);
+        c->rule = saved;
+        ch.grad = g;
+    } else if (d->forward) {
+        rc = d->forward(d->u, &ch);
+    } else {
+        rc = d->pass == TFX__PASS_FORWARD_TO ? tfx__model_forward_to(c->m, ch.rows, nb, d->layer, 0)
+                                             : tfx__model_forward(c->m, ch.rows, nb, 0);
+        if (rc) rc = tfx__error_prefix(d->fn ? d->fn : "tfx_explain");
+    }
+    if (!rc && d->chunk) rc = d->chunk(d->u, &ch);
+    for (size_t b = 0; b < nb && !rc; b++) {
+        if (d->row) rc = d->row(d->u, &ch, b);
+        if (rc || s->image[b] == TFX__LEAD_ROW) continue;
+        /* Images finished before the next row's image (or all images made so far) end here, in
+         * row order: image i's end sees exactly its rows. */
+        size_t next = b + 1 < nb ? s->image[b + 1] : s->made;
+        rc = end_images(s, next);
+    }
+    return rc;
+}
+
+/* Room for one more row. */
+static int room(driver *s) { return s->nb < s->c->batch ? TFX_OK : flush(s); }
+
+int tfx__explain_rows(tfx__xctx *c, const tfx__rows *d)
+{
+    const size_t n = d->n ? d->n : c->n, per = d->per_image ? d->per_image : 1, B = c->batch, D = c->in_sz;
+    if (!d->make && (per != 1 || d->lead))
+        return tfx__error(TFX_EINVAL, "tfx__explain_rows: rows read in place need one row per image");
+    driver s = {c, d, 0, NULL, NULL, NULL, NULL, 0, 0};
+    size_t bytes = 0;
+    if (d->make && (tfx__mul_size(B, D, &bytes) || tfx__mul_size(bytes, sizeof(float), &bytes)))
+        return tfx__error(TFX_EINVAL, "tfx_explain: a chunk of %zu rows of %zu floats overflows", B, D);
+    s.buf = d->make ? tfx__malloc(bytes) : NULL;
+    s.image = tfx__malloc(2 * B * sizeof(size_t));
+    s.index = s.image ? s.image + B : NULL;
+    s.cls = tfx__malloc(B * sizeof(int));
+    int rc = TFX_OK;
+    if ((d->make && !s.buf) || !s.image || !s.cls) {
+        rc = tfx__error(TFX_ENOMEM, "tfx_explain: out of memory for a chunk of %zu rows", B);
+        goto out;
+    }
+    for (size_t j = 0; j < d->lead && !rc; j++) {
+        rc = room(&s);
+        if (!rc) rc = d->make(d->u, TFX__LEAD_ROW, j, s.buf + s.nb * D);
+        if (rc > 0) {
+            s.image[s.nb] = TFX__LEAD_ROW;
+            s.index[s.nb] = j;
+            s.cls[s.nb++] = -1;
+            rc = TFX_OK;
+        }
+    }
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (d->image_chunks) rc = flush(&s);
+        if (!rc && d->begin) rc = d->begin(d->u, i);
+        for (size_t j = 0; j < per && !rc; j++) {
+            rc = room(&s);
+            if (!rc && d->make) rc = d->make(d->u, i, j, s.buf + s.nb * D);
+            else if (!rc) rc = 1;
+            if (rc > 0) {
+                s.image[s.nb] = i;
+                s.index[s.nb] = j;
+                s.cls[s.nb++] = c->classes ? c->classes[i] : -1;
+                rc = TFX_OK;
+            }
+        }
+        s.made = i + 1;
+        if (!rc && !s.nb) rc = end_images(&s, s.made); /* nothing pending: image i is done */
+    }
+    if (!rc) rc = flush(&s);
+    if (!rc) rc = end_images(&s, n);
+out:
+    tfx__free(s.buf);
+    tfx__free(s.image);
+    tfx__free(s.cls);
+    return rc;
 }
 
 /* ---- layers ---- */
@@ -250,6 +351,32 @@ int tfx__explain_find_layer(tfx__xctx *c, const char *name, int need_spatial, si
 }
 
 /* ---- the entry point ---- */
+
+/* The dispatch table: every tfx_method, ACTIVATIONS .. NOISE_TUNNEL. */
+typedef int (*method_fn)(tfx__xctx *c);
+static const method_fn methods[] = {
+    [TFX_METHOD_ACTIVATIONS] = tfx__explain_activations,
+    [TFX_METHOD_VANILLA_GRADIENTS] = tfx__explain_gradients,
+    [TFX_METHOD_GRADIENTS_INPUTS] = tfx__explain_gradients,
+    [TFX_METHOD_OCCLUSION] = tfx__explain_occlusion,
+    [TFX_METHOD_GRAD_CAM] = tfx__explain_grad_cam,
+    [TFX_METHOD_SMOOTH_GRAD] = tfx__explain_noise_tunnel,
+    [TFX_METHOD_INTEGRATED_GRADIENTS] = tfx__explain_integrated_gradients,
+    [TFX_METHOD_GRAD_CAM_PLUS_PLUS] = tfx__explain_grad_cam_plus_plus,
+    [TFX_METHOD_SCORE_CAM] = tfx__explain_score_cam,
+    [TFX_METHOD_LAYER_CAM] = tfx__explain_layer_cam,
+    [TFX_METHOD_XGRAD_CAM] = tfx__explain_xgrad_cam,
+    [TFX_METHOD_HIRES_CAM] = tfx__explain_hires_cam,
+    [TFX_METHOD_EIGEN_CAM] = tfx__explain_eigen_cam,
+    [TFX_METHOD_GUIDED_BACKPROP] = tfx__explain_guided,
+    [TFX_METHOD_GUIDED_GRAD_CAM] = tfx__explain_guided_grad_cam,
+    [TFX_METHOD_DECONVNET] = tfx__explain_guided,
+    [TFX_METHOD_GUIDED_SMOOTH_GRAD] = tfx__explain_noise_tunnel,
+    [TFX_METHOD_LRP] = tfx__explain_lrp,
+    [TFX_METHOD_NOISE_TUNNEL] = tfx__explain_noise_tunnel,
+};
+_Static_assert(sizeof methods / sizeof methods[0] == TFX_METHOD_NOISE_TUNNEL + 1,
+               "every method from ACTIVATIONS to NOISE_TUNNEL has an entry");
 
 static int needs_class(int method) { return method != TFX_METHOD_ACTIVATIONS && method != TFX_METHOD_EIGEN_CAM; }
 
@@ -306,20 +433,7 @@ int tfx__explain_run(tfx_model *m, const float *x, size_t n, const tfx_explain_o
         goto done;
     }
     for (size_t i = 0; i < n; i++) c.classes[i] = -1;
-    switch (c.o.method) {
-    case TFX_METHOD_ACTIVATIONS: rc = tfx__explain_activations(&c); break;
-    case TFX_METHOD_VANILLA_GRADIENTS: rc = tfx__explain_gradients(&c, 0); break;
-    case TFX_METHOD_GRADIENTS_INPUTS: rc = tfx__explain_gradients(&c, 1); break;
-    case TFX_METHOD_SMOOTH_GRAD: rc = tfx__explain_smooth_grad(&c); break;
-    case TFX_METHOD_INTEGRATED_GRADIENTS: rc = tfx__explain_integrated_gradients(&c); break;
-    case TFX_METHOD_OCCLUSION: rc = tfx__explain_occlusion(&c); break;
-    case TFX_METHOD_GRAD_CAM: rc = tfx__explain_grad_cam(&c); break;
-    default:
-        if (c.o.method >= TFX_METHOD_GRAD_CAM_PLUS_PLUS) { /* roadmap methods (roadmap.c) */
-            rc = tfx__explain_roadmap(&c);
-            break;
-        } rc = tfx__error(TFX_EINVAL, "tfx_explain: unknown method %d", c.o.method); break;
-    }
+    rc = methods[c.o.method](&c); /* the range was checked above */
 done:
     tfx__free(c.seed);
     if (rc) {

@@ -62,7 +62,7 @@ typedef struct tfx__xctx {
     size_t K;                   /* classes = model output size */
     size_t batch;               /* rows per chunk */
     tfx__target t;
-    const tfx__rule *rule;      /* backward rule; NULL: the plain gradient (roadmap methods such
+    const tfx__rule *rule;      /* backward rule; NULL: the plain gradient (methods such
                                    as guided backprop or LRP set it) */
     int *classes;               /* n resolved targets (owned by the attribution) */
     float *seed;                /* batch * size of the seeded tensor */
@@ -74,7 +74,6 @@ typedef struct tfx__xctx {
 int tfx__explain_run(tfx_model *m, const float *x, size_t n, const tfx_explain_options *o,
                      const tfx__explain_hooks *hooks, tfx_attribution **out);
 /* Copy caller options over the defaults (version checks). */
-size_t tfx__explain_options_size(unsigned version); /* bytes a version's struct has */
 int tfx__explain_copy_options(const tfx_explain_options *src, tfx_explain_options *dst, const char *fn);
 /* Choose the target for kind (sets c->t, allocates the seed buffer). */
 int tfx__explain_set_target(tfx__xctx *c, int kind);
@@ -85,17 +84,59 @@ int tfx__explain_resolve_classes(tfx__xctx *c);
 int tfx__explain_alloc_maps(tfx__xctx *c, int h, int w, int ch);
 /* Layer by name (NULL: the default CAM layer). need_spatial: refuse flat outputs. */
 int tfx__explain_find_layer(tfx__xctx *c, const char *name, int need_spatial, size_t *index);
-/* After a forward over nb rows: the target score of each row into scores[nb]. */
-void tfx__explain_scores(const tfx__xctx *c, size_t nb, const int *cls, double *scores);
-/* The same for rows first .. first + nb - 1 of the last forward. */
-void tfx__explain_scores_at(const tfx__xctx *c, size_t first, size_t nb, const int *cls, double *scores);
-/* Forward rows (nb * in_sz floats), seed each row's class cls[r] (< 0: a zero seed, the row is
- * only scored), backward down to the
- * input of layer `stop` (0: the model input). *grad: model-owned, nb * size of that input. */
-int tfx__explain_gradient(tfx__xctx *c, const float *rows, size_t nb, const int *cls, size_t stop,
-                          float **grad);
+/* After a forward: the target score (LOGIT, OUTPUT or LAST_INPUT target) of class cls in row r. */
+double tfx__explain_score(const tfx__xctx *c, size_t r, int cls);
 /* Probability-like final output of the last forward, row r (K floats). */
 const float *tfx__explain_output(const tfx__xctx *c, size_t r);
+
+/* ---- the row driver (engine.c) ----
+ * Every method is rows through the model: the images themselves, noisy copies, path points,
+ * occluded or masked copies. Rows are made image by image, row j of image i in order, go through
+ * the model batch_size at a time, and are handed back one by one, then per image. A callback
+ * returns 0 (or 1 from make: a row was made), a negative tfx_status with the error set. */
+#define TFX__LEAD_ROW ((size_t)-1) /* the image index of a lead row */
+
+enum {
+    TFX__PASS_FORWARD = 0,    /* forward (or the forward callback) */
+    TFX__PASS_FORWARD_TO = 1, /* forward of layers 0..layer only */
+    TFX__PASS_GRADIENT = 2    /* forward, seed the row's class, backward to the input of layer */
+};
+
+typedef struct tfx__chunk {
+    const float *rows;   /* nb * in_sz model inputs */
+    size_t nb;
+    const size_t *image; /* image of each row (TFX__LEAD_ROW for lead rows) */
+    const size_t *index; /* the row's j within its image */
+    const int *cls;      /* class of each row: c->classes[image], -1 for lead rows or no classes */
+    const float *grad;   /* gradient pass: nb rows of the gradient at the input of `layer` (model-owned) */
+} tfx__chunk;
+
+typedef struct tfx__rows {
+    size_t n;            /* images (0: c->n) */
+    size_t per_image;    /* rows per image at most (0 or 1: one) */
+    size_t lead;         /* rows made before the images' (image TFX__LEAD_ROW, class -1: scored only) */
+    int pass;            /* TFX__PASS_* */
+    size_t layer;        /* FORWARD_TO: the last layer run; GRADIENT: where the backward stops */
+    const tfx__rule *rule; /* GRADIENT: the rule (NULL: c->rule) */
+    int image_chunks;    /* a chunk holds rows of one image only (begin may then run the model) */
+    const char *fn;      /* error prefix (NULL: "tfx_explain") */
+    void *u;             /* the callbacks' state */
+    /* Before image i's first row is made. */
+    int (*begin)(void *u, size_t i);
+    /* Row j of image i into row (in_sz floats): 1 made, 0 skipped. NULL: the row is image i of
+     * c->x, read in place (per_image 1, no lead). */
+    int (*make)(void *u, size_t i, size_t j, float *row);
+    /* Replaces the model forward of a FORWARD pass (incremental occlusion). */
+    int (*forward)(void *u, const tfx__chunk *ch);
+    /* After the pass, before the rows. */
+    int (*chunk)(void *u, const tfx__chunk *ch);
+    /* Row b of the chunk: outputs (tfx__explain_output(c, b)), scores, ch->grad + b * size. */
+    int (*row)(void *u, const tfx__chunk *ch, size_t b);
+    /* After image i's last row (also for an image whose rows were all skipped). */
+    int (*end)(void *u, size_t i);
+} tfx__rows;
+
+int tfx__explain_rows(tfx__xctx *c, const tfx__rows *d);
 
 /* Incremental forward of copies of one image that differ from it only inside a box_h x box_w
  * box (incremental.c). depth = 0 after init: the model gains nothing from it (use the full
@@ -119,15 +160,39 @@ int tfx__incr_set_image(tfx__incr *p, const float *x);
 int tfx__incr_forward(tfx__incr *p, const float *rows, size_t nb, const int *y0, const int *x0);
 void tfx__incr_free(tfx__incr *p);
 
-/* Methods (one file each). */
+/* Methods (one file or family each), dispatched by the table in engine.c. Each reads its variant
+ * from c->o.method. */
 int tfx__explain_activations(tfx__xctx *c);
-int tfx__explain_gradients(tfx__xctx *c, int times_input);
-int tfx__explain_smooth_grad(tfx__xctx *c);
+int tfx__explain_gradients(tfx__xctx *c);          /* vanilla gradients, gradients x inputs */
+int tfx__explain_noise_tunnel(tfx__xctx *c);       /* SmoothGrad, Guided SmoothGrad, the noise tunnel */
 int tfx__explain_integrated_gradients(tfx__xctx *c);
 int tfx__explain_occlusion(tfx__xctx *c);
 int tfx__explain_grad_cam(tfx__xctx *c);
-/* Roadmap methods (TFX_METHOD_GRAD_CAM_PLUS_PLUS and later), dispatched in roadmap.c. */
-int tfx__explain_roadmap(tfx__xctx *c);
+int tfx__explain_grad_cam_plus_plus(tfx__xctx *c);
+int tfx__explain_score_cam(tfx__xctx *c);
+int tfx__explain_layer_cam(tfx__xctx *c);
+int tfx__explain_xgrad_cam(tfx__xctx *c);
+int tfx__explain_hires_cam(tfx__xctx *c);
+int tfx__explain_eigen_cam(tfx__xctx *c);
+int tfx__explain_guided(tfx__xctx *c);             /* guided backprop, DeconvNet */
+int tfx__explain_guided_grad_cam(tfx__xctx *c);
+int tfx__explain_lrp(tfx__xctx *c);
+
+/* Input gradients under a rule (guided.c): TFX__RULE_GUIDED for guided backprop, DECONVNET,
+ * GRADIENT for the plain gradient. */
+const tfx__rule *tfx__explain_rule(int rule_kind);
+
+/* Ranking maps (faithfulness.c; the sanity check uses them too). */
+typedef struct tfx__ranked {
+    float v;
+    size_t i;
+} tfx__ranked;
+int tfx__ranked_desc(const void *a, const void *b); /* qsort order: value descending, then index */
+/* One value per pixel of a (h, w, c) map by how (tfx_rank_reduce) into out (hw). NaN ranks last. */
+void tfx__reduce_map(const float *map, size_t hw, int c, int how, float *out);
+/* Spearman rank correlation of a and b (cnt values, ties get their mean rank; sanity_check.c);
+ * 0 when either is constant, NaN when out of memory. */
+double tfx__spearman(const float *a, const float *b, size_t cnt);
 
 /* The picture calls (attribution.c): run method with the options and render the result. */
 int tfx__explain_picture(tfx_model *m, const float *x, size_t n, int method, int class_index,

@@ -6,76 +6,77 @@
  * activations (sigmoid, tanh, leaky ReLU ...) keep their plain gradient. */
 #include <string.h>
 
-#include "render/render.h"
-#include "explain/roadmap.h"
+#include "explain/cam.h"
 
-int tfx__explain_rule_gradient(tfx__xctx *c, int rule_kind, const float *rows, size_t nb, const int *cls,
-                               float **grad)
+const tfx__rule *tfx__explain_rule(int rule_kind)
 {
-    tfx__rule rule = {rule_kind, 0, 0, 0, 0, 0};
-    const tfx__rule *saved = c->rule;
-    c->rule = &rule;
-    int rc = tfx__explain_gradient(c, rows, nb, cls, 0, grad);
-    c->rule = saved;
-    return rc;
+    static const tfx__rule rules[] = {{TFX__RULE_GRADIENT, 0, 0, 0, 0, 0},
+                                      {TFX__RULE_GUIDED, 0, 0, 0, 0, 0},
+                                      {TFX__RULE_DECONVNET, 0, 0, 0, 0, 0}};
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
+        if (rules[i].kind == rule_kind) return &rules[i];
+    return NULL;
 }
 
-int tfx__explain_guided(tfx__xctx *c, int rule_kind)
+/* Row b's input gradient is image i's map. */
+static int copy_gradient(void *u, const tfx__chunk *ch, size_t b)
+{
+    tfx__xctx *c = u;
+    memcpy(c->a->data + ch->image[b] * c->in_sz, ch->grad + b * c->in_sz, c->in_sz * sizeof(float));
+    return TFX_OK;
+}
+
+static int guided_gradients(tfx__xctx *c, int rule_kind)
+{
+    tfx__rows d = {.pass = TFX__PASS_GRADIENT, .rule = tfx__explain_rule(rule_kind), .u = c, .row = copy_gradient};
+    return tfx__explain_rows(c, &d);
+}
+
+int tfx__explain_guided(tfx__xctx *c)
 {
     int rc = tfx__explain_set_target(c, TFX__TARGET_LOGIT);
     if (!rc) rc = tfx__explain_resolve_classes(c);
     if (!rc) rc = tfx__explain_alloc_maps(c, c->in.h, c->in.w, c->in.c);
     if (rc) return rc;
-    for (size_t s = 0; s < c->n; s += c->batch) {
-        size_t nb = c->n - s < c->batch ? c->n - s : c->batch;
-        float *g;
-        rc = tfx__explain_rule_gradient(c, rule_kind, c->x + s * c->in_sz, nb, c->classes + s, &g);
-        if (rc) return rc;
-        memcpy(c->a->data + s * c->in_sz, g, nb * c->in_sz * sizeof(float));
-    }
+    return guided_gradients(c, c->o.method == TFX_METHOD_DECONVNET ? TFX__RULE_DECONVNET : TFX__RULE_GUIDED);
+}
+
+typedef struct job {
+    tfx__xctx *c;
+    float *up; /* H*W: the current image's upsampled Grad-CAM */
+} job;
+
+static float *into_up(void *u, size_t i)
+{
+    (void)i;
+    return ((job *)u)->up;
+}
+
+/* The map holds image i's guided gradient: times the upsampled Grad-CAM. */
+static int times_cam(void *u, size_t i)
+{
+    const job *jb = u;
+    const size_t HW = (size_t)jb->c->in.h * jb->c->in.w;
+    const int C = jb->c->in.c;
+    float *dst = jb->c->a->data + i * jb->c->in_sz;
+    for (size_t p = 0; p < HW; p++)
+        for (int ch = 0; ch < C; ch++) dst[p * C + ch] *= jb->up[p];
     return TFX_OK;
 }
 
 int tfx__explain_guided_grad_cam(tfx__xctx *c)
 {
     size_t li;
-    int rc = tfx__cam_layer(c, "Guided Grad-CAM", &li);
+    int rc = tfx__cam_layer(c, "Guided Grad-CAM", TFX__TARGET_LOGIT, &li);
+    if (!rc) rc = tfx__explain_resolve_classes(c);
+    if (!rc) rc = tfx__explain_alloc_maps(c, c->in.h, c->in.w, c->in.c);
     if (rc) return rc;
-    const tfx_layer *l = c->m->layers[li];
-    const int h = l->out.h, w = l->out.w, k = l->out.c, H = c->in.h, W = c->in.w, C = c->in.c;
-    rc = tfx__explain_resolve_classes(c);
-    if (!rc) rc = tfx__explain_alloc_maps(c, H, W, C);
-    if (rc) return rc;
-    const size_t hw = (size_t)h * w, HW = (size_t)H * W;
-    double *wk = tfx__malloc((size_t)k * sizeof(double));
-    float *cams = tfx__malloc(c->batch * hw * sizeof(float));
-    float *up = tfx__malloc(c->batch * HW * sizeof(float));
-    if (!wk || !cams || !up) {
-        rc = tfx__error(TFX_ENOMEM, "tfx_explain: out of memory for Guided Grad-CAM");
-        goto out;
-    }
-    /* The maps are always upsampled here: the product lives at input resolution. */
-    tfx_explain_options keep = c->o;
-    c->o.upsample = 1;
-    for (size_t s = 0; s < c->n && !rc; s += c->batch) {
-        size_t nb = c->n - s < c->batch ? c->n - s : c->batch;
-        const float *xb = c->x + s * c->in_sz;
-        rc = tfx__cam_chunk(c, li, xb, nb, c->classes + s, tfx__cam_formula_grad_cam, wk, cams);
-        for (size_t b = 0; b < nb && !rc; b++) rc = tfx__cam_store(c, cams + b * hw, h, w, up + b * HW);
-        float *g;
-        if (!rc) rc = tfx__explain_rule_gradient(c, TFX__RULE_GUIDED, xb, nb, c->classes + s, &g);
-        if (rc) break;
-        for (size_t b = 0; b < nb; b++) {
-            float *dst = c->a->data + (s + b) * c->in_sz;
-            const float *gb = g + b * c->in_sz, *ub = up + b * HW;
-            for (size_t p = 0; p < HW; p++)
-                for (int ch = 0; ch < C; ch++) dst[p * C + ch] = gb[p * C + ch] * ub[p];
-        }
-    }
-    c->o = keep;
-out:
-    tfx__free(wk);
-    tfx__free(cams);
-    tfx__free(up);
+    job jb = {c, tfx__malloc((size_t)c->in.h * c->in.w * sizeof(float))};
+    if (!jb.up) return tfx__error(TFX_ENOMEM, "tfx_explain: out of memory for Guided Grad-CAM");
+    /* Guided backprop into the maps, then the Grad-CAM pass multiplies them (always upsampled:
+     * the product lives at input resolution). */
+    rc = guided_gradients(c, TFX__RULE_GUIDED);
+    if (!rc) rc = tfx__cam_pass(c, li, tfx__cam_formula_grad_cam, TFX__CAM_UPSAMPLE, into_up, times_cam, &jb);
+    tfx__free(jb.up);
     return rc;
 }

@@ -1,10 +1,12 @@
 /* HiResCAM (Draelos & Carin, arXiv:2011.08891): map = ReLU(sum_k g^k * A^k), elementwise; the
  * final ReLU as every CAM here (pytorch-grad-cam does the same). */
-#include "explain/roadmap.h"
+#include "explain/cam.h"
 
-static void formula(const tfx__xctx *c, const float *A, const float *G, size_t hw, int k, double *wk, float *cam)
+static void formula(const tfx__xctx *c, int flags, const float *A, const float *G, size_t hw, int k, double *wk,
+                    float *cam)
 {
     (void)c;
+    (void)flags;
     (void)wk;
     for (size_t p = 0; p < hw; p++) {
         double v = 0.0;

@@ -1,11 +1,70 @@
 /* Integrated Gradients (Sundararajan et al.): black baseline x' = 0, right Riemann sum
  * alpha_k = k/m (k = 1..m), attribution (x - x') * mean_k grad(x' + alpha_k (x - x')), and the
- * completeness gap |sum attribution - (S(x) - S(x'))| per image. Rows (image, step) go
- * through the model in chunks of batch_size. */
+ * completeness gap |sum attribution - (S(x) - S(x'))| per image. Rows (image, step) go through
+ * the row driver; the baseline rides as its lead row (zero seed, scored for every class). */
 #include <math.h>
 #include <string.h>
 
 #include "explain/explain_internal.h"
+
+typedef struct job {
+    tfx__xctx *c;
+    int compat;
+    size_t M;
+    double *acc;  /* D: sum of the path gradients of the current image */
+    double *base; /* K: S(x') per class */
+    double last;  /* S(x) of the current image: its last step is the image itself */
+} job;
+
+static int make(void *u, size_t i, size_t k, float *row)
+{
+    const job *jb = u;
+    const tfx__xctx *c = jb->c;
+    const size_t D = c->in_sz, M = jb->M;
+    if (i == TFX__LEAD_ROW) { /* the baseline */
+        memset(row, 0, D * sizeof(float));
+        return 1;
+    }
+    float alpha = jb->compat ? (float)((double)k / (double)(M - 1)) : (float)((double)(k + 1) / (double)M);
+    const float *xi = c->x + i * D;
+    for (size_t j = 0; j < D; j++) row[j] = alpha * xi[j]; /* x' + alpha (x - x'), x' = 0 */
+    return 1;
+}
+
+static int row(void *u, const tfx__chunk *ch, size_t b)
+{
+    job *jb = u;
+    const tfx__xctx *c = jb->c;
+    if (ch->image[b] == TFX__LEAD_ROW) {
+        for (size_t k = 0; k < c->K; k++) jb->base[k] = tfx__explain_score(c, b, (int)k);
+        return TFX_OK;
+    }
+    const float *g = ch->grad + b * c->in_sz;
+    for (size_t j = 0; j < c->in_sz; j++) jb->acc[j] += g[j];
+    if (ch->index[b] == jb->M - 1) jb->last = tfx__explain_score(c, b, ch->cls[b]);
+    return TFX_OK;
+}
+
+static int end(void *u, size_t i)
+{
+    job *jb = u;
+    tfx__xctx *c = jb->c;
+    const size_t D = c->in_sz;
+    const float *xi = c->x + i * D;
+    float *dst = c->a->data + i * D;
+    double sum = 0.0;
+    for (size_t j = 0; j < D; j++) {
+        double mean = jb->acc[j] / (double)jb->M;
+        float v = jb->compat ? (float)fabs(mean) : (float)(xi[j] * mean);
+        dst[j] = v;
+        sum += v;
+    }
+    double diff = jb->last - jb->base[c->classes[i]];
+    c->a->ig_diff[i] = diff;
+    c->a->ig_delta[i] = fabs(sum - diff);
+    memset(jb->acc, 0, D * sizeof(double));
+    return TFX_OK;
+}
 
 int tfx__explain_integrated_gradients(tfx__xctx *c)
 {
@@ -19,92 +78,22 @@ int tfx__explain_integrated_gradients(tfx__xctx *c)
     if (!rc) rc = tfx__explain_alloc_maps(c, c->in.h, c->in.w, c->in.c);
     if (rc) return rc;
 
-    const size_t M = (size_t)c->o.steps, D = c->in_sz, B = c->batch, K = c->K;
-    size_t rows_total, buf_sz;
-    if (tfx__mul_size(c->n, M, &rows_total) || tfx__mul_size(B, D, &buf_sz) ||
-        tfx__mul_size(buf_sz, sizeof(float), &buf_sz))
+    const size_t M = (size_t)c->o.steps;
+    size_t rows_total;
+    if (tfx__mul_size(c->n, M, &rows_total))
         return tfx__error(TFX_EINVAL, "tfx_explain: Integrated Gradients work size overflows");
+    job jb = {c, compat, M, tfx__calloc(c->in_sz, sizeof(double)), tfx__malloc(c->K * sizeof(double)), 0.0};
     c->a->ig_delta = tfx__calloc(c->n, sizeof(double));
     c->a->ig_diff = tfx__calloc(c->n, sizeof(double));
-    float *buf = tfx__malloc(buf_sz);
-    int *cls = tfx__malloc((B > K ? B : K) * sizeof(int));
-    double *acc = tfx__calloc(D, sizeof(double));
-    double *sc = tfx__malloc((B > K ? B : K) * sizeof(double));
-    double *base = tfx__malloc(K * sizeof(double));
-    double *sx = tfx__malloc(c->n * sizeof(double));
-    if (!c->a->ig_delta || !c->a->ig_diff || !buf || !cls || !acc || !sc || !base || !sx) {
+    if (!c->a->ig_delta || !c->a->ig_diff || !jb.acc || !jb.base) {
         rc = tfx__error(TFX_ENOMEM, "tfx_explain: out of memory for Integrated Gradients");
         goto out;
     }
-    /* Scores of the baseline (the same black image for every image) for every class: the
-     * black image rides as row 0 of the first chunk (zero seed), or alone when chunks hold
-     * one row. */
-    const size_t lead0 = B > 1 ? 1 : 0;
-    if (!lead0) {
-        memset(buf, 0, D * sizeof(float));
-        rc = tfx__model_forward(c->m, buf, 1, 0);
-        if (rc) {
-            rc = tfx__error_prefix("tfx_explain");
-            goto out;
-        }
-        for (size_t k = 0; k < K; k++) {
-            int kk = (int)k;
-            tfx__explain_scores(c, 1, &kk, &base[k]);
-        }
-    }
-    for (size_t r0 = 0; r0 < rows_total;) {
-        const size_t lead = r0 == 0 ? lead0 : 0;
-        size_t nb = rows_total - r0 < B - lead ? rows_total - r0 : B - lead;
-        if (lead) {
-            memset(buf, 0, D * sizeof(float));
-            cls[0] = -1;
-        }
-        for (size_t b = 0; b < nb; b++) {
-            size_t r = r0 + b, i = r / M, k = r % M;
-            float alpha = compat ? (float)((double)k / (double)(M - 1)) : (float)((double)(k + 1) / (double)M);
-            const float *xi = c->x + i * D;
-            float *row = buf + (lead + b) * D;
-            for (size_t j = 0; j < D; j++) row[j] = alpha * xi[j]; /* x' + alpha (x - x'), x' = 0 */
-            cls[lead + b] = c->classes[i];
-        }
-        float *g;
-        rc = tfx__explain_gradient(c, buf, lead + nb, cls, 0, &g);
-        if (rc) goto out;
-        if (lead)
-            for (size_t k = 0; k < K; k++) {
-                int kk = (int)k;
-                tfx__explain_scores_at(c, 0, 1, &kk, &base[k]);
-            }
-        tfx__explain_scores_at(c, lead, nb, cls + lead, sc);
-        for (size_t b = 0; b < nb; b++) {
-            size_t r = r0 + b, i = r / M;
-            const float *gb = g + (lead + b) * D;
-            for (size_t j = 0; j < D; j++) acc[j] += gb[j];
-            if (r % M == M - 1) { /* last step: alpha = 1, the image itself */
-                const float *xi = c->x + i * D;
-                float *dst = c->a->data + i * D;
-                double sum = 0.0;
-                for (size_t j = 0; j < D; j++) {
-                    double mean = acc[j] / (double)M;
-                    float v = compat ? (float)fabs(mean) : (float)(xi[j] * mean);
-                    dst[j] = v;
-                    sum += v;
-                }
-                sx[i] = sc[b];
-                double diff = sx[i] - base[c->classes[i]];
-                c->a->ig_diff[i] = diff;
-                c->a->ig_delta[i] = fabs(sum - diff);
-                memset(acc, 0, D * sizeof(double));
-            }
-        }
-        r0 += nb;
-    }
+    tfx__rows d = {.per_image = M, .lead = 1, .pass = TFX__PASS_GRADIENT, .u = &jb,
+                   .make = make, .row = row, .end = end};
+    rc = tfx__explain_rows(c, &d);
 out:
-    tfx__free(buf);
-    tfx__free(cls);
-    tfx__free(acc);
-    tfx__free(sc);
-    tfx__free(base);
-    tfx__free(sx);
+    tfx__free(jb.acc);
+    tfx__free(jb.base);
     return rc;
 }

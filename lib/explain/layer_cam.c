@@ -1,10 +1,12 @@
 /* Layer-CAM (Jiang et al., IEEE TIP 2021): map = ReLU(sum_k ReLU(g^k) * A^k), elementwise (no
  * spatial pooling of the gradient), which keeps detail on shallow layers. */
-#include "explain/roadmap.h"
+#include "explain/cam.h"
 
-static void formula(const tfx__xctx *c, const float *A, const float *G, size_t hw, int k, double *wk, float *cam)
+static void formula(const tfx__xctx *c, int flags, const float *A, const float *G, size_t hw, int k, double *wk,
+                    float *cam)
 {
     (void)c;
+    (void)flags;
     (void)wk;
     for (size_t p = 0; p < hw; p++) {
         double v = 0.0;

@@ -6,7 +6,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "explain/roadmap.h"
+#include "explain/explain_internal.h"
 
 static int weighted(const tfx_layer *l)
 {
@@ -30,6 +30,42 @@ static int layer_rule(const tfx__xctx *c, size_t i, size_t first_weighted)
     default:
         return public_to_rule[c->o.lrp_rule];
     }
+}
+
+typedef struct job {
+    tfx__xctx *c;
+    tfx__rule *rules; /* per layer */
+    float *R;         /* batch * the largest layer input */
+} job;
+
+/* After the forward of a chunk: relevance S_c on the class, then down one layer at a time with
+ * that layer's rule, recording the total at every boundary. */
+static int relevance_walk(void *u, const tfx__chunk *ch)
+{
+    job *jb = u;
+    tfx__xctx *c = jb->c;
+    const size_t nb = ch->nb, L = c->n_layers, NS = L + 1, s = ch->image[0];
+    float *R = jb->R;
+    memset(R, 0, nb * c->K * sizeof(float));
+    for (size_t b = 0; b < nb; b++) {
+        double S = tfx__explain_score(c, b, ch->cls[b]);
+        R[b * c->K + (size_t)ch->cls[b]] = (float)S;
+        c->a->relevance[(s + b) * NS + L] = S;
+    }
+    for (size_t i = c->t.top + 1; i-- > 0;) {
+        float *out;
+        int rc = tfx__model_backward(c->m, nb, i, R, i, 1, i == c->t.top ? c->t.flags : 0, &jb->rules[i], &out);
+        if (rc) return tfx__error_prefix("tfx_explain: LRP");
+        size_t sz = tfx__shape_size(c->m->layers[i]->in);
+        memcpy(R, out, nb * sz * sizeof(float));
+        for (size_t b = 0; b < nb; b++) {
+            double t = 0.0;
+            for (size_t j = 0; j < sz; j++) t += R[b * sz + j];
+            c->a->relevance[(s + b) * NS + i] = t;
+        }
+    }
+    memcpy(c->a->data + s * c->in_sz, R, nb * c->in_sz * sizeof(float));
+    return TFX_OK;
 }
 
 int tfx__explain_lrp(tfx__xctx *c)
@@ -75,50 +111,19 @@ int tfx__explain_lrp(tfx__xctx *c)
         size_t s = tfx__shape_size(c->m->layers[i]->in);
         maxsz = s > maxsz ? s : maxsz;
     }
-    tfx__rule *rules = tfx__malloc(L * sizeof *rules);
-    float *R = tfx__malloc(c->batch * maxsz * sizeof(float));
-    double *S = tfx__malloc(c->batch * sizeof(double));
-    if (!c->a->relevance || !rules || !R || !S) {
+    job jb = {c, tfx__malloc(L * sizeof(tfx__rule)), tfx__malloc(c->batch * maxsz * sizeof(float))};
+    if (!c->a->relevance || !jb.rules || !jb.R) {
         rc = tfx__error(TFX_ENOMEM, "tfx_explain: out of memory for LRP");
         goto out;
     }
     for (size_t i = 0; i < L; i++)
-        rules[i] = (tfx__rule){layer_rule(c, i, first_weighted), o->lrp_epsilon, o->lrp_alpha, o->lrp_beta,
-                               o->lrp_low, o->lrp_high};
-    for (size_t s = 0; s < c->n; s += c->batch) {
-        size_t nb = c->n - s < c->batch ? c->n - s : c->batch;
-        rc = tfx__model_forward(c->m, c->x + s * c->in_sz, nb, 0);
-        if (rc) {
-            rc = tfx__error_prefix("tfx_explain");
-            goto out;
-        }
-        tfx__explain_scores(c, nb, c->classes + s, S);
-        memset(R, 0, nb * c->K * sizeof(float));
-        for (size_t b = 0; b < nb; b++) {
-            R[b * c->K + (size_t)c->classes[s + b]] = (float)S[b];
-            c->a->relevance[(s + b) * NS + L] = S[b];
-        }
-        for (size_t i = c->t.top + 1; i-- > 0;) {
-            float *out;
-            rc = tfx__model_backward(c->m, nb, i, R, i, 1, i == c->t.top ? c->t.flags : 0, &rules[i], &out);
-            if (rc) {
-                rc = tfx__error_prefix("tfx_explain: LRP");
-                goto out;
-            }
-            size_t sz = tfx__shape_size(c->m->layers[i]->in);
-            memcpy(R, out, nb * sz * sizeof(float));
-            for (size_t b = 0; b < nb; b++) {
-                double t = 0.0;
-                for (size_t j = 0; j < sz; j++) t += R[b * sz + j];
-                c->a->relevance[(s + b) * NS + i] = t;
-            }
-        }
-        memcpy(c->a->data + s * c->in_sz, R, nb * c->in_sz * sizeof(float));
-    }
+        jb.rules[i] = (tfx__rule){layer_rule(c, i, first_weighted), o->lrp_epsilon, o->lrp_alpha, o->lrp_beta,
+                                  o->lrp_low, o->lrp_high};
+    tfx__rows d = {.pass = TFX__PASS_FORWARD, .u = &jb, .chunk = relevance_walk};
+    rc = tfx__explain_rows(c, &d);
 out:
-    tfx__free(rules);
-    tfx__free(R);
-    tfx__free(S);
+    tfx__free(jb.rules);
+    tfx__free(jb.R);
     return rc;
 }
 

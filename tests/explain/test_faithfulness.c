@@ -1,8 +1,8 @@
 /* Slow measurement (suite 'slow'): train the tutorial's seed model on 5000 Fashion-MNIST images
  * for one epoch, then over 100 test images compare the deletion / insertion AUC (Petsiuk et
  * al.; defaults: W = 28 pixels per step, deletion to 0, insertion from an 11x11 sigma-5 blur,
- * class probability) of Grad-CAM, Integrated Gradients and the roadmap methods with a random
- * map, and run the cascading model-randomisation sanity check. Asserts what docs/methods.md
+ * class probability) of Grad-CAM, Integrated Gradients and the methods beyond tf-explain's with a
+ * random map, and run the cascading model-randomisation sanity check. Asserts what docs/methods.md
  * claims: Grad-CAM and IG beat the random map on both AUCs; rank correlation falls after
  * randomisation. Prints the tables that docs/methods.md quotes.
  * Data: /usr/share/datasets/fashion-mnist (skipped when missing). */
@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "explain/roadmap.h"
+#include "explain/explain_internal.h"
 #include "tfx/tfx.h"
 
 #define OK(call)                                                                                   \

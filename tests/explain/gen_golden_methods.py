@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Golden maps for tests/roadmap from an independent implementation (PyTorch, float64):
+"""Golden maps for tests/explain/test_explain_methods.c from an independent implementation (PyTorch, float64):
 guided backprop and DeconvNet through backward hooks on the ReLU modules (the way Captum and
-pytorch-grad-cam implement them), Guided Grad-CAM, Grad-CAM++ (both alpha variants), Score-CAM
+pytorch-grad-cam implement them), Guided Grad-CAM, Grad-CAM++ (the three alpha variants), Score-CAM
 (both weightings), Layer-CAM, XGrad-CAM, HiResCAM, Eigen-CAM (numpy SVD) and the noise tunnel's
 VarGrad / SmoothGrad^2 with injected noise, all with the formulas of docs/methods.md.
 
@@ -18,7 +18,7 @@ window has a tied maximum (tie-breaking would make DeconvNet implementation-defi
 
 Format as tests/explain/gen_golden_explain.py: b"TFXG", uint32 count, per array: uint32 name
 length, name, uint32 ndim, uint32 dims, float32 data.
-Run: /usr/bin/python3 tests/roadmap/gen_golden_roadmap.py
+Run: /usr/bin/python3 tests/explain/gen_golden_methods.py
 """
 import os
 import struct
@@ -149,9 +149,12 @@ alpha = torch.where(den != 0, g2 / torch.where(den != 0, den, torch.ones_like(de
 pos = (G > 0).double()
 w_pp = (alpha * F.relu(G)).sum(dim=(2, 3))
 put_cam("gradcampp", cam_from_weights(w_pp))
-norm = (alpha * pos).sum(dim=(2, 3))
-w_ppn = torch.where(norm != 0, w_pp / torch.where(norm != 0, norm, torch.ones_like(norm)), w_pp)
-put_cam("gradcampp_norm", cam_from_weights(w_ppn))
+# Renormalised alphas, left as they are where the sum is 0: over all cells (the authors' image
+# code and tf-keras-vis), over the cells with g > 0 (the authors' video code).
+for name, mask in (("gradcampp_norm", torch.ones_like(pos)), ("gradcampp_normpos", pos)):
+    norm = (alpha * mask).sum(dim=(2, 3))
+    w_ppn = torch.where(norm != 0, w_pp / torch.where(norm != 0, norm, torch.ones_like(norm)), w_pp)
+    put_cam(name, cam_from_weights(w_ppn))
 
 # Layer-CAM, HiResCAM, XGrad-CAM.
 put_cam("layercam", (F.relu(G) * A).sum(1))
@@ -213,7 +216,7 @@ put("nt_smoothgrad", gs.mean(0).numpy())
 put("nt_smoothgrad_sq", (gs ** 2).mean(0).numpy())
 put("nt_vargrad", ((gs ** 2).mean(0) - gs.mean(0) ** 2).numpy())
 
-out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden_roadmap.bin")
+out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden_methods.bin")
 with open(out, "wb") as f:
     f.write(b"TFXG" + struct.pack("<I", len(arrays)))
     for name, a in arrays.items():

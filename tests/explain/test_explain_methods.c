@@ -1,5 +1,5 @@
-/* Roadmap methods against golden values from PyTorch (gen_golden_roadmap.py: hooks on the ReLU
- * backward for guided backprop / DeconvNet, the documented CAM formulas, numpy SVD), LRP
+/* The methods beyond tf-explain's seven against golden values from PyTorch (gen_golden_methods.py:
+ * hooks on the ReLU backward for guided backprop / DeconvNet, the documented CAM formulas, numpy SVD), LRP
  * identities (LRP-0 = gradient x input on a bias-free ReLU net; z+ = alpha1-beta0 on positive
  * inputs; per-layer conservation reported by tfx_attribution_relevance_sums), the noise tunnel,
  * Score-CAM over thousands of channels in bounded memory, metrics, and bad input. */
@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "explain/roadmap.h"
+#include "explain/explain_internal.h"
 #include "tfx/tfx.h"
 
 #define OK(call)                                                                                   \
@@ -53,7 +53,7 @@ static const garr *golden(const char *name);
 static void load_golden(void)
 {
     if (n_golden) return;
-    n_golden = golden_file_load("tests/roadmap/golden_roadmap.bin", G, 96);
+    n_golden = golden_file_load("tests/explain/golden_methods.bin", G, 96);
     for (int i = 0; i < 3; i++) CLASSES[i] = (int)golden("classes")->data[i];
 }
 
@@ -177,6 +177,7 @@ static void test_golden_cams(void **state)
     } cases[] = {
         {TFX_METHOD_GRAD_CAM_PLUS_PLUS, 0, "gradcampp"},
         {TFX_METHOD_GRAD_CAM_PLUS_PLUS, 1, "gradcampp_norm"},
+        {TFX_METHOD_GRAD_CAM_PLUS_PLUS, 2, "gradcampp_normpos"},
         {TFX_METHOD_SCORE_CAM, TFX_SCORE_CAM_SOFTMAX_CLASSES, "scorecam_classes"},
         {TFX_METHOD_SCORE_CAM, TFX_SCORE_CAM_SOFTMAX_CHANNELS, "scorecam_channels"},
         {TFX_METHOD_LAYER_CAM, 0, "layercam"},
@@ -653,7 +654,7 @@ static void test_render_and_bad_input(void **state)
     o.tunnel = 3;
     CHECK_ERR(tfx_explain(m, x, 3, &o, &a), TFX_EINVAL, "noise tunnel type 3", NULL);
     o = opts(TFX_METHOD_GRAD_CAM_PLUS_PLUS);
-    o.cam_alpha_normalize = 2;
+    o.cam_alpha_normalize = 3;
     CHECK_ERR(tfx_explain(m, x, 3, &o, &a), TFX_EINVAL, "cam_alpha_normalize", NULL);
     o = opts(TFX_METHOD_SCORE_CAM);
     o.score_cam_weights = 5;

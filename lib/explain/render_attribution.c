@@ -1,28 +1,9 @@
-/* Dispatch of the roadmap methods (TFX_METHOD_GRAD_CAM_PLUS_PLUS and later; engine.c hands
- * them here) and tfx_attribution_render, the renderer for any attribution. */
+/* tfx_attribution_render: a picture of any attribution, chosen by its method and map shape
+ * (feature-map grid, heatmap over the image, or saliency). */
 #include <string.h>
 
-#include "explain/roadmap.h"
-
-int tfx__explain_roadmap(tfx__xctx *c)
-{
-    switch (c->o.method) {
-    case TFX_METHOD_GRAD_CAM_PLUS_PLUS: return tfx__explain_grad_cam_plus_plus(c);
-    case TFX_METHOD_SCORE_CAM: return tfx__explain_score_cam(c);
-    case TFX_METHOD_LAYER_CAM: return tfx__explain_layer_cam(c);
-    case TFX_METHOD_XGRAD_CAM: return tfx__explain_xgrad_cam(c);
-    case TFX_METHOD_HIRES_CAM: return tfx__explain_hires_cam(c);
-    case TFX_METHOD_EIGEN_CAM: return tfx__explain_eigen_cam(c);
-    case TFX_METHOD_GUIDED_BACKPROP: return tfx__explain_guided(c, TFX__RULE_GUIDED);
-    case TFX_METHOD_DECONVNET: return tfx__explain_guided(c, TFX__RULE_DECONVNET);
-    case TFX_METHOD_GUIDED_GRAD_CAM: return tfx__explain_guided_grad_cam(c);
-    case TFX_METHOD_GUIDED_SMOOTH_GRAD:
-        return tfx__explain_noise_tunnel(c, TFX_METHOD_GUIDED_BACKPROP, TFX_TUNNEL_SMOOTHGRAD);
-    case TFX_METHOD_NOISE_TUNNEL: return tfx__explain_noise_tunnel(c, c->o.base_method, c->o.tunnel);
-    case TFX_METHOD_LRP: return tfx__explain_lrp(c);
-    default: return tfx__error(TFX_EINVAL, "tfx_explain: unknown method %d", c->o.method);
-    }
-}
+#include "explain/explain_internal.h"
+#include "render/render.h"
 
 static int is_cam_like(int method)
 {
