@@ -74,7 +74,6 @@ typedef struct tfx__xctx {
 int tfx__explain_run(tfx_model *m, const float *x, size_t n, const tfx_explain_options *o,
                      const tfx__explain_hooks *hooks, tfx_attribution **out);
 /* Copy caller options over the defaults (version checks). */
-size_t tfx__explain_options_size(unsigned version); /* bytes a version's struct has */
 int tfx__explain_copy_options(const tfx_explain_options *src, tfx_explain_options *dst, const char *fn);
 /* Choose the target for kind (sets c->t, allocates the seed buffer). */
 int tfx__explain_set_target(tfx__xctx *c, int kind);

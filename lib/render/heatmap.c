@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "core/options.h"
 #include "render/render.h"
 #include "tfx/image.h"
 
@@ -34,28 +35,17 @@ uint8_t tfx__u8_round(double v)
 
 /* ---- options ---- */
 
+TFX__OPTIONS_DESC_V1(render_options, tfx_render_options, TFX_RENDER_OPTIONS_VERSION, TFX_RENDER_OPTIONS_INIT);
+
 int tfx_render_options_init(tfx_render_options *opts, unsigned version)
 {
-    TFX__CHECK_NULL(opts);
-    if (version == 0 || version > TFX_RENDER_OPTIONS_VERSION)
-        return tfx__error(TFX_EVERSION, "tfx_render_options_init: version %u is not supported (this library knows up to %u)",
-                          version, (unsigned)TFX_RENDER_OPTIONS_VERSION);
-    tfx_render_options def = TFX_RENDER_OPTIONS_INIT;
-    *opts = def;
-    opts->version = version;
-    return TFX_OK;
+    return tfx__options_init(&render_options, opts, version, "tfx_render_options_init");
 }
 
 int tfx__render_options_copy(tfx_render_options *dst, const tfx_render_options *src, const char *fn)
 {
-    tfx_render_options def = TFX_RENDER_OPTIONS_INIT;
-    *dst = def;
-    if (src) {
-        if (src->version == 0 || src->version > TFX_RENDER_OPTIONS_VERSION)
-            return tfx__error(TFX_EVERSION, "%s: options version %u is not supported (this library knows up to %u)",
-                              fn, src->version, (unsigned)TFX_RENDER_OPTIONS_VERSION);
-        *dst = *src; /* one version so far: the whole struct is the known prefix */
-    }
+    int rc = tfx__options_copy(&render_options, dst, src, fn);
+    if (rc) return rc;
     if (dst->compat != TFX_COMPAT_NONE && dst->compat != TFX_COMPAT_TF_EXPLAIN)
         return tfx__error(TFX_EINVAL, "%s: unknown compat mode %d", fn, dst->compat);
     if (dst->colormap < TFX_COLORMAP_DEFAULT || dst->colormap > TFX_COLORMAP_JET)

@@ -11,6 +11,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "core/options.h"
 #include "tensorboard/tensorboard_internal.h"
 
 struct tfx_event_writer {
@@ -55,17 +56,12 @@ static double system_clock(void *user)
     return (double)tv.tv_sec + tv.tv_usec * 1e-6;
 }
 
+TFX__OPTIONS_DESC_V1(event_writer_options, tfx_event_writer_options, TFX_EVENT_WRITER_OPTIONS_VERSION,
+                     TFX_EVENT_WRITER_OPTIONS_INIT);
+
 int tfx_event_writer_options_init(tfx_event_writer_options *opts, unsigned version)
 {
-    TFX__CHECK_NULL(opts);
-    if (version == 0 || version > TFX_EVENT_WRITER_OPTIONS_VERSION)
-        return tfx__error(TFX_EVERSION, "tfx_event_writer_options_init: version %u is not supported "
-                                        "(this library knows up to %u)",
-                          version, (unsigned)TFX_EVENT_WRITER_OPTIONS_VERSION);
-    tfx_event_writer_options def = TFX_EVENT_WRITER_OPTIONS_INIT;
-    *opts = def;
-    opts->version = version;
-    return TFX_OK;
+    return tfx__options_init(&event_writer_options, opts, version, "tfx_event_writer_options_init");
 }
 
 /* mkdir -p: create each missing component; an existing non-directory is an error. */
@@ -165,13 +161,9 @@ int tfx_event_writer_new(tfx_event_writer **out, const char *logdir, const tfx_e
     *out = NULL;
     TFX__CHECK_NULL(logdir);
     TFX__CHECK_ARG(logdir[0] != '\0', "%s: logdir is empty", fn);
-    tfx_event_writer_options o = TFX_EVENT_WRITER_OPTIONS_INIT;
-    if (opts) {
-        if (opts->version == 0 || opts->version > TFX_EVENT_WRITER_OPTIONS_VERSION)
-            return tfx__error(TFX_EVERSION, "%s: options version %u is not supported (this library knows up to %u)",
-                              fn, opts->version, (unsigned)TFX_EVENT_WRITER_OPTIONS_VERSION);
-        o = *opts; /* one version so far: the whole struct is the known prefix */
-    }
+    tfx_event_writer_options o;
+    int copy_rc = tfx__options_copy(&event_writer_options, &o, opts, fn);
+    if (copy_rc) return copy_rc;
     tfx_event_writer *w = tfx__calloc(1, sizeof *w);
     if (!w) return tfx__error(TFX_ENOMEM, "%s: out of memory", fn);
     w->fd = -1;

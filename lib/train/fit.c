@@ -3,20 +3,16 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/options.h"
 #include "train/train_internal.h"
 
 #define MAX_BATCH (1u << 20)
 
+TFX__OPTIONS_DESC_V1(fit_options, tfx_fit_options, TFX_FIT_OPTIONS_VERSION, TFX_FIT_OPTIONS_INIT);
+
 int tfx_fit_options_init(tfx_fit_options *opts, unsigned version)
 {
-    TFX__CHECK_NULL(opts);
-    if (version == 0 || version > TFX_FIT_OPTIONS_VERSION)
-        return tfx__error(TFX_EVERSION, "tfx_fit_options_init: version %u is not supported (this library knows up to %u)",
-                          version, (unsigned)TFX_FIT_OPTIONS_VERSION);
-    tfx_fit_options def = TFX_FIT_OPTIONS_INIT;
-    *opts = def;
-    opts->version = version;
-    return TFX_OK;
+    return tfx__options_init(&fit_options, opts, version, "tfx_fit_options_init");
 }
 
 enum { HOOK_TRAIN_BEGIN, HOOK_TRAIN_END, HOOK_EPOCH_BEGIN, HOOK_EPOCH_END, HOOK_BATCH_BEGIN, HOOK_BATCH_END };
@@ -109,13 +105,9 @@ int tfx_model_fit(tfx_model *m, const float *x, const void *y, size_t n, const t
     TFX__CHECK_NULL(m);
     TFX__CHECK_NULL(x);
     TFX__CHECK_NULL(y);
-    tfx_fit_options opt = TFX_FIT_OPTIONS_INIT;
-    if (o) {
-        if (o->version == 0 || o->version > TFX_FIT_OPTIONS_VERSION)
-            return tfx__error(TFX_EVERSION, "tfx_model_fit: options version %u is not supported (this library knows up to %u)",
-                              o->version, (unsigned)TFX_FIT_OPTIONS_VERSION);
-        opt = *o; /* one version so far */
-    }
+    tfx_fit_options opt;
+    int copy_rc = tfx__options_copy(&fit_options, &opt, o, "tfx_model_fit");
+    if (copy_rc) return copy_rc;
     tfx__train *t;
     int rc = tfx__train_get(m, "tfx_model_fit", &t);
     if (rc) return rc;
