@@ -6,7 +6,7 @@
 #include "core/options.h"
 #include "train/train_internal.h"
 
-double tfx__train_clock(void)
+static double monotonic_clock(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -39,17 +39,6 @@ TFX__OPTIONS_DESC_V1(compile_options, tfx_compile_options, TFX_COMPILE_OPTIONS_V
 int tfx_compile_options_init(tfx_compile_options *opts, unsigned version)
 {
     return tfx__options_init(&compile_options, opts, version, "tfx_compile_options_init");
-}
-
-const char *tfx__loss_name(int loss)
-{
-    switch (loss) {
-    case TFX_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY: return "sparse_categorical_crossentropy";
-    case TFX_LOSS_CATEGORICAL_CROSSENTROPY: return "categorical_crossentropy";
-    case TFX_LOSS_BINARY_CROSSENTROPY: return "binary_crossentropy";
-    case TFX_LOSS_MEAN_SQUARED_ERROR: return "mean_squared_error";
-    default: return "unknown";
-    }
 }
 
 /* Cross-entropy on a softmax (sigmoid for BCE) output reads the logits, as Keras does when
@@ -119,7 +108,7 @@ int tfx_model_compile(tfx_model *m, const tfx_compile_options *o)
     t->metrics = opt.metrics;
     t->n_params = m->n_params;
     t->n_layers = m->n_layers;
-    t->clock = tfx__train_clock;
+    t->clock = monotonic_clock;
     make_plan(m, opt.loss, &t->plan);
     int slots = tfx__optimizer_slots(&t->opt);
     size_t n = m->n_params ? m->n_params : 1;
