@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/file.h"
 #include "data/data_internal.h"
 
 #define CIFAR_SIDE 32
@@ -117,7 +118,7 @@ static int load_files(tfx_dataset **out, const char *const *paths, size_t n_path
     for (size_t i = 0; rc == TFX_OK && i < n_paths && !acc_full(&a); i++) {
         unsigned char *b = NULL;
         size_t len = 0;
-        rc = tfx__data_read_file(paths[i], a.o.max_bytes, &b, &len);
+        rc = tfx__file_read(NULL, paths[i], a.o.max_bytes, &b, &len);
         if (rc == TFX_OK) rc = acc_append(&a, b, len, paths[i]);
         tfx__free(b);
     }

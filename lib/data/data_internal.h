@@ -26,10 +26,6 @@ int tfx__data_options_resolve(const char *fn, const tfx_data_options *in, tfx_da
 /* byte -> float in [0, 1], exactly float(b / 255.0) as numpy computes it. */
 void tfx__data_scale_table(float table[256]);
 
-/* Read a whole file into a new buffer (*out freed with tfx__free). TFX_EIO: cannot open, is a
- * directory, read error; TFX_EFORMAT: more than max_bytes. Nothing is decompressed. */
-int tfx__data_read_file(const char *path, size_t max_bytes, unsigned char **out, size_t *len);
-
 /* 1 when buf starts with the gzip magic 1f 8b. */
 int tfx__data_is_gzip(const void *buf, size_t len);
 

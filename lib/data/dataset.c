@@ -1,30 +1,20 @@
 /* The dataset object, its getters and the loader options. */
 #include <string.h>
 
+#include "core/options.h"
 #include "data/data_internal.h"
+
+TFX__OPTIONS_DESC_V1(data_options, tfx_data_options, TFX_DATA_OPTIONS_VERSION, TFX_DATA_OPTIONS_INIT);
 
 int tfx_data_options_init(tfx_data_options *opts, unsigned version)
 {
-    TFX__CHECK_NULL(opts);
-    if (version == 0 || version > TFX_DATA_OPTIONS_VERSION)
-        return tfx__error(TFX_EVERSION, "tfx_data_options_init: version %u is not supported (this library "
-                                        "knows up to %u)", version, (unsigned)TFX_DATA_OPTIONS_VERSION);
-    tfx_data_options def = TFX_DATA_OPTIONS_INIT;
-    *opts = def;
-    opts->version = version;
-    return TFX_OK;
+    return tfx__options_init(&data_options, opts, version, "tfx_data_options_init");
 }
 
 int tfx__data_options_resolve(const char *fn, const tfx_data_options *in, tfx_data_options *out)
 {
-    tfx_data_options def = TFX_DATA_OPTIONS_INIT;
-    *out = def;
-    if (in != NULL) {
-        if (in->version == 0 || in->version > TFX_DATA_OPTIONS_VERSION)
-            return tfx__error(TFX_EVERSION, "%s: options version %u is not supported (this library knows up to %u)",
-                              fn, in->version, (unsigned)TFX_DATA_OPTIONS_VERSION);
-        *out = *in; /* one version so far: the whole struct is the known prefix */
-    }
+    int rc = tfx__options_copy(&data_options, out, in, fn);
+    if (rc) return rc;
     if (out->num_classes == 0) out->num_classes = 10;
     if (out->max_bytes == 0) out->max_bytes = TFX_DATA_DEFAULT_MAX_BYTES;
     TFX__CHECK_ARG(out->num_classes >= 1 && out->num_classes <= TFX_DATA_MAX_CLASSES,

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/file.h"
 #include "data/data_internal.h"
 
 static uint32_t be32(const unsigned char *p)
@@ -161,8 +162,8 @@ static int load_pair(tfx_dataset **out, const char *images_path, const char *lab
     unsigned char *ib = NULL, *lb = NULL;
     size_t il = 0, ll = 0;
     /* Compressed files are at most max_bytes too (gzip never shrinks real IDX data). */
-    rc = tfx__data_read_file(images_path, o.max_bytes, &ib, &il);
-    if (rc == TFX_OK) rc = tfx__data_read_file(labels_path, o.max_bytes, &lb, &ll);
+    rc = tfx__file_read(NULL, images_path, o.max_bytes, &ib, &il);
+    if (rc == TFX_OK) rc = tfx__file_read(NULL, labels_path, o.max_bytes, &lb, &ll);
     if (rc == TFX_OK) rc = tfx__idx_from_memory(ib, il, lb, ll, images_path, labels_path, &o, out);
     tfx__free(ib);
     tfx__free(lb);

@@ -1,110 +1,14 @@
-/* Whole-file reading and gzip decompression for the dataset readers. Both grow their buffer
- * with the bytes actually read, under a cap, so no size field (not even gzip's trailer)
- * decides how much memory is taken. */
-#include <errno.h>
+/* gzip decompression for the dataset readers (whole files are read by core/file.c). The
+ * output grows with the bytes actually produced, under a cap, so no size field (not even
+ * gzip's trailer) decides how much memory is taken. */
 #include <limits.h>
-#include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <zlib.h>
 
+#include "core/file.h"
 #include "data/data_internal.h"
 
 #define CHUNK_MIN ((size_t)1 << 16)
-
-static const char *errno_str(int e, char *buf, size_t n)
-{
-#if defined(__GLIBC__) && defined(_GNU_SOURCE)
-    return strerror_r(e, buf, n); /* GNU variant: returns the message */
-#else
-    return strerror_r(e, buf, n) == 0 ? buf : "unknown error";
-#endif
-}
-
-/* Grow *buf so that at least `need` bytes fit (the first time exactly `need`, then doubling),
- * never above `hard` bytes. -1: would pass `hard`; -2: out of memory. */
-static int grow(unsigned char **buf, size_t *cap, size_t need, size_t hard)
-{
-    size_t c = *cap ? *cap : need;
-    while (c < need) c = c > SIZE_MAX / 2 ? SIZE_MAX : c * 2;
-    if (c > hard) c = hard;
-    if (c < need) return -1;
-    unsigned char *p = tfx__realloc(*buf, c);
-    if (p == NULL) return -2;
-    *buf = p;
-    *cap = c;
-    return 0;
-}
-
-int tfx__data_read_file(const char *path, size_t max_bytes, unsigned char **out, size_t *len)
-{
-    char eb[128];
-    *out = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        int e = errno;
-        return tfx__error(TFX_EIO, "cannot open '%s': %s", path, errno_str(e, eb, sizeof eb));
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0) {
-        int e = errno;
-        fclose(f);
-        return tfx__error(TFX_EIO, "cannot stat '%s': %s", path, errno_str(e, eb, sizeof eb));
-    }
-    if (S_ISDIR(st.st_mode)) {
-        fclose(f);
-        return tfx__error(TFX_EIO, "'%s' is a directory, not a data file", path);
-    }
-    /* One byte beyond the cap lets "too large" be told from "exactly at the cap". */
-    size_t hard = max_bytes < SIZE_MAX ? max_bytes + 1 : SIZE_MAX;
-    size_t cap = 0;
-    if (S_ISREG(st.st_mode)) {
-        if ((unsigned long long)st.st_size > (unsigned long long)max_bytes) {
-            fclose(f);
-            return tfx__error(TFX_EFORMAT, "'%s' is %lld bytes, above the limit of %zu bytes", path,
-                              (long long)st.st_size, max_bytes);
-        }
-        cap = (size_t)st.st_size + 1; /* +1 so reaching EOF needs no further growth */
-    }
-    unsigned char *buf = NULL;
-    size_t n = 0, bufcap = 0;
-    size_t first = cap ? cap : CHUNK_MIN;
-    if (first > hard) first = hard;
-    if (grow(&buf, &bufcap, first, hard) != 0) {
-        fclose(f);
-        return tfx__error(TFX_ENOMEM, "out of memory reading '%s'", path);
-    }
-    for (;;) {
-        if (n == bufcap) {
-            int g = grow(&buf, &bufcap, n + 1, hard);
-            if (g != 0) {
-                tfx__free(buf);
-                fclose(f);
-                if (g == -1)
-                    return tfx__error(TFX_EFORMAT, "'%s' holds more than the limit of %zu bytes", path, max_bytes);
-                return tfx__error(TFX_ENOMEM, "out of memory reading '%s'", path);
-            }
-        }
-        size_t got = fread(buf + n, 1, bufcap - n, f);
-        n += got;
-        if (got == 0) break;
-    }
-    if (ferror(f)) {
-        int e = errno;
-        tfx__free(buf);
-        fclose(f);
-        return tfx__error(TFX_EIO, "read error on '%s': %s", path, errno_str(e, eb, sizeof eb));
-    }
-    fclose(f);
-    if (n > max_bytes) {
-        tfx__free(buf);
-        return tfx__error(TFX_EFORMAT, "'%s' holds more than the limit of %zu bytes", path, max_bytes);
-    }
-    *out = buf;
-    *len = n;
-    return TFX_OK;
-}
 
 int tfx__data_is_gzip(const void *buf, size_t len)
 {
@@ -152,13 +56,13 @@ int tfx__gunzip(const void *buf, size_t len, size_t max_bytes, const char *name,
     size_t first = len < SIZE_MAX / 4 ? len * 4 : SIZE_MAX;
     if (first < CHUNK_MIN) first = CHUNK_MIN;
     if (first > hard) first = hard;
-    if (grow(&dst, &cap, first, hard) != 0) {
+    if (tfx__buf_grow(&dst, &cap, first, hard) != 0) {
         rc = tfx__error(TFX_ENOMEM, "out of memory decompressing '%s'", name);
         goto done;
     }
     for (;;) {
         if (produced == cap) {
-            int g = grow(&dst, &cap, produced + 1, hard);
+            int g = tfx__buf_grow(&dst, &cap, produced + 1, hard);
             if (g == -1) {
                 rc = tfx__error(TFX_EFORMAT, "'%s': gzip data decompresses to more than the limit of %zu bytes",
                                 name, max_bytes);

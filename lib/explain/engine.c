@@ -5,39 +5,25 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "core/options.h"
 #include "explain/explain_internal.h"
 
 #define TFX__MAX_BATCH ((size_t)1 << 20)
 #define EXPLAIN_MIN_BATCH ((size_t)64)
 
-/* Bytes a version's struct has. */
-static size_t options_size(unsigned version)
-{
-    return version == 1 ? offsetof(tfx_explain_options, lrp_rule) : sizeof(tfx_explain_options);
-}
+/* Version 1 ends where version 2 appended the LRP, noise tunnel and CAM variant fields. */
+static const size_t explain_options_older[] = {offsetof(tfx_explain_options, lrp_rule)};
+TFX__OPTIONS_DESC_VERSIONS(explain_options, tfx_explain_options, TFX_EXPLAIN_OPTIONS_VERSION,
+                           TFX_EXPLAIN_OPTIONS_INIT, explain_options_older);
 
 int tfx_explain_options_init(tfx_explain_options *opts, unsigned version)
 {
-    TFX__CHECK_NULL(opts);
-    if (version == 0 || version > TFX_EXPLAIN_OPTIONS_VERSION)
-        return tfx__error(TFX_EVERSION, "tfx_explain_options_init: options version %u is not supported "
-                                        "(this library knows up to %u)", version, TFX_EXPLAIN_OPTIONS_VERSION);
-    tfx_explain_options d = TFX_EXPLAIN_OPTIONS_INIT;
-    memcpy(opts, &d, options_size(version)); /* an older caller's struct is shorter */
-    opts->version = version;
-    return TFX_OK;
+    return tfx__options_init(&explain_options, opts, version, "tfx_explain_options_init");
 }
 
 int tfx__explain_copy_options(const tfx_explain_options *src, tfx_explain_options *dst, const char *fn)
 {
-    tfx_explain_options d = TFX_EXPLAIN_OPTIONS_INIT;
-    *dst = d;
-    if (!src) return TFX_OK;
-    if (src->version == 0 || src->version > TFX_EXPLAIN_OPTIONS_VERSION)
-        return tfx__error(TFX_EVERSION, "%s: options version %u is not supported (this library knows up to %u)",
-                          fn, src->version, TFX_EXPLAIN_OPTIONS_VERSION);
-    memcpy(dst, src, options_size(src->version)); /* the prefix its version knows */
-    return TFX_OK;
+    return tfx__options_copy(&explain_options, dst, src, fn);
 }
 
 int tfx__explain_alloc_maps(tfx__xctx *c, int h, int w, int ch)

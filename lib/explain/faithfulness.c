@@ -8,19 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/options.h"
 #include "render/render.h"
 #include "explain/explain_internal.h"
 
+TFX__OPTIONS_DESC_V1(faithfulness_options, tfx_faithfulness_options, TFX_FAITHFULNESS_OPTIONS_VERSION,
+                     TFX_FAITHFULNESS_OPTIONS_INIT);
+
 int tfx_faithfulness_options_init(tfx_faithfulness_options *opts, unsigned version)
 {
-    TFX__CHECK_NULL(opts);
-    if (version == 0 || version > TFX_FAITHFULNESS_OPTIONS_VERSION)
-        return tfx__error(TFX_EVERSION, "tfx_faithfulness_options_init: options version %u is not supported (this "
-                                        "library knows up to %u)", version, TFX_FAITHFULNESS_OPTIONS_VERSION);
-    tfx_faithfulness_options d = TFX_FAITHFULNESS_OPTIONS_INIT;
-    *opts = d;
-    opts->version = version;
-    return TFX_OK;
+    return tfx__options_init(&faithfulness_options, opts, version, "tfx_faithfulness_options_init");
 }
 
 /* ---- ranking ---- */
@@ -213,13 +210,9 @@ int tfx_deletion_insertion(tfx_model *m, const float *x, size_t n, const tfx_att
     TFX__CHECK_NULL(m);
     TFX__CHECK_NULL(x);
     TFX__CHECK_NULL(a);
-    tfx_faithfulness_options opt = TFX_FAITHFULNESS_OPTIONS_INIT;
-    if (o) {
-        if (o->version == 0 || o->version > TFX_FAITHFULNESS_OPTIONS_VERSION)
-            return tfx__error(TFX_EVERSION, "tfx_deletion_insertion: options version %u is not supported (this "
-                                            "library knows up to %u)", o->version, TFX_FAITHFULNESS_OPTIONS_VERSION);
-        opt = *o;
-    }
+    tfx_faithfulness_options opt;
+    int copy_rc = tfx__options_copy(&faithfulness_options, &opt, o, "tfx_deletion_insertion");
+    if (copy_rc) return copy_rc;
     if (m->n_layers == 0) return tfx__error(TFX_ESTATE, "tfx_deletion_insertion: the model has no layers");
     const int H = m->input.h, W = m->input.w, C = m->input.c;
     TFX__CHECK_ARG(n > 0 && n == a->n, "tfx_deletion_insertion: n = %zu but the attribution has %zu maps", n, a->n);

@@ -27,18 +27,14 @@ int tfx_attribution_render(const tfx_attribution *a, const float *x, const tfx_r
     TFX__CHECK_NULL(out);
     *out = NULL;
     TFX__CHECK_NULL(a);
-    tfx_render_options ro = TFX_RENDER_OPTIONS_INIT;
-    if (o) {
-        if (o->version == 0 || o->version > TFX_RENDER_OPTIONS_VERSION)
-            return tfx__error(TFX_EVERSION, "tfx_attribution_render: options version %u is not supported (this "
-                                            "library knows up to %u)", o->version, TFX_RENDER_OPTIONS_VERSION);
-        ro = *o; /* render options have one version so far */
-    } else if (a->method == TFX_METHOD_VANILLA_GRADIENTS || a->method == TFX_METHOD_SMOOTH_GRAD ||
+    tfx_render_options ro;
+    int rc = tfx__render_options_copy(&ro, o, "tfx_attribution_render");
+    if (rc) return rc;
+    if (!o && (a->method == TFX_METHOD_VANILLA_GRADIENTS || a->method == TFX_METHOD_SMOOTH_GRAD ||
                a->method == TFX_METHOD_GUIDED_BACKPROP || a->method == TFX_METHOD_DECONVNET ||
-               a->method == TFX_METHOD_GUIDED_SMOOTH_GRAD || a->method == TFX_METHOD_NOISE_TUNNEL) {
+               a->method == TFX_METHOD_GUIDED_SMOOTH_GRAD || a->method == TFX_METHOD_NOISE_TUNNEL)) {
         ro.reduce = TFX_REDUCE_MAX_ABS; /* gradients: Simonyan et al.'s max over channels */
     }
-    int rc;
     if (a->method == TFX_METHOD_ACTIVATIONS) {
         rc = tfx_render_filters(a->data, a->n, a->h, a->w, a->c, &ro, out);
     } else if (is_cam_like(a->method) && a->c == 1) {

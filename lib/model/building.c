@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "model/layer_options.h"
 #include "model/model_internal.h"
 
 #define TFX__MAX_LAYERS 4096
@@ -145,40 +146,6 @@ nomem:
     tfx__free(l);
     return tfx__error(TFX_ENOMEM, "adding layer '%s': out of memory", final_name);
 }
-
-/* ---- options ---- */
-
-#define OPTIONS_INIT_FN(fn, type, VERSION, INIT)                                                   \
-    int fn(type *opts, unsigned version)                                                           \
-    {                                                                                              \
-        TFX__CHECK_NULL(opts);                                                                     \
-        if (version == 0 || version > VERSION)                                                     \
-            return tfx__error(TFX_EVERSION, #fn ": version %u is not supported (this library knows " \
-                                                "up to %u)",                                       \
-                              version, (unsigned)VERSION);                                         \
-        type def = INIT;                                                                           \
-        *opts = def;                                                                               \
-        opts->version = version;                                                                   \
-        return TFX_OK;                                                                             \
-    }
-
-OPTIONS_INIT_FN(tfx_conv2d_options_init, tfx_conv2d_options, TFX_CONV2D_OPTIONS_VERSION, TFX_CONV2D_OPTIONS_INIT)
-OPTIONS_INIT_FN(tfx_dense_options_init, tfx_dense_options, TFX_DENSE_OPTIONS_VERSION, TFX_DENSE_OPTIONS_INIT)
-OPTIONS_INIT_FN(tfx_pool2d_options_init, tfx_pool2d_options, TFX_POOL2D_OPTIONS_VERSION, TFX_POOL2D_OPTIONS_INIT)
-OPTIONS_INIT_FN(tfx_batch_norm_options_init, tfx_batch_norm_options, TFX_BATCH_NORM_OPTIONS_VERSION,
-                TFX_BATCH_NORM_OPTIONS_INIT)
-
-/* Copy the prefix of a caller's options struct that its version knows over the defaults. */
-#define COPY_OPTIONS(dst, src, VERSION, fname)                                                     \
-    do {                                                                                           \
-        if ((src) != NULL) {                                                                       \
-            if ((src)->version == 0 || (src)->version > VERSION)                                   \
-                return tfx__error(TFX_EVERSION, "%s: options version %u is not supported (this "   \
-                                                "library knows up to %u)",                         \
-                                  fname, (src)->version, (unsigned)VERSION);                       \
-            (dst) = *(src); /* one version so far: the whole struct is the known prefix */         \
-        }                                                                                          \
-    } while (0)
 
 static int check_activation(const char *fn, int act)
 {

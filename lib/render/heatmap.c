@@ -1,11 +1,12 @@
-/* Normalisation and heatmap overlays: uint8 casts, min-max, tf-explain's image_to_uint_255 (U3)
- * and transform_to_normalized_grayscale (U6), heatmap_display (U4), and the public
- * tfx_render_saliency / tfx_render_heatmap. Compat mode repeats tf-explain's float32 (or float64)
+/* Normalisation and heatmap overlays: uint8 casts, the render options, min-max, tf-explain's
+ * image_to_uint_255 (U3) and heatmap_display (U4), and the public tfx_render_heatmap (saliency
+ * pictures: saliency.c). Compat mode repeats tf-explain's float32 (or float64)
  * arithmetic step by step; docs/rendering.md lists each rule and where it comes from. */
 #include <math.h>
 #include <string.h>
 
 #include "core/internal.h"
+#include "core/options.h"
 #include "render/render.h"
 #include "tfx/image.h"
 
@@ -34,28 +35,17 @@ uint8_t tfx__u8_round(double v)
 
 /* ---- options ---- */
 
+TFX__OPTIONS_DESC_V1(render_options, tfx_render_options, TFX_RENDER_OPTIONS_VERSION, TFX_RENDER_OPTIONS_INIT);
+
 int tfx_render_options_init(tfx_render_options *opts, unsigned version)
 {
-    TFX__CHECK_NULL(opts);
-    if (version == 0 || version > TFX_RENDER_OPTIONS_VERSION)
-        return tfx__error(TFX_EVERSION, "tfx_render_options_init: version %u is not supported (this library knows up to %u)",
-                          version, (unsigned)TFX_RENDER_OPTIONS_VERSION);
-    tfx_render_options def = TFX_RENDER_OPTIONS_INIT;
-    *opts = def;
-    opts->version = version;
-    return TFX_OK;
+    return tfx__options_init(&render_options, opts, version, "tfx_render_options_init");
 }
 
 int tfx__render_options_copy(tfx_render_options *dst, const tfx_render_options *src, const char *fn)
 {
-    tfx_render_options def = TFX_RENDER_OPTIONS_INIT;
-    *dst = def;
-    if (src) {
-        if (src->version == 0 || src->version > TFX_RENDER_OPTIONS_VERSION)
-            return tfx__error(TFX_EVERSION, "%s: options version %u is not supported (this library knows up to %u)",
-                              fn, src->version, (unsigned)TFX_RENDER_OPTIONS_VERSION);
-        *dst = *src; /* one version so far: the whole struct is the known prefix */
-    }
+    int rc = tfx__options_copy(&render_options, dst, src, fn);
+    if (rc) return rc;
     if (dst->compat != TFX_COMPAT_NONE && dst->compat != TFX_COMPAT_TF_EXPLAIN)
         return tfx__error(TFX_EINVAL, "%s: unknown compat mode %d", fn, dst->compat);
     if (dst->colormap < TFX_COLORMAP_DEFAULT || dst->colormap > TFX_COLORMAP_JET)
@@ -82,46 +72,18 @@ int tfx__render_options_copy(tfx_render_options *dst, const tfx_render_options *
 
 /* ---- min-max ---- */
 
-/* Min and max over finite values; returns 0 when there is none. */
-static int finite_range(const float *v, size_t n, size_t step, double *mn, double *mx)
-{
-    int any = 0;
-    double lo = 0.0, hi = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double x = v[i * step];
-        if (!isfinite(x)) continue;
-        if (!any || x < lo) lo = x;
-        if (!any || x > hi) hi = x;
-        any = 1;
-    }
-    *mn = lo;
-    *mx = hi;
-    return any;
-}
-
-/* The paper-correct normalisation of one value given a finite range: [0, 1]; constant -> 0;
- * NaN -> 0; +Inf -> 1; -Inf -> 0. */
-static double unit(double x, double mn, double mx)
-{
-    if (isnan(x)) return 0.0;
-    if (isinf(x)) return x > 0 ? 1.0 : 0.0;
-    if (!(mx > mn)) return 0.0;
-    double t = (x - mn) / (mx - mn);
-    return t < 0.0 ? 0.0 : (t > 1.0 ? 1.0 : t);
-}
-
 int tfx_normalize_minmax(const float *in, size_t count, float *out)
 {
     TFX__CHECK_NULL(in);
     TFX__CHECK_NULL(out);
     TFX__CHECK_ARG(count > 0, "tfx_normalize_minmax: count is 0");
     double mn, mx;
-    finite_range(in, count, 1, &mn, &mx);
-    for (size_t i = 0; i < count; i++) out[i] = (float)unit(in[i], mn, mx);
+    tfx__finite_range(in, count, &mn, &mx);
+    for (size_t i = 0; i < count; i++) out[i] = (float)tfx__minmax_unit(in[i], mn, mx);
     return TFX_OK;
 }
 
-/* ---- tf-explain U3 and U6 ---- */
+/* ---- tf-explain U3 ---- */
 
 /* np.min / np.max: NaN if any element is NaN. */
 static void np_minmax_f(const float *v, size_t n, float *mn, float *mx)
@@ -162,42 +124,6 @@ void tfx__tfe_image_to_uint255(const float *img, size_t count, uint8_t *out)
     }
 }
 
-static float gray_sum(const float *t, size_t i, int c, int take_abs)
-{
-    float s = 0.0f; /* tf.reduce_sum over the last axis, float32 */
-    for (int k = 0; k < c; k++) s += take_abs ? fabsf(t[i * (size_t)c + k]) : t[i * (size_t)c + k];
-    return s;
-}
-
-static void tfe_grayscale(const float *t, size_t n, size_t hw, int c, int take_abs, int saturate,
-                          uint8_t *out)
-{
-    /* tf.image.per_image_standardization over the last three axes of (N, H, W), i.e. the whole
-     * batch at once. Means are accumulated in double and rounded to float32 once. */
-    size_t m = n * hw;
-    double acc = 0.0;
-    for (size_t i = 0; i < m; i++) acc += gray_sum(t, i, c, take_abs);
-    float mean = (float)(acc / (double)m);
-    acc = 0.0;
-    for (size_t i = 0; i < m; i++) {
-        float d = gray_sum(t, i, c, take_abs) - mean;
-        acc += (double)(d * d);
-    }
-    float sd = sqrtf((float)(acc / (double)m));
-    float min_sd = (float)(1.0 / sqrt((double)m));
-    float s = sd > min_sd ? sd : min_sd;
-    for (size_t i = 0; i < m; i++) {
-        float z = (gray_sum(t, i, c, take_abs) - mean) / s;
-        float v = 255.0f * z;
-        out[i] = saturate ? tfx__u8_trunc_sat(v) : tfx__u8_wrap(v);
-    }
-}
-
-void tfx__tfe_normalized_grayscale(const float *t, size_t n, size_t hw, int c, int saturate, uint8_t *out)
-{
-    tfe_grayscale(t, n, hw, c, 0, saturate, out);
-}
-
 /* ---- one heatmap over one picture ---- */
 
 /* Paper-correct picture to uint8: [lo, hi] -> [0, 255], rounded and clipped. */
@@ -209,7 +135,7 @@ static void picture_default(const float *img, size_t count, const tfx_render_opt
         hi = o->image_max;
     } else {
         double mn, mx;
-        if (!finite_range(img, count, 1, &mn, &mx)) mn = mx = 0.0;
+        if (!tfx__finite_range(img, count, &mn, &mx)) mn = mx = 0.0;
         if (mn >= 0.0 && mx <= 1.0) lo = 0.0, hi = 1.0;
         else if (mn >= -1.0 && mx <= 1.0) lo = -1.0, hi = 1.0;
         else lo = 0.0, hi = 255.0;
@@ -217,7 +143,10 @@ static void picture_default(const float *img, size_t count, const tfx_render_opt
     for (size_t i = 0; i < count; i++) out[i] = tfx__u8_round(((double)img[i] - lo) / (hi - lo) * 255.0);
 }
 
-int tfx__heatmap_one(const void *map, int map_f64, int mh, int mw, const float *image, int h, int w,
+/* One heatmap over one picture: map (mh, mw) as float32 (map_f64 == 0) or float64 (map_f64 != 0,
+ * tf-explain's occlusion map), image (h, w, c) float, c 1 or 3; rgb_out h*w*3. Follows o->compat,
+ * o->colormap, o->image_weight, o->heatmap_weight, o->image_min/max. */
+static int heatmap_one(const void *map, int map_f64, int mh, int mw, const float *image, int h, int w,
                      int c, const tfx_render_options *o, uint8_t *rgb_out)
 {
     size_t hw = (size_t)h * (size_t)w;
@@ -282,11 +211,11 @@ int tfx__heatmap_one(const void *map, int map_f64, int mh, int mw, const float *
                 if (!any || r[i] > mx) mx = r[i];
                 any = 1;
             }
-            for (size_t i = 0; i < hw; i++) idx[i] = tfx__u8_round(255.0 * unit(r[i], mn, mx));
+            for (size_t i = 0; i < hw; i++) idx[i] = tfx__u8_round(255.0 * tfx__minmax_unit(r[i], mn, mx));
         } else {
             const float *r = rs;
-            finite_range(r, hw, 1, &mn, &mx);
-            for (size_t i = 0; i < hw; i++) idx[i] = tfx__u8_round(255.0 * unit(r[i], mn, mx));
+            tfx__finite_range(r, hw, &mn, &mx);
+            for (size_t i = 0; i < hw; i++) idx[i] = tfx__u8_round(255.0 * tfx__minmax_unit(r[i], mn, mx));
         }
     }
     /* 5-6. Colour and blend. */
@@ -348,8 +277,8 @@ static int heatmap_common(const void *maps, int f64, size_t n, int map_h, int ma
     }
     for (size_t s = 0; s < n; s++) {
         const void *m = f64 ? (const void *)((const double *)maps + s * mhw) : (const void *)((const float *)maps + s * mhw);
-        rc = tfx__heatmap_one(m, f64, map_h, map_w, images + s * hw * (size_t)channels, height, width, channels,
-                              &o, tile);
+        rc = heatmap_one(m, f64, map_h, map_w, images + s * hw * (size_t)channels, height, width, channels, &o,
+                         tile);
         if (rc) {
             tfx__free(tile);
             tfx_image_free(grid);
@@ -374,84 +303,4 @@ int tfx__render_heatmap_f64(const double *maps, size_t n, int map_h, int map_w, 
 {
     return heatmap_common(maps, 1, n, map_h, map_w, images, height, width, channels, o, out,
                           "tfx_render_heatmap");
-}
-
-int tfx_render_saliency(const float *maps, size_t n, int height, int width, int channels,
-                        const tfx_render_options *opts, tfx_image **out)
-{
-    static const char fn[] = "tfx_render_saliency";
-    TFX__CHECK_NULL(out);
-    *out = NULL;
-    TFX__CHECK_NULL(maps);
-    TFX__CHECK_ARG(n > 0, "%s: n is 0", fn);
-    TFX__CHECK_ARG(height > 0 && width > 0 && height <= TFX_IMAGE_MAX_SIDE && width <= TFX_IMAGE_MAX_SIDE,
-                   "%s: map size %dx%d must be in 1..%d", fn, height, width, TFX_IMAGE_MAX_SIDE);
-    TFX__CHECK_ARG(channels > 0 && channels <= 4096, "%s: channels %d must be in 1..4096", fn, channels);
-    tfx_render_options o;
-    int rc = tfx__render_options_copy(&o, opts, fn);
-    if (rc) return rc;
-    int rows, cols;
-    rc = tfx__grid_shape(fn, n, height, width, o.rows, o.cols, &rows, &cols);
-    if (rc) return rc;
-    size_t hw = (size_t)height * (size_t)width, total;
-    if (tfx__mul_size(hw, n, &total) || tfx__mul_size(total, (size_t)channels, &(size_t){0}))
-        return tfx__error(TFX_EINVAL, "%s: %zu maps of %dx%dx%d overflow", fn, n, height, width, channels);
-    uint8_t *gray = tfx__malloc(total);
-    float *red = NULL;
-    if (!gray) return tfx__error(TFX_ENOMEM, "%s: out of memory", fn);
-    int compat = o.compat == TFX_COMPAT_TF_EXPLAIN;
-    if (compat) {
-        /* tf-explain: |x| (idempotent on its already-abs'ed input), U6 over the batch. */
-        tfe_grayscale(maps, n, hw, channels, 1, o.saturate, gray);
-    } else {
-        red = tfx__malloc(total * sizeof(float));
-        if (!red) {
-            tfx__free(gray);
-            return tfx__error(TFX_ENOMEM, "%s: out of memory", fn);
-        }
-        for (size_t i = 0; i < total; i++) {
-            const float *px = maps + i * (size_t)channels;
-            double acc = 0.0;
-            for (int k = 0; k < channels; k++) {
-                double a = fabs((double)px[k]);
-                if (o.reduce == TFX_REDUCE_MAX_ABS) acc = (k == 0 || a > acc || isnan(a)) ? a : acc;
-                else acc += a;
-            }
-            red[i] = (float)acc;
-        }
-        size_t group = o.per_image ? hw : total;
-        for (size_t g = 0; g < total; g += group) {
-            double mn, mx;
-            finite_range(red + g, group, 1, &mn, &mx);
-            for (size_t i = g; i < g + group; i++) gray[i] = tfx__u8_round(255.0 * unit(red[i], mn, mx));
-        }
-        tfx__free(red);
-    }
-    int cmap = o.colormap == TFX_COLORMAP_DEFAULT ? TFX_COLORMAP_GRAY : o.colormap;
-    int ch = cmap == TFX_COLORMAP_GRAY ? 1 : 3;
-    const uint8_t *lut = tfx__colormap_lut(cmap);
-    tfx_image *grid = NULL;
-    rc = tfx_image_new(&grid, cols * width, rows * height, ch);
-    uint8_t *tile = rc ? NULL : tfx__malloc(hw * 3);
-    if (rc || !tile) {
-        tfx__free(gray);
-        tfx_image_free(grid);
-        return rc ? tfx__error_prefix("%s", fn) : tfx__error(TFX_ENOMEM, "%s: out of memory", fn);
-    }
-    for (size_t s = 0; s < n; s++) {
-        const uint8_t *g = gray + s * hw;
-        if (ch == 3) {
-            for (size_t i = 0; i < hw; i++) memcpy(tile + 3 * i, lut + 3 * (size_t)g[i], 3);
-            g = tile;
-        }
-        tfx__grid_put(grid, cols, s, g, height, width);
-    }
-    /* Compat: a colormap applies to the finished grid, padding (index 0) included, as
-     * cv2.applyColorMap on tf-explain's picture would; by default padding stays black. */
-    if (compat && ch == 3)
-        for (size_t t = n; t < (size_t)rows * (size_t)cols; t++) tfx__grid_fill(grid, cols, t, height, width, lut);
-    tfx__free(tile);
-    tfx__free(gray);
-    *out = grid;
-    return TFX_OK;
 }

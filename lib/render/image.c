@@ -1,9 +1,9 @@
 /* tfx_image: creation, PNG encoding (stb_image_write) and decoding (stb_image). */
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "core/file.h"
 #include "core/internal.h"
 #include "render/render.h"
 #include "tfx/image.h"
@@ -108,21 +108,11 @@ int tfx_image_write_png(const tfx_image *img, const char *path)
     size_t size = 0;
     int rc = tfx_image_encode_png(img, &png, &size);
     if (rc) return tfx__error_prefix("tfx_image_write_png");
-    /* Our own stdio rather than stbi_write_png, which ignores fwrite/fclose failures. */
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        int e = errno;
-        tfx_image_png_free(png);
-        return tfx__error(TFX_EIO, "tfx_image_write_png: cannot open '%s': %s", path, strerror(e));
-    }
-    size_t wrote = fwrite(png, 1, size, f);
-    int e = errno;
-    int closed = fclose(f);
-    if (closed != 0 && wrote == size) e = errno;
+    /* Our own writes rather than stbi_write_png, which ignores write failures; atomic, so a
+     * crash or a full disk never leaves a truncated picture in place of the previous one. */
+    rc = tfx__file_write_atomic("tfx_image_write_png", path, png, size);
     tfx_image_png_free(png);
-    if (wrote != size || closed != 0)
-        return tfx__error(TFX_EIO, "tfx_image_write_png: writing '%s' failed: %s", path, strerror(e));
-    return TFX_OK;
+    return rc;
 }
 
 /* Debian's stb_image (2.27) builds a JPEG Huffman table from 16 code counts without checking
@@ -228,34 +218,9 @@ int tfx_image_load(tfx_image **out, const char *path, int channels)
     *out = NULL;
     TFX__CHECK_NULL(path);
     TFX__CHECK_ARG(channels >= 0 && channels <= 4, "tfx_image_load: channels %d must be 0..4", channels);
-    FILE *f = fopen(path, "rb");
-    if (!f) return tfx__error(TFX_EIO, "tfx_image_load: cannot open '%s': %s", path, strerror(errno));
     unsigned char *buf = NULL;
-    size_t len = 0, cap = 0;
-    int rc = TFX_OK;
-    for (;;) {
-        if (len == cap) {
-            if (cap >= LOAD_MAX_FILE) {
-                rc = tfx__error(TFX_EFORMAT, "tfx_image_load: '%s' is larger than %zu bytes", path, LOAD_MAX_FILE);
-                break;
-            }
-            size_t ncap = cap ? cap * 2 : 65536;
-            unsigned char *nb = tfx__realloc(buf, ncap);
-            if (!nb) {
-                rc = tfx__error(TFX_ENOMEM, "tfx_image_load: out of memory reading '%s'", path);
-                break;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f)) rc = tfx__error(TFX_EIO, "tfx_image_load: reading '%s' failed", path);
-            break;
-        }
-    }
-    fclose(f);
+    size_t len = 0;
+    int rc = tfx__file_read("tfx_image_load", path, LOAD_MAX_FILE, &buf, &len);
     if (rc == TFX_OK) {
         rc = len ? tfx_image_decode(out, buf, len, channels)
                  : tfx__error(TFX_EFORMAT, "tfx_image_decode: empty data");

@@ -6,6 +6,7 @@
 #ifndef TFX_RENDER_RENDER_H
 #define TFX_RENDER_RENDER_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,6 +21,35 @@ uint8_t tfx__u8_wrap(double v);
 uint8_t tfx__u8_trunc_sat(double v);
 /* Paper-correct: round half away from zero, saturate to [0, 255]; NaN -> 0. */
 uint8_t tfx__u8_round(double v);
+
+/* ---- min-max (heatmaps and saliency: inline, they run per pixel) ---- */
+/* Min and max over finite values; returns 0 when there is none. */
+static inline int tfx__finite_range(const float *v, size_t n, double *mn, double *mx)
+{
+    int any = 0;
+    double lo = 0.0, hi = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double x = v[i];
+        if (!isfinite(x)) continue;
+        if (!any || x < lo) lo = x;
+        if (!any || x > hi) hi = x;
+        any = 1;
+    }
+    *mn = lo;
+    *mx = hi;
+    return any;
+}
+
+/* The paper-correct normalisation of one value given a finite range: [0, 1]; constant -> 0;
+ * NaN -> 0; +Inf -> 1; -Inf -> 0. */
+static inline double tfx__minmax_unit(double x, double mn, double mx)
+{
+    if (isnan(x)) return 0.0;
+    if (isinf(x)) return x > 0 ? 1.0 : 0.0;
+    if (!(mx > mn)) return 0.0;
+    double t = (x - mn) / (mx - mn);
+    return t < 0.0 ? 0.0 : (t > 1.0 ? 1.0 : t);
+}
 
 /* ---- options ---- */
 /* Copy the caller's options (NULL: defaults) and check them; fn names the public function. */
@@ -54,12 +84,6 @@ void tfx__tfe_image_to_uint255(const float *img, size_t count, uint8_t *out);
  * z-score over the whole batch, 255 z cast to uint8 (wrap, or saturate when `saturate`). */
 void tfx__tfe_normalized_grayscale(const float *t, size_t n, size_t hw, int c, int saturate,
                                    uint8_t *out);
-
-/* One heatmap over one picture: map (mh, mw) as float32 (map_f64 == 0) or float64 (map_f64 != 0,
- * tf-explain's occlusion map), image (h, w, c) float, c 1 or 3; rgb_out h*w*3. Follows o->compat,
- * o->colormap, o->image_weight, o->heatmap_weight, o->image_min/max. */
-int tfx__heatmap_one(const void *map, int map_f64, int mh, int mw, const float *image, int h,
-                     int w, int c, const tfx_render_options *o, uint8_t *rgb_out);
 
 /* tfx_render_heatmap with float64 maps (tf-explain's occlusion sensitivity keeps its score map in
  * float64, and the rounding of 1 - p matters in compat mode). */

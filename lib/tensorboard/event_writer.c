@@ -7,10 +7,11 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "core/file.h"
+#include "core/options.h"
 #include "tensorboard/tensorboard_internal.h"
 
 struct tfx_event_writer {
@@ -55,52 +56,19 @@ static double system_clock(void *user)
     return (double)tv.tv_sec + tv.tv_usec * 1e-6;
 }
 
+TFX__OPTIONS_DESC_V1(event_writer_options, tfx_event_writer_options, TFX_EVENT_WRITER_OPTIONS_VERSION,
+                     TFX_EVENT_WRITER_OPTIONS_INIT);
+
 int tfx_event_writer_options_init(tfx_event_writer_options *opts, unsigned version)
 {
-    TFX__CHECK_NULL(opts);
-    if (version == 0 || version > TFX_EVENT_WRITER_OPTIONS_VERSION)
-        return tfx__error(TFX_EVERSION, "tfx_event_writer_options_init: version %u is not supported "
-                                        "(this library knows up to %u)",
-                          version, (unsigned)TFX_EVENT_WRITER_OPTIONS_VERSION);
-    tfx_event_writer_options def = TFX_EVENT_WRITER_OPTIONS_INIT;
-    *opts = def;
-    opts->version = version;
-    return TFX_OK;
-}
-
-/* mkdir -p: create each missing component; an existing non-directory is an error. */
-static int make_dirs(const char *fn, const char *dir)
-{
-    size_t n = strlen(dir);
-    char *p = tfx__malloc(n + 1);
-    if (!p) return tfx__error(TFX_ENOMEM, "%s: out of memory", fn);
-    memcpy(p, dir, n + 1);
-    while (n > 1 && p[n - 1] == '/') p[--n] = '\0';
-    int rc = TFX_OK;
-    for (size_t i = 1; i <= n; i++) {
-        if (i < n && p[i] != '/') continue;
-        if (i < n && p[i - 1] == '/') continue; /* "a//b" */
-        char saved = p[i];
-        p[i] = '\0';
-        if (mkdir(p, 0777) != 0) {
-            int e = errno;
-            struct stat st;
-            if (e != EEXIST || stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
-                rc = tfx__error(TFX_EIO, "%s: cannot create directory '%s' (for logdir '%s'): %s", fn, p,
-                                dir, strerror(e == EEXIST ? ENOTDIR : e));
-                break;
-            }
-        }
-        p[i] = saved;
-    }
-    tfx__free(p);
-    return rc;
+    return tfx__options_init(&event_writer_options, opts, version, "tfx_event_writer_options_init");
 }
 
 static void write_failed(tfx_event_writer *w, int err)
 {
+    char eb[128];
     w->failed = 1;
-    snprintf(w->fail_msg, sizeof w->fail_msg, "%s", strerror(err));
+    snprintf(w->fail_msg, sizeof w->fail_msg, "%s", tfx__file_strerror(err, eb, sizeof eb));
     /* Cut back to the last whole record; if that fails too, readers see one partial
      * record at the end, which they treat as not yet written. */
     if (ftruncate(w->fd, w->end) != 0) { /* nothing more to do */
@@ -165,13 +133,9 @@ int tfx_event_writer_new(tfx_event_writer **out, const char *logdir, const tfx_e
     *out = NULL;
     TFX__CHECK_NULL(logdir);
     TFX__CHECK_ARG(logdir[0] != '\0', "%s: logdir is empty", fn);
-    tfx_event_writer_options o = TFX_EVENT_WRITER_OPTIONS_INIT;
-    if (opts) {
-        if (opts->version == 0 || opts->version > TFX_EVENT_WRITER_OPTIONS_VERSION)
-            return tfx__error(TFX_EVERSION, "%s: options version %u is not supported (this library knows up to %u)",
-                              fn, opts->version, (unsigned)TFX_EVENT_WRITER_OPTIONS_VERSION);
-        o = *opts; /* one version so far: the whole struct is the known prefix */
-    }
+    tfx_event_writer_options o;
+    int copy_rc = tfx__options_copy(&event_writer_options, &o, opts, fn);
+    if (copy_rc) return copy_rc;
     tfx_event_writer *w = tfx__calloc(1, sizeof *w);
     if (!w) return tfx__error(TFX_ENOMEM, "%s: out of memory", fn);
     w->fd = -1;
@@ -181,7 +145,7 @@ int tfx_event_writer_new(tfx_event_writer **out, const char *logdir, const tfx_e
     double t;
     int rc = get_time(w, fn, &t);
     if (rc) goto fail;
-    rc = make_dirs(fn, logdir);
+    rc = tfx__file_mkdirs(fn, logdir);
     if (rc) goto fail;
 
     char host[256];
@@ -206,7 +170,9 @@ int tfx_event_writer_new(tfx_event_writer **out, const char *logdir, const tfx_e
         w->fd = open(w->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (w->fd >= 0) break;
         if (errno != EEXIST || attempt == 1000) {
-            rc = tfx__error(TFX_EIO, "%s: cannot create '%s': %s", fn, w->path, strerror(errno));
+            char eb[128];
+            int e = errno;
+            rc = tfx__error(TFX_EIO, "%s: cannot create '%s': %s", fn, w->path, tfx__file_strerror(e, eb, sizeof eb));
             goto fail;
         }
     }
@@ -331,8 +297,12 @@ int tfx_event_writer_flush(tfx_event_writer *w)
     int rc = check_usable(w, "tfx_event_writer_flush");
     if (rc) return rc;
     /* Records are already in the file; this makes them durable. Some file systems cannot sync. */
-    if (fdatasync(w->fd) != 0 && errno != EINVAL && errno != EROFS && errno != ENOTSUP)
-        return tfx__error(TFX_EIO, "tfx_event_writer_flush: syncing '%s' failed: %s", w->path, strerror(errno));
+    if (fdatasync(w->fd) != 0 && errno != EINVAL && errno != EROFS && errno != ENOTSUP) {
+        char eb[128];
+        int e = errno;
+        return tfx__error(TFX_EIO, "tfx_event_writer_flush: syncing '%s' failed: %s", w->path,
+                          tfx__file_strerror(e, eb, sizeof eb));
+    }
     return TFX_OK;
 }
 
@@ -344,8 +314,12 @@ int tfx_event_writer_close(tfx_event_writer *w)
     int rc = w->failed ? tfx__error(TFX_EIO, "tfx_event_writer_close: the writer of '%s' failed earlier (%s)",
                                     w->path, w->fail_msg)
                        : tfx_event_writer_flush(w);
-    if (close(w->fd) != 0 && !rc)
-        rc = tfx__error(TFX_EIO, "tfx_event_writer_close: closing '%s' failed: %s", w->path, strerror(errno));
+    if (close(w->fd) != 0 && !rc) {
+        char eb[128];
+        int e = errno;
+        rc = tfx__error(TFX_EIO, "tfx_event_writer_close: closing '%s' failed: %s", w->path,
+                        tfx__file_strerror(e, eb, sizeof eb));
+    }
     w->fd = -1;
     return rc;
 }

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/options.h"
 #include "explain/explain_internal.h"
 #include "tensorboard/tensorboard_internal.h"
 
@@ -75,17 +76,12 @@ static const char *const method_dirs[] = {NULL,
 #define N_KNOWN ((int)(sizeof method_tags / sizeof method_tags[0]))
 _Static_assert(sizeof method_tags == sizeof method_dirs, "one directory per tag");
 
+TFX__OPTIONS_DESC_V1(explainer_callback_options, tfx_explainer_callback_options, TFX_EXPLAINER_CALLBACK_OPTIONS_VERSION,
+                     TFX_EXPLAINER_CALLBACK_OPTIONS_INIT);
+
 int tfx_explainer_callback_options_init(tfx_explainer_callback_options *opts, unsigned version)
 {
-    TFX__CHECK_NULL(opts);
-    if (version == 0 || version > TFX_EXPLAINER_CALLBACK_OPTIONS_VERSION)
-        return tfx__error(TFX_EVERSION, "tfx_explainer_callback_options_init: version %u is not supported "
-                                        "(this library knows up to %u)",
-                          version, (unsigned)TFX_EXPLAINER_CALLBACK_OPTIONS_VERSION);
-    tfx_explainer_callback_options def = TFX_EXPLAINER_CALLBACK_OPTIONS_INIT;
-    *opts = def;
-    opts->version = version;
-    return TFX_OK;
+    return tfx__options_init(&explainer_callback_options, opts, version, "tfx_explainer_callback_options_init");
 }
 
 static double monotonic(void)
@@ -260,13 +256,9 @@ int tfx_explainer_callback_new(tfx_explainer_callback **out, tfx_model *m, int m
     }
     TFX__CHECK_ARG(output_dir[0] != '\0', "%s: output_dir is empty", fn);
 
-    tfx_explainer_callback_options o = TFX_EXPLAINER_CALLBACK_OPTIONS_INIT;
-    if (opts) {
-        if (opts->version == 0 || opts->version > TFX_EXPLAINER_CALLBACK_OPTIONS_VERSION)
-            return tfx__error(TFX_EVERSION, "%s: options version %u is not supported (this library knows up to %u)",
-                              fn, opts->version, (unsigned)TFX_EXPLAINER_CALLBACK_OPTIONS_VERSION);
-        o = *opts; /* one version so far */
-    }
+    tfx_explainer_callback_options o;
+    int copy_rc = tfx__options_copy(&explainer_callback_options, &o, opts, fn);
+    if (copy_rc) return copy_rc;
     if (o.tag && !o.tag[0]) return tfx__error(TFX_EINVAL, "%s: tag is empty", fn);
     size_t cap = o.max_images ? o.max_images : TFX_EXPLAINER_CALLBACK_MAX_IMAGES;
     if (n > cap)

@@ -14,7 +14,7 @@ size_t tfx__pb_varint_size(uint64_t v)
     return n;
 }
 
-void tfx__pb_raw(tfx__pb *b, const void *data, size_t n)
+static void pb_raw(tfx__pb *b, const void *data, size_t n)
 {
     if (b->p && n) memcpy(b->p + b->n, data, n);
     b->n += n;
@@ -33,57 +33,57 @@ void tfx__pb_varint(tfx__pb *b, uint64_t v)
     b->p[b->n++] = (uint8_t)v;
 }
 
-void tfx__pb_key(tfx__pb *b, unsigned field, unsigned wire_type)
+static void pb_key(tfx__pb *b, unsigned field, unsigned wire_type)
 {
     tfx__pb_varint(b, ((uint64_t)field << 3) | wire_type);
 }
 
-void tfx__pb_fixed32(tfx__pb *b, uint32_t v)
+static void pb_fixed32(tfx__pb *b, uint32_t v)
 {
     uint8_t t[4];
     for (int i = 0; i < 4; i++) t[i] = (uint8_t)(v >> (8 * i));
-    tfx__pb_raw(b, t, 4);
+    pb_raw(b, t, 4);
 }
 
-void tfx__pb_fixed64(tfx__pb *b, uint64_t v)
+static void pb_fixed64(tfx__pb *b, uint64_t v)
 {
     uint8_t t[8];
     for (int i = 0; i < 8; i++) t[i] = (uint8_t)(v >> (8 * i));
-    tfx__pb_raw(b, t, 8);
+    pb_raw(b, t, 8);
 }
 
 void tfx__pb_float(tfx__pb *b, unsigned field, float v)
 {
     uint32_t u;
     memcpy(&u, &v, 4); /* IEEE-754 bits; byte order is made explicit by fixed32 */
-    tfx__pb_key(b, field, TFX__PB_FIXED32);
-    tfx__pb_fixed32(b, u);
+    pb_key(b, field, TFX__PB_FIXED32);
+    pb_fixed32(b, u);
 }
 
 void tfx__pb_double(tfx__pb *b, unsigned field, double v)
 {
     uint64_t u;
     memcpy(&u, &v, 8);
-    tfx__pb_key(b, field, TFX__PB_FIXED64);
-    tfx__pb_fixed64(b, u);
+    pb_key(b, field, TFX__PB_FIXED64);
+    pb_fixed64(b, u);
 }
 
 void tfx__pb_int64(tfx__pb *b, unsigned field, int64_t v)
 {
-    tfx__pb_key(b, field, TFX__PB_VARINT);
+    pb_key(b, field, TFX__PB_VARINT);
     tfx__pb_varint(b, (uint64_t)v); /* two's complement, as protobuf does for int64 */
 }
 
-void tfx__pb_len_prefix(tfx__pb *b, unsigned field, size_t n)
+static void pb_len_prefix(tfx__pb *b, unsigned field, size_t n)
 {
-    tfx__pb_key(b, field, TFX__PB_LEN);
+    pb_key(b, field, TFX__PB_LEN);
     tfx__pb_varint(b, n);
 }
 
-void tfx__pb_bytes(tfx__pb *b, unsigned field, const void *data, size_t n)
+static void pb_bytes(tfx__pb *b, unsigned field, const void *data, size_t n)
 {
-    tfx__pb_len_prefix(b, field, n);
-    tfx__pb_raw(b, data, n);
+    pb_len_prefix(b, field, n);
+    pb_raw(b, data, n);
 }
 
 /* Summary.Image{height=1, width=2, colorspace=3, encoded_image_string=4}; zeros omitted. */
@@ -92,20 +92,20 @@ static void encode_image(tfx__pb *b, const tfx__tb_value *v)
     if (v->height) tfx__pb_int64(b, 1, v->height);
     if (v->width) tfx__pb_int64(b, 2, v->width);
     if (v->colorspace) tfx__pb_int64(b, 3, v->colorspace);
-    if (v->image_len) tfx__pb_bytes(b, 4, v->image, v->image_len);
+    if (v->image_len) pb_bytes(b, 4, v->image, v->image_len);
 }
 
 /* Summary.Value{tag=1, simple_value=2 | image=4}. simple_value is in a oneof: written even
  * when 0.0, otherwise TensorBoard would not see a scalar. */
 static void encode_value(tfx__pb *b, const tfx__tb_value *v)
 {
-    if (v->tag_len) tfx__pb_bytes(b, 1, v->tag, v->tag_len);
+    if (v->tag_len) pb_bytes(b, 1, v->tag, v->tag_len);
     if (v->kind == TFX__TB_SIMPLE_VALUE) {
         tfx__pb_float(b, 2, v->simple_value);
     } else if (v->kind == TFX__TB_IMAGE) {
         tfx__pb c = {NULL, 0};
         encode_image(&c, v);
-        tfx__pb_len_prefix(b, 4, c.n);
+        pb_len_prefix(b, 4, c.n);
         encode_image(b, v);
     }
 }
@@ -116,15 +116,15 @@ size_t tfx__tb_encode_event(uint8_t *out, int has_wall_time, double wall_time, i
     tfx__pb b = {out, 0};
     if (has_wall_time) tfx__pb_double(&b, 1, wall_time);
     if (step != 0) tfx__pb_int64(&b, 2, step);
-    if (file_version) tfx__pb_bytes(&b, 3, file_version, strlen(file_version));
+    if (file_version) pb_bytes(&b, 3, file_version, strlen(file_version));
     if (value) {
         /* Event.summary (5) = Summary{value (1) = Value}: sizes bottom-up by counting. */
         tfx__pb c = {NULL, 0};
         encode_value(&c, value);
         size_t value_size = c.n;
         size_t summary_size = 1 + tfx__pb_varint_size(value_size) + value_size;
-        tfx__pb_len_prefix(&b, 5, summary_size);
-        tfx__pb_len_prefix(&b, 1, value_size);
+        pb_len_prefix(&b, 5, summary_size);
+        pb_len_prefix(&b, 1, value_size);
         encode_value(&b, value);
     }
     return b.n;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/options.h"
 #include "tensorboard/tensorboard_internal.h"
 
 struct tfx_tensorboard_callback {
@@ -15,17 +16,12 @@ struct tfx_tensorboard_callback {
     char message[512];
 };
 
+TFX__OPTIONS_DESC_V1(tensorboard_options, tfx_tensorboard_options, TFX_TENSORBOARD_OPTIONS_VERSION,
+                     TFX_TENSORBOARD_OPTIONS_INIT);
+
 int tfx_tensorboard_options_init(tfx_tensorboard_options *opts, unsigned version)
 {
-    TFX__CHECK_NULL(opts);
-    if (version == 0 || version > TFX_TENSORBOARD_OPTIONS_VERSION)
-        return tfx__error(TFX_EVERSION, "tfx_tensorboard_options_init: version %u is not supported "
-                                        "(this library knows up to %u)",
-                          version, (unsigned)TFX_TENSORBOARD_OPTIONS_VERSION);
-    tfx_tensorboard_options def = TFX_TENSORBOARD_OPTIONS_INIT;
-    *opts = def;
-    opts->version = version;
-    return TFX_OK;
+    return tfx__options_init(&tensorboard_options, opts, version, "tfx_tensorboard_options_init");
 }
 
 /* Remember the first error; the hook's return value decides whether fit goes on. */
@@ -97,13 +93,9 @@ int tfx_tensorboard_callback_new(tfx_tensorboard_callback **out, const char *log
     *out = NULL;
     TFX__CHECK_NULL(log_dir);
     TFX__CHECK_ARG(log_dir[0] != '\0', "%s: log_dir is empty", fn);
-    tfx_tensorboard_options o = TFX_TENSORBOARD_OPTIONS_INIT;
-    if (opts) {
-        if (opts->version == 0 || opts->version > TFX_TENSORBOARD_OPTIONS_VERSION)
-            return tfx__error(TFX_EVERSION, "%s: options version %u is not supported (this library knows up to %u)",
-                              fn, opts->version, (unsigned)TFX_TENSORBOARD_OPTIONS_VERSION);
-        o = *opts; /* one version so far */
-    }
+    tfx_tensorboard_options o;
+    int copy_rc = tfx__options_copy(&tensorboard_options, &o, opts, fn);
+    if (copy_rc) return copy_rc;
     TFX__CHECK_ARG(o.update_freq >= 0, "%s: update_freq = %d must be >= 0", fn, o.update_freq);
     tfx_tensorboard_callback *cb = tfx__calloc(1, sizeof *cb);
     size_t n = strlen(log_dir) + 16;

@@ -3,9 +3,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/options.h"
 #include "train/train_internal.h"
 
-double tfx__train_clock(void)
+static double monotonic_clock(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -33,27 +34,11 @@ int tfx__train_get(tfx_model *m, const char *fn, tfx__train **out)
     return TFX_OK;
 }
 
+TFX__OPTIONS_DESC_V1(compile_options, tfx_compile_options, TFX_COMPILE_OPTIONS_VERSION, TFX_COMPILE_OPTIONS_INIT);
+
 int tfx_compile_options_init(tfx_compile_options *opts, unsigned version)
 {
-    TFX__CHECK_NULL(opts);
-    if (version == 0 || version > TFX_COMPILE_OPTIONS_VERSION)
-        return tfx__error(TFX_EVERSION, "tfx_compile_options_init: version %u is not supported (this library knows up to %u)",
-                          version, (unsigned)TFX_COMPILE_OPTIONS_VERSION);
-    tfx_compile_options def = TFX_COMPILE_OPTIONS_INIT;
-    *opts = def;
-    opts->version = version;
-    return TFX_OK;
-}
-
-const char *tfx__loss_name(int loss)
-{
-    switch (loss) {
-    case TFX_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY: return "sparse_categorical_crossentropy";
-    case TFX_LOSS_CATEGORICAL_CROSSENTROPY: return "categorical_crossentropy";
-    case TFX_LOSS_BINARY_CROSSENTROPY: return "binary_crossentropy";
-    case TFX_LOSS_MEAN_SQUARED_ERROR: return "mean_squared_error";
-    default: return "unknown";
-    }
+    return tfx__options_init(&compile_options, opts, version, "tfx_compile_options_init");
 }
 
 /* Cross-entropy on a softmax (sigmoid for BCE) output reads the logits, as Keras does when
@@ -91,13 +76,9 @@ static int in_unit(float v) { return v >= 0.0f && v < 1.0f; }
 int tfx_model_compile(tfx_model *m, const tfx_compile_options *o)
 {
     TFX__CHECK_NULL(m);
-    tfx_compile_options opt = TFX_COMPILE_OPTIONS_INIT;
-    if (o) {
-        if (o->version == 0 || o->version > TFX_COMPILE_OPTIONS_VERSION)
-            return tfx__error(TFX_EVERSION, "tfx_model_compile: options version %u is not supported (this library knows up to %u)",
-                              o->version, (unsigned)TFX_COMPILE_OPTIONS_VERSION);
-        opt = *o; /* one version so far: the whole struct is the known prefix */
-    }
+    tfx_compile_options opt;
+    int copy_rc = tfx__options_copy(&compile_options, &opt, o, "tfx_model_compile");
+    if (copy_rc) return copy_rc;
     if (m->n_layers == 0) return tfx__error(TFX_ESTATE, "tfx_model_compile: the model has no layers");
     TFX__CHECK_ARG(opt.loss >= TFX_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY && opt.loss <= TFX_LOSS_MEAN_SQUARED_ERROR,
                    "tfx_model_compile: unknown loss %d", opt.loss);
@@ -127,7 +108,7 @@ int tfx_model_compile(tfx_model *m, const tfx_compile_options *o)
     t->metrics = opt.metrics;
     t->n_params = m->n_params;
     t->n_layers = m->n_layers;
-    t->clock = tfx__train_clock;
+    t->clock = monotonic_clock;
     make_plan(m, opt.loss, &t->plan);
     int slots = tfx__optimizer_slots(&t->opt);
     size_t n = m->n_params ? m->n_params : 1;

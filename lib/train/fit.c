@@ -3,20 +3,16 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/options.h"
 #include "train/train_internal.h"
 
 #define MAX_BATCH (1u << 20)
 
+TFX__OPTIONS_DESC_V1(fit_options, tfx_fit_options, TFX_FIT_OPTIONS_VERSION, TFX_FIT_OPTIONS_INIT);
+
 int tfx_fit_options_init(tfx_fit_options *opts, unsigned version)
 {
-    TFX__CHECK_NULL(opts);
-    if (version == 0 || version > TFX_FIT_OPTIONS_VERSION)
-        return tfx__error(TFX_EVERSION, "tfx_fit_options_init: version %u is not supported (this library knows up to %u)",
-                          version, (unsigned)TFX_FIT_OPTIONS_VERSION);
-    tfx_fit_options def = TFX_FIT_OPTIONS_INIT;
-    *opts = def;
-    opts->version = version;
-    return TFX_OK;
+    return tfx__options_init(&fit_options, opts, version, "tfx_fit_options_init");
 }
 
 enum { HOOK_TRAIN_BEGIN, HOOK_TRAIN_END, HOOK_EPOCH_BEGIN, HOOK_EPOCH_END, HOOK_BATCH_BEGIN, HOOK_BATCH_END };
@@ -103,209 +99,256 @@ static int check_options(const tfx_fit_options *o)
     return TFX_OK;
 }
 
+/* One fit call: the data split, the buffers a batch needs (allocated once), progress and logs. */
+typedef struct fit_run {
+    tfx_model *m;
+    tfx__train *t;
+    const tfx_fit_options *o; /* resolved options */
+    tfx_history *history;
+    const float *x;
+    const void *y;
+    size_t n_train, val_n;
+    const float *val_x;
+    const void *val_y;
+    size_t in_sz, rows, cols, y_per, y_elem, steps;
+    int has_acc, has_val, bw_flags;
+    fit_buffers b;
+    tfx__progress prog;
+    tfx_train_logs logs;
+} fit_run;
+
+/* Validation split, data checks, history, buffers, progress and logs. Nothing to free on failure. */
+static int fit_setup(fit_run *r, size_t n)
+{
+    tfx_model *m = r->m;
+    tfx__train *t = r->t;
+    const tfx_fit_options *o = r->o;
+    /* Keras: validation_data wins; otherwise the last fraction, before any shuffling. */
+    r->in_sz = tfx__shape_size(m->input);
+    r->n_train = n;
+    if (o->validation_n > 0) {
+        r->val_n = o->validation_n;
+        r->val_x = o->validation_x;
+        r->val_y = o->validation_y;
+    } else if (o->validation_split > 0.0) {
+        r->n_train = (size_t)floor((double)n * (1.0 - o->validation_split));
+        if (r->n_train == 0 || r->n_train == n)
+            return tfx__error(TFX_EINVAL,
+                              "tfx_model_fit: validation_split %g of %zu samples leaves %zu for training and %zu for "
+                              "validation; both must be non-empty",
+                              o->validation_split, n, r->n_train, n - r->n_train);
+        r->val_n = n - r->n_train;
+        r->val_x = r->x + r->n_train * r->in_sz;
+        r->val_y = tfx__train_y_at(t, r->y, r->n_train);
+    }
+    int rc = tfx__train_check_data("tfx_model_fit", "training", t, m, r->x, r->y, r->n_train);
+    if (rc) return rc;
+    if (r->val_n) {
+        rc = tfx__train_check_data("tfx_model_fit", "validation", t, m, r->val_x, r->val_y, r->val_n);
+        if (rc) return rc;
+    }
+
+    r->has_acc = (t->metrics & TFX_METRIC_ACCURACY) != 0;
+    r->has_val = r->val_n > 0;
+    const size_t n_epochs = o->epochs > o->initial_epoch ? (size_t)(o->epochs - o->initial_epoch) : 0;
+    if (r->history) {
+        rc = tfx__history_reset(r->history, n_epochs, r->has_acc, r->has_val);
+        if (rc) return rc;
+    }
+
+    /* Everything a batch needs, allocated once. */
+    const size_t bs = o->batch_size < r->n_train ? o->batch_size : r->n_train;
+    r->rows = t->plan.rows;
+    r->cols = t->plan.cols;
+    const int sparse = t->plan.loss == TFX_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY;
+    r->y_per = sparse ? r->rows : r->rows * r->cols;
+    r->y_elem = sparse ? sizeof(int32_t) : sizeof(float);
+    const size_t seed_per = tfx__shape_size(m->layers[t->plan.top]->out);
+    fit_buffers *b = &r->b;
+    b->idx = alloc_array(r->n_train, 1, sizeof(size_t));
+    b->bx = alloc_array(bs, r->in_sz, sizeof(float));
+    b->by = alloc_array(bs, r->y_per, r->y_elem);
+    b->seed = alloc_array(bs, seed_per, sizeof(float));
+    if (!b->idx || !b->bx || !b->by || !b->seed) {
+        free_buffers(b);
+        return tfx__error(TFX_ENOMEM, "tfx_model_fit: out of memory for batches of %zu samples", bs);
+    }
+    rc = tfx__model_reserve(m, bs);
+    if (rc) {
+        free_buffers(b);
+        return tfx__error_prefix("tfx_model_fit");
+    }
+
+    r->steps = (r->n_train + o->batch_size - 1) / o->batch_size;
+    r->prog.verbose = o->verbose;
+    r->prog.file = o->progress_file;
+    r->prog.write = o->progress_write;
+    r->prog.payload = o->progress_payload;
+    r->prog.clock = t->clock;
+    r->prog.has_acc = r->has_acc;
+
+    tfx_train_logs *logs = &r->logs;
+    memset(logs, 0, sizeof *logs);
+    logs->epochs = o->epochs;
+    logs->steps = r->steps;
+    logs->samples = r->n_train;
+    logs->val_samples = r->val_n;
+    logs->loss = logs->accuracy = logs->val_loss = logs->val_accuracy = logs->batch_loss = NAN;
+    logs->epoch = o->initial_epoch;
+    r->bw_flags = TFX__BW_PARAM_GRADS | (t->plan.skip_act ? TFX__BW_SKIP_ACTIVATION : 0);
+    return TFX_OK;
+}
+
+/* Batch s of an epoch: hooks, forward, loss, backward, optimizer step, running means. */
+static int fit_batch(fit_run *r, int epoch, size_t s, double *loss_sum, double *correct_sum, double *seen)
+{
+    tfx_model *m = r->m;
+    tfx__train *t = r->t;
+    const tfx_fit_options *o = r->o;
+    tfx_train_logs *logs = &r->logs;
+    const size_t in_sz = r->in_sz, rows = r->rows;
+    size_t start = s * o->batch_size;
+    size_t cnt = r->n_train - start < o->batch_size ? r->n_train - start : o->batch_size;
+    logs->batch = s;
+    logs->batch_size = cnt;
+    logs->batch_loss = NAN;
+    int rc = run_hooks(m, o, 0, o->n_callbacks, HOOK_BATCH_BEGIN, logs);
+    if (rc) return rc;
+    for (size_t k = 0; k < cnt; k++) {
+        size_t src = r->b.idx[start + k];
+        memcpy(r->b.bx + k * in_sz, r->x + src * in_sz, in_sz * sizeof(float));
+        memcpy((char *)r->b.by + k * r->y_per * r->y_elem, tfx__train_y_at(t, r->y, src), r->y_per * r->y_elem);
+    }
+    /* Forward, loss and backward back to back: a hook may run predict between batches and
+     * reuse the forward buffers. */
+    rc = tfx__model_forward(m, r->b.bx, cnt, 1 | TFX__FW_LEAN);
+    if (rc) return tfx__error_prefix("tfx_model_fit: epoch %d, batch %zu", epoch + 1, s);
+    double correct = 0.0;
+    double lsum = tfx__loss_eval(t->plan.loss, t->plan.from_logits, tfx__train_logits(m, t),
+                                 tfx__model_layer_output(m, m->n_layers - 1), r->b.by, cnt * rows, r->cols, r->b.seed,
+                                 &correct);
+    if (!isfinite(lsum))
+        return tfx__error(TFX_ERROR,
+                          "tfx_model_fit: the loss became %g at epoch %d, batch %zu; training stopped (learning "
+                          "rate too high, or inputs too large?)",
+                          lsum, epoch + 1, s);
+    rc = tfx__model_backward(m, cnt, t->plan.top, r->b.seed, 0, 0, r->bw_flags, NULL, NULL);
+    if (rc) return tfx__error_prefix("tfx_model_fit: epoch %d, batch %zu", epoch + 1, s);
+    t->step++;
+    tfx__optimizer_step(&t->opt, t->step, m->n_params, m->params, m->grads, t->slot1, t->slot2);
+    tfx__model_weights_changed(m);
+
+    /* Keras's running means, weighted by the samples of each batch. */
+    *loss_sum += lsum;
+    *correct_sum += correct;
+    *seen += (double)(cnt * rows);
+    logs->batch_loss = lsum / (double)(cnt * rows);
+    logs->loss = *loss_sum / *seen;
+    logs->accuracy = r->has_acc ? *correct_sum / *seen : NAN;
+    rc = tfx__progress_batch(&r->prog, s + 1, logs->loss, logs->accuracy);
+    if (rc) return rc;
+    return run_hooks(m, o, 0, o->n_callbacks, HOOK_BATCH_END, logs);
+}
+
+/* Loss and accuracy on the validation data after an epoch, into the logs. */
+static int fit_validate(fit_run *r, int epoch)
+{
+    double vl, vc;
+    int rc = tfx__train_eval_sums(r->m, r->t, r->val_x, r->val_y, r->val_n, r->o->batch_size, &vl, &vc);
+    if (rc) return tfx__error_prefix("tfx_model_fit: validation after epoch %d", epoch + 1);
+    const double count = (double)r->val_n * (double)r->rows;
+    r->logs.val_loss = vl / count;
+    r->logs.val_accuracy = r->has_acc ? vc / count : NAN;
+    return TFX_OK;
+}
+
+/* One epoch: shuffle, batches, validation, progress, history and the epoch hooks. */
+static int fit_epoch(fit_run *r, int epoch)
+{
+    tfx_model *m = r->m;
+    const tfx_fit_options *o = r->o;
+    tfx_train_logs *logs = &r->logs;
+    size_t *idx = r->b.idx;
+    for (size_t i = 0; i < r->n_train; i++) idx[i] = i;
+    if (o->shuffle)
+        for (size_t i = r->n_train; i > 1; i--) {
+            size_t j = (size_t)tfx__rng_below(&m->rng, i);
+            size_t tmp = idx[i - 1];
+            idx[i - 1] = idx[j];
+            idx[j] = tmp;
+        }
+    logs->epoch = epoch;
+    logs->batch = logs->batch_size = 0;
+    logs->loss = logs->accuracy = logs->val_loss = logs->val_accuracy = logs->batch_loss = NAN;
+    int rc = run_hooks(m, o, 0, o->n_callbacks, HOOK_EPOCH_BEGIN, logs);
+    if (rc) return rc;
+    rc = tfx__progress_epoch_begin(&r->prog, epoch, o->epochs, r->steps);
+    if (rc) return rc;
+    double loss_sum = 0.0, correct_sum = 0.0, seen = 0.0;
+    for (size_t s = 0; s < r->steps; s++) {
+        rc = fit_batch(r, epoch, s, &loss_sum, &correct_sum, &seen);
+        if (rc) return rc;
+    }
+    logs->batch = logs->batch_size = 0;
+    logs->batch_loss = NAN;
+    if (r->has_val) {
+        rc = fit_validate(r, epoch);
+        if (rc) return rc;
+    }
+    rc = tfx__progress_epoch_end(&r->prog, logs->loss, logs->accuracy, r->has_val, logs->val_loss,
+                                 logs->val_accuracy);
+    if (rc) return rc;
+    if (r->history)
+        tfx__history_append(r->history, epoch, logs->loss, logs->accuracy, logs->val_loss, logs->val_accuracy);
+    return run_hooks(m, o, 0, o->n_callbacks, HOOK_EPOCH_END, logs);
+}
+
 int tfx_model_fit(tfx_model *m, const float *x, const void *y, size_t n, const tfx_fit_options *o,
                   tfx_history *history)
 {
     TFX__CHECK_NULL(m);
     TFX__CHECK_NULL(x);
     TFX__CHECK_NULL(y);
-    tfx_fit_options opt = TFX_FIT_OPTIONS_INIT;
-    if (o) {
-        if (o->version == 0 || o->version > TFX_FIT_OPTIONS_VERSION)
-            return tfx__error(TFX_EVERSION, "tfx_model_fit: options version %u is not supported (this library knows up to %u)",
-                              o->version, (unsigned)TFX_FIT_OPTIONS_VERSION);
-        opt = *o; /* one version so far */
-    }
+    tfx_fit_options opt;
+    int rc = tfx__options_copy(&fit_options, &opt, o, "tfx_model_fit");
+    if (rc) return rc;
     tfx__train *t;
-    int rc = tfx__train_get(m, "tfx_model_fit", &t);
+    rc = tfx__train_get(m, "tfx_model_fit", &t);
     if (rc) return rc;
     TFX__CHECK_ARG(n > 0, "tfx_model_fit: n = 0 samples");
     rc = check_options(&opt);
     if (rc) return rc;
-
-    /* Keras: validation_data wins; otherwise the last fraction, before any shuffling. */
-    const size_t in_sz = tfx__shape_size(m->input);
-    size_t n_train = n, val_n = 0;
-    const float *val_x = NULL;
-    const void *val_y = NULL;
-    if (opt.validation_n > 0) {
-        val_n = opt.validation_n;
-        val_x = opt.validation_x;
-        val_y = opt.validation_y;
-    } else if (opt.validation_split > 0.0) {
-        n_train = (size_t)floor((double)n * (1.0 - opt.validation_split));
-        if (n_train == 0 || n_train == n)
-            return tfx__error(TFX_EINVAL,
-                              "tfx_model_fit: validation_split %g of %zu samples leaves %zu for training and %zu for "
-                              "validation; both must be non-empty",
-                              opt.validation_split, n, n_train, n - n_train);
-        val_n = n - n_train;
-        val_x = x + n_train * in_sz;
-        val_y = tfx__train_y_at(t, y, n_train);
-    }
-    rc = tfx__train_check_data("tfx_model_fit", "training", t, m, x, y, n_train);
+    fit_run r = {0};
+    r.m = m;
+    r.t = t;
+    r.o = &opt;
+    r.history = history;
+    r.x = x;
+    r.y = y;
+    rc = fit_setup(&r, n);
     if (rc) return rc;
-    if (val_n) {
-        rc = tfx__train_check_data("tfx_model_fit", "validation", t, m, val_x, val_y, val_n);
-        if (rc) return rc;
-    }
 
-    const int has_acc = (t->metrics & TFX_METRIC_ACCURACY) != 0, has_val = val_n > 0;
-    const size_t n_epochs = opt.epochs > opt.initial_epoch ? (size_t)(opt.epochs - opt.initial_epoch) : 0;
-    if (history) {
-        rc = tfx__history_reset(history, n_epochs, has_acc, has_val);
-        if (rc) return rc;
-    }
-
-    /* Everything a batch needs, allocated once. */
-    const size_t bs = opt.batch_size < n_train ? opt.batch_size : n_train;
-    const size_t rows = t->plan.rows, cols = t->plan.cols, L = m->n_layers;
-    const int sparse = t->plan.loss == TFX_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY;
-    const size_t y_per = sparse ? rows : rows * cols;
-    const size_t y_elem = sparse ? sizeof(int32_t) : sizeof(float);
-    const size_t seed_per = tfx__shape_size(m->layers[t->plan.top]->out);
-    fit_buffers b = {0};
-    b.idx = alloc_array(n_train, 1, sizeof(size_t));
-    b.bx = alloc_array(bs, in_sz, sizeof(float));
-    b.by = alloc_array(bs, y_per, y_elem);
-    b.seed = alloc_array(bs, seed_per, sizeof(float));
-    if (!b.idx || !b.bx || !b.by || !b.seed) {
-        free_buffers(&b);
-        return tfx__error(TFX_ENOMEM, "tfx_model_fit: out of memory for batches of %zu samples", bs);
-    }
-    rc = tfx__model_reserve(m, bs);
-    if (rc) {
-        free_buffers(&b);
-        return tfx__error_prefix("tfx_model_fit");
-    }
-
-    const size_t steps = (n_train + opt.batch_size - 1) / opt.batch_size;
-    tfx__progress prog = {0};
-    prog.verbose = opt.verbose;
-    prog.file = opt.progress_file;
-    prog.write = opt.progress_write;
-    prog.payload = opt.progress_payload;
-    prog.clock = t->clock;
-    prog.has_acc = has_acc;
-
-    tfx_train_logs logs;
-    memset(&logs, 0, sizeof logs);
-    logs.epochs = opt.epochs;
-    logs.steps = steps;
-    logs.samples = n_train;
-    logs.val_samples = val_n;
-    logs.loss = logs.accuracy = logs.val_loss = logs.val_accuracy = logs.batch_loss = NAN;
-    logs.epoch = opt.initial_epoch;
-
-    const int bw_flags = TFX__BW_PARAM_GRADS | (t->plan.skip_act ? TFX__BW_SKIP_ACTIVATION : 0);
     size_t begun = 0;
-    rc = TFX_OK;
     /* on_train_begin, one callback at a time so that exactly the begun ones get on_train_end. */
     for (size_t k = 0; k < opt.n_callbacks; k++) {
         begun = k + 1;
-        rc = run_hooks(m, &opt, k, 1, HOOK_TRAIN_BEGIN, &logs);
+        rc = run_hooks(m, &opt, k, 1, HOOK_TRAIN_BEGIN, &r.logs);
         if (rc) break;
     }
-
-    for (int epoch = opt.initial_epoch; rc == TFX_OK && epoch < opt.epochs; epoch++) {
-        for (size_t i = 0; i < n_train; i++) b.idx[i] = i;
-        if (opt.shuffle)
-            for (size_t i = n_train; i > 1; i--) {
-                size_t j = (size_t)tfx__rng_below(&m->rng, i);
-                size_t tmp = b.idx[i - 1];
-                b.idx[i - 1] = b.idx[j];
-                b.idx[j] = tmp;
-            }
-        logs.epoch = epoch;
-        logs.batch = logs.batch_size = 0;
-        logs.loss = logs.accuracy = logs.val_loss = logs.val_accuracy = logs.batch_loss = NAN;
-        rc = run_hooks(m, &opt, 0, opt.n_callbacks, HOOK_EPOCH_BEGIN, &logs);
-        if (rc) break;
-        rc = tfx__progress_epoch_begin(&prog, epoch, opt.epochs, steps);
-        if (rc) break;
-        double loss_sum = 0.0, correct_sum = 0.0, seen = 0.0;
-        for (size_t s = 0; s < steps; s++) {
-            size_t start = s * opt.batch_size;
-            size_t cnt = n_train - start < opt.batch_size ? n_train - start : opt.batch_size;
-            logs.batch = s;
-            logs.batch_size = cnt;
-            logs.batch_loss = NAN;
-            rc = run_hooks(m, &opt, 0, opt.n_callbacks, HOOK_BATCH_BEGIN, &logs);
-            if (rc) break;
-            for (size_t k = 0; k < cnt; k++) {
-                size_t src = b.idx[start + k];
-                memcpy(b.bx + k * in_sz, x + src * in_sz, in_sz * sizeof(float));
-                memcpy((char *)b.by + k * y_per * y_elem, tfx__train_y_at(t, y, src), y_per * y_elem);
-            }
-            /* Forward, loss and backward back to back: a hook may run predict between batches
-             * and reuse the forward buffers. */
-            rc = tfx__model_forward(m, b.bx, cnt, 1 | TFX__FW_LEAN);
-            if (rc) {
-                tfx__error_prefix("tfx_model_fit: epoch %d, batch %zu", epoch + 1, s);
-                break;
-            }
-            double correct = 0.0;
-            double lsum = tfx__loss_eval(t->plan.loss, t->plan.from_logits, tfx__train_logits(m, t),
-                                         tfx__model_layer_output(m, L - 1), b.by, cnt * rows, cols, b.seed, &correct);
-            if (!isfinite(lsum)) {
-                rc = tfx__error(TFX_ERROR,
-                                "tfx_model_fit: the loss became %g at epoch %d, batch %zu; training stopped (learning "
-                                "rate too high, or inputs too large?)",
-                                lsum, epoch + 1, s);
-                break;
-            }
-            rc = tfx__model_backward(m, cnt, t->plan.top, b.seed, 0, 0, bw_flags, NULL, NULL);
-            if (rc) {
-                tfx__error_prefix("tfx_model_fit: epoch %d, batch %zu", epoch + 1, s);
-                break;
-            }
-            t->step++;
-            tfx__optimizer_step(&t->opt, t->step, m->n_params, m->params, m->grads, t->slot1, t->slot2);
-            tfx__model_weights_changed(m);
-
-            /* Keras's running means, weighted by the samples of each batch. */
-            loss_sum += lsum;
-            correct_sum += correct;
-            seen += (double)(cnt * rows);
-            logs.batch_loss = lsum / (double)(cnt * rows);
-            logs.loss = loss_sum / seen;
-            logs.accuracy = has_acc ? correct_sum / seen : NAN;
-            rc = tfx__progress_batch(&prog, s + 1, logs.loss, logs.accuracy);
-            if (rc) break;
-            rc = run_hooks(m, &opt, 0, opt.n_callbacks, HOOK_BATCH_END, &logs);
-            if (rc) break;
-        }
-        if (rc) break;
-        logs.batch = logs.batch_size = 0;
-        logs.batch_loss = NAN;
-        if (has_val) {
-            double vl, vc;
-            rc = tfx__train_eval_sums(m, t, val_x, val_y, val_n, opt.batch_size, &vl, &vc);
-            if (rc) {
-                tfx__error_prefix("tfx_model_fit: validation after epoch %d", epoch + 1);
-                break;
-            }
-            logs.val_loss = vl / ((double)val_n * (double)rows);
-            logs.val_accuracy = has_acc ? vc / ((double)val_n * (double)rows) : NAN;
-        }
-        rc = tfx__progress_epoch_end(&prog, logs.loss, logs.accuracy, has_val, logs.val_loss, logs.val_accuracy);
-        if (rc) break;
-        if (history) tfx__history_append(history, epoch, logs.loss, logs.accuracy, logs.val_loss, logs.val_accuracy);
-        rc = run_hooks(m, &opt, 0, opt.n_callbacks, HOOK_EPOCH_END, &logs);
-    }
+    for (int epoch = opt.initial_epoch; rc == TFX_OK && epoch < opt.epochs; epoch++) rc = fit_epoch(&r, epoch);
 
     /* on_train_end runs even after a stop; the first error is the one reported. */
     int saved_code = rc;
     char saved_msg[1024] = "";
     if (rc) snprintf(saved_msg, sizeof saved_msg, "%s", tfx_error_last()->message);
     for (size_t k = 0; k < begun; k++) {
-        int r = run_hooks(m, &opt, k, 1, HOOK_TRAIN_END, &logs);
-        if (r && !saved_code) {
-            saved_code = r;
+        int e = run_hooks(m, &opt, k, 1, HOOK_TRAIN_END, &r.logs);
+        if (e && !saved_code) {
+            saved_code = e;
             snprintf(saved_msg, sizeof saved_msg, "%s", tfx_error_last()->message);
         }
     }
-    free_buffers(&b);
+    free_buffers(&r.b);
     if (saved_code) return tfx__error(saved_code, "%s", saved_msg);
     tfx_error_clear();
     return TFX_OK;

@@ -36,7 +36,6 @@ typedef struct tfx__train {
 
 /* The compiled state, or TFX_ESTATE (message naming fn) when not compiled / model changed. */
 int tfx__train_get(tfx_model *m, const char *fn, tfx__train **out);
-double tfx__train_clock(void);
 
 /* One optimizer step over n parameters; t is the 1-based step number. */
 void tfx__optimizer_step(const tfx__opt_config *c, uint64_t t, size_t n, float *w, const float *g, float *s1,
@@ -51,7 +50,6 @@ int tfx__optimizer_slots(const tfx__opt_config *c);
  * correct (optional): number of rows the accuracy counts as right. */
 double tfx__loss_eval(int loss, int from_logits, const float *z, const float *p, const void *y, size_t rows,
                       size_t cols, float *grad, double *correct);
-const char *tfx__loss_name(int loss);
 
 /* Input validation shared by fit and evaluate: x finite, y finite / labels in range. */
 int tfx__train_check_data(const char *fn, const char *what, const tfx__train *t, const tfx_model *m,

@@ -1,0 +1,253 @@
+/* File plumbing (core/file.h): whole-file reads, atomic writes, mkdir -p. POSIX only. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/file.h"
+#include "core/internal.h"
+
+#define READ_CHUNK ((size_t)1 << 16) /* first buffer when the size is not known (pipes, devices) */
+#define WRITE_CHUNK ((size_t)1 << 30)
+
+static _Thread_local long tls_fail_after = -1;
+
+void tfx__file_fail_after_bytes(long bytes) { tls_fail_after = bytes; }
+
+const char *tfx__file_strerror(int e, char *buf, size_t n)
+{
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+    return strerror_r(e, buf, n); /* GNU variant: returns the message (buf or a static string) */
+#else
+    return strerror_r(e, buf, n) == 0 ? buf : "unknown error";
+#endif
+}
+
+/* "fn: " or "" for messages. */
+static const char *sep(const char *fn) { return fn ? ": " : ""; }
+#define FN(fn) ((fn) ? (fn) : "")
+
+/* ---- reading ---- */
+
+int tfx__buf_grow(unsigned char **buf, size_t *cap, size_t need, size_t hard)
+{
+    size_t c = *cap ? *cap : need;
+    while (c < need) c = c > SIZE_MAX / 2 ? SIZE_MAX : c * 2;
+    if (c > hard) c = hard;
+    if (c < need) return -1;
+    unsigned char *p = tfx__realloc(*buf, c);
+    if (p == NULL) return -2;
+    *buf = p;
+    *cap = c;
+    return 0;
+}
+
+int tfx__file_read(const char *fn, const char *path, size_t max_bytes, unsigned char **out, size_t *len)
+{
+    char eb[128];
+    *out = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        return tfx__error(TFX_EIO, "%s%scannot open '%s': %s", FN(fn), sep(fn), path,
+                          tfx__file_strerror(e, eb, sizeof eb));
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return tfx__error(TFX_EIO, "%s%scannot stat '%s': %s", FN(fn), sep(fn), path,
+                          tfx__file_strerror(e, eb, sizeof eb));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        return tfx__error(TFX_EIO, "%s%s'%s' is a directory", FN(fn), sep(fn), path);
+    }
+    if (S_ISREG(st.st_mode) && (unsigned long long)st.st_size > (unsigned long long)max_bytes) {
+        close(fd);
+        return tfx__error(TFX_EFORMAT, "%s%s'%s' is %lld bytes, above the limit of %zu bytes", FN(fn), sep(fn), path,
+                          (long long)st.st_size, max_bytes);
+    }
+    /* One byte beyond the cap tells "too large" from "exactly at the cap"; one byte beyond a
+     * regular file's size lets the read see EOF without growing. */
+    const size_t hard = max_bytes < SIZE_MAX ? max_bytes + 1 : SIZE_MAX;
+    size_t first = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : READ_CHUNK;
+    if (first > hard) first = hard;
+    unsigned char *buf = NULL;
+    size_t n = 0, cap = 0;
+    int g = tfx__buf_grow(&buf, &cap, first, hard);
+    while (g == 0) {
+        if (n == cap) {
+            g = tfx__buf_grow(&buf, &cap, n + 1, hard);
+            if (g) break;
+        }
+        ssize_t k = read(fd, buf + n, cap - n);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            tfx__free(buf);
+            close(fd);
+            return tfx__error(TFX_EIO, "%s%sreading '%s' failed: %s", FN(fn), sep(fn), path,
+                              tfx__file_strerror(e, eb, sizeof eb));
+        }
+        if (k == 0) break;
+        n += (size_t)k;
+    }
+    close(fd);
+    if (g == -1 || n > max_bytes) {
+        tfx__free(buf);
+        return tfx__error(TFX_EFORMAT, "%s%s'%s' holds more than the limit of %zu bytes", FN(fn), sep(fn), path,
+                          max_bytes);
+    }
+    if (g != 0) {
+        tfx__free(buf);
+        return tfx__error(TFX_ENOMEM, "%s%sout of memory reading '%s'", FN(fn), sep(fn), path);
+    }
+    *out = buf;
+    *len = n;
+    return TFX_OK;
+}
+
+/* ---- atomic writes ---- */
+
+/* Write everything, retrying short writes; the test hook cuts the write short. */
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+    size_t done = 0;
+    while (done < n) {
+        size_t chunk = n - done;
+        if (chunk > WRITE_CHUNK) chunk = WRITE_CHUNK;
+        if (tls_fail_after >= 0) {
+            if (done >= (size_t)tls_fail_after) {
+                errno = EIO;
+                return -1;
+            }
+            if (chunk > (size_t)tls_fail_after - done) chunk = (size_t)tls_fail_after - done;
+        }
+        ssize_t k = write(fd, p + done, chunk);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        if (k == 0) {
+            errno = ENOSPC;
+            return -1;
+        }
+        done += (size_t)k;
+    }
+    return 0;
+}
+
+/* Open a new file next to path with a unique name. mkstemp would make it 0600; O_EXCL with
+ * mode 0666 gives the permissions (umask) an ordinary new file gets. */
+static int open_temp(const char *path, char *tmp, size_t tmp_len)
+{
+    static _Thread_local unsigned counter;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    for (int attempt = 0; attempt < 100; attempt++) {
+        uint64_t x = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15u ^ (uint64_t)getpid() << 20 ^ ++counter ^
+                     (uint64_t)(uintptr_t)&counter;
+        snprintf(tmp, tmp_len, "%s.tmp-%06llx", path, (unsigned long long)(x & 0xffffff));
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST) return fd;
+        ts.tv_nsec += 7919;
+    }
+    return -1;
+}
+
+/* Make the rename itself durable (best effort: some file systems refuse to fsync a directory). */
+static void sync_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[PATH_MAX];
+    if (!slash) {
+        snprintf(dir, sizeof dir, ".");
+    } else if (slash == path) {
+        snprintf(dir, sizeof dir, "/");
+    } else {
+        size_t n = (size_t)(slash - path);
+        if (n >= sizeof dir) return;
+        memcpy(dir, path, n);
+        dir[n] = '\0';
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    (void)fsync(fd);
+    close(fd);
+}
+
+int tfx__file_write_atomic(const char *fn, const char *path, const void *data, size_t n)
+{
+    char eb[128];
+    size_t plen = strlen(path);
+    char *tmp = tfx__malloc(plen + 32);
+    if (!tmp) return tfx__error(TFX_ENOMEM, "%s%sout of memory", FN(fn), sep(fn));
+    int fd = open_temp(path, tmp, plen + 32);
+    if (fd < 0) {
+        int e = errno;
+        tfx__free(tmp);
+        return tfx__error(TFX_EIO, "%s%scannot create a temporary file next to '%s': %s", FN(fn), sep(fn), path,
+                          tfx__file_strerror(e, eb, sizeof eb));
+    }
+    const char *what = "writing";
+    struct stat st;
+    /* Keep the permissions of the file being replaced. */
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) (void)fchmod(fd, st.st_mode & 07777);
+    if (write_all(fd, data, n) != 0) goto fail;
+    what = "flushing";
+    if (fsync(fd) != 0) goto fail;
+    what = "closing";
+    int rc = close(fd);
+    fd = -1;
+    if (rc != 0) goto fail;
+    what = "renaming the temporary file to";
+    if (rename(tmp, path) != 0) goto fail;
+    sync_dir(path);
+    tfx__free(tmp);
+    return TFX_OK;
+fail:;
+    int e = errno;
+    if (fd >= 0) close(fd);
+    unlink(tmp);
+    tfx__free(tmp);
+    return tfx__error(TFX_EIO, "%s%s%s '%s' failed: %s (the previous file is unchanged)", FN(fn), sep(fn), what, path,
+                      tfx__file_strerror(e, eb, sizeof eb));
+}
+
+/* ---- directories ---- */
+
+int tfx__file_mkdirs(const char *fn, const char *dir)
+{
+    char eb[128];
+    size_t n = strlen(dir);
+    char *p = tfx__malloc(n + 1);
+    if (!p) return tfx__error(TFX_ENOMEM, "%s%sout of memory", FN(fn), sep(fn));
+    memcpy(p, dir, n + 1);
+    while (n > 1 && p[n - 1] == '/') p[--n] = '\0';
+    int rc = TFX_OK;
+    for (size_t i = 1; i <= n; i++) {
+        if (i < n && p[i] != '/') continue;
+        if (i < n && p[i - 1] == '/') continue; /* "a//b" */
+        char saved = p[i];
+        p[i] = '\0';
+        if (mkdir(p, 0777) != 0) {
+            int e = errno;
+            struct stat st;
+            if (e != EEXIST || stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
+                rc = tfx__error(TFX_EIO, "%s%scannot create directory '%s' (for '%s'): %s", FN(fn), sep(fn), p, dir,
+                                tfx__file_strerror(e == EEXIST ? ENOTDIR : e, eb, sizeof eb));
+                break;
+            }
+        }
+        p[i] = saved;
+    }
+    tfx__free(p);
+    return rc;
+}

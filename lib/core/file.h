@@ -1,0 +1,38 @@
+/* File plumbing shared by saving, datasets, images and TensorBoard: whole-file reads under a
+ * cap, atomic replacement of a file, and mkdir -p. Errors are set with tfx__error; fn (may be
+ * NULL) names the public function at the start of each message. */
+#ifndef TFX_CORE_FILE_H
+#define TFX_CORE_FILE_H
+
+#include <stddef.h>
+
+/* Read the whole file into a new buffer (*out, freed with tfx__free; non-NULL even for an empty
+ * file). The buffer grows with the bytes actually read, so no size the file or the file system
+ * reports decides how much memory is taken. TFX_EIO: cannot open or stat, a directory, a read
+ * error; TFX_EFORMAT: more than max_bytes; TFX_ENOMEM. *out is NULL and *len 0 on failure. */
+int tfx__file_read(const char *fn, const char *path, size_t max_bytes, unsigned char **out, size_t *len);
+
+/* Grow *buf (tfx__realloc) so that at least `need` bytes fit: the first time exactly `need`,
+ * then doubling, never above `hard` bytes. -1: `need` passes `hard`; -2: out of memory (*buf
+ * is kept). For readers whose buffers follow the bytes actually produced. */
+int tfx__buf_grow(unsigned char **buf, size_t *cap, size_t need, size_t hard);
+
+/* Replace path with n bytes atomically: a new temporary file next to it (with the permissions
+ * of the file it replaces), every byte written, fsync, close, rename over path, then fsync of
+ * the directory (best effort). On failure path is unchanged and the temporary file removed
+ * (TFX_EIO, the message says so; TFX_ENOMEM). */
+int tfx__file_write_atomic(const char *fn, const char *path, const void *data, size_t n);
+
+/* mkdir -p: create dir and each missing parent (mode 0777 before umask). An existing
+ * directory is fine; an existing non-directory is TFX_EIO ("Not a directory"). */
+int tfx__file_mkdirs(const char *fn, const char *dir);
+
+/* strerror for errno e, thread-safe: the message, in buf (n bytes) or a static string.
+ * Stands in for core/error.c's tfx__strerror (same signature) until both branches meet. */
+const char *tfx__file_strerror(int e, char *buf, size_t n);
+
+/* Test hook (thread-local): tfx__file_write_atomic's writes fail with EIO once `bytes` bytes of
+ * the temporary file are written, as a crash or a full disk would. bytes < 0 turns it off. */
+void tfx__file_fail_after_bytes(long bytes);
+
+#endif
