@@ -2,16 +2,13 @@
  * are really there; each layer's configuration record is decoded and validated by its vtable
  * and the model is rebuilt through tfx__model_add_layer (the shape inference and naming rules
  * users get from the add functions). */
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "core/file.h"
 #include "saving/format.h"
 
 /* Largest file tfx_model_load reads (weights of about 4 billion floats). */
@@ -230,76 +227,16 @@ int tfx_model_load_from_memory(tfx_model **out, const void *data, size_t size)
     return load_model(out, s.arch, s.arch_len, s.weights, s.weights_len);
 }
 
-/* Read the whole file (bounded by FILE_MAX, not by anything the file says). */
-static int read_file(const char *path, uint8_t **data, size_t *size)
-{
-    *data = NULL;
-    *size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return tfx__error(TFX_EIO, "tfx_model_load: cannot open '%s': %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return tfx__error(TFX_EIO, "tfx_model_load: cannot stat '%s': %s", path, strerror(e));
-    }
-    if (S_ISDIR(st.st_mode)) {
-        close(fd);
-        return tfx__error(TFX_EIO, "tfx_model_load: '%s' is a directory", path);
-    }
-    uint64_t max = FILE_MAX < (uint64_t)SIZE_MAX / 2 ? FILE_MAX : (uint64_t)SIZE_MAX / 2;
-    if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max) {
-        close(fd);
-        return tfx__error(TFX_EFORMAT, "tfx_model_load: '%s' is %llu bytes, larger than a model file can be (%llu)",
-                          path, (unsigned long long)st.st_size, (unsigned long long)max);
-    }
-    /* One byte more than the size, so a regular file needs no second allocation to see EOF. */
-    size_t cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : 65536, n = 0;
-    uint8_t *buf = tfx__malloc(cap);
-    if (!buf) goto nomem;
-    for (;;) {
-        if (n == cap) {
-            if (cap >= max) {
-                tfx__free(buf);
-                close(fd);
-                return tfx__error(TFX_EFORMAT, "tfx_model_load: '%s' is larger than a model file can be (%llu)", path,
-                                  (unsigned long long)max);
-            }
-            size_t ncap = cap * 2 > max ? (size_t)max : cap * 2;
-            uint8_t *p = tfx__realloc(buf, ncap);
-            if (!p) goto nomem;
-            buf = p;
-            cap = ncap;
-        }
-        ssize_t k = read(fd, buf + n, cap - n);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            int e = errno;
-            tfx__free(buf);
-            close(fd);
-            return tfx__error(TFX_EIO, "tfx_model_load: reading '%s' failed: %s", path, strerror(e));
-        }
-        if (k == 0) break;
-        n += (size_t)k;
-    }
-    close(fd);
-    *data = buf;
-    *size = n;
-    return TFX_OK;
-nomem:
-    tfx__free(buf);
-    close(fd);
-    return tfx__error(TFX_ENOMEM, "tfx_model_load: out of memory reading '%s'", path);
-}
-
 int tfx_model_load(tfx_model **out, const char *path)
 {
     TFX__CHECK_NULL(out);
     *out = NULL;
     TFX__CHECK_NULL(path);
-    uint8_t *data;
+    unsigned char *data;
     size_t size;
-    int rc = read_file(path, &data, &size);
+    /* Bounded by FILE_MAX, not by anything the file says. */
+    size_t max = FILE_MAX < (uint64_t)SIZE_MAX / 2 ? (size_t)FILE_MAX : SIZE_MAX / 2;
+    int rc = tfx__file_read("tfx_model_load", path, max, &data, &size);
     if (rc) return rc;
     rc = tfx_model_load_from_memory(out, data, size);
     tfx__free(data);

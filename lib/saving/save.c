@@ -1,32 +1,20 @@
 /* Saving a model file (docs/file-format.md): the architecture and weights sections from the
  * layers' vtables (config records, Keras-order weights), written to a temporary file that is
  * renamed into place. */
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "core/file.h"
+#include "core/options.h"
 #include "saving/format.h"
 
-static _Thread_local long tls_fail_after = -1;
-
-void tfx__saving_fail_after_bytes(long bytes) { tls_fail_after = bytes; }
+TFX__OPTIONS_DESC_V1(save_options, tfx_save_options, TFX_SAVE_OPTIONS_VERSION, TFX_SAVE_OPTIONS_INIT);
 
 int tfx_save_options_init(tfx_save_options *opts, unsigned version)
 {
-    TFX__CHECK_NULL(opts);
-    if (version == 0 || version > TFX_SAVE_OPTIONS_VERSION)
-        return tfx__error(TFX_EVERSION, "tfx_save_options_init: version %u is not supported (this library knows up to %u)",
-                          version, (unsigned)TFX_SAVE_OPTIONS_VERSION);
-    tfx_save_options def = TFX_SAVE_OPTIONS_INIT;
-    *opts = def;
-    opts->version = version;
-    return TFX_OK;
+    return tfx__options_init(&save_options, opts, version, "tfx_save_options_init");
 }
 
 /* ---- the sections ---- */
@@ -114,11 +102,10 @@ static int check_saveable(const tfx_model *m)
 
 static int check_save_options(const tfx_save_options *o, const char *fn)
 {
-    if (!o) return TFX_OK;
-    if (o->version == 0 || o->version > TFX_SAVE_OPTIONS_VERSION)
-        return tfx__error(TFX_EVERSION, "%s: options version %u is not supported (this library knows up to %u)", fn,
-                          o->version, (unsigned)TFX_SAVE_OPTIONS_VERSION);
-    if (o->include_optimizer)
+    tfx_save_options so;
+    int rc = tfx__options_copy(&save_options, &so, o, fn);
+    if (rc) return rc;
+    if (so.include_optimizer)
         return tfx__error(TFX_ENOTSUP, "%s: include_optimizer: saving the optimizer state is not implemented yet",
                           fn);
     return TFX_OK;
@@ -176,110 +163,6 @@ int tfx_model_save_to_memory(const tfx_model *m, const tfx_save_options *o, void
 
 /* ---- the file (temporary file, fsync, rename) ---- */
 
-/* Write everything, retrying short writes; the test hook cuts the write short. */
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    size_t done = 0;
-    while (done < n) {
-        size_t chunk = n - done;
-        if (chunk > (1u << 30)) chunk = 1u << 30;
-        if (tls_fail_after >= 0) {
-            if (done >= (size_t)tls_fail_after) {
-                errno = EIO;
-                return -1;
-            }
-            if (chunk > (size_t)tls_fail_after - done) chunk = (size_t)tls_fail_after - done;
-        }
-        ssize_t k = write(fd, p + done, chunk);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        if (k == 0) {
-            errno = ENOSPC;
-            return -1;
-        }
-        done += (size_t)k;
-    }
-    return 0;
-}
-
-/* Open a new file next to path with a unique name. mkstemp would make it 0600; O_EXCL with
- * mode 0666 gives the permissions (umask) an ordinary new file gets. */
-static int open_temp(const char *path, char *tmp, size_t tmp_len)
-{
-    static _Thread_local unsigned counter;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    for (int attempt = 0; attempt < 100; attempt++) {
-        uint64_t x = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15u ^ (uint64_t)getpid() << 20 ^ ++counter ^
-                     (uint64_t)(uintptr_t)&counter;
-        snprintf(tmp, tmp_len, "%s.tmp-%06llx", path, (unsigned long long)(x & 0xffffff));
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST) return fd;
-        ts.tv_nsec += 7919;
-    }
-    return -1;
-}
-
-/* Make the rename itself durable (best effort: some file systems refuse to fsync a directory). */
-static void sync_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char dir[PATH_MAX];
-    if (!slash) {
-        snprintf(dir, sizeof dir, ".");
-    } else if (slash == path) {
-        snprintf(dir, sizeof dir, "/");
-    } else {
-        size_t n = (size_t)(slash - path);
-        if (n >= sizeof dir) return;
-        memcpy(dir, path, n);
-        dir[n] = '\0';
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return;
-    (void)fsync(fd);
-    close(fd);
-}
-
-static int write_atomic(const char *path, const uint8_t *data, size_t n)
-{
-    size_t plen = strlen(path);
-    char *tmp = tfx__malloc(plen + 32);
-    if (!tmp) return tfx__error(TFX_ENOMEM, "tfx_model_save: out of memory");
-    int fd = open_temp(path, tmp, plen + 32);
-    if (fd < 0) {
-        int e = errno;
-        tfx__free(tmp);
-        return tfx__error(TFX_EIO, "tfx_model_save: cannot create a temporary file next to '%s': %s", path,
-                          strerror(e));
-    }
-    const char *what = "writing";
-    struct stat st;
-    /* Keep the permissions of the file being replaced. */
-    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) (void)fchmod(fd, st.st_mode & 07777);
-    if (write_all(fd, data, n) != 0) goto fail;
-    what = "flushing";
-    if (fsync(fd) != 0) goto fail;
-    what = "closing";
-    int rc = close(fd);
-    fd = -1;
-    if (rc != 0) goto fail;
-    what = "renaming the temporary file to";
-    if (rename(tmp, path) != 0) goto fail;
-    sync_dir(path);
-    tfx__free(tmp);
-    return TFX_OK;
-fail:;
-    int e = errno;
-    if (fd >= 0) close(fd);
-    unlink(tmp);
-    tfx__free(tmp);
-    return tfx__error(TFX_EIO, "tfx_model_save: %s '%s' failed: %s (the previous file is unchanged)", what, path,
-                      strerror(e));
-}
-
 int tfx_model_save(const tfx_model *m, const char *path, const tfx_save_options *o)
 {
     TFX__CHECK_NULL(m);
@@ -295,7 +178,7 @@ int tfx_model_save(const tfx_model *m, const char *path, const tfx_save_options 
     uint8_t *buf = tfx__malloc(total);
     if (!buf) return tfx__error(TFX_ENOMEM, "tfx_model_save: out of memory for %zu bytes", total);
     serialize(m, buf, arch, weights, total);
-    rc = write_atomic(path, buf, total);
+    rc = tfx__file_write_atomic("tfx_model_save", path, buf, total);
     tfx__free(buf);
     return rc;
 }

@@ -24,6 +24,5 @@ enum {
 
 /* Test hook (thread-local): file writes of tfx_model_save fail once `bytes` bytes of the
  * temporary file are written, as a crash or a full disk would. bytes < 0 turns it off. */
-void tfx__saving_fail_after_bytes(long bytes);
 
 #endif

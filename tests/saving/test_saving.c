@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "core/file.h"
 #include "model/model_internal.h"
 #include "saving/saving_internal.h"
 #include "tfx/tfx.h"
@@ -773,9 +774,9 @@ static void test_injected_write_failure(void **state)
     OK(tfx_model_save(a, path, NULL));
     long cuts[] = {0, 1, 16, 47, (long)na / 2, (long)na - 5, (long)na - 1};
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
-        tfx__saving_fail_after_bytes(cuts[i]);
+        tfx__file_fail_after_bytes(cuts[i]);
         CHECK_ERR(tfx_model_save(bm, path, NULL), TFX_EIO, path);
-        tfx__saving_fail_after_bytes(-1);
+        tfx__file_fail_after_bytes(-1);
         assert_non_null(strstr(tfx_error_last()->message, "previous file is unchanged"));
         size_t nf;
         uint8_t *f = read_whole(path, &nf);
@@ -801,9 +802,9 @@ static void test_injected_write_failure(void **state)
     /* A failure when no file existed leaves no file at all. */
     char path2[320];
     snprintf(path2, sizeof path2, "%s/new.tfx", dir);
-    tfx__saving_fail_after_bytes(10);
+    tfx__file_fail_after_bytes(10);
     CHECK_ERR(tfx_model_save(a, path2, NULL), TFX_EIO, path2);
-    tfx__saving_fail_after_bytes(-1);
+    tfx__file_fail_after_bytes(-1);
     assert_int_equal(count_entries(dir), 1);
     free(ba);
     free(bb);
