@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "core/hooks.h"
 #include "core/internal.h"
 #include "core/kernels.h"
 
@@ -258,10 +259,9 @@ TFX__CLONES static void gemv_t_wide(size_t m, size_t j0, size_t j1, float alpha,
 /* As many threads as the BLAS is set to use (OpenBLAS: openblas_get_num_threads, weak so the
  * reference BLAS links too; one otherwise). */
 extern int openblas_get_num_threads(void) __attribute__((weak));
-static _Thread_local int g_threads = 0; /* test hook */
-static _Thread_local int g_own = 0;     /* the current model's tfx_model_set_threads */
+_Thread_local int tfx__hook_threads = 0; /* core/hooks.h */
+static _Thread_local int g_own = 0;        /* the current model's tfx_model_set_threads */
 
-void tfx__threads_force(int threads) { g_threads = threads; }
 void tfx__threads_own(int threads) { g_own = threads; }
 
 /* Own threads for matrix products: only when the model asked for them. */
@@ -273,7 +273,7 @@ static int own_threads(void)
 
 int tfx__threads(void)
 {
-    int t = g_threads > 0 ? g_threads
+    int t = tfx__hook_threads > 0 ? tfx__hook_threads
             : g_own > 0   ? g_own
             : openblas_get_num_threads ? openblas_get_num_threads()
                                        : 1;

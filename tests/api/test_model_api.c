@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "core/internal.h"
+#include "testing.h"
 #include "tfx/tfx.h"
 
 /* ---- helpers ---- */

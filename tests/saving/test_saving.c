@@ -19,6 +19,7 @@
 
 #include "model/model_internal.h"
 #include "saving/saving_internal.h"
+#include "testing.h"
 #include "tfx/tfx.h"
 
 /* ---- helpers ---- */
