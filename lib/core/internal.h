@@ -37,6 +37,10 @@ int tfx__error(int code, const char *fmt, ...) TFX__PRINTF(2, 3);
 /* Prefix the current message with context ("loading model: ..."); returns the current code. */
 int tfx__error_prefix(const char *fmt, ...) TFX__PRINTF(1, 2);
 
+/* The message of errno value e, thread-safe (strerror is not): in buf (n bytes; 128 are plenty)
+ * or a static string; never NULL. */
+const char *tfx__strerror(int e, char *buf, size_t n);
+
 /* Argument checks that set a message naming the argument. */
 #define TFX__CHECK_ARG(cond, ...) \
     do { if (!(cond)) return tfx__error(TFX_EINVAL, __VA_ARGS__); } while (0)

@@ -110,7 +110,6 @@ void tfx__conv_direct(const struct tfx__conv_geom *g, size_t n, const float *x, 
 /* NHWC im2col / col2im (lib/core/im2col.c). col rows = n*oh*ow, cols = kh*kw*c, ordered
  * (ki, kj, channel) to match the HWIO kernel. col2im accumulates into a zeroed dx. */
 typedef struct tfx__conv_geom {
-    int n_unused;
     int in_h, in_w, in_c, out_h, out_w;
     int kh, kw, sh, sw, pad_top, pad_left;
 } tfx__conv_geom;

@@ -12,15 +12,6 @@
 
 #define CHUNK_MIN ((size_t)1 << 16)
 
-static const char *errno_str(int e, char *buf, size_t n)
-{
-#if defined(__GLIBC__) && defined(_GNU_SOURCE)
-    return strerror_r(e, buf, n); /* GNU variant: returns the message */
-#else
-    return strerror_r(e, buf, n) == 0 ? buf : "unknown error";
-#endif
-}
-
 /* Grow *buf so that at least `need` bytes fit (the first time exactly `need`, then doubling),
  * never above `hard` bytes. -1: would pass `hard`; -2: out of memory. */
 static int grow(unsigned char **buf, size_t *cap, size_t need, size_t hard)
@@ -44,13 +35,13 @@ int tfx__data_read_file(const char *path, size_t max_bytes, unsigned char **out,
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
         int e = errno;
-        return tfx__error(TFX_EIO, "cannot open '%s': %s", path, errno_str(e, eb, sizeof eb));
+        return tfx__error(TFX_EIO, "cannot open '%s': %s", path, tfx__strerror(e, eb, sizeof eb));
     }
     struct stat st;
     if (fstat(fileno(f), &st) != 0) {
         int e = errno;
         fclose(f);
-        return tfx__error(TFX_EIO, "cannot stat '%s': %s", path, errno_str(e, eb, sizeof eb));
+        return tfx__error(TFX_EIO, "cannot stat '%s': %s", path, tfx__strerror(e, eb, sizeof eb));
     }
     if (S_ISDIR(st.st_mode)) {
         fclose(f);
@@ -94,7 +85,7 @@ int tfx__data_read_file(const char *path, size_t max_bytes, unsigned char **out,
         int e = errno;
         tfx__free(buf);
         fclose(f);
-        return tfx__error(TFX_EIO, "read error on '%s': %s", path, errno_str(e, eb, sizeof eb));
+        return tfx__error(TFX_EIO, "read error on '%s': %s", path, tfx__strerror(e, eb, sizeof eb));
     }
     fclose(f);
     if (n > max_bytes) {

@@ -205,7 +205,7 @@ static void conv_box(tfx__incr *p, size_t i, const float *rows, size_t nb)
                     memcpy(dst, cell(p, i, rows, b, ih, iw), (size_t)C * sizeof(float));
             }
     }
-    tfx__conv_geom g = {0, nh, nw, C, bh, bw, l->cfg.kernel_h, l->cfg.kernel_w, l->cfg.stride_h, l->cfg.stride_w, 0, 0};
+    tfx__conv_geom g = {nh, nw, C, bh, bw, l->cfg.kernel_h, l->cfg.kernel_w, l->cfg.stride_h, l->cfg.stride_w, 0, 0};
     const size_t K = (size_t)l->cfg.kernel_h * l->cfg.kernel_w * C, F = (size_t)l->cfg.filters;
     const size_t M = nb * (size_t)bh * bw;
     const float *w = tfx__layer_params(l), *bias = l->cfg.use_bias ? w + K * F : NULL;

@@ -13,7 +13,6 @@
 
 static void geom(const tfx_layer *l, tfx__conv_geom *g)
 {
-    g->n_unused = 0;
     g->in_h = l->in.h;
     g->in_w = l->in.w;
     g->in_c = l->in.c;
