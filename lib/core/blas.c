@@ -260,7 +260,7 @@ TFX__CLONES static void gemv_t_wide(size_t m, size_t j0, size_t j1, float alpha,
  * reference BLAS links too; one otherwise). */
 extern int openblas_get_num_threads(void) __attribute__((weak));
 _Thread_local int tfx__hook_threads = 0; /* core/hooks.h */
-static _Thread_local int g_own = 0;        /* the current model's tfx_model_set_threads */
+static _Thread_local int g_own = 0;      /* the current model's tfx_model_set_threads */
 
 void tfx__threads_own(int threads) { g_own = threads; }
 
@@ -273,8 +273,8 @@ static int own_threads(void)
 
 int tfx__threads(void)
 {
-    int t = tfx__hook_threads > 0 ? tfx__hook_threads
-            : g_own > 0   ? g_own
+    int t = tfx__hook_threads > 0      ? tfx__hook_threads
+            : g_own > 0                ? g_own
             : openblas_get_num_threads ? openblas_get_num_threads()
                                        : 1;
     return t < 1 ? 1 : t > TFX__MAX_THREADS ? TFX__MAX_THREADS : t;

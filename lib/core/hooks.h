@@ -4,20 +4,26 @@
 #ifndef TFX_CORE_HOOKS_H
 #define TFX_CORE_HOOKS_H
 
+#if defined(__GNUC__)
+#  define TFX__HOOK extern __attribute__((visibility("hidden"))) _Thread_local
+#else
+#  define TFX__HOOK extern _Thread_local
+#endif
+
 /* alloc.c: allocations attempted on this thread since the last reset; from the
  * tfx__hook_alloc_fail_after-th one on (1-based), every allocation fails (0: none fails). */
-extern _Thread_local long tfx__hook_alloc_fail_after;
-extern _Thread_local long tfx__hook_alloc_count;
+TFX__HOOK long tfx__hook_alloc_fail_after;
+TFX__HOOK long tfx__hook_alloc_count;
 
 /* gemm_wide.c: the widest instruction set libtfx's own products may use (1 SSE, 2 AVX2 + FMA,
  * 3 AVX-512; 0: the best the CPU has). */
-extern _Thread_local int tfx__hook_isa_level;
+TFX__HOOK int tfx__hook_isa_level;
 
 /* winograd.c: -1 automatic (default), 0 never, 2 or 4 always that tile size for every 3x3
  * stride-1 layer, -2 or -4 the automatic choice of layers with that tile size. */
-extern _Thread_local int tfx__hook_winograd;
+TFX__HOOK int tfx__hook_winograd;
 
 /* blas.c: libtfx's own thread count (tfx__threads); 0: the model's, else the BLAS's. */
-extern _Thread_local int tfx__hook_threads;
+TFX__HOOK int tfx__hook_threads;
 
 #endif
