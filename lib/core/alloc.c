@@ -1,27 +1,20 @@
-/* The library's only allocator, with a thread-local failure injector for tests. */
+/* The library's only allocator, with a thread-local failure injector for tests (core/hooks.h). */
 #include <stdlib.h>
 #include <string.h>
 #if defined(__linux__)
 #  include <sys/mman.h>
 #endif
 
+#include "core/hooks.h"
 #include "core/internal.h"
 
-static _Thread_local long fail_after; /* 0: never fail */
-static _Thread_local long alloc_count;
-
-void tfx__alloc_fail_after(long k)
-{
-    fail_after = k;
-    alloc_count = 0;
-}
-
-long tfx__alloc_count(void) { return alloc_count; }
+_Thread_local long tfx__hook_alloc_fail_after; /* 0: never fail */
+_Thread_local long tfx__hook_alloc_count;
 
 static int should_fail(void)
 {
-    alloc_count++;
-    return fail_after > 0 && alloc_count >= fail_after;
+    tfx__hook_alloc_count++;
+    return tfx__hook_alloc_fail_after > 0 && tfx__hook_alloc_count >= tfx__hook_alloc_fail_after;
 }
 
 void *tfx__malloc(size_t size)

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "core/hooks.h"
 #include "core/internal.h"
 #include "core/kernels.h"
 
@@ -138,10 +139,12 @@ TFX__CLONES static void gemv_t(size_t m, size_t n, float alpha, const float *a, 
  * flight and x is loaded once for four rows. */
 enum { LONG_ROW = 1024 };
 
-static inline float lanes_sum(v16f s)
+/* By pointer: a 64-byte vector argument is passed in a zmm register by the AVX-512 clone and
+ * in memory by baseline code, so a call not inlined (-O0) would read garbage (-Wpsabi). */
+static inline float lanes_sum(const v16f *s)
 {
     float t = 0.0f;
-    for (int l = 0; l < 16; l++) t += s[l];
+    for (int l = 0; l < 16; l++) t += (*s)[l];
     return t;
 }
 
@@ -164,7 +167,8 @@ TFX__CLONES static void gemv_n(size_t m, size_t n, float alpha, const float *a, 
                 b0 += *(const v16f *)(r0 + j + 16) * xb, b1 += *(const v16f *)(r1 + j + 16) * xb;
                 b2 += *(const v16f *)(r2 + j + 16) * xb, b3 += *(const v16f *)(r3 + j + 16) * xb;
             }
-            float s0 = lanes_sum(a0 + b0), s1 = lanes_sum(a1 + b1), s2 = lanes_sum(a2 + b2), s3 = lanes_sum(a3 + b3);
+            a0 += b0, a1 += b1, a2 += b2, a3 += b3;
+            float s0 = lanes_sum(&a0), s1 = lanes_sum(&a1), s2 = lanes_sum(&a2), s3 = lanes_sum(&a3);
             for (size_t j = nv; j < n; j++) s0 += r0[j] * x[j], s1 += r1[j] * x[j], s2 += r2[j] * x[j], s3 += r3[j] * x[j];
             y[i] = out_n(alpha, s0, beta, y[i]);
             y[i + 1] = out_n(alpha, s1, beta, y[i + 1]);
@@ -178,7 +182,8 @@ TFX__CLONES static void gemv_n(size_t m, size_t n, float alpha, const float *a, 
                 a0 += *(const v16f *)(r0 + j) * *(const v16f *)(x + j);
                 b0 += *(const v16f *)(r0 + j + 16) * *(const v16f *)(x + j + 16);
             }
-            float s0 = lanes_sum(a0 + b0);
+            a0 += b0;
+            float s0 = lanes_sum(&a0);
             for (size_t j = nv; j < n; j++) s0 += r0[j] * x[j];
             y[i] = out_n(alpha, s0, beta, y[i]);
         }
@@ -254,10 +259,9 @@ TFX__CLONES static void gemv_t_wide(size_t m, size_t j0, size_t j1, float alpha,
 /* As many threads as the BLAS is set to use (OpenBLAS: openblas_get_num_threads, weak so the
  * reference BLAS links too; one otherwise). */
 extern int openblas_get_num_threads(void) __attribute__((weak));
-static _Thread_local int g_threads = 0; /* test hook */
-static _Thread_local int g_own = 0;     /* the current model's tfx_model_set_threads */
+_Thread_local int tfx__hook_threads = 0; /* core/hooks.h */
+static _Thread_local int g_own = 0;      /* the current model's tfx_model_set_threads */
 
-void tfx__threads_force(int threads) { g_threads = threads; }
 void tfx__threads_own(int threads) { g_own = threads; }
 
 /* Own threads for matrix products: only when the model asked for them. */
@@ -269,8 +273,8 @@ static int own_threads(void)
 
 int tfx__threads(void)
 {
-    int t = g_threads > 0 ? g_threads
-            : g_own > 0   ? g_own
+    int t = tfx__hook_threads > 0      ? tfx__hook_threads
+            : g_own > 0                ? g_own
             : openblas_get_num_threads ? openblas_get_num_threads()
                                        : 1;
     return t < 1 ? 1 : t > TFX__MAX_THREADS ? TFX__MAX_THREADS : t;

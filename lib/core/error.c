@@ -63,5 +63,16 @@ int tfx__error_prefix(const char *fmt, ...)
     return tls_error.code;
 }
 
+const char *tfx__strerror(int e, char *buf, size_t n)
+{
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+    return strerror_r(e, buf, n); /* GNU variant: returns the message (buf or a static string) */
+#else
+    if (strerror_r(e, buf, n) == 0) return buf; /* XSI variant: fills buf */
+    if (n > 0) snprintf(buf, n, "error %d", e);
+    return n > 0 ? buf : "unknown error";
+#endif
+}
+
 unsigned tfx_version(void) { return TFX_VERSION_NUMBER; }
 const char *tfx_version_string(void) { return TFX_VERSION_STRING; }

@@ -10,23 +10,13 @@
 #include <unistd.h>
 
 #include "core/file.h"
+#include "core/hooks.h"
 #include "core/internal.h"
 
 #define READ_CHUNK ((size_t)1 << 16) /* first buffer when the size is not known (pipes, devices) */
 #define WRITE_CHUNK ((size_t)1 << 30)
 
-static _Thread_local long tls_fail_after = -1;
-
-void tfx__file_fail_after_bytes(long bytes) { tls_fail_after = bytes; }
-
-const char *tfx__file_strerror(int e, char *buf, size_t n)
-{
-#if defined(__GLIBC__) && defined(_GNU_SOURCE)
-    return strerror_r(e, buf, n); /* GNU variant: returns the message (buf or a static string) */
-#else
-    return strerror_r(e, buf, n) == 0 ? buf : "unknown error";
-#endif
-}
+_Thread_local long tfx__hook_file_fail_after = -1;
 
 /* "fn: " or "" for messages. */
 static const char *sep(const char *fn) { return fn ? ": " : ""; }
@@ -56,14 +46,14 @@ int tfx__file_read(const char *fn, const char *path, size_t max_bytes, unsigned 
     if (fd < 0) {
         int e = errno;
         return tfx__error(TFX_EIO, "%s%scannot open '%s': %s", FN(fn), sep(fn), path,
-                          tfx__file_strerror(e, eb, sizeof eb));
+                          tfx__strerror(e, eb, sizeof eb));
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
         return tfx__error(TFX_EIO, "%s%scannot stat '%s': %s", FN(fn), sep(fn), path,
-                          tfx__file_strerror(e, eb, sizeof eb));
+                          tfx__strerror(e, eb, sizeof eb));
     }
     if (S_ISDIR(st.st_mode)) {
         close(fd);
@@ -94,7 +84,7 @@ int tfx__file_read(const char *fn, const char *path, size_t max_bytes, unsigned 
             tfx__free(buf);
             close(fd);
             return tfx__error(TFX_EIO, "%s%sreading '%s' failed: %s", FN(fn), sep(fn), path,
-                              tfx__file_strerror(e, eb, sizeof eb));
+                              tfx__strerror(e, eb, sizeof eb));
         }
         if (k == 0) break;
         n += (size_t)k;
@@ -123,12 +113,12 @@ static int write_all(int fd, const unsigned char *p, size_t n)
     while (done < n) {
         size_t chunk = n - done;
         if (chunk > WRITE_CHUNK) chunk = WRITE_CHUNK;
-        if (tls_fail_after >= 0) {
-            if (done >= (size_t)tls_fail_after) {
+        if (tfx__hook_file_fail_after >= 0) {
+            if (done >= (size_t)tfx__hook_file_fail_after) {
                 errno = EIO;
                 return -1;
             }
-            if (chunk > (size_t)tls_fail_after - done) chunk = (size_t)tls_fail_after - done;
+            if (chunk > (size_t)tfx__hook_file_fail_after - done) chunk = (size_t)tfx__hook_file_fail_after - done;
         }
         ssize_t k = write(fd, p + done, chunk);
         if (k < 0) {
@@ -194,7 +184,7 @@ int tfx__file_write_atomic(const char *fn, const char *path, const void *data, s
         int e = errno;
         tfx__free(tmp);
         return tfx__error(TFX_EIO, "%s%scannot create a temporary file next to '%s': %s", FN(fn), sep(fn), path,
-                          tfx__file_strerror(e, eb, sizeof eb));
+                          tfx__strerror(e, eb, sizeof eb));
     }
     const char *what = "writing";
     struct stat st;
@@ -218,7 +208,7 @@ fail:;
     unlink(tmp);
     tfx__free(tmp);
     return tfx__error(TFX_EIO, "%s%s%s '%s' failed: %s (the previous file is unchanged)", FN(fn), sep(fn), what, path,
-                      tfx__file_strerror(e, eb, sizeof eb));
+                      tfx__strerror(e, eb, sizeof eb));
 }
 
 /* ---- directories ---- */
@@ -242,7 +232,7 @@ int tfx__file_mkdirs(const char *fn, const char *dir)
             struct stat st;
             if (e != EEXIST || stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
                 rc = tfx__error(TFX_EIO, "%s%scannot create directory '%s' (for '%s'): %s", FN(fn), sep(fn), p, dir,
-                                tfx__file_strerror(e == EEXIST ? ENOTDIR : e, eb, sizeof eb));
+                                tfx__strerror(e == EEXIST ? ENOTDIR : e, eb, sizeof eb));
                 break;
             }
         }

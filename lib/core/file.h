@@ -27,12 +27,6 @@ int tfx__file_write_atomic(const char *fn, const char *path, const void *data, s
  * directory is fine; an existing non-directory is TFX_EIO ("Not a directory"). */
 int tfx__file_mkdirs(const char *fn, const char *dir);
 
-/* strerror for errno e, thread-safe: the message, in buf (n bytes) or a static string.
- * Stands in for core/error.c's tfx__strerror (same signature) until both branches meet. */
-const char *tfx__file_strerror(int e, char *buf, size_t n);
 
-/* Test hook (thread-local): tfx__file_write_atomic's writes fail with EIO once `bytes` bytes of
- * the temporary file are written, as a crash or a full disk would. bytes < 0 turns it off. */
-void tfx__file_fail_after_bytes(long bytes);
 
 #endif

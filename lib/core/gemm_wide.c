@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/hooks.h"
 #include "core/internal.h"
 #include "core/kernels.h"
 
@@ -185,9 +186,7 @@ static void wide_job_run(void *arg)
 #endif
 }
 
-static _Thread_local int g_force; /* test hook: 1 SSE, 2 AVX2, 3 AVX-512 at most; 0 the best */
-
-void tfx__sgemm_wide_force(int level) { g_force = level; }
+_Thread_local int tfx__hook_isa_level; /* core/hooks.h */
 
 int tfx__sgemm_wide_fits(size_t m, size_t n, size_t k)
 {
@@ -201,7 +200,7 @@ void tfx__sgemm_wide(int trans_a, size_t m, size_t n, size_t k, const float *a, 
     void (*run)(const wide_args *, size_t, size_t, int) = run_128;
     void (*column)(const wide_args *, size_t) = column_128;
 #if WIDE_X86
-    const int level = g_force > 0 ? g_force : 3;
+    const int level = tfx__hook_isa_level > 0 ? tfx__hook_isa_level : 3;
     if (level >= 3 && __builtin_cpu_supports("avx512f"))
         run = run_512, column = column_512;
     else if (level >= 2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
@@ -236,7 +235,7 @@ static void small_args(const wide_args *w, size_t n)
 {
     size_t j = 0;
 #if WIDE_X86
-    const int level = g_force > 0 ? g_force : 3;
+    const int level = tfx__hook_isa_level > 0 ? tfx__hook_isa_level : 3;
     if (level >= 3 && __builtin_cpu_supports("avx512f")) {
         j = small16_512(w, small32_512(w, small64_512(w, 0, n), n), n);
         for (; j < n; j++) column_512(w, j);
@@ -343,7 +342,7 @@ static void long_job_run(void *arg)
 int tfx__sgemm_long_fits(size_t m, size_t n, size_t k)
 {
 #if WIDE_X86
-    const int level = g_force > 0 ? g_force : 3;
+    const int level = tfx__hook_isa_level > 0 ? tfx__hook_isa_level : 3;
     return m >= 2 && n >= 1 && k >= TFX__LONG_MIN_K && level >= 3 && __builtin_cpu_supports("avx512f");
 #else
     (void)m, (void)n, (void)k;

@@ -37,6 +37,10 @@ int tfx__error(int code, const char *fmt, ...) TFX__PRINTF(2, 3);
 /* Prefix the current message with context ("loading model: ..."); returns the current code. */
 int tfx__error_prefix(const char *fmt, ...) TFX__PRINTF(1, 2);
 
+/* The message of errno value e, thread-safe (strerror is not): in buf (n bytes; 128 are plenty)
+ * or a static string; never NULL. */
+const char *tfx__strerror(int e, char *buf, size_t n);
+
 /* Argument checks that set a message naming the argument. */
 #define TFX__CHECK_ARG(cond, ...) \
     do { if (!(cond)) return tfx__error(TFX_EINVAL, __VA_ARGS__); } while (0)
@@ -44,7 +48,7 @@ int tfx__error_prefix(const char *fmt, ...) TFX__PRINTF(1, 2);
     do { if ((ptr) == NULL) return tfx__error(TFX_EINVAL, "%s: argument '%s' is NULL", __func__, #ptr); } while (0)
 
 /* The one allocator. Every allocation in the library goes through these, so tests can
- * inject failures (tfx__alloc_fail_after). They set no error; callers report TFX_ENOMEM. */
+ * inject failures (core/hooks.h). They set no error; callers report TFX_ENOMEM. */
 void *tfx__malloc(size_t size);
 void *tfx__calloc(size_t count, size_t size);
 void *tfx__realloc(void *ptr, size_t size);
@@ -60,12 +64,6 @@ float *tfx__alloc_floats(size_t a, size_t b);
  * huge pages before the first touch (Linux; Debian's default THP mode is "madvise"). Freed
  * with tfx__free. NULL when the size overflows or memory runs out. */
 float *tfx__alloc_streamed(size_t a, size_t b);
-
-/* Test hook: the k-th allocation from now (1-based) and every later one fail until reset
- * with k = 0. Thread-local, so tests on other threads are unaffected. */
-void tfx__alloc_fail_after(long k);
-/* Number of allocations attempted on this thread since the last tfx__alloc_fail_after. */
-long tfx__alloc_count(void);
 
 /* Random numbers: xoshiro256** seeded through splitmix64. State is owned by its user
  * (a model, an explainer run); there is no global generator. */

@@ -53,9 +53,6 @@ void tfx__sgemm(int trans_a, int trans_b, size_t m, size_t n, size_t k, float al
 #define TFX__WIDE_MAX_K 256
 #define TFX__WIDE_STREAM_BYTES ((size_t)8 << 20)
 int tfx__sgemm_wide_fits(size_t m, size_t n, size_t k);
-/* Test hook for the calling thread: the widest instruction set the wide kernel may use (1 SSE,
- * 2 AVX2 + FMA, 3 AVX-512; 0 the best the CPU has, the default). */
-void tfx__sgemm_wide_force(int level);
 void tfx__sgemm_wide(int trans_a, size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
                      size_t ldb, float *c, size_t ldc);
 /* Row-major C = op(A) B, or C += op(A) B with accumulate, on the calling thread, for small
@@ -79,12 +76,11 @@ void tfx__sgemv(int trans, size_t m, size_t n, float alpha, const float *a, size
                 float *y);
 
 /* Threads libtfx's own kernels use (lib/core/blas.c): the model's tfx_model_set_threads, else
- * the BLAS's thread count (OpenBLAS), 1 with another BLAS, at most TFX__MAX_THREADS; tfx__threads_force sets it for the calling
- * thread (tests; 0: back to the BLAS's). tfx__parallel runs fn on jobs[0..threads) (job_size
- * bytes each), jobs[0] in the caller; results never depend on the thread count. */
+ * the BLAS's thread count (OpenBLAS), 1 with another BLAS, at most TFX__MAX_THREADS (tests
+ * force a count: tfx__hook_threads, core/hooks.h). tfx__parallel runs fn on jobs[0..threads)
+ * (job_size bytes each), jobs[0] in the caller; results never depend on the thread count. */
 #define TFX__MAX_THREADS 16
 int tfx__threads(void);
-void tfx__threads_force(int threads);
 /* The model entry points (forward, backward) set the calling thread's own-thread count from
  * tfx_model_set_threads: > 1 also splits tfx__sgemm over that many threads. */
 void tfx__threads_own(int threads);
@@ -114,7 +110,6 @@ void tfx__conv_direct(const struct tfx__conv_geom *g, size_t n, const float *x, 
 /* NHWC im2col / col2im (lib/core/im2col.c). col rows = n*oh*ow, cols = kh*kw*c, ordered
  * (ki, kj, channel) to match the HWIO kernel. col2im accumulates into a zeroed dx. */
 typedef struct tfx__conv_geom {
-    int n_unused;
     int in_h, in_w, in_c, out_h, out_w;
     int kh, kw, sh, sw, pad_top, pad_left;
 } tfx__conv_geom;

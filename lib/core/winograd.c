@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "core/hooks.h"
 #include "core/kernels.h"
 
 /* Channel chunk of the transforms: the per-tile temporaries (36 x CH floats) stay in L1. */
@@ -31,19 +32,17 @@
 #define GRAD_BLOCK_FLOATS ((size_t)1 << 18)
 #define GRAD_PARTS 2
 
-/* Thread-local like the allocation-failure hook: no global mutable state (DESIGN 11). */
-static _Thread_local int g_force = -1;
-
-void tfx__winograd_force(int m) { g_force = m; }
+_Thread_local int tfx__hook_winograd = -1; /* core/hooks.h */
 
 int tfx__winograd_choose(int cin, int cout, int out_h, int out_w)
 {
-    if (g_force == 0 || g_force == 2 || g_force == 4) return g_force;
+    const int force = tfx__hook_winograd;
+    if (force == 0 || force == 2 || force == 4) return force;
     /* Few channels: the transforms cost as much as the GEMM work they save (measured: equal
      * speed at 3 -> 32 and 8 -> 32 channels, F(4x4) 1.4x faster at 16 -> 16). Many: the
      * transformed kernel (4x the kernel) would pass 64 MiB, and im2col GEMMs are efficient. */
     if (cin < 16 || cout < 16 || (double)cin * cout > (double)(1 << 24) / 36) return 0;
-    if (g_force == -2 || g_force == -4) return -g_force;
+    if (force == -2 || force == -4) return -force;
     /* Tiny outputs: most of a 4x4 tile would be padding. */
     return out_h < 4 || out_w < 4 ? 2 : 4;
 }

@@ -17,10 +17,7 @@ typedef struct tfx__wino_geom {
 
 /* Tile size m (2 or 4) to use for this convolution, or 0 for im2col. */
 int tfx__winograd_choose(int cin, int cout, int out_h, int out_w);
-/* Test and benchmark hook for the calling thread (never set by the library): -1 automatic
- * (default), 0 never, 2 or 4 always that tile size for every 3x3 stride-1 layer, -2 or -4
- * the automatic choice of layers with that tile size. */
-void tfx__winograd_force(int m);
+/* (Tests force the choice: tfx__hook_winograd, core/hooks.h.) */
 
 /* Threads worth using for this convolution: tfx__threads() (lib/layers/layer.h), at most one
  * per block of tiles. */

@@ -13,7 +13,6 @@
 
 static void geom(const tfx_layer *l, tfx__conv_geom *g)
 {
-    g->n_unused = 0;
     g->in_h = l->in.h;
     g->in_w = l->in.w;
     g->in_c = l->in.c;
@@ -356,7 +355,7 @@ static void box_forward(const tfx_layer *l, const tfx__box_io *io)
                     memcpy(dst, tfx__box_cell(l, io, b, ih, iw), (size_t)C * sizeof(float));
             }
     }
-    tfx__conv_geom g = {0, nh, nw, C, bh, bw, l->cfg.kernel_h, l->cfg.kernel_w, l->cfg.stride_h, l->cfg.stride_w, 0, 0};
+    tfx__conv_geom g = {nh, nw, C, bh, bw, l->cfg.kernel_h, l->cfg.kernel_w, l->cfg.stride_h, l->cfg.stride_w, 0, 0};
     const size_t K = (size_t)l->cfg.kernel_h * l->cfg.kernel_w * C, F = (size_t)l->cfg.filters;
     const size_t M = nb * (size_t)bh * bw;
     const float *w = tfx__layer_params(l), *bias = l->cfg.use_bias ? w + K * F : NULL;

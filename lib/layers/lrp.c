@@ -107,7 +107,7 @@ int tfx__lrp_linear(tfx_layer *l, const tfx__layer_run *run, const float *x, con
     L.conv = l->ops->kind == TFX_LAYER_CONV2D;
     L.n = n;
     if (L.conv) {
-        L.g = (tfx__conv_geom){0, l->in.h, l->in.w, l->in.c, l->out.h, l->out.w, l->cfg.kernel_h, l->cfg.kernel_w,
+        L.g = (tfx__conv_geom){l->in.h, l->in.w, l->in.c, l->out.h, l->out.w, l->cfg.kernel_h, l->cfg.kernel_w,
                                l->cfg.stride_h, l->cfg.stride_w, l->cfg.pad_top, l->cfg.pad_left};
         L.rows = n * l->out.h * l->out.w;
         L.K = (size_t)l->cfg.kernel_h * l->cfg.kernel_w * l->in.c;

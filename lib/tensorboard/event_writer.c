@@ -12,6 +12,7 @@
 
 #include "core/file.h"
 #include "core/options.h"
+#include "core/hooks.h"
 #include "tensorboard/tensorboard_internal.h"
 
 struct tfx_event_writer {
@@ -29,20 +30,19 @@ struct tfx_event_writer {
 static atomic_uint tb_file_counter;
 
 /* Test hook: bytes that may still be written on this thread; < 0 = no limit. */
-static _Thread_local long long tb_write_budget = -1;
+_Thread_local long long tfx__hook_tb_write_budget = -1;
 
-void tfx__tb_fail_write_after(long long k) { tb_write_budget = k; }
 
 static ssize_t hooked_pwrite(int fd, const void *buf, size_t n, off_t off)
 {
-    if (tb_write_budget >= 0) {
-        if (tb_write_budget == 0) {
+    if (tfx__hook_tb_write_budget >= 0) {
+        if (tfx__hook_tb_write_budget == 0) {
             errno = ENOSPC;
             return -1;
         }
-        if ((unsigned long long)tb_write_budget < n) n = (size_t)tb_write_budget;
+        if ((unsigned long long)tfx__hook_tb_write_budget < n) n = (size_t)tfx__hook_tb_write_budget;
         ssize_t k = pwrite(fd, buf, n, off);
-        if (k > 0) tb_write_budget -= k;
+        if (k > 0) tfx__hook_tb_write_budget -= k;
         return k;
     }
     return pwrite(fd, buf, n, off);
@@ -68,7 +68,7 @@ static void write_failed(tfx_event_writer *w, int err)
 {
     char eb[128];
     w->failed = 1;
-    snprintf(w->fail_msg, sizeof w->fail_msg, "%s", tfx__file_strerror(err, eb, sizeof eb));
+    snprintf(w->fail_msg, sizeof w->fail_msg, "%s", tfx__strerror(err, eb, sizeof eb));
     /* Cut back to the last whole record; if that fails too, readers see one partial
      * record at the end, which they treat as not yet written. */
     if (ftruncate(w->fd, w->end) != 0) { /* nothing more to do */
@@ -172,7 +172,7 @@ int tfx_event_writer_new(tfx_event_writer **out, const char *logdir, const tfx_e
         if (errno != EEXIST || attempt == 1000) {
             char eb[128];
             int e = errno;
-            rc = tfx__error(TFX_EIO, "%s: cannot create '%s': %s", fn, w->path, tfx__file_strerror(e, eb, sizeof eb));
+            rc = tfx__error(TFX_EIO, "%s: cannot create '%s': %s", fn, w->path, tfx__strerror(e, eb, sizeof eb));
             goto fail;
         }
     }
@@ -301,7 +301,7 @@ int tfx_event_writer_flush(tfx_event_writer *w)
         char eb[128];
         int e = errno;
         return tfx__error(TFX_EIO, "tfx_event_writer_flush: syncing '%s' failed: %s", w->path,
-                          tfx__file_strerror(e, eb, sizeof eb));
+                          tfx__strerror(e, eb, sizeof eb));
     }
     return TFX_OK;
 }
@@ -318,7 +318,7 @@ int tfx_event_writer_close(tfx_event_writer *w)
         char eb[128];
         int e = errno;
         rc = tfx__error(TFX_EIO, "tfx_event_writer_close: closing '%s' failed: %s", w->path,
-                        tfx__file_strerror(e, eb, sizeof eb));
+                        tfx__strerror(e, eb, sizeof eb));
     }
     w->fd = -1;
     return rc;

@@ -1,6 +1,7 @@
 /* Public model API: the seed model of the tf-explain tutorial, Keras names and shapes,
  * summary, lookup, Keras weight layouts (checked by hand on tiny layers), seeding,
  * batching, and every bad-input path with its exact code and message. */
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -14,6 +15,7 @@
 #include <cmocka.h>
 
 #include "core/internal.h"
+#include "testing.h"
 #include "tfx/tfx.h"
 
 /* ---- helpers ---- */
@@ -935,6 +937,23 @@ static void test_error_thread_local(void **state)
     assert_non_null(strstr(tfx_error_last()->message, "1x1x-7"));
 }
 
+/* tfx__strerror (strerror_r, GNU or XSI): the message in the caller's buffer or a static
+ * string, never NULL, also for an unknown value and a buffer too short. */
+static void test_strerror(void **state)
+{
+    (void)state;
+    char buf[128], tiny[4];
+    const char *s = tfx__strerror(ENOENT, buf, sizeof buf);
+    assert_non_null(s);
+    assert_string_equal(s, "No such file or directory"); /* POSIX's wording, glibc's and musl's */
+    s = tfx__strerror(123456, buf, sizeof buf);
+    assert_non_null(s);
+    assert_true(s[0] != '\0');
+    s = tfx__strerror(EACCES, tiny, sizeof tiny);
+    assert_non_null(s);
+    assert_true(strlen(s) < sizeof tiny || s != tiny);
+}
+
 /* ---- failure paths do not leak (run under valgrind / ASan) ---- */
 
 static int small_model_workload(void)
@@ -1019,6 +1038,7 @@ int main(void)
         cmocka_unit_test(test_status_strings),
         cmocka_unit_test(test_error_last_never_null),
         cmocka_unit_test(test_error_thread_local),
+        cmocka_unit_test(test_strerror),
         cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_failed_add_keeps_model),
     };

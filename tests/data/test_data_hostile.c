@@ -15,6 +15,7 @@
 #include "core/internal.h"
 #include "data/data_internal.h"
 #include "data_helpers.h"
+#include "testing.h"
 #include "tfx/tfx.h"
 
 static void put_be32(unsigned char *p, uint32_t v)

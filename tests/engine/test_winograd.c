@@ -25,6 +25,7 @@
 
 #include "core/winograd.h"
 #include "model/model_internal.h"
+#include "testing.h"
 #include "tfx/tfx.h"
 
 #define TOL_IM2COL 1e-5

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "explain/explain_internal.h"
+#include "testing.h"
 #include "tfx/tfx.h"
 
 #define OK(call)                                                                                   \

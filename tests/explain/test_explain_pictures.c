@@ -14,6 +14,7 @@
 
 #include "explain/explain_internal.h"
 #include "render/render.h"
+#include "testing.h"
 #include "tfx/tfx.h"
 
 #define OK(call)                                                                                   \

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "explain/explain_internal.h"
+#include "testing.h"
 #include "tfx/tfx.h"
 
 #define OK(call)                                                                                   \

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "testing.h"
 #include "train/train_internal.h"
 
 #define OK(call) assert_int_equal((call), TFX_OK)

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "core/internal.h"
+#include "testing.h"
 #include "tfx/tfx.h"
 
 #define OK(call)                                                                                   \

@@ -19,6 +19,7 @@
 
 #include "core/file.h"
 #include "core/internal.h"
+#include "testing.h"
 #include "tfx/tfx.h"
 
 static char dir[256];
@@ -192,8 +193,8 @@ static void test_strerror(void **state)
 {
     (void)state;
     char b[64];
-    assert_string_equal(tfx__file_strerror(ENOENT, b, sizeof b), "No such file or directory");
-    assert_non_null(tfx__file_strerror(123456, b, sizeof b));
+    assert_string_equal(tfx__strerror(ENOENT, b, sizeof b), "No such file or directory");
+    assert_non_null(tfx__strerror(123456, b, sizeof b));
 }
 
 int main(void)

@@ -12,6 +12,7 @@
 
 #include "core/internal.h"
 #include "render/render.h"
+#include "testing.h"
 #include "tfx/image.h"
 
 static uint8_t px(const tfx_image *g, int x, int y, int c) { return g->pixels[(size_t)y * g->stride + (size_t)x * g->channels + c]; }

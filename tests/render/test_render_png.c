@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "core/internal.h"
+#include "testing.h"
 #include "tfx/image.h"
 
 static int under_valgrind(void) { return getenv("RUNNING_VALGRIND") != NULL; }

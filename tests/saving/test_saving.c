@@ -20,6 +20,7 @@
 #include "core/file.h"
 #include "model/model_internal.h"
 #include "saving/saving_internal.h"
+#include "testing.h"
 #include "tfx/tfx.h"
 
 /* ---- helpers ---- */

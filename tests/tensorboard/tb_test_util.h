@@ -23,7 +23,9 @@
 #pragma GCC diagnostic pop
 #endif
 
+#include "tb_reader.h"
 #include "tensorboard/tensorboard_internal.h"
+#include "testing.h"
 
 /* research/tfevents.md Appendix A: a 4x3 grey PNG (rows 00 40 80 FF), 83 bytes. */
 static const unsigned char tb_png_4x3_gray[83] = {

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "testing.h"
 #include "train/train_internal.h"
 
 static int under_valgrind(void) { return getenv("RUNNING_VALGRIND") != NULL; }

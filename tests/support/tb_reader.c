@@ -1,11 +1,11 @@
-/* Reading event files back: a strict TFRecord walker and a small Event decoder. The writer
- * does not use this; tests and tools do (the tests also check files with an independent
- * Python walker and protoc). Input is untrusted: every length is checked before use. */
+/* Reading event files back: a strict TFRecord walker and a small Event decoder. Test code (the
+ * tfx_testing archive): the library never reads event files; the tests also check them with an
+ * independent Python walker and protoc. Input is untrusted: every length is checked before use. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "tensorboard/tensorboard_internal.h"
+#include "tb_reader.h"
 
 static uint64_t get_le(const uint8_t *p, int n)
 {
