@@ -76,6 +76,9 @@ static int in_unit(float v) { return v >= 0.0f && v < 1.0f; }
 int tfx_model_compile(tfx_model *m, const tfx_compile_options *o)
 {
     TFX__CHECK_NULL(m);
+    /* fit keeps pointers to the compiled state and its optimizer slots */
+    int lock_rc = tfx__model_check_unlocked(m, "tfx_model_compile");
+    if (lock_rc) return lock_rc;
     tfx_compile_options opt;
     int copy_rc = tfx__options_copy(&compile_options, &opt, o, "tfx_model_compile");
     if (copy_rc) return copy_rc;

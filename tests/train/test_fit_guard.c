@@ -313,6 +313,7 @@ static void trained_weights(int reading, const float *x, const int32_t *y, float
         size_t ks, bs;
         tfx_layer *l = tfx_model_layer(m, i);
         assert_int_equal(tfx_layer_weight_sizes(l, &ks, &bs), TFX_OK);
+        if (ks + bs == 0) continue; /* Dropout, Flatten */
         assert_int_equal(tfx_layer_get_weights(l, *w + at, bs ? *w + at + ks : NULL), TFX_OK);
         at += ks + bs;
     }
