@@ -95,8 +95,8 @@ int tfx_model_compile(tfx_model *m, const tfx_compile_options *o)
     TFX__CHECK_ARG(in_unit(opt.rho), "tfx_model_compile: rho %g must be in [0, 1)", (double)opt.rho);
     TFX__CHECK_ARG(isfinite(opt.epsilon) && opt.epsilon > 0.0f, "tfx_model_compile: epsilon %g must be positive",
                    (double)opt.epsilon);
-    TFX__CHECK_ARG((opt.metrics & ~TFX_METRIC_ACCURACY) == 0, "tfx_model_compile: unknown metric flags 0x%x",
-                   (unsigned)opt.metrics);
+    TFX__CHECK_ARG((opt.metrics & ~TFX_METRIC_ACCURACY) == 0,
+                   "tfx_model_compile: unknown metric flags 0x%x (metrics = %d)", (unsigned)opt.metrics, opt.metrics);
 
     tfx__train *t = tfx__calloc(1, sizeof *t);
     if (!t) return tfx__error(TFX_ENOMEM, "tfx_model_compile: out of memory");
