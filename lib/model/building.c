@@ -327,7 +327,8 @@ int tfx_layer_set_weights(tfx_layer *l, const float *kernel, const float *bias)
     size_t k = 0, b = 0;
     if (l->ops->weight_sizes) l->ops->weight_sizes(l, &k, &b);
     if (k == 0 && b == 0)
-        return tfx__error(TFX_EINVAL, "layer '%s' (%s) has no weights to set", l->name, l->ops->type_name);
+        return tfx__error(TFX_EINVAL, "tfx_layer_set_weights: layer '%s' (%s) has no weights to set", l->name,
+                          l->ops->type_name);
     if (k && !kernel) return tfx__error(TFX_EINVAL, "tfx_layer_set_weights: layer '%s' needs a kernel of %zu floats", l->name, k);
     if (b && !bias) return tfx__error(TFX_EINVAL, "tfx_layer_set_weights: layer '%s' needs a bias of %zu floats", l->name, b);
     for (size_t i = 0; i < k; i++)
