@@ -53,10 +53,16 @@ typedef struct tfx_error {
 /* Static name of a status code ("TFX_EINVAL: invalid argument"). Never NULL. */
 TFX_API const char *tfx_status_str(int code);
 
-/* Last error set on this thread. Never NULL; valid until the next libtfx call on the thread. */
+/* Last error set on this thread. Never NULL; valid until the next libtfx call on the thread.
+ * libgit2's rule: it is meaningful only right after a call returned a negative code (or a
+ * NULL / 0 a getter documents as a failure), and then holds that failure's code and whole
+ * message. A successful call does not necessarily clear it: after a success it may still show
+ * an earlier failure, so do not read it to find out whether a call failed (check the return
+ * value). */
 TFX_API const tfx_error *tfx_error_last(void);
 
-/* Reset this thread's last error to TFX_OK / "". */
+/* Reset this thread's last error to TFX_OK / "" (for callers who want a clean slate, e.g.
+ * before a getter whose failure value is also a valid result). */
 TFX_API void tfx_error_clear(void);
 
 /* Runtime version: TFX_VERSION_NUMBER of the linked library, and its string. */

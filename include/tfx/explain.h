@@ -76,6 +76,10 @@ typedef enum tfx_patch_fill {
     TFX_PATCH_VALUE = 2  /* the constant patch_value (compat mode always uses 127.5) */
 } tfx_patch_fill;
 
+/* Every call that takes these options checks the enum fields (compat, guided, patch_fill,
+ * lrp_rule, base_method, tunnel, cam_alpha_normalize, score_cam_weights) whatever the method:
+ * a value outside its enum is TFX_EINVAL naming the field, even where the method ignores it.
+ * Valid special values: guided -1 (the mode's default). upsample is a C truth value. */
 #define TFX_EXPLAIN_OPTIONS_VERSION 2
 typedef struct tfx_explain_options {
     unsigned version;

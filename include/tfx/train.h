@@ -107,8 +107,12 @@ typedef struct tfx_train_logs {
  * on_train_begin ran, and fit returns TFX_EUSER. The
  * message is the libtfx error the callback left (e.g. from a failed tfx_model_predict) or
  * "callback returned N". Hooks may use the model read-only between batches
- * (tfx_model_predict, explainers): fit does not rely on the model's forward buffers across
- * a hook call. Hooks must not change the model's layers or free it. */
+ * (tfx_model_predict, tfx_model_evaluate, explainers, save, summary): fit does not rely on the
+ * model's forward buffers across a hook call, and the trained weights come out bit-identical.
+ * While fit runs (hooks and the progress sink included), calls that change the model's layers,
+ * optimizer or weights (tfx_model_add_*, tfx_model_compile, tfx_model_fit, tfx_model_set_seed,
+ * tfx_model_set_threads, tfx_layer_set_weights, tfx_sanity_check) return TFX_ESTATE ("...: model
+ * is being trained by tfx_model_fit; ..."). Hooks must not free the model. */
 typedef int (*tfx_callback_fn)(tfx_model *m, const tfx_train_logs *logs, void *payload);
 
 #define TFX_CALLBACK_VERSION 1

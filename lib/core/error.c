@@ -59,7 +59,18 @@ int tfx__error_prefix(const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, tls_message, sizeof old);
-    snprintf(tls_message, sizeof tls_message, "%.200s: %.300s", prefix, old);
+    /* The callee may already have named the same public function ("tfx_x: ..."): drop that
+     * copy so the message names it once ("tfx_x 'path': ..." keeps the richer prefix). */
+    const char *rest = old;
+    size_t id = 0;
+    while (prefix[id] == '_' || (prefix[id] >= 'a' && prefix[id] <= 'z') || (prefix[id] >= 'A' && prefix[id] <= 'Z') ||
+           (prefix[id] >= '0' && prefix[id] <= '9'))
+        id++;
+    if (id > 4 && strncmp(prefix, "tfx_", 4) == 0 && strncmp(old, prefix, id) == 0 && old[id] == ':') {
+        rest = old + id + 1;
+        while (*rest == ' ') rest++;
+    }
+    snprintf(tls_message, sizeof tls_message, "%.200s: %.300s", prefix, rest);
     return tls_error.code;
 }
 

@@ -21,9 +21,42 @@ int tfx_explain_options_init(tfx_explain_options *opts, unsigned version)
     return tfx__options_init(&explain_options, opts, version, "tfx_explain_options_init");
 }
 
+/* The enum-like fields, whatever the method: a value outside its enum is a caller's mistake
+ * even where this method ignores the field (guided = 5 used to pass silently). method is
+ * checked by tfx_explain (the picture calls set it themselves); numbers (steps, noise, ...)
+ * by the method that reads them. */
+static int check_enums(const tfx_explain_options *o, const char *fn)
+{
+    TFX__CHECK_ARG(o->compat == TFX_COMPAT_NONE || o->compat == TFX_COMPAT_TF_EXPLAIN,
+                   "%s: unknown compat mode %d (compat must be 0 or 1)", fn, o->compat);
+    TFX__CHECK_ARG(o->guided >= -1 && o->guided <= 1,
+                   "%s: guided = %d must be -1 (mode default), 0 (off) or 1 (on)", fn, o->guided);
+    TFX__CHECK_ARG(o->patch_fill >= TFX_PATCH_ZERO && o->patch_fill <= TFX_PATCH_VALUE,
+                   "%s: unknown patch_fill %d (must be %d..%d)", fn, o->patch_fill, TFX_PATCH_ZERO, TFX_PATCH_VALUE);
+    TFX__CHECK_ARG(o->lrp_rule >= TFX_LRP_0 && o->lrp_rule <= TFX_LRP_COMPOSITE_AB,
+                   "%s: unknown lrp_rule %d (must be %d..%d)", fn, o->lrp_rule, TFX_LRP_0, TFX_LRP_COMPOSITE_AB);
+    TFX__CHECK_ARG(o->base_method == TFX_METHOD_VANILLA_GRADIENTS || o->base_method == TFX_METHOD_GRADIENTS_INPUTS ||
+                       o->base_method == TFX_METHOD_GUIDED_BACKPROP || o->base_method == TFX_METHOD_DECONVNET,
+                   "%s: base_method = %d: the noise tunnel wraps vanilla gradients (%d), gradients x inputs (%d), "
+                   "guided backprop (%d) or DeconvNet (%d), not method %d",
+                   fn, o->base_method, TFX_METHOD_VANILLA_GRADIENTS, TFX_METHOD_GRADIENTS_INPUTS,
+                   TFX_METHOD_GUIDED_BACKPROP, TFX_METHOD_DECONVNET, o->base_method);
+    TFX__CHECK_ARG(o->tunnel >= TFX_TUNNEL_SMOOTHGRAD && o->tunnel <= TFX_TUNNEL_VARGRAD,
+                   "%s: unknown noise tunnel type %d (tunnel must be %d..%d)", fn, o->tunnel, TFX_TUNNEL_SMOOTHGRAD,
+                   TFX_TUNNEL_VARGRAD);
+    TFX__CHECK_ARG(o->cam_alpha_normalize >= 0 && o->cam_alpha_normalize <= 2,
+                   "%s: cam_alpha_normalize = %d must be 0 (none), 1 (all cells) or 2 (cells with a positive "
+                   "gradient)", fn, o->cam_alpha_normalize);
+    TFX__CHECK_ARG(o->score_cam_weights == TFX_SCORE_CAM_SOFTMAX_CLASSES ||
+                       o->score_cam_weights == TFX_SCORE_CAM_SOFTMAX_CHANNELS,
+                   "%s: unknown score_cam_weights %d (must be 0 or 1)", fn, o->score_cam_weights);
+    return TFX_OK;
+}
+
 int tfx__explain_copy_options(const tfx_explain_options *src, tfx_explain_options *dst, const char *fn)
 {
-    return tfx__options_copy(&explain_options, dst, src, fn);
+    int rc = tfx__options_copy(&explain_options, dst, src, fn);
+    return rc ? rc : check_enums(dst, fn);
 }
 
 int tfx__explain_alloc_maps(tfx__xctx *c, int h, int w, int ch)

@@ -223,7 +223,9 @@ int tfx_deletion_insertion(tfx_model *m, const float *x, size_t n, const tfx_att
     for (int s = 0; s < 2; s++) {
         int sub = s ? opt.insertion_substrate : opt.deletion_substrate;
         TFX__CHECK_ARG(sub >= TFX_SUBSTRATE_CONSTANT && sub <= TFX_SUBSTRATE_BLUR,
-                       "tfx_deletion_insertion: unknown substrate %d", sub);
+                       "tfx_deletion_insertion: unknown %s %d (must be %d..%d)",
+                       s ? "insertion_substrate" : "deletion_substrate", sub, TFX_SUBSTRATE_CONSTANT,
+                       TFX_SUBSTRATE_BLUR);
     }
     TFX__CHECK_ARG(isfinite(opt.substrate_value), "tfx_deletion_insertion: substrate_value is not finite");
     TFX__CHECK_ARG(opt.blur_size >= 1 && opt.blur_size <= 255 && opt.blur_size % 2 == 1,

@@ -63,13 +63,16 @@ int tfx_sanity_check(tfx_model *m, const float *x, size_t n, const tfx_explain_o
                      uint64_t seed, double *rho, size_t cap, size_t *count)
 {
     TFX__CHECK_NULL(m);
+    /* it writes random weights into the model (restored before returning) */
+    int rc = tfx__model_check_unlocked(m, "tfx_sanity_check");
+    if (rc) return rc;
     TFX__CHECK_NULL(x);
     TFX__CHECK_ARG(rho || cap == 0, "tfx_sanity_check: rho is NULL with cap %zu", cap);
     TFX__CHECK_ARG(reduce >= TFX_RANK_SUM && reduce <= TFX_RANK_MAX_ABS, "tfx_sanity_check: unknown reduce %d",
                    reduce);
     TFX__CHECK_ARG(n > 0, "tfx_sanity_check: n = 0 images");
     tfx_explain_options opt;
-    int rc = tfx__explain_copy_options(o, &opt, "tfx_sanity_check");
+    rc = tfx__explain_copy_options(o, &opt, "tfx_sanity_check");
     if (rc) return rc;
     size_t nw = 0;
     for (size_t i = 0; i < m->n_layers; i++) nw += m->layers[i]->n_params > 0;

@@ -9,6 +9,13 @@
 
 #define TFX__MAX_LAYERS 4096
 
+/* The public calls here that change the model are refused while tfx_model_fit runs. */
+#define CHECK_UNLOCKED(m, fn)                                                                      \
+    do {                                                                                           \
+        int rc_ = tfx__model_check_unlocked((m), (fn));                                            \
+        if (rc_) return rc_;                                                                       \
+    } while (0)
+
 static void init_layer(tfx_model *m, tfx_layer *l)
 {
     if (l->ops->init) l->ops->init(l, &m->rng);
@@ -18,6 +25,7 @@ static void init_layer(tfx_model *m, tfx_layer *l)
 int tfx_model_set_seed(tfx_model *m, uint64_t seed)
 {
     TFX__CHECK_NULL(m);
+    CHECK_UNLOCKED(m, "tfx_model_set_seed");
     m->seed = seed;
     tfx__rng_seed(&m->rng, seed);
     for (size_t i = 0; i < m->n_layers; i++) init_layer(m, m->layers[i]);
@@ -158,6 +166,7 @@ int tfx_model_add_conv2d(tfx_model *m, const tfx_conv2d_options *o, tfx_layer **
 {
     if (out) *out = NULL;
     TFX__CHECK_NULL(m);
+    CHECK_UNLOCKED(m, "tfx_model_add_conv2d");
     TFX__CHECK_NULL(o);
     tfx_conv2d_options opt = TFX_CONV2D_OPTIONS_INIT;
     COPY_OPTIONS(opt, o, TFX_CONV2D_OPTIONS_VERSION, "tfx_model_add_conv2d");
@@ -189,6 +198,7 @@ int tfx_model_add_dense(tfx_model *m, const tfx_dense_options *o, tfx_layer **ou
 {
     if (out) *out = NULL;
     TFX__CHECK_NULL(m);
+    CHECK_UNLOCKED(m, "tfx_model_add_dense");
     TFX__CHECK_NULL(o);
     tfx_dense_options opt = TFX_DENSE_OPTIONS_INIT;
     COPY_OPTIONS(opt, o, TFX_DENSE_OPTIONS_VERSION, "tfx_model_add_dense");
@@ -209,6 +219,7 @@ int tfx_model_add_flatten(tfx_model *m, const char *name, tfx_layer **out)
 {
     if (out) *out = NULL;
     TFX__CHECK_NULL(m);
+    CHECK_UNLOCKED(m, "tfx_model_add_flatten");
     tfx__layer_config c = {0};
     return tfx__model_add_layer(m, &tfx__flatten_ops, &c, name, out);
 }
@@ -218,6 +229,7 @@ static int add_pool(tfx_model *m, const tfx_pool2d_options *o, tfx_layer **out, 
 {
     if (out) *out = NULL;
     TFX__CHECK_NULL(m);
+    CHECK_UNLOCKED(m, fn);
     tfx_pool2d_options opt = TFX_POOL2D_OPTIONS_INIT;
     COPY_OPTIONS(opt, o, TFX_POOL2D_OPTIONS_VERSION, fn);
     TFX__CHECK_ARG(opt.pool_h > 0 && opt.pool_w > 0 && opt.pool_h <= TFX__MAX_DIM && opt.pool_w <= TFX__MAX_DIM,
@@ -249,6 +261,7 @@ int tfx_model_add_global_average_pooling2d(tfx_model *m, const char *name, tfx_l
 {
     if (out) *out = NULL;
     TFX__CHECK_NULL(m);
+    CHECK_UNLOCKED(m, "tfx_model_add_global_average_pooling2d");
     tfx__layer_config c = {0};
     return tfx__model_add_layer(m, &tfx__global_average_pooling2d_ops, &c, name, out);
 }
@@ -257,6 +270,7 @@ int tfx_model_add_dropout(tfx_model *m, float rate, const char *name, tfx_layer 
 {
     if (out) *out = NULL;
     TFX__CHECK_NULL(m);
+    CHECK_UNLOCKED(m, "tfx_model_add_dropout");
     TFX__CHECK_ARG(rate >= 0.0f && rate < 1.0f, "tfx_model_add_dropout: rate %g must be in [0, 1)", (double)rate);
     tfx__layer_config c = {0};
     c.rate = rate;
@@ -267,6 +281,7 @@ int tfx_model_add_activation(tfx_model *m, int activation, float alpha, const ch
 {
     if (out) *out = NULL;
     TFX__CHECK_NULL(m);
+    CHECK_UNLOCKED(m, "tfx_model_add_activation");
     int rc = check_activation("tfx_model_add_activation", activation);
     if (rc) return rc;
     TFX__CHECK_ARG(isfinite(alpha), "tfx_model_add_activation: alpha is not finite");
@@ -280,6 +295,7 @@ int tfx_model_add_batch_normalization(tfx_model *m, const tfx_batch_norm_options
 {
     if (out) *out = NULL;
     TFX__CHECK_NULL(m);
+    CHECK_UNLOCKED(m, "tfx_model_add_batch_normalization");
     tfx_batch_norm_options opt = TFX_BATCH_NORM_OPTIONS_INIT;
     COPY_OPTIONS(opt, o, TFX_BATCH_NORM_OPTIONS_VERSION, "tfx_model_add_batch_normalization");
     TFX__CHECK_ARG(opt.momentum >= 0.0f && opt.momentum <= 1.0f,
@@ -307,10 +323,12 @@ int tfx_layer_weight_sizes(const tfx_layer *l, size_t *kernel_size, size_t *bias
 int tfx_layer_set_weights(tfx_layer *l, const float *kernel, const float *bias)
 {
     TFX__CHECK_NULL(l);
+    CHECK_UNLOCKED(l->model, "tfx_layer_set_weights");
     size_t k = 0, b = 0;
     if (l->ops->weight_sizes) l->ops->weight_sizes(l, &k, &b);
     if (k == 0 && b == 0)
-        return tfx__error(TFX_EINVAL, "layer '%s' (%s) has no weights to set", l->name, l->ops->type_name);
+        return tfx__error(TFX_EINVAL, "tfx_layer_set_weights: layer '%s' (%s) has no weights to set", l->name,
+                          l->ops->type_name);
     if (k && !kernel) return tfx__error(TFX_EINVAL, "tfx_layer_set_weights: layer '%s' needs a kernel of %zu floats", l->name, k);
     if (b && !bias) return tfx__error(TFX_EINVAL, "tfx_layer_set_weights: layer '%s' needs a bias of %zu floats", l->name, b);
     for (size_t i = 0; i < k; i++)

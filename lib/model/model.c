@@ -45,6 +45,15 @@ void tfx_model_free(tfx_model *m)
     tfx__free(m);
 }
 
+int tfx__model_check_unlocked(const tfx_model *m, const char *fn)
+{
+    if (!m->fitting) return TFX_OK;
+    return tfx__error(TFX_ESTATE,
+                      "%s: model is being trained by tfx_model_fit; hooks may only read it (predict, evaluate, "
+                      "explain, save): change it after fit returns",
+                      fn);
+}
+
 int tfx_model_set_batch_size(tfx_model *m, size_t batch_size)
 {
     TFX__CHECK_NULL(m);
@@ -59,6 +68,9 @@ int tfx_model_set_threads(tfx_model *m, int threads)
     TFX__CHECK_NULL(m);
     TFX__CHECK_ARG(threads >= 0 && threads <= TFX__MAX_THREADS,
                    "tfx_model_set_threads: threads = %d must be in 0..%d", threads, TFX__MAX_THREADS);
+    /* fit's bit-identical results assume one thread count for the whole run */
+    int rc = tfx__model_check_unlocked(m, "tfx_model_set_threads");
+    if (rc) return rc;
     m->threads = threads;
     return TFX_OK;
 }

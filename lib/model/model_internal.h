@@ -38,7 +38,15 @@ struct tfx_model {
     /* Training state (compile/fit), owned; freed through train_free. */
     void *train;
     void (*train_free)(void *train);
+    /* Non-zero while tfx_model_fit runs (its hooks and progress sink may call back in): calls
+     * that change layers, optimizer or weights check it through tfx__model_check_unlocked. */
+    int fitting;
 };
+
+/* TFX_OK, or TFX_ESTATE "fn: model is being trained by tfx_model_fit; ..." while fit runs. Every
+ * public call that changes the layer list, the optimizer, m->params or what fit relies on
+ * calls it first, so a hook cannot pull the buffers from under fit. */
+int tfx__model_check_unlocked(const tfx_model *m, const char *fn);
 
 /* Append a layer of the given kind and configuration: name, shape inference, parameter
  * space, initialisation. On failure nothing changes. The public add functions and the model

@@ -47,9 +47,9 @@ int tfx__render_options_copy(tfx_render_options *dst, const tfx_render_options *
     int rc = tfx__options_copy(&render_options, dst, src, fn);
     if (rc) return rc;
     if (dst->compat != TFX_COMPAT_NONE && dst->compat != TFX_COMPAT_TF_EXPLAIN)
-        return tfx__error(TFX_EINVAL, "%s: unknown compat mode %d", fn, dst->compat);
+        return tfx__error(TFX_EINVAL, "%s: unknown compat mode %d (compat must be 0 or 1)", fn, dst->compat);
     if (dst->colormap < TFX_COLORMAP_DEFAULT || dst->colormap > TFX_COLORMAP_JET)
-        return tfx__error(TFX_EINVAL, "%s: unknown colormap %d", fn, dst->colormap);
+        return tfx__error(TFX_EINVAL, "%s: unknown colormap %d (must be 0..%d)", fn, dst->colormap, TFX_COLORMAP_JET);
     if (!(dst->image_weight >= 0.0f && dst->image_weight <= 1.0f))
         return tfx__error(TFX_EINVAL, "%s: image_weight %g must be in [0, 1]", fn, (double)dst->image_weight);
     if (!(dst->heatmap_weight <= 1.0f) || isnan(dst->heatmap_weight) || isinf(dst->heatmap_weight))
@@ -64,7 +64,7 @@ int tfx__render_options_copy(tfx_render_options *dst, const tfx_render_options *
     if (dst->per_image != 0 && dst->per_image != 1)
         return tfx__error(TFX_EINVAL, "%s: per_image %d must be 0 or 1", fn, dst->per_image);
     if (dst->reduce != TFX_REDUCE_SUM_ABS && dst->reduce != TFX_REDUCE_MAX_ABS)
-        return tfx__error(TFX_EINVAL, "%s: unknown channel reduction %d", fn, dst->reduce);
+        return tfx__error(TFX_EINVAL, "%s: unknown channel reduction %d (reduce must be 0 or 1)", fn, dst->reduce);
     if (dst->saturate != 0 && dst->saturate != 1)
         return tfx__error(TFX_EINVAL, "%s: saturate %d must be 0 or 1", fn, dst->saturate);
     return TFX_OK;

@@ -240,7 +240,9 @@ int tfx_explainer_callback_new(tfx_explainer_callback **out, tfx_model *m, int m
     *out = NULL;
     TFX__CHECK_NULL(m);
     TFX__CHECK_NULL(x);
-    TFX__CHECK_ARG(method >= TFX_METHOD_ACTIVATIONS, "%s: unknown method %d", fn, method);
+    TFX__CHECK_ARG(method >= TFX_METHOD_ACTIVATIONS && method <= TFX_METHOD_NOISE_TUNNEL,
+                   "%s: unknown method %d (must be %d..%d)", fn, method, TFX_METHOD_ACTIVATIONS,
+                   TFX_METHOD_NOISE_TUNNEL);
     TFX__CHECK_ARG(n > 0, "%s: n = 0 validation images", fn);
     TFX__CHECK_ARG(class_index >= -1, "%s: class_index = %d (need -1 or a class)", fn, class_index);
     if (method == TFX_METHOD_ACTIVATIONS && !layer_name)

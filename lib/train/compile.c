@@ -76,6 +76,9 @@ static int in_unit(float v) { return v >= 0.0f && v < 1.0f; }
 int tfx_model_compile(tfx_model *m, const tfx_compile_options *o)
 {
     TFX__CHECK_NULL(m);
+    /* fit keeps pointers to the compiled state and its optimizer slots */
+    int lock_rc = tfx__model_check_unlocked(m, "tfx_model_compile");
+    if (lock_rc) return lock_rc;
     tfx_compile_options opt;
     int copy_rc = tfx__options_copy(&compile_options, &opt, o, "tfx_model_compile");
     if (copy_rc) return copy_rc;
@@ -92,8 +95,8 @@ int tfx_model_compile(tfx_model *m, const tfx_compile_options *o)
     TFX__CHECK_ARG(in_unit(opt.rho), "tfx_model_compile: rho %g must be in [0, 1)", (double)opt.rho);
     TFX__CHECK_ARG(isfinite(opt.epsilon) && opt.epsilon > 0.0f, "tfx_model_compile: epsilon %g must be positive",
                    (double)opt.epsilon);
-    TFX__CHECK_ARG((opt.metrics & ~TFX_METRIC_ACCURACY) == 0, "tfx_model_compile: unknown metric flags 0x%x",
-                   (unsigned)opt.metrics);
+    TFX__CHECK_ARG((opt.metrics & ~TFX_METRIC_ACCURACY) == 0,
+                   "tfx_model_compile: unknown metric flags 0x%x (metrics = %d)", (unsigned)opt.metrics, opt.metrics);
 
     tfx__train *t = tfx__calloc(1, sizeof *t);
     if (!t) return tfx__error(TFX_ENOMEM, "tfx_model_compile: out of memory");

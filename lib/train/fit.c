@@ -307,10 +307,12 @@ int tfx_model_fit(tfx_model *m, const float *x, const void *y, size_t n, const t
                   tfx_history *history)
 {
     TFX__CHECK_NULL(m);
+    int rc = tfx__model_check_unlocked(m, "tfx_model_fit"); /* a nested fit from a hook */
+    if (rc) return rc;
     TFX__CHECK_NULL(x);
     TFX__CHECK_NULL(y);
     tfx_fit_options opt;
-    int rc = tfx__options_copy(&fit_options, &opt, o, "tfx_model_fit");
+    rc = tfx__options_copy(&fit_options, &opt, o, "tfx_model_fit");
     if (rc) return rc;
     tfx__train *t;
     rc = tfx__train_get(m, "tfx_model_fit", &t);
@@ -329,6 +331,7 @@ int tfx_model_fit(tfx_model *m, const float *x, const void *y, size_t n, const t
     if (rc) return rc;
 
     size_t begun = 0;
+    m->fitting = 1; /* from here to the last on_train_end, hooks may only read the model */
     /* on_train_begin, one callback at a time so that exactly the begun ones get on_train_end. */
     for (size_t k = 0; k < opt.n_callbacks; k++) {
         begun = k + 1;
@@ -348,6 +351,7 @@ int tfx_model_fit(tfx_model *m, const float *x, const void *y, size_t n, const t
             snprintf(saved_msg, sizeof saved_msg, "%s", tfx_error_last()->message);
         }
     }
+    m->fitting = 0;
     free_buffers(&r.b);
     if (saved_code) return tfx__error(saved_code, "%s", saved_msg);
     tfx_error_clear();
