@@ -8,14 +8,6 @@
 #  define TFX__HOOK extern __attribute__((visibility("hidden"))) _Thread_local
 #else
 #  define TFX__HOOK extern _Thread_local
-/* file.c: tfx__file_write_atomic's writes fail with EIO once this many bytes of the temporary
- * file are written, as a crash or a full disk would (< 0: off; the definition starts it at -1). */
-TFX__HOOK long tfx__hook_file_fail_after;
-
-/* tensorboard/event_writer.c: the event writer's writes fail (ENOSPC) once this many more bytes
- * are written (< 0: off; starts at -1). */
-TFX__HOOK long long tfx__hook_tb_write_budget;
-
 #endif
 
 /* alloc.c: allocations attempted on this thread since the last reset; from the
