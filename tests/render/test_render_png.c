@@ -305,6 +305,85 @@ static void hostile_inputs(void **state)
     free(img.pixels);
 }
 
+/* SOI, SOF0 of w x h with one component, then whatever `tail` holds (EOI by default): a header
+ * and no image data. */
+static size_t header_only_jpeg(unsigned char *b, unsigned w, unsigned h, const unsigned char *tail, size_t tail_len)
+{
+    static const unsigned char eoi[2] = {0xFF, 0xD9};
+    unsigned char sof[15] = {0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 8, (unsigned char)(h >> 8), (unsigned char)h,
+                             (unsigned char)(w >> 8), (unsigned char)w, 1, 1, 0x11, 0};
+    memcpy(b, sof, sizeof sof);
+    if (!tail) {
+        tail = eoi;
+        tail_len = 2;
+    }
+    memcpy(b + sizeof sof, tail, tail_len);
+    return sizeof sof + tail_len;
+}
+
+static unsigned char *read_seed(const char *name, size_t *n)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/tests/fuzz/corpus/image/%s", TFX_SOURCE_ROOT, name);
+    return read_all(path, n);
+}
+
+/* Pictures whose file ends before their image data: stb returned a blank picture of the declared
+ * size (192 MiB from 17 bytes). Refused; real JPEGs and PNGs still decode. */
+static void missing_image_data(void **state)
+{
+    (void)state;
+    unsigned char b[64];
+    tfx_image *out = NULL;
+    size_t n = header_only_jpeg(b, 8192, 8192, NULL, 0);
+    assert_int_equal(n, 17);
+    assert_int_equal(tfx_image_decode(&out, b, n, 3), TFX_EFORMAT);
+    assert_null(out);
+    assert_non_null(strstr(tfx_error_last()->message, "8192x8192"));
+    /* Small enough for the size bound: the missing scan is what refuses it. */
+    n = header_only_jpeg(b, 16, 16, NULL, 0);
+    assert_int_equal(tfx_image_decode(&out, b, n, 0), TFX_EFORMAT);
+    assert_non_null(strstr(tfx_error_last()->message, "no start-of-scan"));
+    /* FF DA inside a comment's payload is not a scan. */
+    static const unsigned char com[] = {0xFF, 0xFE, 0x00, 0x04, 0xFF, 0xDA, 0xFF, 0xD9};
+    n = header_only_jpeg(b, 16, 16, com, sizeof com);
+    assert_int_equal(tfx_image_decode(&out, b, n, 0), TFX_EFORMAT);
+    assert_non_null(strstr(tfx_error_last()->message, "no start-of-scan"));
+    /* A real JPEG whose scan is cut to a few bytes, while declaring far more pixels than its
+     * bytes can hold (512 a byte): the size bound refuses it. */
+    size_t sn;
+    unsigned char *seed = read_seed("seed-rgb.jpg", &sn);
+    assert_true(sn > 100);
+    size_t len = sn - 1;
+    unsigned char *jpg = seed + 1; /* the corpus's first byte is the channel count */
+    tfx_image *ok = NULL;
+    assert_int_equal(tfx_image_decode(&ok, jpg, len, 0), TFX_OK);
+    assert_int_equal(ok->width, 16);
+    tfx_image_free(ok);
+    for (size_t i = 0; i + 8 < len; i++)
+        if (jpg[i] == 0xFF && jpg[i + 1] >= 0xC0 && jpg[i + 1] <= 0xC2) { /* SOF: 4096x4096 */
+            jpg[i + 5] = jpg[i + 7] = 4096 >> 8;
+            jpg[i + 6] = jpg[i + 8] = 0;
+            break;
+        }
+    assert_int_equal(tfx_image_decode(&out, jpg, len, 0), TFX_EFORMAT);
+    assert_non_null(strstr(tfx_error_last()->message, "cannot be encoded in"));
+    free(seed);
+    const char *good[] = {"seed-gray.jpg", "seed-progressive.jpg", "seed-one-bit.png", "seed-gray16.png"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        seed = read_seed(good[i], &sn);
+        if (tfx_image_decode(&ok, seed + 1, sn - 1, 0) != TFX_OK) fail_msg("%s: %s", good[i], tfx_error_last()->message);
+        tfx_image_free(ok);
+        free(seed);
+    }
+    /* A PNG without IDAT (IHDR then IEND): refused too (by stb). */
+    unsigned char png[128];
+    size_t pn = fake_png(png, 4096, 4096, 0);
+    memmove(png + 33, png + pn - 12, 12);
+    assert_int_equal(tfx_image_decode(&out, png, 45, 0), TFX_EFORMAT);
+    assert_null(out);
+}
+
 static void bad_arguments(void **state)
 {
     (void)state;
@@ -399,7 +478,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip), cmocka_unit_test(file_round_trip), cmocka_unit_test(hostile_inputs),
         cmocka_unit_test(bad_arguments), cmocka_unit_test(allocation_failures), cmocka_unit_test(disk_full),
-        cmocka_unit_test(write_through_symlink),
+        cmocka_unit_test(write_through_symlink), cmocka_unit_test(missing_image_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
