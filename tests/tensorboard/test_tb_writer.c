@@ -334,6 +334,9 @@ static int disk_full_session(const char *dir, const unsigned char *png, size_t p
         assert_int_equal(rc, TFX_EIO);
         assert_non_null(strstr(tfx_error_last()->message, dir));
         assert_non_null(strstr(tfx_error_last()->message, "No space left"));
+        /* the message says what happened to the file: it is gone, not "keeps its 0 records" */
+        assert_non_null(strstr(tfx_error_last()->message, "(the file was removed)"));
+        assert_null(strstr(tfx_error_last()->message, "keeps"));
         return -1;
     }
     strcpy(path_out, tfx_event_writer_path(w));
@@ -347,6 +350,9 @@ static int disk_full_session(const char *dir, const unsigned char *png, size_t p
         assert_int_equal(rc, TFX_EIO);
         assert_non_null(strstr(tfx_error_last()->message, path_out));
         assert_non_null(strstr(tfx_error_last()->message, "No space left"));
+        char keeps[64];
+        snprintf(keeps, sizeof keeps, "(the file keeps its %d whole records)", ok);
+        assert_non_null(strstr(tfx_error_last()->message, keeps));
         /* a failed writer refuses further work cleanly, even with space again */
         tfx__tb_fail_write_after(-1);
         assert_int_equal(tfx_event_writer_add_scalar(w, "loss", 9, 1.0), TFX_EIO);
