@@ -208,6 +208,11 @@ static int check_tag(const char *fn, const char *tag)
 {
     if (!tag) return tfx__error(TFX_EINVAL, "%s: tag is NULL", fn);
     if (!tag[0]) return tfx__error(TFX_EINVAL, "%s: tag is empty", fn);
+    /* Summary.Value.tag is a protobuf string: readers (TensorBoard, tf.train) reject the whole
+     * record when it is not UTF-8, so it is refused here rather than written. */
+    size_t bad;
+    if (!tfx__utf8_valid(tag, &bad))
+        return tfx__error(TFX_EINVAL, "%s: tag is not valid UTF-8 (at byte %zu)", fn, bad);
     return TFX_OK;
 }
 
