@@ -372,7 +372,8 @@ static void missing_image_data(void **state)
     const char *good[] = {"seed-gray.jpg", "seed-progressive.jpg", "seed-one-bit.png", "seed-gray16.png"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         seed = read_seed(good[i], &sn);
-        if (tfx_image_decode(&ok, seed + 1, sn - 1, 0) != TFX_OK) fail_msg("%s: %s", good[i], tfx_error_last()->message);
+        if (tfx_image_decode(&ok, seed + 1, sn - 1, 0) != TFX_OK)
+            fail_msg("%s: %s", good[i], tfx_error_last()->message);
         tfx_image_free(ok);
         free(seed);
     }

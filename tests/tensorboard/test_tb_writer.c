@@ -181,7 +181,8 @@ static void test_bad_arguments(void **state)
     assert_int_equal(tfx_event_writer_add_scalar(w, "", 0, 1.0), TFX_EINVAL);
     /* tags that are not UTF-8: protobuf readers reject such a record, so none is written */
     assert_int_equal(tfx_event_writer_add_scalar(w, "loss\xff", 0, 1.0), TFX_EINVAL);
-    assert_non_null(strstr(tfx_error_last()->message, "tfx_event_writer_add_scalar: tag is not valid UTF-8 (at byte 4)"));
+    assert_non_null(
+        strstr(tfx_error_last()->message, "tfx_event_writer_add_scalar: tag is not valid UTF-8 (at byte 4)"));
     assert_int_equal(tfx_event_writer_add_image_png(w, "\xed\xa0\x80", 0, 4, 3, 1, png, pn), TFX_EINVAL);
     assert_non_null(strstr(tfx_error_last()->message, "(at byte 0)"));
     tfx_image img8 = {4, 3, 1, 4, (uint8_t *)(uintptr_t)"abcdefghijkl"};
