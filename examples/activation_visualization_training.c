@@ -112,7 +112,6 @@ int main(int argc, char **argv)
     tfx_explainer_callback *act = NULL;
     tfx_tensorboard_callback *scalars = NULL;
     float *val_class_zero = NULL;
-    char *run = NULL;
     int status = 1;
 
     /* (x_train, y_train), _ = fashion_mnist.load_data(); pixels / 255 (done by the reader) */
@@ -150,11 +149,7 @@ int main(int argc, char **argv)
         CHECK(tfx_activations_visualization_callback_new(&act, m, val_class_zero, k, "visualization_layer",
                                                          output_dir, NULL, NULL));
         /* keras.callbacks.TensorBoard(log_dir=<the same run>): <run>/train and <run>/validation */
-        const char *path = tfx_explainer_callback_path(act);
-        run = malloc(strlen(path) + 1);
-        if (!run) goto fail;
-        strcpy(run, path);
-        *strrchr(run, '/') = '\0';
+        const char *run = tfx_explainer_callback_run_dir(act);
         CHECK(tfx_tensorboard_callback_new(&scalars, run, NULL));
         cbs[n_cbs++] = tfx_explainer_callback_hooks(act);
         cbs[n_cbs++] = tfx_tensorboard_callback_hooks(scalars);
@@ -192,7 +187,6 @@ int main(int argc, char **argv)
 fail:
     tfx_explainer_callback_free(act);
     tfx_tensorboard_callback_free(scalars);
-    free(run);
     free(val_class_zero);
     tfx_history_free(history);
     tfx_model_free(m);

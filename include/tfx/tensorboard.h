@@ -43,7 +43,8 @@ TFX_API const char *tfx_event_writer_path(const tfx_event_writer *w);
 
 /* Append Event{wall_time, step, summary{value{tag, simple_value}}}. The value is stored as
  * float32 (TensorBoard's simple_value); NaN and infinities are stored as they are.
- * tag: non-empty UTF-8; '/' groups tags in the UI ("train/epoch_loss"). step: usually the epoch. */
+ * tag: non-empty UTF-8 (else TFX_EINVAL with the offset of the first bad byte); '/' groups tags in
+ * the UI ("train/epoch_loss"). step: usually the epoch. */
 TFX_API int tfx_event_writer_add_scalar(tfx_event_writer *w, const char *tag, int64_t step,
                                         double value);
 
@@ -139,11 +140,12 @@ typedef struct tfx_explainer_callback tfx_explainer_callback;
 #define TFX_EXPLAINER_CALLBACK_OPTIONS_VERSION 1
 typedef struct tfx_explainer_callback_options {
     unsigned version;
-    const char *tag;      /* NULL: tf-explain's tag for the method (above) */
-    const char *run_name; /* subdirectory of output_dir for the event file. NULL: the local time
+    const char *tag;      /* NULL: tf-explain's tag for the method (above); else UTF-8 */
+    const char *run_name; /* subdirectory of output_dir for the event file: one name, UTF-8,
+                             without '/' and not "." or ".." (TFX_EINVAL). NULL: the local time
                              at construction as "%Y%m%d-%H%M%S.<microseconds>" (tf-explain's
                              run directory; "-1", "-2", ... appended if it exists); "": output_dir
-                             itself */
+                             itself. tfx_explainer_callback_run_dir tells which it was. */
     size_t max_images;    /* 0: TFX_EXPLAINER_CALLBACK_MAX_IMAGES */
     int stop_on_error;    /* 0: a failure during training (disk full, out of memory) stops this
                              callback's logging and training continues; non-zero: fit stops
@@ -217,6 +219,9 @@ TFX_API int tfx_integrated_gradients_callback_new(tfx_explainer_callback **out, 
 TFX_API const tfx_callback *tfx_explainer_callback_hooks(const tfx_explainer_callback *cb);
 /* Path of the event file (borrowed; lives as long as cb); NULL for NULL. */
 TFX_API const char *tfx_explainer_callback_path(const tfx_explainer_callback *cb);
+/* The run directory the event file is in: <output_dir>/<run_name>, the time stamp chosen for
+ * run_name = NULL, or output_dir for "" (borrowed; lives as long as cb); NULL for NULL. */
+TFX_API const char *tfx_explainer_callback_run_dir(const tfx_explainer_callback *cb);
 /* The tag the images are written under (borrowed); NULL for NULL. */
 TFX_API const char *tfx_explainer_callback_tag(const tfx_explainer_callback *cb);
 /* TFX_OK, or the first error during training (its message in *message when not NULL; the

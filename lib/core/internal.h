@@ -41,6 +41,11 @@ int tfx__error_prefix(const char *fmt, ...) TFX__PRINTF(1, 2);
  * or a static string; never NULL. */
 const char *tfx__strerror(int e, char *buf, size_t n);
 
+/* 1 when the NUL-terminated s is well-formed UTF-8 (no overlong forms, no surrogates, nothing
+ * above U+10FFFF, no truncated sequence); else 0 and, when bad_offset is not NULL, the byte
+ * offset of the first sequence that is not. */
+int tfx__utf8_valid(const char *s, size_t *bad_offset);
+
 /* Argument checks that set a message naming the argument. */
 #define TFX__CHECK_ARG(cond, ...) \
     do { if (!(cond)) return tfx__error(TFX_EINVAL, __VA_ARGS__); } while (0)

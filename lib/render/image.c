@@ -162,6 +162,47 @@ static int jpeg_huffman_ok(const unsigned char *d, size_t n)
     return 1;
 }
 
+/* 1 when a start-of-scan (FF DA) follows the JPEG's first SOF before any EOI: without a scan
+ * stb returns a blank picture of the declared size (a 17-byte file can declare 8192x8192).
+ * Segments are walked by their lengths, so FF DA inside a payload does not count. */
+static int jpeg_has_scan(const unsigned char *d, size_t n)
+{
+    size_t p = 0;
+    while (p < n && d[p] == 0xFF) p++;
+    if (p == 0 || p >= n || d[p] != 0xD8) return 1; /* not a JPEG: not this check's business */
+    p++;
+    int seen_sof = 0;
+    for (;;) {
+        while (p < n && d[p] != 0xFF) p++;
+        while (p < n && d[p] == 0xFF) p++;
+        if (p >= n) return 0;
+        unsigned m = d[p++];
+        if (m == 0xD9) return 0;                              /* EOI before any scan */
+        if (m == 0xDA) return seen_sof;                       /* a scan (stb needs the SOF first) */
+        if ((m >= 0xD0 && m <= 0xD7) || m == 0x01) continue;  /* markers without a length */
+        if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) seen_sof = 1;
+        if (p + 1 >= n) return 0;
+        size_t len = (size_t)d[p] << 8 | d[p + 1];
+        if (len < 2) return 0;
+        p += len;
+    }
+}
+
+/* The most pixels `size` bytes of a file can encode. JPEG: every 8x8 block of the full-resolution
+ * component costs at least one bit (its DC code, even in a progressive first scan), so at most
+ * 512 pixels a byte. PNG: a pixel is at least 1 bit of filtered data (plus a filter byte a row)
+ * and deflate expands at most 1032:1 (258 bytes from a 1-bit length and a 1-bit distance code),
+ * so at most 8 * 1032 pixels a byte. A picture that declares more has data missing, which stb
+ * would fill with blank pixels (0: no bound for this format). */
+static size_t max_pixels_for(const unsigned char *d, size_t size)
+{
+    size_t per_byte = 0;
+    if (size >= 8 && memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0) per_byte = 8 * 1032;
+    else if (size >= 2 && d[0] == 0xFF && d[1] == 0xD8) per_byte = 512;
+    if (per_byte == 0) return 0;
+    return size > SIZE_MAX / per_byte ? SIZE_MAX : size * per_byte;
+}
+
 int tfx_image_decode(tfx_image **out, const void *data, size_t size, int channels)
 {
     TFX__CHECK_NULL(out);
@@ -186,6 +227,13 @@ int tfx_image_decode(tfx_image **out, const void *data, size_t size, int channel
                           w, h, TFX_IMAGE_MAX_SIDE, TFX_IMAGE_MAX_LOAD_PIXELS);
     if (comp < 1 || comp > 4)
         return tfx__error(TFX_EFORMAT, "tfx_image_decode: %d channels in the file", comp);
+    if (!jpeg_has_scan(data, size))
+        return tfx__error(TFX_EFORMAT, "tfx_image_decode: JPEG of %dx%d holds no image data (no start-of-scan "
+                                       "marker before its end)", w, h);
+    size_t most = max_pixels_for(data, size);
+    if (most && (size_t)w * (size_t)h > most)
+        return tfx__error(TFX_EFORMAT, "tfx_image_decode: a picture of %dx%d cannot be encoded in %zu bytes (at "
+                                       "most %zu pixels): its image data is missing or truncated", w, h, size, most);
     int w2 = 0, h2 = 0, comp2 = 0;
     unsigned char *px = tfx__stb_load(data, (int)size, &w2, &h2, &comp2, channels, &oom);
     if (!px) {

@@ -64,18 +64,19 @@ int tfx_event_writer_options_init(tfx_event_writer_options *opts, unsigned versi
     return tfx__options_init(&event_writer_options, opts, version, "tfx_event_writer_options_init");
 }
 
-static void write_failed(tfx_event_writer *w, int err)
+/* Mark the writer failed and cut the file back to its last whole record; 0 when the cut worked.
+ * If it fails, readers see one partial record at the end, which they treat as not yet written. */
+static int write_failed(tfx_event_writer *w, int err)
 {
     char eb[128];
     w->failed = 1;
     snprintf(w->fail_msg, sizeof w->fail_msg, "%s", tfx__strerror(err, eb, sizeof eb));
-    /* Cut back to the last whole record; if that fails too, readers see one partial
-     * record at the end, which they treat as not yet written. */
-    if (ftruncate(w->fd, w->end) != 0) { /* nothing more to do */
-    }
+    return ftruncate(w->fd, w->end) == 0 ? 0 : errno;
 }
 
-/* Write one framed record with one pwrite (looping only on short writes). */
+/* Write one framed record with one pwrite (looping only on short writes). The message says what
+ * the file holds now; a writer's first record failing is reported by tfx_event_writer_new,
+ * which removes the file. */
 static int write_record(tfx_event_writer *w, const char *fn, const uint8_t *rec, size_t n)
 {
     size_t done = 0;
@@ -84,7 +85,14 @@ static int write_record(tfx_event_writer *w, const char *fn, const uint8_t *rec,
         if (k < 0 && errno == EINTR) continue;
         if (k <= 0) {
             int e = k < 0 ? errno : EIO;
-            write_failed(w, e);
+            int cut = write_failed(w, e);
+            if (w->records == 0) return TFX_EIO; /* tfx_event_writer_new sets the message */
+            if (cut) {
+                char eb[128];
+                return tfx__error(TFX_EIO, "%s: writing '%s' failed: %s (the file holds its %zu whole records and "
+                                           "then a partial one, which readers ignore: cutting it off failed: %s)",
+                                  fn, w->path, w->fail_msg, w->records, tfx__strerror(cut, eb, sizeof eb));
+            }
             return tfx__error(TFX_EIO, "%s: writing '%s' failed: %s (the file keeps its %zu whole records)",
                               fn, w->path, w->fail_msg, w->records);
         }
@@ -180,7 +188,10 @@ int tfx_event_writer_new(tfx_event_writer **out, const char *logdir, const tfx_e
     if (rc) {
         close(w->fd);
         w->fd = -1;
-        unlink(w->path);
+        unlink(w->path); /* a file without its first record is no event file: nothing is left */
+        if (w->failed)
+            rc = tfx__error(TFX_EIO, "%s: writing '%s' failed: %s (the file was removed)", fn, w->path,
+                            w->fail_msg);
         goto fail;
     }
     *out = w;
@@ -197,6 +208,11 @@ static int check_tag(const char *fn, const char *tag)
 {
     if (!tag) return tfx__error(TFX_EINVAL, "%s: tag is NULL", fn);
     if (!tag[0]) return tfx__error(TFX_EINVAL, "%s: tag is empty", fn);
+    /* Summary.Value.tag is a protobuf string: readers (TensorBoard, tf.train) reject the whole
+     * record when it is not UTF-8, so it is refused here rather than written. */
+    size_t bad;
+    if (!tfx__utf8_valid(tag, &bad))
+        return tfx__error(TFX_EINVAL, "%s: tag is not valid UTF-8 (at byte %zu)", fn, bad);
     return TFX_OK;
 }
 

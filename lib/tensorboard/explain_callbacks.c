@@ -25,6 +25,7 @@ struct tfx_explainer_callback {
     char *tag;
     tfx_explainer_callback_options opt;
     tfx_event_writer *w;
+    char *run_dir;            /* the directory of the event file */
     int status;               /* first error during training, or TFX_OK */
     char message[512];
     double seconds;
@@ -179,6 +180,24 @@ static int on_epoch_end(tfx_model *m, const tfx_train_logs *logs, void *payload)
     return rc ? failed(cb, rc) : 0;
 }
 
+/* A run name is one directory name inside output_dir (the docs call it a subdirectory): no
+ * separator, no "." or ".." that would put the event file elsewhere, and UTF-8 as TensorBoard
+ * shows it. NULL (a time stamp) and "" (output_dir itself) are the documented defaults. */
+static int check_run_name(const char *fn, const char *run)
+{
+    if (!run || !run[0]) return TFX_OK;
+    const char *slash = strchr(run, '/');
+    if (slash)
+        return tfx__error(TFX_EINVAL, "%s: run_name '%s' holds a '/' at byte %zu (it names one subdirectory of "
+                                      "output_dir)", fn, run, (size_t)(slash - run));
+    if (strcmp(run, ".") == 0 || strcmp(run, "..") == 0)
+        return tfx__error(TFX_EINVAL, "%s: run_name '%s' is not a subdirectory of output_dir", fn, run);
+    size_t bad;
+    if (!tfx__utf8_valid(run, &bad))
+        return tfx__error(TFX_EINVAL, "%s: run_name is not valid UTF-8 (at byte %zu)", fn, bad);
+    return TFX_OK;
+}
+
 /* "<output_dir>/<run>" with run = the options' name or tf-explain's local-time stamp, made
  * unique among existing entries. */
 static int run_dir(const tfx_explainer_callback_options *o, const char *output_dir, char **out)
@@ -226,6 +245,7 @@ void tfx_explainer_callback_free(tfx_explainer_callback *cb)
 {
     if (!cb) return;
     tfx_event_writer_free(cb->w);
+    tfx__free(cb->run_dir);
     tfx__free(cb->x);
     tfx__free(cb->tag);
     tfx__free(cb);
@@ -259,9 +279,15 @@ int tfx_explainer_callback_new(tfx_explainer_callback **out, tfx_model *m, int m
     TFX__CHECK_ARG(output_dir[0] != '\0', "%s: output_dir is empty", fn);
 
     tfx_explainer_callback_options o;
-    int copy_rc = tfx__options_copy(&explainer_callback_options, &o, opts, fn);
-    if (copy_rc) return copy_rc;
+    int rc = tfx__options_copy(&explainer_callback_options, &o, opts, fn);
+    if (rc) return rc;
     if (o.tag && !o.tag[0]) return tfx__error(TFX_EINVAL, "%s: tag is empty", fn);
+    size_t bad;
+    if (o.tag && !tfx__utf8_valid(o.tag, &bad))
+        return tfx__error(TFX_EINVAL, "%s: tag is not valid UTF-8 (at byte %zu); TensorBoard's readers reject it",
+                          fn, bad);
+    rc = check_run_name(fn, o.run_name);
+    if (rc) return rc;
     size_t cap = o.max_images ? o.max_images : TFX_EXPLAINER_CALLBACK_MAX_IMAGES;
     if (n > cap)
         return tfx__error(TFX_EINVAL, "%s: %zu validation images, more than max_images = %zu (a picture per epoch "
@@ -272,7 +298,7 @@ int tfx_explainer_callback_new(tfx_explainer_callback **out, tfx_model *m, int m
     /* The explain options: defaults as tf-explain's callbacks (5 steps, 5 samples) unless given. */
     tfx_explain_options eo;
     if (explain) {
-        int rc = tfx__explain_copy_options(explain, &eo, fn);
+        rc = tfx__explain_copy_options(explain, &eo, fn);
         if (rc) return rc;
     } else {
         tfx_explain_options def = TFX_EXPLAIN_OPTIONS_INIT;
@@ -282,7 +308,7 @@ int tfx_explainer_callback_new(tfx_explainer_callback **out, tfx_model *m, int m
     }
 
     int shape[3];
-    int rc = tfx_model_input_shape(m, shape);
+    rc = tfx_model_input_shape(m, shape);
     if (rc) return tfx__error_prefix("%s", fn);
     size_t in_sz = (size_t)shape[0] * (size_t)shape[1] * (size_t)shape[2], total, bytes;
     if (tfx__mul_size(n, in_sz, &total) || tfx__mul_size(total, sizeof(float), &bytes))
@@ -340,7 +366,7 @@ int tfx_explainer_callback_new(tfx_explainer_callback **out, tfx_model *m, int m
         rc = tfx_event_writer_new(&cb->w, dir, &wo);
         if (rc) tfx__error_prefix("%s", fn);
     }
-    tfx__free(dir);
+    cb->run_dir = dir;
     if (rc) {
         tfx_explainer_callback_free(cb);
         return rc;
@@ -423,6 +449,11 @@ const tfx_callback *tfx_explainer_callback_hooks(const tfx_explainer_callback *c
 const char *tfx_explainer_callback_path(const tfx_explainer_callback *cb)
 {
     return cb ? tfx_event_writer_path(cb->w) : NULL;
+}
+
+const char *tfx_explainer_callback_run_dir(const tfx_explainer_callback *cb)
+{
+    return cb ? cb->run_dir : NULL;
 }
 
 const char *tfx_explainer_callback_tag(const tfx_explainer_callback *cb)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -96,8 +97,9 @@ static void test_read_cap(void **state)
     CHECK_ERR(tfx__file_read("fn", p, sizeof data - 1, &buf, &len), TFX_EFORMAT, "above the limit of 999 bytes");
     assert_null(buf);
     assert_int_equal(len, 0);
-    /* Without a size to trust (a device that never ends), growth stops at the cap. */
-    CHECK_ERR(tfx__file_read("fn", "/dev/zero", 100000, &buf, &len), TFX_EFORMAT, "holds more than the limit");
+    /* A device that never ends is not read at all (it used to be read up to the cap). */
+    CHECK_ERR(tfx__file_read("fn", "/dev/zero", 100000, &buf, &len), TFX_EIO,
+              "'/dev/zero' is not a regular file (a character device)");
     assert_null(buf);
     /* An empty file: a buffer, no bytes. */
     path_of(p, sizeof p, "empty.bin");
@@ -125,6 +127,139 @@ static void test_read_errors(void **state)
     tfx__alloc_fail_after(1);
     CHECK_ERR(tfx__file_read("fn", p, 100, &buf, &len), TFX_ENOMEM, "out of memory");
     tfx__alloc_fail_after(0);
+}
+
+/* A FIFO without a writer: open() used to wait forever; now it is refused at once. */
+static void test_read_fifo(void **state)
+{
+    (void)state;
+    char p[300], want[400];
+    path_of(p, sizeof p, "fifo");
+    assert_int_equal(mkfifo(p, 0600), 0);
+    unsigned char *buf = (unsigned char *)1;
+    size_t len = 1;
+    alarm(10); /* a regression hangs: let the alarm end it as a failure */
+    snprintf(want, sizeof want, "fn: '%s' is not a regular file (a FIFO)", p);
+    CHECK_ERR(tfx__file_read("fn", p, 100, &buf, &len), TFX_EIO, want);
+    alarm(0);
+    assert_null(buf);
+    assert_int_equal(len, 0);
+    assert_int_equal(unlink(p), 0);
+}
+
+static int exists(const char *p)
+{
+    struct stat st;
+    return lstat(p, &st) == 0;
+}
+
+static void read_back(const char *p, const char *want)
+{
+    unsigned char *buf;
+    size_t len;
+    assert_int_equal(tfx__file_read("fn", p, 100, &buf, &len), TFX_OK);
+    assert_int_equal(len, strlen(want));
+    assert_memory_equal(buf, want, len);
+    tfx__free(buf);
+}
+
+/* Writing through a symbolic link replaces the file it points to; the link stays a link. */
+static void test_write_symlink(void **state)
+{
+    (void)state;
+    char sub[300], real[300], link[300], link2[300], st_path[300];
+    path_of(sub, sizeof sub, "links");
+    assert_int_equal(mkdir(sub, 0777), 0);
+    path_of(real, sizeof real, "links/real.bin");
+    path_of(link, sizeof link, "link.bin");
+    path_of(link2, sizeof link2, "link2.bin");
+    write_bytes(real, "old", 3);
+    assert_int_equal(symlink("links/real.bin", link), 0); /* relative to the link's directory */
+    assert_int_equal(symlink(link, link2), 0);            /* absolute, a chain of two */
+    assert_int_equal(tfx__file_write_atomic("fn", link2, "new!", 4), TFX_OK);
+    struct stat st;
+    assert_int_equal(lstat(link, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_int_equal(lstat(link2, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    read_back(real, "new!");
+    /* The temporary file was made next to the target, and is gone. */
+    DIR *d = opendir(sub);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) n += e->d_name[0] != '.';
+    closedir(d);
+    assert_int_equal(n, 1);
+
+    /* A dangling link: its target is created. */
+    path_of(st_path, sizeof st_path, "dangling.bin");
+    assert_int_equal(symlink("links/created.bin", st_path), 0);
+    assert_int_equal(tfx__file_write_atomic("fn", st_path, "made", 4), TFX_OK);
+    assert_int_equal(lstat(st_path, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    path_of(real, sizeof real, "links/created.bin");
+    read_back(real, "made");
+
+    /* A loop: refused, nothing written. */
+    path_of(link, sizeof link, "loop-a");
+    path_of(link2, sizeof link2, "loop-b");
+    assert_int_equal(symlink("loop-b", link), 0);
+    assert_int_equal(symlink("loop-a", link2), 0);
+    const int before = count_entries();
+    CHECK_ERR(tfx__file_write_atomic("fn", link, "x", 1), TFX_EIO, "symbolic links");
+    assert_non_null(strstr(tfx_error_last()->message, "loop-a"));
+    assert_int_equal(count_entries(), before);
+}
+
+/* Temporary files left by a save that was killed are removed by the next save of the same
+ * target; a live process's (another save under way) and other names are left alone. */
+static void test_stale_temps(void **state)
+{
+    (void)state;
+    char sub[300], target[300], p[400];
+    path_of(sub, sizeof sub, "stale");
+    assert_int_equal(mkdir(sub, 0777), 0);
+    path_of(target, sizeof target, "stale/model.tfx");
+    /* A pid that is surely not running: a child that has exited and been reaped. */
+    pid_t dead = fork();
+    assert_true(dead >= 0);
+    if (dead == 0) _exit(0);
+    assert_int_equal(waitpid(dead, NULL, 0), dead);
+    struct {
+        const char *fmt;
+        long pid;
+        int removed;
+    } files[] = {
+        {"%s/model.tfx.tfx-tmp-%ld-0123abcd", (long)dead, 1},       /* stale: removed */
+        {"%s/model.tfx.tfx-tmp-%ld-deadbeef", (long)getpid(), 0},   /* live (ours): kept */
+        {"%s/other.tfx.tfx-tmp-%ld-0123abcd", (long)dead, 0},       /* another target */
+        {"%s/model.tfx.tfx-tmp-%ld-0123abcd.bak", (long)dead, 0},   /* not our name */
+        {"%s/model.tfx.tfx-tmp-%ld-0123ABCD", (long)dead, 0},       /* not our name */
+        {"%s/model.tfx.tmp-%ld", (long)dead, 0},                    /* not our name */
+        {"%s/xmodel.tfx.tfx-tmp-%ld-0123abcd", (long)dead, 0},      /* another target */
+    };
+    const size_t nf = sizeof files / sizeof files[0];
+    for (size_t i = 0; i < nf; i++) {
+        snprintf(p, sizeof p, files[i].fmt, sub, files[i].pid);
+        write_bytes(p, "leftover", 8);
+    }
+    assert_int_equal(tfx__file_write_atomic("fn", target, "saved", 5), TFX_OK);
+    read_back(target, "saved");
+    for (size_t i = 0; i < nf; i++) {
+        snprintf(p, sizeof p, files[i].fmt, sub, files[i].pid);
+        if (exists(p) != !files[i].removed) fail_msg("%s: %s", p, exists(p) ? "still there" : "removed");
+    }
+    /* A failed save also leaves no temporary of its own, whatever its name. */
+    tfx__file_fail_after_bytes(2);
+    CHECK_ERR(tfx__file_write_atomic("fn", target, "again", 5), TFX_EIO, "the previous file is unchanged");
+    tfx__file_fail_after_bytes(-1);
+    read_back(target, "saved");
+    DIR *d = opendir(sub);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) n += e->d_name[0] != '.';
+    closedir(d);
+    assert_int_equal(n, (int)nf); /* the target and the six that stayed */
 }
 
 static void test_write_atomic(void **state)
@@ -203,6 +338,9 @@ int main(void)
         cmocka_unit_test(test_read_cap),
         cmocka_unit_test(test_read_errors),
         cmocka_unit_test(test_write_atomic),
+        cmocka_unit_test(test_read_fifo),
+        cmocka_unit_test(test_write_symlink),
+        cmocka_unit_test(test_stale_temps),
         cmocka_unit_test(test_mkdirs),
         cmocka_unit_test(test_strerror),
     };

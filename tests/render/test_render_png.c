@@ -1,4 +1,5 @@
 /* PNG through stb: encode -> decode round trips, files, hostile inputs, allocation failures. */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -98,6 +100,108 @@ static void file_round_trip(void **state)
     assert_int_equal(tfx_image_load(&back, path, 0), TFX_EFORMAT);
     unlink(path);
     tfx_image_free(img);
+}
+
+static unsigned char *read_all(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    unsigned char *b = malloc(1 << 20);
+    *n = fread(b, 1, 1 << 20, f);
+    fclose(f);
+    return b;
+}
+
+static int entries_in(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return n;
+}
+
+/* Disk full during a PNG write (the saver's fault-injection hook): the old picture stays byte
+ * for byte and no temporary file is left beside it. */
+static void disk_full(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/tfx_png_full_XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/pic.png", dir);
+    tfx_image *old = NULL, *fresh = NULL;
+    assert_int_equal(tfx_image_new(&old, 24, 16, 3), TFX_OK);
+    assert_int_equal(tfx_image_new(&fresh, 24, 16, 3), TFX_OK);
+    for (size_t i = 0; i < old->stride * 16; i++) {
+        old->pixels[i] = (uint8_t)(i * 13u);
+        fresh->pixels[i] = (uint8_t)(255u - i);
+    }
+    assert_int_equal(tfx_image_write_png(old, path), TFX_OK);
+    size_t n_before;
+    unsigned char *before = read_all(path, &n_before);
+    unsigned char *enc = NULL;
+    size_t n_new = 0;
+    assert_int_equal(tfx_image_encode_png(fresh, &enc, &n_new), TFX_OK);
+    tfx_image_png_free(enc);
+    long cuts[] = {0, 1, 8, 33, (long)n_new / 2, (long)n_new - 1}; /* every cut short of the new file */
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        tfx__file_fail_after_bytes(cuts[i]);
+        int rc = tfx_image_write_png(fresh, path);
+        tfx__file_fail_after_bytes(-1);
+        assert_int_equal(rc, TFX_EIO);
+        assert_non_null(strstr(tfx_error_last()->message, "the previous file is unchanged"));
+        size_t n;
+        unsigned char *now = read_all(path, &n);
+        assert_int_equal(n, n_before);
+        assert_memory_equal(now, before, n);
+        free(now);
+        assert_int_equal(entries_in(dir), 1);
+    }
+    tfx_image *back = NULL;
+    assert_int_equal(tfx_image_load(&back, path, 0), TFX_OK);
+    assert_same_pixels(old, back);
+    tfx_image_free(back);
+    /* With room again the new picture replaces the old one. */
+    assert_int_equal(tfx_image_write_png(fresh, path), TFX_OK);
+    assert_int_equal(tfx_image_load(&back, path, 0), TFX_OK);
+    assert_same_pixels(fresh, back);
+    assert_int_equal(entries_in(dir), 1);
+    tfx_image_free(back);
+    free(before);
+    tfx_image_free(old);
+    tfx_image_free(fresh);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* A PNG written through a symbolic link replaces the picture it points to; the link stays. */
+static void write_through_symlink(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/tfx_png_link_XXXXXX", real[64], link[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(real, sizeof real, "%s/real.png", dir);
+    snprintf(link, sizeof link, "%s/link.png", dir);
+    assert_int_equal(symlink("real.png", link), 0);
+    tfx_image *img = NULL;
+    assert_int_equal(tfx_image_new(&img, 5, 4, 1), TFX_OK);
+    img->pixels[3] = 200;
+    assert_int_equal(tfx_image_write_png(img, link), TFX_OK); /* dangling: creates real.png */
+    assert_int_equal(tfx_image_write_png(img, link), TFX_OK); /* replaces it */
+    struct stat st;
+    assert_int_equal(lstat(link, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    tfx_image *back = NULL;
+    assert_int_equal(tfx_image_load(&back, real, 0), TFX_OK);
+    assert_same_pixels(img, back);
+    assert_int_equal(entries_in(dir), 2);
+    tfx_image_free(back);
+    tfx_image_free(img);
+    unlink(link);
+    unlink(real);
+    rmdir(dir);
 }
 
 static void put32(unsigned char *p, uint32_t v)
@@ -201,6 +305,86 @@ static void hostile_inputs(void **state)
     free(img.pixels);
 }
 
+/* SOI, SOF0 of w x h with one component, then whatever `tail` holds (EOI by default): a header
+ * and no image data. */
+static size_t header_only_jpeg(unsigned char *b, unsigned w, unsigned h, const unsigned char *tail, size_t tail_len)
+{
+    static const unsigned char eoi[2] = {0xFF, 0xD9};
+    unsigned char sof[15] = {0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x0B, 8, (unsigned char)(h >> 8), (unsigned char)h,
+                             (unsigned char)(w >> 8), (unsigned char)w, 1, 1, 0x11, 0};
+    memcpy(b, sof, sizeof sof);
+    if (!tail) {
+        tail = eoi;
+        tail_len = 2;
+    }
+    memcpy(b + sizeof sof, tail, tail_len);
+    return sizeof sof + tail_len;
+}
+
+static unsigned char *read_seed(const char *name, size_t *n)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/tests/fuzz/corpus/image/%s", TFX_SOURCE_ROOT, name);
+    return read_all(path, n);
+}
+
+/* Pictures whose file ends before their image data: stb returned a blank picture of the declared
+ * size (192 MiB from 17 bytes). Refused; real JPEGs and PNGs still decode. */
+static void missing_image_data(void **state)
+{
+    (void)state;
+    unsigned char b[64];
+    tfx_image *out = NULL;
+    size_t n = header_only_jpeg(b, 8192, 8192, NULL, 0);
+    assert_int_equal(n, 17);
+    assert_int_equal(tfx_image_decode(&out, b, n, 3), TFX_EFORMAT);
+    assert_null(out);
+    assert_non_null(strstr(tfx_error_last()->message, "8192x8192"));
+    /* Small enough for the size bound: the missing scan is what refuses it. */
+    n = header_only_jpeg(b, 16, 16, NULL, 0);
+    assert_int_equal(tfx_image_decode(&out, b, n, 0), TFX_EFORMAT);
+    assert_non_null(strstr(tfx_error_last()->message, "no start-of-scan"));
+    /* FF DA inside a comment's payload is not a scan. */
+    static const unsigned char com[] = {0xFF, 0xFE, 0x00, 0x04, 0xFF, 0xDA, 0xFF, 0xD9};
+    n = header_only_jpeg(b, 16, 16, com, sizeof com);
+    assert_int_equal(tfx_image_decode(&out, b, n, 0), TFX_EFORMAT);
+    assert_non_null(strstr(tfx_error_last()->message, "no start-of-scan"));
+    /* A real JPEG whose scan is cut to a few bytes, while declaring far more pixels than its
+     * bytes can hold (512 a byte): the size bound refuses it. */
+    size_t sn;
+    unsigned char *seed = read_seed("seed-rgb.jpg", &sn);
+    assert_true(sn > 100);
+    size_t len = sn - 1;
+    unsigned char *jpg = seed + 1; /* the corpus's first byte is the channel count */
+    tfx_image *ok = NULL;
+    assert_int_equal(tfx_image_decode(&ok, jpg, len, 0), TFX_OK);
+    assert_int_equal(ok->width, 16);
+    tfx_image_free(ok);
+    for (size_t i = 0; i + 8 < len; i++)
+        if (jpg[i] == 0xFF && jpg[i + 1] >= 0xC0 && jpg[i + 1] <= 0xC2) { /* SOF: 4096x4096 */
+            jpg[i + 5] = jpg[i + 7] = 4096 >> 8;
+            jpg[i + 6] = jpg[i + 8] = 0;
+            break;
+        }
+    assert_int_equal(tfx_image_decode(&out, jpg, len, 0), TFX_EFORMAT);
+    assert_non_null(strstr(tfx_error_last()->message, "cannot be encoded in"));
+    free(seed);
+    const char *good[] = {"seed-gray.jpg", "seed-progressive.jpg", "seed-one-bit.png", "seed-gray16.png"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        seed = read_seed(good[i], &sn);
+        if (tfx_image_decode(&ok, seed + 1, sn - 1, 0) != TFX_OK)
+            fail_msg("%s: %s", good[i], tfx_error_last()->message);
+        tfx_image_free(ok);
+        free(seed);
+    }
+    /* A PNG without IDAT (IHDR then IEND): refused too (by stb). */
+    unsigned char png[128];
+    size_t pn = fake_png(png, 4096, 4096, 0);
+    memmove(png + 33, png + pn - 12, 12);
+    assert_int_equal(tfx_image_decode(&out, png, 45, 0), TFX_EFORMAT);
+    assert_null(out);
+}
+
 static void bad_arguments(void **state)
 {
     (void)state;
@@ -294,7 +478,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip), cmocka_unit_test(file_round_trip), cmocka_unit_test(hostile_inputs),
-        cmocka_unit_test(bad_arguments), cmocka_unit_test(allocation_failures),
+        cmocka_unit_test(bad_arguments), cmocka_unit_test(allocation_failures), cmocka_unit_test(disk_full),
+        cmocka_unit_test(write_through_symlink), cmocka_unit_test(missing_image_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

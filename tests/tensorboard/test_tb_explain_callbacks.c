@@ -521,9 +521,51 @@ static void test_run_dirs(void **state)
     snprintf(want, sizeof want, "%s/mine/events.out.tfevents.", tmp);
     assert_memory_equal(tfx_explainer_callback_path(c), want, strlen(want));
     assert_string_equal(tfx_explainer_callback_tag(c), "my tag");
+    /* the run directory, whichever way it was chosen */
+    snprintf(want, sizeof want, "%s/%s.250000", tmp, stamp);
+    assert_string_equal(tfx_explainer_callback_run_dir(a), want);
+    snprintf(want, sizeof want, "%s/%s.250000-1", tmp, stamp);
+    assert_string_equal(tfx_explainer_callback_run_dir(b), want);
+    snprintf(want, sizeof want, "%s/mine", tmp);
+    assert_string_equal(tfx_explainer_callback_run_dir(c), want);
+    assert_null(tfx_explainer_callback_run_dir(NULL));
     tfx_explainer_callback_free(a);
     tfx_explainer_callback_free(b);
     tfx_explainer_callback_free(c);
+    co.run_name = "";
+    char inside[8192];
+    snprintf(inside, sizeof inside, "%s/plain", tmp);
+    assert_int_equal(new_callback(&c, m, 2, inside, &co), TFX_OK);
+    assert_string_equal(tfx_explainer_callback_run_dir(c), inside);
+    tfx_explainer_callback_free(c);
+
+    /* run names that would leave output_dir, or that TensorBoard cannot show: refused, and
+     * nothing is created anywhere */
+    snprintf(inside, sizeof inside, "%s/out/in", tmp);
+    const char *escaping[] = {"../../x", "..", ".", "a/b", "/abs", "x/", "../sibling"};
+    for (size_t i = 0; i < sizeof escaping / sizeof escaping[0]; i++) {
+        co.run_name = escaping[i];
+        c = (tfx_explainer_callback *)1;
+        assert_int_equal(new_callback(&c, m, 2, inside, &co), TFX_EINVAL);
+        assert_null(c);
+        assert_non_null(strstr(tfx_error_last()->message, "run_name"));
+    }
+    co.run_name = "caf\xc3\xa9 \xe2\x82\xac"; /* UTF-8 is fine */
+    assert_int_equal(new_callback(&c, m, 2, inside, &co), TFX_OK);
+    tfx_explainer_callback_free(c);
+    co.run_name = "bad\xc3(";
+    assert_int_equal(new_callback(&c, m, 2, inside, &co), TFX_EINVAL);
+    assert_non_null(strstr(tfx_error_last()->message, "not valid UTF-8 (at byte 3)"));
+    co.run_name = "ok";
+    co.tag = "Grad \xff CAM";
+    assert_int_equal(new_callback(&c, m, 2, inside, &co), TFX_EINVAL);
+    assert_non_null(strstr(tfx_error_last()->message, "tag is not valid UTF-8 (at byte 5)"));
+    snprintf(want, sizeof want, "%s/x", tmp);
+    assert_false(exists(want));
+    snprintf(want, sizeof want, "%s/out/sibling", tmp);
+    assert_false(exists(want));
+    snprintf(want, sizeof want, "%s/out/in/ok", tmp);
+    assert_false(exists(want));
 
     char cwd[4096];
     assert_non_null(getcwd(cwd, sizeof cwd));

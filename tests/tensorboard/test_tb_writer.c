@@ -179,6 +179,15 @@ static void test_bad_arguments(void **state)
     assert_int_equal(tfx_event_writer_add_scalar(NULL, "a", 0, 1.0), TFX_EINVAL);
     assert_int_equal(tfx_event_writer_add_scalar(w, NULL, 0, 1.0), TFX_EINVAL);
     assert_int_equal(tfx_event_writer_add_scalar(w, "", 0, 1.0), TFX_EINVAL);
+    /* tags that are not UTF-8: protobuf readers reject such a record, so none is written */
+    assert_int_equal(tfx_event_writer_add_scalar(w, "loss\xff", 0, 1.0), TFX_EINVAL);
+    assert_non_null(
+        strstr(tfx_error_last()->message, "tfx_event_writer_add_scalar: tag is not valid UTF-8 (at byte 4)"));
+    assert_int_equal(tfx_event_writer_add_image_png(w, "\xed\xa0\x80", 0, 4, 3, 1, png, pn), TFX_EINVAL);
+    assert_non_null(strstr(tfx_error_last()->message, "(at byte 0)"));
+    tfx_image img8 = {4, 3, 1, 4, (uint8_t *)(uintptr_t)"abcdefghijkl"};
+    assert_int_equal(tfx_event_writer_add_image(w, "img/\xc0\xaf", 0, &img8), TFX_EINVAL);
+    assert_non_null(strstr(tfx_error_last()->message, "(at byte 4)"));
     assert_int_equal(tfx_event_writer_add_image_png(w, "i", 0, 4, 3, 1, NULL, pn), TFX_EINVAL);
     assert_int_equal(tfx_event_writer_add_image_png(w, "i", 0, 3, 4, 1, png, pn), TFX_EINVAL); /* swapped */
     assert_non_null(strstr(tfx_error_last()->message, "4x3"));
@@ -334,6 +343,9 @@ static int disk_full_session(const char *dir, const unsigned char *png, size_t p
         assert_int_equal(rc, TFX_EIO);
         assert_non_null(strstr(tfx_error_last()->message, dir));
         assert_non_null(strstr(tfx_error_last()->message, "No space left"));
+        /* the message says what happened to the file: it is gone, not "keeps its 0 records" */
+        assert_non_null(strstr(tfx_error_last()->message, "(the file was removed)"));
+        assert_null(strstr(tfx_error_last()->message, "keeps"));
         return -1;
     }
     strcpy(path_out, tfx_event_writer_path(w));
@@ -347,6 +359,9 @@ static int disk_full_session(const char *dir, const unsigned char *png, size_t p
         assert_int_equal(rc, TFX_EIO);
         assert_non_null(strstr(tfx_error_last()->message, path_out));
         assert_non_null(strstr(tfx_error_last()->message, "No space left"));
+        char keeps[64];
+        snprintf(keeps, sizeof keeps, "(the file keeps its %d whole records)", ok);
+        assert_non_null(strstr(tfx_error_last()->message, keeps));
         /* a failed writer refuses further work cleanly, even with space again */
         tfx__tb_fail_write_after(-1);
         assert_int_equal(tfx_event_writer_add_scalar(w, "loss", 9, 1.0), TFX_EIO);
