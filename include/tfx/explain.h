@@ -76,6 +76,13 @@ typedef enum tfx_patch_fill {
     TFX_PATCH_VALUE = 2  /* the constant patch_value (compat mode always uses 127.5) */
 } tfx_patch_fill;
 
+/* Caps on the options that multiply the work (one forward and one backward per image per step or
+ * sample): Integrated Gradients' steps and the noise tunnels' (SmoothGrad's) samples above them
+ * are TFX_EINVAL, so a mistaken INT_MAX fails at once instead of running for days. The papers
+ * use 20-300 steps and 50 samples. */
+#define TFX_EXPLAIN_MAX_STEPS 100000
+#define TFX_EXPLAIN_MAX_SAMPLES 100000
+
 #define TFX_EXPLAIN_OPTIONS_VERSION 2
 typedef struct tfx_explain_options {
     unsigned version;
@@ -83,8 +90,9 @@ typedef struct tfx_explain_options {
     int class_index;           /* target class for every image; -1: each image's predicted class */
     const char *layer_name;    /* Grad-CAM / activations layer; NULL: the default layer (see
                                   tfx_attribution_layer_name for the one chosen) */
-    int steps;                 /* Integrated Gradients path steps m (> 0), default 50 */
-    int samples;               /* SmoothGrad noisy samples (> 0), default 50 */
+    int steps;                 /* Integrated Gradients path steps m (1..TFX_EXPLAIN_MAX_STEPS),
+                                  default 50 */
+    int samples;               /* SmoothGrad noisy samples (1..TFX_EXPLAIN_MAX_SAMPLES), default 50 */
     float noise;               /* SmoothGrad: sigma = noise * (max x - min x) per image (default
                                   0.15); compat mode: sigma = noise, absolute */
     int patch_size;            /* occlusion square patch side (> 0), default 4 */
