@@ -136,7 +136,8 @@ TFX_API int tfx_explain_options_init(tfx_explain_options *opts, unsigned version
 
 typedef struct tfx_attribution tfx_attribution;
 
-/* Run o->method on n images x (n*H*W*C floats, NHWC). NULL options: defaults (vanilla
+/* Run o->method on n images x (n*H*W*C floats, NHWC, finite: NaN/Inf are TFX_EINVAL naming
+ * the index, as in every call below taking images). NULL options: defaults (vanilla
  * gradients of the predicted class). Images are processed in chunks of batch_size rows (an
  * image, a noisy sample, a path point or an occluded copy is one row) through one forward
  * and one backward each, so memory does not grow with steps, samples or windows. No

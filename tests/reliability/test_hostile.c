@@ -1,12 +1,14 @@
 /* The answers docs/security.md's table of hostile inputs gives for the in-memory entry points
  * (file readers: tests/data, tests/saving, tests/render and the fuzz corpora): NaN/Inf weights,
  * NaN/Inf inputs, zero-sized tensors, huge dimensions. */
+#include <limits.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -162,6 +164,55 @@ static void test_nonfinite_everywhere(void **state)
     tfx_model_free(m);
 }
 
+/* Issue 16: work-multiplying options above their documented caps are refused at once (INT_MAX
+ * steps or samples ran for days); at the cap they run. alarm: a hang fails the test. */
+static void test_explain_caps(void **state)
+{
+    (void)state;
+    alarm(60);
+    tfx_model *m = small(NULL);
+    float x[16];
+    for (int i = 0; i < 16; i++) x[i] = (float)i / 16.0f;
+    tfx_attribution *a = NULL;
+    tfx_image *img = NULL;
+    static const int big[] = {INT_MAX, TFX_EXPLAIN_MAX_STEPS + 1};
+    for (int k = 0; k < 2; k++) {
+        tfx_explain_options o = TFX_EXPLAIN_OPTIONS_INIT;
+        o.method = TFX_METHOD_INTEGRATED_GRADIENTS;
+        o.steps = big[k];
+        ERR(tfx_explain(m, x, 1, &o, &a), TFX_EINVAL, "above the cap TFX_EXPLAIN_MAX_STEPS = 100000");
+        ERR(tfx_integrated_gradients(m, x, 1, -1, &o, &img), TFX_EINVAL, "TFX_EXPLAIN_MAX_STEPS");
+        static const int tunnels[] = {TFX_METHOD_SMOOTH_GRAD, TFX_METHOD_GUIDED_SMOOTH_GRAD, TFX_METHOD_NOISE_TUNNEL};
+        for (int t = 0; t < 3; t++) {
+            tfx_explain_options s = TFX_EXPLAIN_OPTIONS_INIT;
+            s.method = tunnels[t];
+            s.samples = big[k];
+            ERR(tfx_explain(m, x, 1, &s, &a), TFX_EINVAL, "above the cap TFX_EXPLAIN_MAX_SAMPLES = 100000");
+        }
+        tfx_explain_options s = TFX_EXPLAIN_OPTIONS_INIT;
+        s.samples = big[k];
+        ERR(tfx_smooth_grad(m, x, 1, -1, &s, &img), TFX_EINVAL, "TFX_EXPLAIN_MAX_SAMPLES");
+        tfx_explainer_callback *cb = NULL;
+        ERR(tfx_smooth_grad_callback_new(&cb, m, x, 1, -1, "/dev/null/tfx-run", &s, NULL), TFX_EINVAL,
+            "TFX_EXPLAIN_MAX_SAMPLES");
+        assert_null(a);
+        assert_null(img);
+        assert_null(cb);
+    }
+    /* the caps themselves are allowed */
+    tfx_explain_options o = TFX_EXPLAIN_OPTIONS_INIT;
+    o.method = TFX_METHOD_INTEGRATED_GRADIENTS;
+    o.steps = TFX_EXPLAIN_MAX_STEPS;
+    OK(tfx_explain(m, x, 1, &o, &a));
+    tfx_attribution_free(a);
+    o.method = TFX_METHOD_SMOOTH_GRAD;
+    o.samples = TFX_EXPLAIN_MAX_SAMPLES;
+    OK(tfx_explain(m, x, 1, &o, &a));
+    tfx_attribution_free(a);
+    tfx_model_free(m);
+    alarm(0);
+}
+
 static void test_zero_sized(void **state)
 {
     (void)state;
@@ -217,6 +268,7 @@ int main(void)
         cmocka_unit_test(test_nonfinite_weights),
         cmocka_unit_test(test_nonfinite_inputs),
         cmocka_unit_test(test_nonfinite_everywhere),
+        cmocka_unit_test(test_explain_caps),
         cmocka_unit_test(test_zero_sized),
         cmocka_unit_test(test_huge_dimensions),
     };
