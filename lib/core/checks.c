@@ -20,10 +20,7 @@ int tfx__check_count(const char *fn, size_t n, size_t per_item, size_t elem_size
 #define EXP_MASK 0x7f800000u
 #define BLOCK 1024
 
-static inline int nonfinite_bits(uint32_t u)
-{
-    return (u & EXP_MASK) == EXP_MASK;
-}
+static inline int nonfinite_bits(uint32_t u) { return (u & EXP_MASK) == EXP_MASK; }
 
 TFX__CLONES static int block_has_nonfinite(const float *x)
 {

@@ -29,7 +29,7 @@
 static tfx_model *model;
 static tfx_attribution *attribution; /* made from one clean image */
 static tfx_event_writer *writer;
-static void *guard;                  /* PROT_NONE: touching it is SIGSEGV */
+static void *guard; /* PROT_NONE: touching it is SIGSEGV */
 static char tmpdir[64];
 static const char *volatile current; /* the case running, for the signal handlers */
 
@@ -114,13 +114,13 @@ static int c_sanity(size_t n)
     size_t count;
     return tfx_sanity_check(model, X, n, NULL, TFX_RANK_SUM, 1, (double *)guard, 1, &count);
 }
-#define PICTURE(name, call)                  \
-    static int name(size_t n)                \
-    {                                        \
-        tfx_image *img = NULL;               \
-        int rc = call;                       \
-        tfx_image_free(img);                 \
-        return rc;                           \
+#define PICTURE(name, call)    \
+    static int name(size_t n)  \
+    {                          \
+        tfx_image *img = NULL; \
+        int rc = call;         \
+        tfx_image_free(img);   \
+        return rc;             \
     }
 PICTURE(c_activations, tfx_extract_activations(model, X, n, "c1", NULL, &img))
 PICTURE(c_vanilla, tfx_vanilla_gradients(model, X, n, -1, NULL, &img))
@@ -145,17 +145,16 @@ static int c_cifar10(size_t n)
 }
 static int c_batch_size(size_t n) { return tfx_model_set_batch_size(model, n); }
 static int c_png(size_t n) { return tfx_event_writer_add_image_png(writer, "t", 0, 4, 4, 1, guard, n); }
-#define CALLBACK(name, call)                                                  \
-    static int name(size_t n)                                                 \
-    {                                                                         \
-        tfx_explainer_callback *cb = NULL;                                    \
-        tfx_explainer_callback_options co = uncapped();                       \
-        int rc = call;                                                        \
-        tfx_explainer_callback_free(cb);                                      \
-        return rc;                                                            \
+#define CALLBACK(name, call)                            \
+    static int name(size_t n)                           \
+    {                                                   \
+        tfx_explainer_callback *cb = NULL;              \
+        tfx_explainer_callback_options co = uncapped(); \
+        int rc = call;                                  \
+        tfx_explainer_callback_free(cb);                \
+        return rc;                                      \
     }
-CALLBACK(c_cb, tfx_explainer_callback_new(&cb, model, TFX_METHOD_VANILLA_GRADIENTS, X, n, -1, NULL, NOWHERE, NULL,
-                                          &co))
+CALLBACK(c_cb, tfx_explainer_callback_new(&cb, model, TFX_METHOD_VANILLA_GRADIENTS, X, n, -1, NULL, NOWHERE, NULL, &co))
 CALLBACK(c_cb_act, tfx_activations_visualization_callback_new(&cb, model, X, n, "c1", NOWHERE, NULL, &co))
 CALLBACK(c_cb_gc, tfx_grad_cam_callback_new(&cb, model, X, n, -1, NULL, NOWHERE, NULL, &co))
 CALLBACK(c_cb_occ, tfx_occlusion_sensitivity_callback_new(&cb, model, X, n, -1, NOWHERE, NULL, &co))
@@ -277,10 +276,18 @@ static void test_ceil_sqrt_total(void **state)
     signal(SIGALRM, on_signal);
     alarm(10);
     static const size_t small[][2] = {{0, 0}, {1, 1}, {2, 2}, {4, 2}, {5, 3}, {9, 3}, {10, 4}, {65536, 256}};
-    for (size_t i = 0; i < sizeof small / sizeof small[0]; i++) assert_int_equal(tfx__ceil_sqrt(small[i][0]), small[i][1]);
-    const size_t big[] = {SIZE_MAX, SIZE_MAX - 1, SIZE_MAX / 2, (size_t)1 << 63, ((size_t)1 << 63) + 1,
-                          (size_t)UINT32_MAX * UINT32_MAX, (size_t)UINT32_MAX * UINT32_MAX + 1,
-                          (size_t)UINT32_MAX * UINT32_MAX - 1, (size_t)1 << 62, 999999999999999999u};
+    for (size_t i = 0; i < sizeof small / sizeof small[0]; i++)
+        assert_int_equal(tfx__ceil_sqrt(small[i][0]), small[i][1]);
+    const size_t big[] = {SIZE_MAX,
+                          SIZE_MAX - 1,
+                          SIZE_MAX / 2,
+                          (size_t)1 << 63,
+                          ((size_t)1 << 63) + 1,
+                          (size_t)UINT32_MAX * UINT32_MAX,
+                          (size_t)UINT32_MAX * UINT32_MAX + 1,
+                          (size_t)UINT32_MAX * UINT32_MAX - 1,
+                          (size_t)1 << 62,
+                          999999999999999999u};
     for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
         size_t n = big[i], r = tfx__ceil_sqrt(n);
         /* r is the smallest with r^2 >= n, checked in 128-bit arithmetic */
