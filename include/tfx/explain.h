@@ -80,6 +80,14 @@ typedef enum tfx_patch_fill {
  * lrp_rule, base_method, tunnel, cam_alpha_normalize, score_cam_weights) whatever the method:
  * a value outside its enum is TFX_EINVAL naming the field, even where the method ignores it.
  * Valid special values: guided -1 (the mode's default). upsample is a C truth value. */
+
+/* Caps on the options that multiply the work (one forward and one backward per image per step or
+ * sample): Integrated Gradients' steps and the noise tunnels' (SmoothGrad's) samples above them
+ * are TFX_EINVAL, so a mistaken INT_MAX fails at once instead of running for days. The papers
+ * use 20-300 steps and 50 samples. */
+#define TFX_EXPLAIN_MAX_STEPS 100000
+#define TFX_EXPLAIN_MAX_SAMPLES 100000
+
 #define TFX_EXPLAIN_OPTIONS_VERSION 2
 typedef struct tfx_explain_options {
     unsigned version;
@@ -87,8 +95,9 @@ typedef struct tfx_explain_options {
     int class_index;           /* target class for every image; -1: each image's predicted class */
     const char *layer_name;    /* Grad-CAM / activations layer; NULL: the default layer (see
                                   tfx_attribution_layer_name for the one chosen) */
-    int steps;                 /* Integrated Gradients path steps m (> 0), default 50 */
-    int samples;               /* SmoothGrad noisy samples (> 0), default 50 */
+    int steps;                 /* Integrated Gradients path steps m (1..TFX_EXPLAIN_MAX_STEPS),
+                                  default 50 */
+    int samples;               /* SmoothGrad noisy samples (1..TFX_EXPLAIN_MAX_SAMPLES), default 50 */
     float noise;               /* SmoothGrad: sigma = noise * (max x - min x) per image (default
                                   0.15); compat mode: sigma = noise, absolute */
     int patch_size;            /* occlusion square patch side (> 0), default 4 */
@@ -132,7 +141,8 @@ TFX_API int tfx_explain_options_init(tfx_explain_options *opts, unsigned version
 
 typedef struct tfx_attribution tfx_attribution;
 
-/* Run o->method on n images x (n*H*W*C floats, NHWC). NULL options: defaults (vanilla
+/* Run o->method on n images x (n*H*W*C floats, NHWC, finite: NaN/Inf are TFX_EINVAL naming
+ * the index, as in every call below taking images). NULL options: defaults (vanilla
  * gradients of the predicted class). Images are processed in chunks of batch_size rows (an
  * image, a noisy sample, a path point or an occluded copy is one row) through one forward
  * and one backward each, so memory does not grow with steps, samples or windows. No

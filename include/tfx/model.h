@@ -145,7 +145,9 @@ TFX_API int tfx_layer_set_weights(tfx_layer *l, const float *kernel, const float
 TFX_API int tfx_layer_get_weights(const tfx_layer *l, float *kernel, float *bias);
 
 /* Inference on n images x (n*H*W*C floats, NHWC), batched internally; out receives
- * n * output size floats. Dropout is the identity, BatchNormalization uses moving stats. */
+ * n * output size floats. Dropout is the identity, BatchNormalization uses moving stats.
+ * x must be finite (NaN/Inf: TFX_EINVAL naming the index); a count whose byte size does not
+ * fit in a size_t is TFX_EINVAL before anything is read. */
 TFX_API int tfx_model_predict(tfx_model *m, const float *x, size_t n, float *out);
 /* Largest number of images processed in one forward pass by predict/evaluate (default 32). */
 TFX_API int tfx_model_set_batch_size(tfx_model *m, size_t batch_size);

@@ -61,6 +61,12 @@ void tfx__free(void *ptr);
 char *tfx__strdup(const char *s);
 /* Multiply with overflow check: returns 0 and sets *out, or -1 on overflow. */
 int tfx__mul_size(size_t a, size_t b, size_t *out);
+/* TFX_EINVAL naming fn unless n items of per_item values of elem_size bytes fit in a size_t
+ * (check before reading a caller's array). */
+int tfx__check_count(const char *fn, size_t n, size_t per_item, size_t elem_size);
+/* TFX_EINVAL "fn: what[i] (sample i / per_item) is not finite (NaN)" at the first non-finite of count floats
+ * (a vectorised scan: about 0.1 ns a float). */
+int tfx__check_finite(const char *fn, const char *what, const float *x, size_t count, size_t per_item);
 /* a * b floats (at least one), NULL when the size overflows or memory runs out. */
 float *tfx__alloc_floats(size_t a, size_t b);
 /* a * b zeroed floats (at least one) for arrays read or written whole at every step (the

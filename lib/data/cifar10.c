@@ -136,6 +136,8 @@ int tfx_dataset_load_cifar10(tfx_dataset **out, const char *const *paths, size_t
     *out = NULL;
     TFX__CHECK_NULL(paths);
     TFX__CHECK_ARG(n_paths > 0, "%s: no files given", fn);
+    int rc = tfx__check_count(fn, n_paths, 1, sizeof(const char *));
+    if (rc) return rc;
     for (size_t i = 0; i < n_paths; i++)
         TFX__CHECK_ARG(paths[i] != NULL, "%s: paths[%zu] is NULL", fn, i);
     return load_files(out, paths, n_paths, opts, fn);

@@ -237,6 +237,9 @@ int tfx_deletion_insertion(tfx_model *m, const float *x, size_t n, const tfx_att
     TFX__CHECK_ARG(opt.batch_size <= ((size_t)1 << 20), "tfx_deletion_insertion: batch_size %zu is too large",
                    opt.batch_size);
     const size_t HW = (size_t)H * W, D = HW * (size_t)C, step = opt.step ? opt.step : (size_t)W;
+    int chk = tfx__check_count("tfx_deletion_insertion", n, D, sizeof(float));
+    if (!chk) chk = tfx__check_finite("tfx_deletion_insertion", "x", x, n * D, D);
+    if (chk) return chk;
     const size_t nsteps = (HW + step - 1) / step, npoints = nsteps + 1;
     const int nparts = (deletion != NULL) + (insertion != NULL);
     if (!nparts) return TFX_OK;

@@ -70,6 +70,8 @@ int tfx__explain_integrated_gradients(tfx__xctx *c)
 {
     int compat = c->o.compat == TFX_COMPAT_TF_EXPLAIN;
     TFX__CHECK_ARG(c->o.steps > 0, "tfx_explain: Integrated Gradients steps = %d must be > 0", c->o.steps);
+    TFX__CHECK_ARG(c->o.steps <= TFX_EXPLAIN_MAX_STEPS, "tfx_explain: Integrated Gradients steps = %d is above "
+                   "the cap TFX_EXPLAIN_MAX_STEPS = %d", c->o.steps, TFX_EXPLAIN_MAX_STEPS);
     /* tf-explain's alpha_k = k/(m-1) divides by zero for m = 1. */
     TFX__CHECK_ARG(!compat || c->o.steps > 1, "tfx_explain: Integrated Gradients steps = %d must be > 1 in "
                    "tf-explain compat mode (alpha = k/(steps-1))", c->o.steps);

@@ -114,6 +114,8 @@ int tfx__explain_noise_tunnel(tfx__xctx *c)
     TFX__CHECK_ARG(tunnel >= TFX_TUNNEL_SMOOTHGRAD && tunnel <= TFX_TUNNEL_VARGRAD,
                    "tfx_explain: unknown noise tunnel type %d", tunnel);
     TFX__CHECK_ARG(c->o.samples > 0, "tfx_explain: %s samples = %d must be > 0", what, c->o.samples);
+    TFX__CHECK_ARG(c->o.samples <= TFX_EXPLAIN_MAX_SAMPLES, "tfx_explain: %s samples = %d is above the cap "
+                   "TFX_EXPLAIN_MAX_SAMPLES = %d", what, c->o.samples, TFX_EXPLAIN_MAX_SAMPLES);
     TFX__CHECK_ARG(c->o.noise >= 0.0f && isfinite(c->o.noise), "tfx_explain: %s noise = %g must be finite "
                    "and >= 0", what, (double)c->o.noise);
     /* Only SmoothGrad has a tf-explain mode: the cross-entropy target, absolute sigma, |mean|. */

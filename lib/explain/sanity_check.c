@@ -74,6 +74,10 @@ int tfx_sanity_check(tfx_model *m, const float *x, size_t n, const tfx_explain_o
     tfx_explain_options opt;
     rc = tfx__explain_copy_options(o, &opt, "tfx_sanity_check");
     if (rc) return rc;
+    const size_t in_sz = tfx__shape_size(m->input);
+    rc = tfx__check_count("tfx_sanity_check", n, in_sz, sizeof(float));
+    if (!rc) rc = tfx__check_finite("tfx_sanity_check", "x", x, n * in_sz, in_sz);
+    if (rc) return rc;
     size_t nw = 0;
     for (size_t i = 0; i < m->n_layers; i++) nw += m->layers[i]->n_params > 0;
     if (count) *count = nw;

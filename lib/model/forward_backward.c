@@ -197,9 +197,13 @@ int tfx_model_predict(tfx_model *m, const float *x, size_t n, float *out)
     if (m->n_layers == 0) return tfx__error(TFX_ESTATE, "tfx_model_predict: the model has no layers");
     size_t in_sz = tfx__shape_size(m->input);
     size_t out_sz = tfx__shape_size(m->layers[m->n_layers - 1]->out);
+    int rc = tfx__check_count("tfx_model_predict", n, in_sz > out_sz ? in_sz : out_sz, sizeof(float));
+    if (rc) return rc;
+    rc = tfx__check_finite("tfx_model_predict", "x", x, n * in_sz, in_sz);
+    if (rc) return rc;
     for (size_t start = 0; start < n; start += m->batch_size) {
         size_t b = n - start < m->batch_size ? n - start : m->batch_size;
-        int rc = tfx__model_forward(m, x + start * in_sz, b, TFX__FW_LEAN);
+        rc = tfx__model_forward(m, x + start * in_sz, b, TFX__FW_LEAN);
         if (rc) return tfx__error_prefix("tfx_model_predict");
         memcpy(out + start * out_sz, m->acts[m->n_layers], b * out_sz * sizeof(float));
     }

@@ -153,7 +153,8 @@ int tfx_colormap_apply_u8(int colormap, const uint8_t *index, size_t count, uint
     TFX__CHECK_NULL(index);
     TFX__CHECK_NULL(rgb);
     TFX__CHECK_ARG(count > 0, "tfx_colormap_apply_u8: count is 0");
-    TFX__CHECK_ARG(count <= SIZE_MAX / 3, "tfx_colormap_apply_u8: count %zu too large", count);
+    rc = tfx__check_count("tfx_colormap_apply_u8", count, 3, 1); /* rgb: 3 bytes a value */
+    if (rc) return rc;
     for (size_t i = 0; i < count; i++) {
         const uint8_t *c = lut + 3 * (size_t)index[i];
         rgb[3 * i] = c[0];
@@ -171,7 +172,9 @@ int tfx_colormap_apply(int colormap, const float *values, size_t count, uint8_t 
     TFX__CHECK_NULL(values);
     TFX__CHECK_NULL(rgb);
     TFX__CHECK_ARG(count > 0, "tfx_colormap_apply: count is 0");
-    TFX__CHECK_ARG(count <= SIZE_MAX / 3, "tfx_colormap_apply: count %zu too large", count);
+    rc = tfx__check_count("tfx_colormap_apply", count, 1, sizeof(float)); /* values */
+    if (!rc) rc = tfx__check_count("tfx_colormap_apply", count, 3, 1);   /* rgb */
+    if (rc) return rc;
     for (size_t i = 0; i < count; i++) {
         /* [0, 1] -> round(255 v), clamped; NaN -> 0 (tfx__u8_round). */
         const uint8_t *c = lut + 3 * (size_t)tfx__u8_round(255.0 * (double)values[i]);

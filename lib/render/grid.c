@@ -10,12 +10,21 @@
 
 static size_t ceil_div(size_t a, size_t b) { return a / b + (a % b != 0); }
 
-/* Smallest r with r*r >= n, in integers (no float sqrt rounding). */
-static size_t ceil_sqrt(size_t n)
+/* r * r < n without forming r * r (it wraps for r >= 2^32 on 64 bits). */
+static int square_below(size_t r, size_t n)
+{
+    if (r == 0) return n > 0;
+    size_t q = n / r;
+    return r < q || (r == q && n % r != 0);
+}
+
+/* Smallest r with r*r >= n, in integers (no float sqrt rounding), for every n: the old
+ * r * r < n loop never ended for n > (2^32 - 1)^2. */
+size_t tfx__ceil_sqrt(size_t n)
 {
     size_t r = (size_t)sqrt((double)n);
-    while (r > 0 && r * r >= n) r--;
-    while (r * r < n) r++;
+    while (r > 0 && !square_below(r, n)) r--;
+    while (square_below(r, n)) r++;
     return r;
 }
 
@@ -29,7 +38,7 @@ int tfx__grid_shape(const char *fn, size_t n, int tile_h, int tile_w, int rows, 
     if (rows > 0 && cols > 0) {
         r = (size_t)rows;
         c = (size_t)cols;
-        if (r * c < n) r = ceil_div(n, c); /* tf-explain warns and keeps cols */
+        if ((unsigned long long)r * c < n) r = ceil_div(n, c); /* tf-explain warns and keeps cols */
     } else if (rows > 0) {
         r = (size_t)rows;
         c = ceil_div(n, r);
@@ -37,7 +46,7 @@ int tfx__grid_shape(const char *fn, size_t n, int tile_h, int tile_w, int rows, 
         c = (size_t)cols;
         r = ceil_div(n, c);
     } else {
-        r = c = ceil_sqrt(n);
+        r = c = tfx__ceil_sqrt(n);
     }
     if (r > (size_t)(TFX_IMAGE_MAX_SIDE / tile_h) || c > (size_t)(TFX_IMAGE_MAX_SIDE / tile_w) ||
         r * (size_t)tile_h * c * (size_t)tile_w > (size_t)TFX_RENDER_MAX_PIXELS)
@@ -78,8 +87,10 @@ int tfx_render_grid(const uint8_t *tiles, size_t n, int height, int width, int c
     TFX__CHECK_ARG(height > 0 && width > 0 && height <= TFX_IMAGE_MAX_SIDE && width <= TFX_IMAGE_MAX_SIDE,
                    "%s: tile size %dx%d must be in 1..%d", fn, height, width, TFX_IMAGE_MAX_SIDE);
     TFX__CHECK_ARG(channels >= 1 && channels <= 4, "%s: channels %d must be 1..4", fn, channels);
+    int rc = tfx__check_count(fn, n, (size_t)height * (size_t)width * (size_t)channels, 1);
+    if (rc) return rc;
     int r, c;
-    int rc = tfx__grid_shape(fn, n, height, width, rows, cols, &r, &c);
+    rc = tfx__grid_shape(fn, n, height, width, rows, cols, &r, &c);
     if (rc) return rc;
     tfx_image *grid = NULL;
     rc = tfx_image_new(&grid, c * width, r * height, channels);
@@ -131,8 +142,10 @@ int tfx_render_filters(const float *maps, size_t n, int height, int width, int k
     size_t tiles;
     if (tfx__mul_size(n, (size_t)k, &tiles))
         return tfx__error(TFX_EINVAL, "%s: %zu samples x %d maps overflow", fn, n, k);
+    int rc = tfx__check_count(fn, tiles, (size_t)height * (size_t)width, sizeof(float));
+    if (rc) return rc;
     tfx_render_options o;
-    int rc = tfx__render_options_copy(&o, opts, fn);
+    rc = tfx__render_options_copy(&o, opts, fn);
     if (rc) return rc;
     int rows, cols;
     rc = tfx__grid_shape(fn, tiles, height, width, o.rows, o.cols, &rows, &cols);

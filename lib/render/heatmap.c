@@ -77,6 +77,8 @@ int tfx_normalize_minmax(const float *in, size_t count, float *out)
     TFX__CHECK_NULL(in);
     TFX__CHECK_NULL(out);
     TFX__CHECK_ARG(count > 0, "tfx_normalize_minmax: count is 0");
+    int rc = tfx__check_count("tfx_normalize_minmax", count, 1, sizeof(float));
+    if (rc) return rc;
     double mn, mx;
     tfx__finite_range(in, count, &mn, &mx);
     for (size_t i = 0; i < count; i++) out[i] = (float)tfx__minmax_unit(in[i], mn, mx);
@@ -259,8 +261,11 @@ static int heatmap_common(const void *maps, int f64, size_t n, int map_h, int ma
                           TFX_IMAGE_MAX_SIDE);
     if (channels != 1 && channels != 3)
         return tfx__error(TFX_EINVAL, "%s: pictures must have 1 or 3 channels, not %d", fn, channels);
+    int rc = tfx__check_count(fn, n, (size_t)map_h * (size_t)map_w, f64 ? sizeof(double) : sizeof(float));
+    if (!rc) rc = tfx__check_count(fn, n, (size_t)height * (size_t)width * (size_t)channels, sizeof(float));
+    if (rc) return rc;
     tfx_render_options o;
-    int rc = tfx__render_options_copy(&o, opts, fn);
+    rc = tfx__render_options_copy(&o, opts, fn);
     if (rc) return rc;
     if (o.colormap == TFX_COLORMAP_DEFAULT) o.colormap = TFX_COLORMAP_VIRIDIS;
     int rows, cols;

@@ -56,6 +56,8 @@ static inline double tfx__minmax_unit(double x, double mn, double mx)
 int tfx__render_options_copy(tfx_render_options *dst, const tfx_render_options *src, const char *fn);
 
 /* ---- grids (grid.c) ---- */
+/* Smallest r with r * r >= n, for every n (no overflow). */
+size_t tfx__ceil_sqrt(size_t n);
 /* tf-explain grid_display's shape rule (U1): rows/cols 0 = not given. Fails with TFX_EINVAL
  * (message) when negative or when the picture would exceed TFX_IMAGE_MAX_SIDE. */
 int tfx__grid_shape(const char *fn, size_t n, int tile_h, int tile_w, int rows, int cols,

@@ -59,8 +59,10 @@ int tfx_render_saliency(const float *maps, size_t n, int height, int width, int 
     TFX__CHECK_ARG(height > 0 && width > 0 && height <= TFX_IMAGE_MAX_SIDE && width <= TFX_IMAGE_MAX_SIDE,
                    "%s: map size %dx%d must be in 1..%d", fn, height, width, TFX_IMAGE_MAX_SIDE);
     TFX__CHECK_ARG(channels > 0 && channels <= 4096, "%s: channels %d must be in 1..4096", fn, channels);
+    int rc = tfx__check_count(fn, n, (size_t)height * (size_t)width * (size_t)channels, sizeof(float));
+    if (rc) return rc;
     tfx_render_options o;
-    int rc = tfx__render_options_copy(&o, opts, fn);
+    rc = tfx__render_options_copy(&o, opts, fn);
     if (rc) return rc;
     int rows, cols;
     rc = tfx__grid_shape(fn, n, height, width, o.rows, o.cols, &rows, &cols);

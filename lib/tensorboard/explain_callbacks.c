@@ -310,13 +310,11 @@ int tfx_explainer_callback_new(tfx_explainer_callback **out, tfx_model *m, int m
     int shape[3];
     rc = tfx_model_input_shape(m, shape);
     if (rc) return tfx__error_prefix("%s", fn);
-    size_t in_sz = (size_t)shape[0] * (size_t)shape[1] * (size_t)shape[2], total, bytes;
-    if (tfx__mul_size(n, in_sz, &total) || tfx__mul_size(total, sizeof(float), &bytes))
-        return tfx__error(TFX_EINVAL, "%s: %zu images of %zu floats overflow", fn, n, in_sz);
-    for (size_t i = 0; i < total; i++)
-        if (!isfinite(x[i]))
-            return tfx__error(TFX_EINVAL, "%s: validation image %zu holds a non-finite value at index %zu", fn,
-                              i / in_sz, i % in_sz);
+    size_t in_sz = (size_t)shape[0] * (size_t)shape[1] * (size_t)shape[2];
+    rc = tfx__check_count(fn, n, in_sz, sizeof(float));
+    if (!rc) rc = tfx__check_finite(fn, "validation image x", x, n * in_sz, in_sz);
+    if (rc) return rc;
+    const size_t bytes = n * in_sz * sizeof(float); /* checked above */
 
     tfx_explainer_callback *cb = tfx__calloc(1, sizeof *cb);
     if (!cb) return tfx__error(TFX_ENOMEM, "%s: out of memory", fn);

@@ -1,5 +1,6 @@
 /* evaluate, and the input checks and inference-mode loss sums fit shares with it. */
 #include <math.h>
+#include <stdio.h>
 
 #include "train/train_internal.h"
 
@@ -18,23 +19,26 @@ const void *tfx__train_y_at(const tfx__train *t, const void *y, size_t i)
 int tfx__train_check_data(const char *fn, const char *what, const tfx__train *t, const tfx_model *m,
                           const float *x, const void *y, size_t n)
 {
-    size_t in_sz = tfx__shape_size(m->input), total;
-    if (tfx__mul_size(n, in_sz, &total))
-        return tfx__error(TFX_EINVAL, "%s: %zu %s samples is too many", fn, n, what);
-    for (size_t i = 0; i < total; i++)
-        if (!isfinite(x[i]))
-            return tfx__error(TFX_EINVAL, "%s: %s x[%zu] (sample %zu) is not finite", fn, what, i, i / in_sz);
+    size_t in_sz = tfx__shape_size(m->input), total = n * in_sz;
     size_t rows = t->plan.rows, cols = t->plan.cols;
+    /* Counts in bytes: a float count that fits can still wrap when multiplied by 4. */
+    int rc = tfx__check_count(fn, n, in_sz, sizeof(float));
+    if (!rc) rc = tfx__check_count(fn, n, rows * cols, sizeof(float));
+    if (rc) return rc;
+    char name[32];
+    snprintf(name, sizeof name, "%s x", what);
+    rc = tfx__check_finite(fn, name, x, total, in_sz);
+    if (rc) return rc;
     if (t->plan.loss == TFX_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY) {
         const int32_t *lab = y;
-        if (tfx__mul_size(n, rows, &total)) return tfx__error(TFX_EINVAL, "%s: too many %s labels", fn, what);
+        total = n * rows;
         for (size_t i = 0; i < total; i++)
             if (lab[i] < 0 || (size_t)lab[i] >= cols)
                 return tfx__error(TFX_EINVAL, "%s: %s label y[%zu] = %d (sample %zu) is out of range [0, %zu)", fn,
                                   what, i, (int)lab[i], i / rows, cols);
     } else {
         const float *tg = y;
-        if (tfx__mul_size(n, rows * cols, &total)) return tfx__error(TFX_EINVAL, "%s: too many %s targets", fn, what);
+        total = n * rows * cols;
         for (size_t i = 0; i < total; i++)
             if (!isfinite(tg[i]))
                 return tfx__error(TFX_EINVAL, "%s: %s target y[%zu] (sample %zu) is not finite", fn, what, i,

@@ -85,6 +85,8 @@ static int check_options(const tfx_fit_options *o)
     TFX__CHECK_ARG(o->verbose >= 0 && o->verbose <= 2, "tfx_model_fit: verbose %d must be 0, 1 or 2", o->verbose);
     TFX__CHECK_ARG(o->n_callbacks == 0 || o->callbacks, "tfx_model_fit: %zu callbacks but the array is NULL",
                    o->n_callbacks);
+    int rc = tfx__check_count("tfx_model_fit: callbacks", o->n_callbacks, 1, sizeof(const tfx_callback *));
+    if (rc) return rc;
     for (size_t k = 0; k < o->n_callbacks; k++) {
         const tfx_callback *cb = o->callbacks[k];
         TFX__CHECK_ARG(cb != NULL, "tfx_model_fit: callbacks[%zu] is NULL", k);
@@ -126,6 +128,15 @@ static int fit_setup(fit_run *r, size_t n)
     /* Keras: validation_data wins; otherwise the last fraction, before any shuffling. */
     r->in_sz = tfx__shape_size(m->input);
     r->n_train = n;
+    /* The whole of x and y before splitting them (x + n_train * in_sz must not wrap). */
+    int rc = tfx__check_count("tfx_model_fit", n, r->in_sz, sizeof(float));
+    if (!rc) rc = tfx__check_count("tfx_model_fit", n, t->plan.rows * t->plan.cols, sizeof(float));
+    if (!rc && o->validation_n > 0) {
+        rc = tfx__check_count("tfx_model_fit: validation data", o->validation_n, r->in_sz, sizeof(float));
+        if (!rc) rc = tfx__check_count("tfx_model_fit: validation data", o->validation_n, t->plan.rows * t->plan.cols,
+                                       sizeof(float));
+    }
+    if (rc) return rc;
     if (o->validation_n > 0) {
         r->val_n = o->validation_n;
         r->val_x = o->validation_x;
@@ -141,7 +152,7 @@ static int fit_setup(fit_run *r, size_t n)
         r->val_x = r->x + r->n_train * r->in_sz;
         r->val_y = tfx__train_y_at(t, r->y, r->n_train);
     }
-    int rc = tfx__train_check_data("tfx_model_fit", "training", t, m, r->x, r->y, r->n_train);
+    rc = tfx__train_check_data("tfx_model_fit", "training", t, m, r->x, r->y, r->n_train);
     if (rc) return rc;
     if (r->val_n) {
         rc = tfx__train_check_data("tfx_model_fit", "validation", t, m, r->val_x, r->val_y, r->val_n);
