@@ -18,7 +18,11 @@ typedef enum tfx_activation {
     TFX_ACTIVATION_SOFTMAX = 4,    /* over the last (channel) axis */
     TFX_ACTIVATION_LEAKY_RELU = 5, /* x < 0: alpha * x (alpha 0 means Keras's 0.2) */
     TFX_ACTIVATION_ELU = 6,        /* x < 0: alpha * (exp(x) - 1) (alpha 0 means 1.0) */
-    TFX_ACTIVATION_SWISH = 7       /* x * sigmoid(x) */
+    TFX_ACTIVATION_SWISH = 7,      /* x * sigmoid(x) */
+    TFX_ACTIVATION_RELU6 = 8,      /* min(max(x, 0), 6) (Keras relu6, PyTorch ReLU6) */
+    TFX_ACTIVATION_CLIP = 9,       /* min(max(x, lo), hi): the bounds are clip_min / clip_max */
+    TFX_ACTIVATION_HARD_SIGMOID = 10, /* relu6(x + 3) / 6 (PyTorch, Keras 3; not Keras 2's 0.2 x + 0.5) */
+    TFX_ACTIVATION_HARD_SWISH = 11    /* x * relu6(x + 3) / 6 (MobileNetV3) */
 } tfx_activation;
 
 typedef enum tfx_padding {
@@ -39,7 +43,7 @@ typedef enum tfx_layer_kind {
     TFX_LAYER_BATCH_NORMALIZATION = 9
 } tfx_layer_kind;
 
-#define TFX_CONV2D_OPTIONS_VERSION 1
+#define TFX_CONV2D_OPTIONS_VERSION 2
 typedef struct tfx_conv2d_options {
     unsigned version;
     int filters;              /* > 0 */
@@ -50,12 +54,14 @@ typedef struct tfx_conv2d_options {
     float activation_alpha;   /* leaky_relu / elu parameter; 0: Keras default */
     int use_bias;             /* non-zero: add a bias (zero-initialised) */
     const char *name;         /* NULL: automatic ("conv2d", "conv2d_1", ...) */
+    /* version 2 */
+    float clip_min, clip_max; /* TFX_ACTIVATION_CLIP's bounds (finite, min < max); default 0, 6 */
 } tfx_conv2d_options;
 #define TFX_CONV2D_OPTIONS_INIT \
-    { TFX_CONV2D_OPTIONS_VERSION, 0, 3, 3, 1, 1, TFX_PADDING_VALID, TFX_ACTIVATION_LINEAR, 0.0f, 1, NULL }
+    { TFX_CONV2D_OPTIONS_VERSION, 0, 3, 3, 1, 1, TFX_PADDING_VALID, TFX_ACTIVATION_LINEAR, 0.0f, 1, NULL, 0.0f, 6.0f }
 TFX_API int tfx_conv2d_options_init(tfx_conv2d_options *opts, unsigned version);
 
-#define TFX_DENSE_OPTIONS_VERSION 1
+#define TFX_DENSE_OPTIONS_VERSION 2
 typedef struct tfx_dense_options {
     unsigned version;
     int units;              /* > 0 */
@@ -63,8 +69,10 @@ typedef struct tfx_dense_options {
     float activation_alpha; /* leaky_relu / elu parameter; 0: Keras default */
     int use_bias;
     const char *name;
+    /* version 2 */
+    float clip_min, clip_max; /* TFX_ACTIVATION_CLIP's bounds (finite, min < max); default 0, 6 */
 } tfx_dense_options;
-#define TFX_DENSE_OPTIONS_INIT { TFX_DENSE_OPTIONS_VERSION, 0, TFX_ACTIVATION_LINEAR, 0.0f, 1, NULL }
+#define TFX_DENSE_OPTIONS_INIT { TFX_DENSE_OPTIONS_VERSION, 0, TFX_ACTIVATION_LINEAR, 0.0f, 1, NULL, 0.0f, 6.0f }
 TFX_API int tfx_dense_options_init(tfx_dense_options *opts, unsigned version);
 
 #define TFX_POOL2D_OPTIONS_VERSION 1
@@ -109,9 +117,13 @@ TFX_API int tfx_model_add_average_pooling2d(tfx_model *m, const tfx_pool2d_optio
 TFX_API int tfx_model_add_global_average_pooling2d(tfx_model *m, const char *name, tfx_layer **out);
 /* rate in [0, 1): fraction of units dropped in training (inverted dropout); identity otherwise. */
 TFX_API int tfx_model_add_dropout(tfx_model *m, float rate, const char *name, tfx_layer **out);
-/* alpha: leaky_relu / elu parameter, 0 for the Keras default. */
+/* alpha: leaky_relu / elu parameter, 0 for the Keras default. TFX_ACTIVATION_CLIP needs its
+ * bounds: tfx_model_add_clip. */
 TFX_API int tfx_model_add_activation(tfx_model *m, int activation, float alpha, const char *name,
                                      tfx_layer **out);
+/* An Activation layer min(max(x, min), max) (TFX_ACTIVATION_CLIP); finite bounds, min < max.
+ * The gradient passes where min < x < max (PyTorch's hardtanh). */
+TFX_API int tfx_model_add_clip(tfx_model *m, float min, float max, const char *name, tfx_layer **out);
 TFX_API int tfx_model_add_batch_normalization(tfx_model *m, const tfx_batch_norm_options *o,
                                               tfx_layer **out);
 

@@ -26,20 +26,22 @@ typedef struct tfx__rule {
     float low, high; /* zB input bounds */
 } tfx__rule;
 
-/* Activation kernels (lib/core/activation.c), row-wise over cols (softmax needs rows). */
+/* Activation kernels (lib/core/activation.c), row-wise over cols (softmax needs rows). alpha:
+ * the leaky_relu / elu parameter, or clip's lower bound; beta: clip's upper bound (ignored by
+ * the others). */
 int tfx__activation_valid(int activation);
 float tfx__activation_default_alpha(int activation, float alpha);
 const char *tfx__activation_name(int activation);
-void tfx__activation_forward(int act, float alpha, const float *z, float *y, size_t rows, size_t cols);
+void tfx__activation_forward(int act, float alpha, float beta, const float *z, float *y, size_t rows, size_t cols);
 /* Fused epilogue of a GEMM: z += bias (per column; bias may be NULL), then y = act(z). y may
  * equal z (the pre-activation is then not kept). */
-void tfx__bias_activation_forward(int act, float alpha, const float *bias, float *z, float *y, size_t rows,
+void tfx__bias_activation_forward(int act, float alpha, float beta, const float *bias, float *z, float *y, size_t rows,
                                   size_t cols);
 /* Non-zero when the activation's backward (every rule) can run from its output alone, so a
  * forward need not keep the pre-activation (tfx__activation_backward accepts z = NULL). */
 int tfx__activation_output_suffices(int act, float alpha);
 /* dz from dy (dz may equal dy). z is the pre-activation (NULL: see above), y the output. */
-int tfx__activation_backward(int act, float alpha, const float *z, const float *y, const float *dy,
+int tfx__activation_backward(int act, float alpha, float beta, const float *z, const float *y, const float *dy,
                              float *dz, size_t rows, size_t cols, const tfx__rule *rule);
 
 /* The only BLAS entry (lib/core/blas.c): row-major C = alpha * op(A) op(B) + beta * C. */
@@ -98,7 +100,7 @@ void tfx__parallel(int threads, void (*fn)(void *job), void *jobs, size_t job_si
 #define TFX__DIRECT_MAX_K 32
 typedef struct tfx__direct_epilogue {
     int act;
-    float alpha;
+    float alpha, beta;
     const float *bias; /* may be NULL */
     float *y;
 } tfx__direct_epilogue;

@@ -159,7 +159,7 @@ static int forward(tfx_layer *l, const tfx__layer_run *run, const float *x, floa
     float *z = l->preact ? l->preact : y;
     if (is_pointwise(l)) {
         tfx__sgemm(0, 0, n * per_rows, F, K, 1.0f, x, K, w, F, 0.0f, z, F);
-        tfx__bias_activation_forward(l->cfg.activation, l->cfg.alpha, bias, z, y, n * per_rows, F);
+        tfx__bias_activation_forward(l->cfg.activation, l->cfg.alpha, l->cfg.beta, bias, z, y, n * per_rows, F);
         return TFX_OK;
     }
     tfx__wino_geom wg;
@@ -170,14 +170,14 @@ static int forward(tfx_layer *l, const tfx__layer_run *run, const float *x, floa
         if (!work) return TFX_ENOMEM;
         const float *u = wino_kernel(l, run->weights_gen, 0, wm, &wg, work);
         if (!u) return TFX_ENOMEM;
-        const tfx__wino_epilogue ep = {l->cfg.activation, l->cfg.alpha, bias, y};
+        const tfx__wino_epilogue ep = {l->cfg.activation, l->cfg.alpha, l->cfg.beta, bias, y};
         tfx__winograd_conv(wm, &wg, n, x, u, nt, work, z, &ep);
         return TFX_OK;
     }
     tfx__conv_geom g;
     geom(l, &g);
     if (tfx__conv_direct_fits(&g, F)) {
-        const tfx__direct_epilogue ep = {l->cfg.activation, l->cfg.alpha, bias, y};
+        const tfx__direct_epilogue ep = {l->cfg.activation, l->cfg.alpha, l->cfg.beta, bias, y};
         tfx__conv_direct(&g, n, x, w, F, z, &ep);
         return TFX_OK;
     }
@@ -188,7 +188,7 @@ static int forward(tfx_layer *l, const tfx__layer_run *run, const float *x, floa
         size_t cnt = n - b0 < nb ? n - b0 : nb, rows = cnt * per_rows, off = b0 * per_rows * F;
         tfx__im2col(&g, cnt, x + b0 * in_sz, col);
         tfx__sgemm(0, 0, rows, F, K, 1.0f, col, K, w, F, 0.0f, z + off, F);
-        tfx__bias_activation_forward(l->cfg.activation, l->cfg.alpha, bias, z + off, y + off, rows, F);
+        tfx__bias_activation_forward(l->cfg.activation, l->cfg.alpha, l->cfg.beta, bias, z + off, y + off, rows, F);
     }
     return TFX_OK;
 }
@@ -230,7 +230,7 @@ static int backward(tfx_layer *l, const tfx__layer_run *run, const float *x, con
         size_t cnt = n - b0 < nb ? n - b0 : nb, rows = cnt * per_rows, off = b0 * per_rows * F;
         float *dz = dy + off;
         if (act) {
-            int rc = tfx__activation_backward(l->cfg.activation, l->cfg.alpha, l->preact ? l->preact + off : NULL,
+            int rc = tfx__activation_backward(l->cfg.activation, l->cfg.alpha, l->cfg.beta, l->preact ? l->preact + off : NULL,
                                               y + off, dz, dz, rows, F, rule);
             if (rc) return rc;
         }
@@ -291,9 +291,10 @@ static void get_weights(const tfx_layer *l, float *kernel, float *bias)
     if (b && bias) memcpy(bias, w + k, b * sizeof(float));
 }
 
-/* File record (36 bytes): filters, kernel_h, kernel_w, stride_h, stride_w, padding,
- * activation, alpha, use_bias. */
-enum { CONFIG_BYTES = 36 };
+/* File record (40 bytes): filters, kernel_h, kernel_w, stride_h, stride_w, padding,
+ * activation, alpha (clip: min), use_bias, clip max (0 unless clip). The 36-byte record of
+ * libtfx 0.1 is written while the appended fields are 0. */
+enum { CONFIG_BYTES = 40, CONFIG_BYTES_SHORT = 36 };
 
 static void config_write(const tfx_layer *l, uint8_t *b)
 {
@@ -307,6 +308,12 @@ static void config_write(const tfx_layer *l, uint8_t *b)
     tfx__put_i32(b + 24, c->activation);
     tfx__put_f32(b + 28, c->alpha);
     tfx__put_i32(b + 32, c->use_bias != 0);
+    tfx__put_f32(b + 36, c->activation == TFX_ACTIVATION_CLIP ? c->beta : 0.0f);
+}
+
+static size_t config_size(const tfx_layer *l)
+{
+    return l->cfg.activation == TFX_ACTIVATION_CLIP ? CONFIG_BYTES : CONFIG_BYTES_SHORT;
 }
 
 static int config_read(const uint8_t *b, tfx__layer_config *c)
@@ -321,16 +328,16 @@ static int config_read(const uint8_t *b, tfx__layer_config *c)
     c->activation = tfx__get_i32(b + 24);
     c->alpha = tfx__get_f32(b + 28);
     c->use_bias = tfx__get_i32(b + 32);
+    c->beta = tfx__get_f32(b + 36);
     if ((rc = tfx__config_range("filters", c->filters, 1, TFX__MAX_DIM)) ||
         (rc = tfx__config_range("kernel_h", c->kernel_h, 1, TFX__MAX_DIM)) ||
         (rc = tfx__config_range("kernel_w", c->kernel_w, 1, TFX__MAX_DIM)) ||
         (rc = tfx__config_range("stride_h", c->stride_h, 1, TFX__MAX_DIM)) ||
         (rc = tfx__config_range("stride_w", c->stride_w, 1, TFX__MAX_DIM)) ||
         (rc = tfx__config_range("padding", c->padding, TFX_PADDING_VALID, TFX_PADDING_SAME)) ||
-        (rc = tfx__config_activation(c->activation, c->alpha)) ||
+        (rc = tfx__config_fused_activation(c)) ||
         (rc = tfx__config_range("use_bias", c->use_bias, 0, 1)))
         return rc;
-    c->alpha = tfx__activation_default_alpha(c->activation, c->alpha); /* as tfx_model_add_conv2d */
     return TFX_OK;
 }
 
@@ -361,7 +368,7 @@ static void box_forward(const tfx_layer *l, const tfx__box_io *io)
     const float *w = tfx__layer_params(l), *bias = l->cfg.use_bias ? w + K * F : NULL;
     tfx__im2col(&g, nb, io->gather, io->col);
     tfx__sgemm(0, 0, M, F, K, 1.0f, io->col, K, w, F, 0.0f, io->out, F);
-    tfx__bias_activation_forward(l->cfg.activation, l->cfg.alpha, bias, io->out, io->out, M, F);
+    tfx__bias_activation_forward(l->cfg.activation, l->cfg.alpha, l->cfg.beta, bias, io->out, io->out, M, F);
 }
 
 static void box_scratch(const tfx_layer *l, size_t rows, int bh, int bw, size_t *gather, size_t *col)
@@ -395,6 +402,8 @@ const tfx__layer_ops tfx__conv2d_ops = {
     .config_bytes = CONFIG_BYTES,
     .config_write = config_write,
     .config_read = config_read,
+    .config_bytes_short = CONFIG_BYTES_SHORT,
+    .config_size = config_size,
     .box_forward = box_forward,
     .box_scratch = box_scratch,
     .box_cost = box_cost,

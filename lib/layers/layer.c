@@ -47,9 +47,24 @@ int tfx__config_range(const char *field, int32_t v, int32_t lo, int32_t hi)
     return TFX_OK;
 }
 
-int tfx__config_activation(int32_t act, float alpha)
+int tfx__config_activation(int32_t act, float alpha, float beta)
 {
     if (!tfx__activation_valid(act)) return tfx__error(TFX_EFORMAT, "unknown activation %ld", (long)act);
     if (!isfinite(alpha)) return tfx__error(TFX_EFORMAT, "activation alpha is not finite");
+    if (act == TFX_ACTIVATION_CLIP && !(isfinite(beta) && alpha < beta))
+        return tfx__error(TFX_EFORMAT, "clip bounds %g..%g: they must be finite with min < max", (double)alpha,
+                          (double)beta);
+    return TFX_OK;
+}
+
+int tfx__config_fused_activation(tfx__layer_config *c)
+{
+    int rc = tfx__config_activation(c->activation, c->alpha, c->beta);
+    if (rc) return rc;
+    if (c->activation == TFX_ACTIVATION_CLIP) return TFX_OK;
+    if (c->beta != 0.0f)
+        return tfx__error(TFX_EFORMAT, "clip max = %g must be 0 for activation %s", (double)c->beta,
+                          tfx__activation_name(c->activation));
+    c->alpha = tfx__activation_default_alpha(c->activation, c->alpha); /* as the add functions */
     return TFX_OK;
 }

@@ -13,6 +13,8 @@
 #include "tfx/model.h"
 
 #define TFX__NAME_MAX 256
+/* Largest configuration record of any kind (bytes). */
+#define TFX__CONFIG_MAX 128
 /* Largest size of one dimension: shapes, filters, units, kernel sizes, strides (the model's
  * and the model file's limit). */
 #define TFX__MAX_DIM (1 << 20)
@@ -65,7 +67,8 @@ typedef struct tfx__layer_config {
     int kernel_h, kernel_w, stride_h, stride_w, padding;
     int pad_top, pad_left; /* computed by infer for SAME padding */
     int activation;
-    float alpha;           /* activation parameter, resolved (never 0 for leaky/elu) */
+    float alpha;           /* activation parameter, resolved (never 0 for leaky/elu); clip: the lower bound */
+    float beta;            /* clip: the upper bound (> alpha) */
     int use_bias;
     float rate;            /* dropout */
     float momentum, epsilon;
@@ -149,6 +152,13 @@ typedef struct tfx__layer_ops {
     size_t config_bytes;
     void (*config_write)(const tfx_layer *l, uint8_t *dst);
     int (*config_read)(const uint8_t *src, tfx__layer_config *cfg);
+    /* Optional, for a record that grew by appended fields whose value 0 means what the older
+     * record meant: config_bytes_short is the older length, still read (config_read sees the
+     * record zero-extended to config_bytes); config_size(l) is the length to write, the short
+     * one while the appended fields are 0, so such files stay readable by older libtfx (and a
+     * model using the new fields is refused by them: "configuration of N bytes"). */
+    size_t config_bytes_short;
+    size_t (*config_size)(const tfx_layer *l);
     /* Optional: the first rows x cols trainable weights are Keras's [rows][cols] kernel stored
      * transposed, as [cols][rows] (Dense keeps its kernel unit-major). The file holds Keras's
      * order; NULL: the stored order is Keras's. */
@@ -278,6 +288,10 @@ static inline float tfx__get_f32(const uint8_t *b)
 
 /* Checks of configuration records for config_read: TFX_EFORMAT naming the field. */
 int tfx__config_range(const char *field, int32_t v, int32_t lo, int32_t hi);
-int tfx__config_activation(int32_t act, float alpha);
+/* The activation and its parameters (beta: clip's upper bound, checked for TFX_ACTIVATION_CLIP). */
+int tfx__config_activation(int32_t act, float alpha, float beta);
+/* The same for a config's activation, alpha and beta (clip's max, 0 otherwise), then alpha
+ * resolved as the add functions do. */
+int tfx__config_fused_activation(tfx__layer_config *c);
 
 #endif

@@ -154,6 +154,24 @@ static int check_activation(const char *fn, int act)
     return TFX_OK;
 }
 
+/* A fused activation's parameters into the config: alpha (leaky_relu / elu, resolved), or
+ * clip's bounds (alpha = min, beta = max). */
+static int set_fused_activation(const char *fn, int act, float alpha, float clip_min, float clip_max,
+                                tfx__layer_config *c)
+{
+    if (act == TFX_ACTIVATION_CLIP) {
+        TFX__CHECK_ARG(isfinite(clip_min) && isfinite(clip_max) && clip_min < clip_max,
+                       "%s: clip bounds %g..%g must be finite with clip_min < clip_max", fn, (double)clip_min,
+                       (double)clip_max);
+        c->alpha = clip_min;
+        c->beta = clip_max;
+    } else {
+        c->alpha = tfx__activation_default_alpha(act, alpha);
+    }
+    c->activation = act;
+    return TFX_OK;
+}
+
 int tfx_model_add_conv2d(tfx_model *m, const tfx_conv2d_options *o, tfx_layer **out)
 {
     if (out) *out = NULL;
@@ -179,8 +197,9 @@ int tfx_model_add_conv2d(tfx_model *m, const tfx_conv2d_options *o, tfx_layer **
     c.stride_h = opt.stride_h;
     c.stride_w = opt.stride_w;
     c.padding = opt.padding;
-    c.activation = opt.activation;
-    c.alpha = tfx__activation_default_alpha(opt.activation, opt.activation_alpha);
+    rc = set_fused_activation("tfx_model_add_conv2d", opt.activation, opt.activation_alpha, opt.clip_min,
+                              opt.clip_max, &c);
+    if (rc) return rc;
     c.use_bias = opt.use_bias != 0;
     return tfx__model_add_layer(m, &tfx__conv2d_ops, &c, opt.name, out);
 }
@@ -199,8 +218,9 @@ int tfx_model_add_dense(tfx_model *m, const tfx_dense_options *o, tfx_layer **ou
     TFX__CHECK_ARG(isfinite(opt.activation_alpha), "tfx_model_add_dense: activation_alpha is not finite");
     tfx__layer_config c = {0};
     c.units = opt.units;
-    c.activation = opt.activation;
-    c.alpha = tfx__activation_default_alpha(opt.activation, opt.activation_alpha);
+    rc = set_fused_activation("tfx_model_add_dense", opt.activation, opt.activation_alpha, opt.clip_min,
+                              opt.clip_max, &c);
+    if (rc) return rc;
     c.use_bias = opt.use_bias != 0;
     return tfx__model_add_layer(m, &tfx__dense_ops, &c, opt.name, out);
 }
@@ -269,10 +289,22 @@ int tfx_model_add_activation(tfx_model *m, int activation, float alpha, const ch
     TFX__CHECK_NULL(m);
     int rc = check_activation("tfx_model_add_activation", activation);
     if (rc) return rc;
+    TFX__CHECK_ARG(activation != TFX_ACTIVATION_CLIP,
+                   "tfx_model_add_activation: TFX_ACTIVATION_CLIP needs its bounds: use tfx_model_add_clip");
     TFX__CHECK_ARG(isfinite(alpha), "tfx_model_add_activation: alpha is not finite");
     tfx__layer_config c = {0};
     c.activation = activation;
     c.alpha = tfx__activation_default_alpha(activation, alpha);
+    return tfx__model_add_layer(m, &tfx__activation_ops, &c, name, out);
+}
+
+int tfx_model_add_clip(tfx_model *m, float min, float max, const char *name, tfx_layer **out)
+{
+    if (out) *out = NULL;
+    TFX__CHECK_NULL(m);
+    tfx__layer_config c = {0};
+    int rc = set_fused_activation("tfx_model_add_clip", TFX_ACTIVATION_CLIP, 0.0f, min, max, &c);
+    if (rc) return rc;
     return tfx__model_add_layer(m, &tfx__activation_ops, &c, name, out);
 }
 

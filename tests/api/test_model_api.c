@@ -671,8 +671,22 @@ static void test_bad_sizes(void **state)
     d.units = -3;
     CHECK_ERR(tfx_model_add_dense(m, &d, NULL), TFX_EINVAL, "units = -3");
     d.units = 3;
-    d.activation = 8;
-    CHECK_ERR(tfx_model_add_dense(m, &d, NULL), TFX_EINVAL, "unknown activation 8");
+    d.activation = TFX_ACTIVATION_HARD_SWISH + 1;
+    CHECK_ERR(tfx_model_add_dense(m, &d, NULL), TFX_EINVAL, "unknown activation 12");
+    d.activation = TFX_ACTIVATION_CLIP;
+    d.clip_min = 1.0f;
+    d.clip_max = 1.0f;
+    CHECK_ERR(tfx_model_add_dense(m, &d, NULL), TFX_EINVAL, "tfx_model_add_dense: clip bounds 1..1");
+    d.clip_max = NAN;
+    CHECK_ERR(tfx_model_add_dense(m, &d, NULL), TFX_EINVAL, "clip bounds");
+    c.activation = TFX_ACTIVATION_CLIP;
+    c.activation_alpha = 0.0f;
+    c.clip_min = 2.0f;
+    c.clip_max = -INFINITY;
+    CHECK_ERR(tfx_model_add_conv2d(m, &c, NULL), TFX_EINVAL, "tfx_model_add_conv2d: clip bounds 2..-inf");
+    CHECK_ERR(tfx_model_add_clip(m, 3.0f, 2.0f, NULL, NULL), TFX_EINVAL, "tfx_model_add_clip: clip bounds 3..2");
+    CHECK_ERR(tfx_model_add_clip(m, NAN, 2.0f, NULL, NULL), TFX_EINVAL, "clip bounds");
+    CHECK_ERR(tfx_model_add_activation(m, TFX_ACTIVATION_CLIP, 0, NULL, NULL), TFX_EINVAL, "use tfx_model_add_clip");
     d.activation = TFX_ACTIVATION_ELU;
     d.activation_alpha = INFINITY;
     CHECK_ERR(tfx_model_add_dense(m, &d, NULL), TFX_EINVAL, "alpha");
@@ -800,7 +814,7 @@ static void test_options_versions(void **state)
     assert_float_equal(bn.epsilon, 0.001f, 0);
 
     CHECK_ERR(tfx_conv2d_options_init(&c, 0), TFX_EVERSION, "version 0");
-    CHECK_ERR(tfx_conv2d_options_init(&c, TFX_CONV2D_OPTIONS_VERSION + 1), TFX_EVERSION, "version 2");
+    CHECK_ERR(tfx_conv2d_options_init(&c, TFX_CONV2D_OPTIONS_VERSION + 1), TFX_EVERSION, "version 3");
     CHECK_ERR(tfx_dense_options_init(&d, 0), TFX_EVERSION, "tfx_dense_options_init: version 0");
     CHECK_ERR(tfx_dense_options_init(&d, 1000), TFX_EVERSION, "version 1000");
     CHECK_ERR(tfx_pool2d_options_init(&p, 0), TFX_EVERSION, "version 0");
@@ -814,7 +828,7 @@ static void test_options_versions(void **state)
     c.version = 0;
     CHECK_ERR(tfx_model_add_conv2d(m, &c, NULL), TFX_EVERSION, "tfx_model_add_conv2d: options version 0");
     c.version = TFX_CONV2D_OPTIONS_VERSION + 1;
-    CHECK_ERR(tfx_model_add_conv2d(m, &c, NULL), TFX_EVERSION, "options version 2 is not supported");
+    CHECK_ERR(tfx_model_add_conv2d(m, &c, NULL), TFX_EVERSION, "options version 3 is not supported");
     d = dense_opts(2, TFX_ACTIVATION_RELU, NULL);
     d.version = 0;
     CHECK_ERR(tfx_model_add_dense(m, &d, NULL), TFX_EVERSION, "tfx_model_add_dense: options version 0");

@@ -192,7 +192,148 @@ x = uniform((3, 5, 3, 4), -1, 1)
 add("global average pooling 5x3x4 batch 3", GAP, 3, 5, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0, x, None, None, gap_ref(x))
 
 
+# ---- Forward and backward of small models (golden_layer_grads.bin) ----
+#
+# Layer kinds added after 0.1 are checked forward and backward: a model of a few layers built
+# from specs (kind, 16 ints, 2 floats, Keras-layout weights), input x, output y, a seed r, and
+# the gradients of L = sum(r * y): with respect to x and to every weight (Keras layout).
+#
+# Format (little-endian): "TFXGRAD1", u32 case count, then per case:
+#   u32 name length, name bytes, i32 n, h, w, c, u32 layer count, per layer:
+#     i32 kind, i32 x 16 parameters, f32 x 2 parameters, u32 + f32 kernel, u32 + f32 bias
+#   u32 + f32 x (NHWC), u32 + f32 y, f32 r (as many as y), f32 dx (as many as x),
+#   u32 + f32 weight gradients (each layer's kernel then bias, in layer order, Keras layout)
+# Parameters per kind: Conv2D (1): filters, kh, kw, sh, sw, padding, activation, use_bias,
+# pad top, bottom, left, right, groups; floats: clip min, max. Dense (2): units, activation,
+# use_bias; floats as Conv2D. Flatten (3): none. Activation (8): activation; floats: clip
+# min, max (alpha for others).
+ACT = {"linear": 0, "relu": 1, "relu6": 8, "clip": 9, "hard_sigmoid": 10, "hard_swish": 11}
+ACTIVATION, FLATTEN = 8, 3
+
+
+def act_ref(t, act, lo=0.0, hi=6.0):
+    if act == ACT["linear"]:
+        return t
+    if act == ACT["relu"]:
+        return F.relu(t)
+    if act == ACT["relu6"]:
+        return F.relu6(t)
+    if act == ACT["clip"]:
+        return F.hardtanh(t, lo, hi)  # the gradient strictly inside (lo, hi), as libtfx
+    if act == ACT["hard_sigmoid"]:
+        return F.hardsigmoid(t)
+    if act == ACT["hard_swish"]:
+        return F.hardswish(t)
+    raise ValueError(act)
+
+
+class Spec:
+    def __init__(self, kind, ints=(), floats=(0.0, 0.0), kernel=None, bias=None):
+        self.kind, self.ints = kind, list(ints) + [0] * (16 - len(ints))
+        self.floats, self.kernel, self.bias = list(floats), kernel, bias
+
+
+def conv_spec(c, f, kh, kw, sh=1, sw=1, padding=VALID, act=0, use_bias=True, pads=(0, 0, 0, 0), groups=1,
+              clip=(0.0, 6.0), scale=0.5):
+    kernel = uniform((kh, kw, c // groups, f), -scale, scale)
+    bias = uniform((f,), -scale, scale) if use_bias else None
+    return Spec(CONV2D, [f, kh, kw, sh, sw, padding, act, int(use_bias)] + list(pads) + [groups], clip, kernel, bias)
+
+
+def run_specs(x_nhwc, specs):
+    """Forward in float64 with autograd; returns y (NHWC or flat) as a leaf-connected tensor."""
+    t = nhwc_to_nchw(x_nhwc)
+    flat = False
+    for s in specs:
+        p = s.ints
+        if s.kind == CONV2D:
+            f, kh, kw, sh, sw, padding, act, use_bias = p[:8]
+            h, w = t.shape[2], t.shape[3]
+            if padding == 2:  # explicit
+                top, bottom, left, right = p[8:12]
+            else:
+                _, top, bottom = out_and_pads(h, kh, sh, padding)
+                _, left, right = out_and_pads(w, kw, sw, padding)
+            t = F.pad(t, (left, right, top, bottom))
+            wt = s.wt.permute(3, 2, 0, 1)  # HWIO -> OIHW
+            t = F.conv2d(t, wt, s.bt, stride=(sh, sw), groups=max(p[12], 1))
+            t = act_ref(t, act, *s.floats)
+        elif s.kind == DENSE:
+            units, act, use_bias = p[:3]
+            t = F.linear(t, s.wt.t(), s.bt) if flat else nhwc_to_nchw(F.linear(nchw_to_nhwc(t), s.wt.t(), s.bt))
+            t = act_ref(t, act, *s.floats)
+        elif s.kind == FLATTEN:
+            t = nchw_to_nhwc(t).reshape(t.shape[0], -1)
+            flat = True
+        elif s.kind == ACTIVATION:
+            t = act_ref(t, p[0], *s.floats)
+        else:
+            raise ValueError(s.kind)
+    return t if flat else nchw_to_nhwc(t)
+
+
+grad_cases = []
+
+
+def grad_case(name, n, h, w, c, specs, lo=-1.0, hi=1.0):
+    x = uniform((n, h, w, c), lo, hi)
+    xt = torch.from_numpy(x).double().requires_grad_(True)
+    params = []
+    for s in specs:
+        s.wt = torch.from_numpy(s.kernel).double().requires_grad_(True) if s.kernel is not None else None
+        s.bt = torch.from_numpy(s.bias).double().requires_grad_(True) if s.bias is not None else None
+        params += [q for q in (s.wt, s.bt) if q is not None]
+    y = run_specs(xt, specs)
+    r = uniform(tuple(y.shape), -1, 1)
+    (y * torch.from_numpy(r).double()).sum().backward()
+    grads = [q.grad.numpy().ravel() for q in params]
+    grad_cases.append((name, [n, h, w, c], specs, f32(x), f32(y.detach().numpy()), f32(r), f32(xt.grad.numpy()),
+                       f32(np.concatenate(grads)) if grads else f32(np.zeros(0))))
+
+
+# ReLU6, clip, hard sigmoid, hard swish: fused in Conv2D and Dense, and as Activation layers,
+# on inputs wide enough to reach every piece (|x| up to 4, weights up to 1).
+for a in ("relu6", "clip", "hard_sigmoid", "hard_swish"):
+    clip = (-0.75, 1.25)
+    grad_case("conv 5x6x3 f4 k3x3 same fused " + a, 2, 5, 6, 3,
+              [conv_spec(3, 4, 3, 3, padding=SAME, act=ACT[a], clip=clip, scale=1.0)], -4, 4)
+    grad_case("flatten+dense 2x2x3 -> 5 fused " + a, 3, 2, 2, 3,
+              [Spec(FLATTEN), Spec(DENSE, [5, ACT[a], 1], clip, uniform((12, 5), -1, 1), uniform((5,), -1, 1))], -4, 4)
+    grad_case("conv 4x4x2 f3 k2x2 -> Activation " + a, 1, 4, 4, 2,
+              [conv_spec(2, 3, 2, 2, scale=1.0), Spec(ACTIVATION, [ACT[a]], clip if a == "clip" else (0.0, 0.0))],
+              -4, 4)
+
+
+def write_grads(path):
+    def arr(f, a, counted=True):
+        if counted:
+            f.write(struct.pack("<I", a.size))
+        f.write(a.tobytes())
+
+    with open(path, "wb") as f:
+        f.write(b"TFXGRAD1")
+        f.write(struct.pack("<I", len(grad_cases)))
+        for name, dims, specs, x, y, r, dx, g in grad_cases:
+            nb = name.encode()
+            f.write(struct.pack("<I", len(nb)))
+            f.write(nb)
+            f.write(struct.pack("<4i", *dims))
+            f.write(struct.pack("<I", len(specs)))
+            for s in specs:
+                f.write(struct.pack("<17i", s.kind, *s.ints))
+                f.write(struct.pack("<2f", *s.floats))
+                arr(f, f32(s.kernel) if s.kernel is not None else f32(np.zeros(0)))
+                arr(f, f32(s.bias) if s.bias is not None else f32(np.zeros(0)))
+            arr(f, x)
+            arr(f, y)
+            arr(f, r, False)
+            arr(f, dx, False)
+            arr(f, g)
+    print("wrote %d cases to %s (%d bytes)" % (len(grad_cases), path, os.path.getsize(path)))
+
+
 def main():
+    write_grads(os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden_layer_grads.bin"))
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden_layers.bin")
     with open(path, "wb") as f:
         f.write(b"TFXGOLD1")

@@ -79,6 +79,20 @@ static tfx_model *new_model(int h, int w, int c)
     return m;
 }
 
+/* TFX_ACTIVATION_CLIP's bounds in these tests: inside the values the layers produce, and
+ * multiples of 2^-5, so the coarse grid keeps pre-activations away from them. */
+#define CLIP_MIN -0.25f
+#define CLIP_MAX 0.5f
+
+/* An Activation layer (clip through its own add function). */
+static void add_act(tfx_model *m, int act, float alpha)
+{
+    if (act == TFX_ACTIVATION_CLIP)
+        assert_int_equal(tfx_model_add_clip(m, CLIP_MIN, CLIP_MAX, NULL, NULL), TFX_OK);
+    else
+        assert_int_equal(tfx_model_add_activation(m, act, alpha, NULL, NULL), TFX_OK);
+}
+
 static void add_conv(tfx_model *m, int filters, int kh, int kw, int sh, int sw, int padding, int act, float alpha,
                      int bias)
 {
@@ -91,6 +105,8 @@ static void add_conv(tfx_model *m, int filters, int kh, int kw, int sh, int sw, 
     o.padding = padding;
     o.activation = act;
     o.activation_alpha = alpha;
+    o.clip_min = CLIP_MIN;
+    o.clip_max = CLIP_MAX;
     o.use_bias = bias;
     assert_int_equal(tfx_model_add_conv2d(m, &o, NULL), TFX_OK);
 }
@@ -101,6 +117,8 @@ static void add_dense(tfx_model *m, int units, int act, float alpha, int bias)
     o.units = units;
     o.activation = act;
     o.activation_alpha = alpha;
+    o.clip_min = CLIP_MIN;
+    o.clip_max = CLIP_MAX;
     o.use_bias = bias;
     assert_int_equal(tfx_model_add_dense(m, &o, NULL), TFX_OK);
 }
@@ -129,7 +147,25 @@ static void add_bn(tfx_model *m, int center, int scale)
 
 static int is_kinky(int act)
 {
-    return act == TFX_ACTIVATION_RELU || act == TFX_ACTIVATION_LEAKY_RELU || act == TFX_ACTIVATION_ELU;
+    return act == TFX_ACTIVATION_RELU || act == TFX_ACTIVATION_LEAKY_RELU || act == TFX_ACTIVATION_ELU ||
+           act == TFX_ACTIVATION_RELU6 || act == TFX_ACTIVATION_CLIP || act == TFX_ACTIVATION_HARD_SIGMOID ||
+           act == TFX_ACTIVATION_HARD_SWISH;
+}
+
+/* Which piece of a piecewise activation z falls in (the kinks' sides). */
+static int32_t kink_piece(const tfx_layer *l, float z)
+{
+    switch (l->cfg.activation) {
+    case TFX_ACTIVATION_RELU6:
+        return (z > 0.0f) + (z >= 6.0f);
+    case TFX_ACTIVATION_CLIP:
+        return (z > l->cfg.alpha) + (z >= l->cfg.beta);
+    case TFX_ACTIVATION_HARD_SIGMOID:
+    case TFX_ACTIVATION_HARD_SWISH:
+        return (z > -3.0f) + (z >= 3.0f);
+    default:
+        return z > 0.0f;
+    }
 }
 
 /* ---------- kink signature ---------- */
@@ -158,9 +194,9 @@ static void signature(tfx_model *m, size_t n, sigbuf *s)
         int kind = l->ops->kind;
         size_t osz = n * tfx__shape_size(l->out);
         if ((kind == TFX_LAYER_CONV2D || kind == TFX_LAYER_DENSE) && l->preact && is_kinky(l->cfg.activation)) {
-            for (size_t j = 0; j < osz; j++) sig_push(s, l->preact[j] > 0.0f);
+            for (size_t j = 0; j < osz; j++) sig_push(s, kink_piece(l, l->preact[j]));
         } else if (kind == TFX_LAYER_ACTIVATION && is_kinky(l->cfg.activation)) {
-            for (size_t j = 0; j < osz; j++) sig_push(s, m->acts[i][j] > 0.0f);
+            for (size_t j = 0; j < osz; j++) sig_push(s, kink_piece(l, m->acts[i][j]));
         } else if (kind == TFX_LAYER_MAX_POOLING2D) {
             const float *x = m->acts[i];
             int C = l->in.c;
@@ -498,7 +534,8 @@ static const act_case all_acts[] = {
     {TFX_ACTIVATION_LINEAR, 0.0f},     {TFX_ACTIVATION_RELU, 0.0f},       {TFX_ACTIVATION_SIGMOID, 0.0f},
     {TFX_ACTIVATION_TANH, 0.0f},       {TFX_ACTIVATION_SOFTMAX, 0.0f},    {TFX_ACTIVATION_LEAKY_RELU, 0.0f},
     {TFX_ACTIVATION_LEAKY_RELU, 0.3f}, {TFX_ACTIVATION_ELU, 0.0f},        {TFX_ACTIVATION_ELU, 0.5f},
-    {TFX_ACTIVATION_SWISH, 0.0f},
+    {TFX_ACTIVATION_SWISH, 0.0f},      {TFX_ACTIVATION_RELU6, 0.0f},      {TFX_ACTIVATION_CLIP, 0.0f},
+    {TFX_ACTIVATION_HARD_SIGMOID, 0.0f}, {TFX_ACTIVATION_HARD_SWISH, 0.0f},
 };
 #define N_ACTS (sizeof all_acts / sizeof all_acts[0])
 
@@ -679,7 +716,7 @@ static void test_activation_layers(void **state)
         /* On a 4D tensor (softmax over channels) after a conv. */
         tfx_model *m = new_model(4, 3, 2);
         add_conv(m, 3, 2, 2, 1, 1, TFX_PADDING_SAME, TFX_ACTIVATION_LINEAR, 0.0f, 1);
-        assert_int_equal(tfx_model_add_activation(m, all_acts[i].act, all_acts[i].alpha, NULL, NULL), TFX_OK);
+        add_act(m, all_acts[i].act, all_acts[i].alpha);
         char label[96];
         snprintf(label, sizeof label, "Conv2D -> Activation(%s alpha %g) 4D", act_name(all_acts[i].act),
                  (double)all_acts[i].alpha);
@@ -690,7 +727,7 @@ static void test_activation_layers(void **state)
         /* On a flat tensor, directly on the input, batch 7. */
         m = new_model(1, 1, 6);
         assert_int_equal(tfx_model_add_flatten(m, NULL, NULL), TFX_OK);
-        assert_int_equal(tfx_model_add_activation(m, all_acts[i].act, all_acts[i].alpha, NULL, NULL), TFX_OK);
+        add_act(m, all_acts[i].act, all_acts[i].alpha);
         snprintf(label, sizeof label, "Activation(%s alpha %g) flat n7", act_name(all_acts[i].act),
                  (double)all_acts[i].alpha);
         gc_opts o2 = {7, 0, 0, 950 + i, is_kinky(all_acts[i].act) ? GRID_COARSE : GRID_FINE, 0, 0};

@@ -40,6 +40,10 @@ static void test_registry_and_entries(void **state)
         /* every kind of this version can be saved; a record with bytes needs its writer */
         assert_non_null(o->config_read);
         assert_true(o->config_bytes == 0 || o->config_write);
+        assert_true(o->config_bytes <= TFX__CONFIG_MAX);
+        /* a grown record: the older length is shorter, and the writer chooses between them */
+        assert_true(o->config_bytes_short < o->config_bytes || !o->config_bytes_short);
+        assert_true(!o->config_size == !o->config_bytes_short);
         assert_true(!o->box_scratch || o->box_forward);
         assert_true(!o->box_cost || o->box_forward);
         /* occlusion's Dense merge reads a unit-major kernel: the file must know it too */
@@ -70,8 +74,11 @@ static tfx_model *every_kind(void)
     OK(tfx_model_add_average_pooling2d(m, &p, NULL));
     OK(tfx_model_add_dropout(m, 0.375f, NULL, NULL));
     OK(tfx_model_add_flatten(m, NULL, NULL));
+    OK(tfx_model_add_clip(m, -0.5f, 2.0f, NULL, NULL));
     tfx_dense_options d = TFX_DENSE_OPTIONS_INIT;
-    d.units = 5, d.use_bias = 0, d.activation = TFX_ACTIVATION_SOFTMAX;
+    d.units = 5, d.use_bias = 0, d.activation = TFX_ACTIVATION_CLIP, d.clip_min = -1.0f, d.clip_max = 0.5f;
+    OK(tfx_model_add_dense(m, &d, NULL));
+    d.units = 4, d.use_bias = 1, d.activation = TFX_ACTIVATION_SOFTMAX;
     OK(tfx_model_add_dense(m, &d, NULL));
     return m;
 }

@@ -707,6 +707,92 @@ static void test_hostile_headers(void **state)
     tfx_model_free(m);
 }
 
+/* ---- the kinds and options added after 0.1 ---- */
+
+/* A model using every layer kind and option added after 0.1 (issue 17). */
+static tfx_model *new_options_model(void)
+{
+    tfx_model *m;
+    OK(tfx_model_new(&m, 9, 8, 3));
+    tfx_conv2d_options c = TFX_CONV2D_OPTIONS_INIT;
+    c.filters = 4;
+    c.padding = TFX_PADDING_SAME;
+    c.activation = TFX_ACTIVATION_CLIP;
+    c.clip_min = -0.5f;
+    c.clip_max = 0.75f;
+    c.name = "conv_clip";
+    OK(tfx_model_add_conv2d(m, &c, NULL));
+    c.activation = TFX_ACTIVATION_HARD_SWISH;
+    c.name = "conv_hswish";
+    OK(tfx_model_add_conv2d(m, &c, NULL));
+    OK(tfx_model_add_activation(m, TFX_ACTIVATION_RELU6, 0.0f, "relu6", NULL));
+    OK(tfx_model_add_clip(m, -0.25f, 0.5f, "clip", NULL));
+    OK(tfx_model_add_activation(m, TFX_ACTIVATION_HARD_SIGMOID, 0.0f, "hsig", NULL));
+    OK(tfx_model_add_flatten(m, NULL, NULL));
+    tfx_dense_options d = TFX_DENSE_OPTIONS_INIT;
+    d.units = 3;
+    d.activation = TFX_ACTIVATION_CLIP;
+    d.clip_min = 0.0f;
+    d.clip_max = 0.125f;
+    d.name = "dense_clip";
+    OK(tfx_model_add_dense(m, &d, NULL));
+    return m;
+}
+
+/* Configuration record length of layer i in a file. */
+static size_t layer_cfg_len(const uint8_t *b, size_t i)
+{
+    size_t c = layer_cfg_off(b, i) - 2;
+    return (size_t)b[c] | (size_t)b[c + 1] << 8;
+}
+
+static void test_roundtrip_new_options(void **state)
+{
+    (void)state;
+    tfx_model *m = new_options_model();
+    size_t n;
+    uint8_t *b = save_mem(m, &n);
+    tfx_model *l = NULL;
+    OK(tfx_model_load_from_memory(&l, b, n));
+    assert_same_predictions(m, l, 3);
+    assert_int_equal(tfx_model_layer_count(l), tfx_model_layer_count(m));
+    for (size_t i = 0; i < tfx_model_layer_count(m); i++)
+        assert_memory_equal(&tfx_model_layer(m, i)->cfg, &tfx_model_layer(l, i)->cfg, sizeof(tfx__layer_config));
+    /* Records grow only where a new field is used: 0.1's lengths otherwise (older readers load
+     * such files; they refuse the longer records). */
+    assert_int_equal(layer_cfg_len(b, 0), 40); /* Conv2D with clip: the clip max appended */
+    assert_int_equal(layer_cfg_len(b, 1), 36); /* Conv2D hard swish: 0.1's record */
+    assert_int_equal(layer_cfg_len(b, 2), 8);  /* Activation relu6 */
+    assert_int_equal(layer_cfg_len(b, 3), 12); /* Activation clip */
+    assert_int_equal(layer_cfg_len(b, 6), 20); /* Dense clip */
+    size_t n2;
+    uint8_t *b2 = save_mem(l, &n2);
+    assert_int_equal(n, n2);
+    assert_memory_equal(b, b2, n);
+    free(b2);
+    tfx_model_free(l);
+
+    /* Hostile records of the new fields. */
+    hostile h;
+    const size_t C0 = layer_cfg_off(b, 0), C1 = layer_cfg_off(b, 1), C3 = layer_cfg_off(b, 3);
+    h = fresh(b, n), wrf(h.b + C0 + 36, -0.5f); /* clip max == min */
+    HOSTILE(h, TFX_EFORMAT, "layer 0 ('conv_clip'): clip bounds -0.5..-0.5");
+    h = fresh(b, n), wrf(h.b + C0 + 36, NAN);
+    HOSTILE(h, TFX_EFORMAT, "layer 0 ('conv_clip'): clip bounds");
+    h = fresh(b, n), wr32(h.b + C0 + 24, TFX_ACTIVATION_RELU); /* a clip max without clip */
+    HOSTILE(h, TFX_EFORMAT, "layer 0 ('conv_clip'): clip max = 0.75 must be 0 for activation relu");
+    h = fresh(b, n), wrf(h.b + C3 + 8, -INFINITY);
+    HOSTILE(h, TFX_EFORMAT, "layer 3 ('clip'): clip bounds -0.25..-inf");
+    h = fresh(b, n), wr32(h.b + C3, TFX_ACTIVATION_HARD_SWISH + 1);
+    HOSTILE(h, TFX_EFORMAT, "layer 3 ('clip'): unknown activation 12");
+    h = fresh(b, n), wr32(h.b + C1 + 24, TFX_ACTIVATION_CLIP); /* clip in a short record: max 0 */
+    HOSTILE(h, TFX_EFORMAT, "layer 1 ('conv_hswish'): clip bounds 0..0");
+    h = fresh(b, n), wr32(h.b + C0 - 2, 38); /* neither length */
+    HOSTILE(h, TFX_EFORMAT, "layer 0 ('conv_clip'): configuration of 38 bytes, a Conv2D has 36 or 40");
+    free(b);
+    tfx_model_free(m);
+}
+
 /* Build a file with an extra section appended after the two standard ones. */
 static uint8_t *with_extra_section(const uint8_t *o, size_t n, uint32_t type, uint32_t flags, size_t extra,
                                    size_t *out_n)
@@ -1022,6 +1108,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_every_kind),
         cmocka_unit_test(test_roundtrip_empty_model),
+        cmocka_unit_test(test_roundtrip_new_options),
         cmocka_unit_test(test_handmade_file),
         cmocka_unit_test(test_corrupt_every_byte),
         cmocka_unit_test(test_edit_every_byte_with_valid_crc),
