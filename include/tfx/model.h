@@ -21,7 +21,7 @@ typedef enum tfx_activation {
     TFX_ACTIVATION_SWISH = 7,      /* x * sigmoid(x) */
     TFX_ACTIVATION_RELU6 = 8,      /* min(max(x, 0), 6) (Keras relu6, PyTorch ReLU6) */
     TFX_ACTIVATION_CLIP = 9,       /* min(max(x, lo), hi): the bounds are clip_min / clip_max */
-    TFX_ACTIVATION_HARD_SIGMOID = 10, /* relu6(x + 3) / 6 (PyTorch, Keras 3; not Keras 2's 0.2 x + 0.5) */
+    TFX_ACTIVATION_HARD_SIGMOID = 10, /* relu6(x + 3) / 6 (PyTorch; not tf.keras's 0.2 x + 0.5) */
     TFX_ACTIVATION_HARD_SWISH = 11    /* x * relu6(x + 3) / 6 (MobileNetV3) */
 } tfx_activation;
 
