@@ -40,7 +40,8 @@ typedef enum tfx_layer_kind {
     TFX_LAYER_GLOBAL_AVERAGE_POOLING2D = 6,
     TFX_LAYER_DROPOUT = 7,
     TFX_LAYER_ACTIVATION = 8,
-    TFX_LAYER_BATCH_NORMALIZATION = 9
+    TFX_LAYER_BATCH_NORMALIZATION = 9,
+    TFX_LAYER_GLOBAL_MAX_POOLING2D = 10
 } tfx_layer_kind;
 
 #define TFX_CONV2D_OPTIONS_VERSION 2
@@ -115,6 +116,9 @@ TFX_API int tfx_model_add_flatten(tfx_model *m, const char *name, tfx_layer **ou
 TFX_API int tfx_model_add_max_pooling2d(tfx_model *m, const tfx_pool2d_options *o, tfx_layer **out);
 TFX_API int tfx_model_add_average_pooling2d(tfx_model *m, const tfx_pool2d_options *o, tfx_layer **out);
 TFX_API int tfx_model_add_global_average_pooling2d(tfx_model *m, const char *name, tfx_layer **out);
+/* Max over height and width per channel; the gradient goes to the first maximal cell (PyTorch's
+ * rule; TensorFlow's splits it among ties). */
+TFX_API int tfx_model_add_global_max_pooling2d(tfx_model *m, const char *name, tfx_layer **out);
 /* rate in [0, 1): fraction of units dropped in training (inverted dropout); identity otherwise. */
 TFX_API int tfx_model_add_dropout(tfx_model *m, float rate, const char *name, tfx_layer **out);
 /* alpha: leaky_relu / elu parameter, 0 for the Keras default. TFX_ACTIVATION_CLIP needs its

@@ -219,6 +219,7 @@ extern const tfx__layer_ops tfx__global_average_pooling2d_ops;
 extern const tfx__layer_ops tfx__dropout_ops;
 extern const tfx__layer_ops tfx__activation_ops;
 extern const tfx__layer_ops tfx__batch_norm_ops;
+extern const tfx__layer_ops tfx__global_max_pooling2d_ops;
 
 /* Vtable for a tfx_layer_kind value, or NULL (lib/layers/registry.c). */
 const tfx__layer_ops *tfx__layer_ops_for_kind(int kind);

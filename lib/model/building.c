@@ -273,6 +273,14 @@ int tfx_model_add_global_average_pooling2d(tfx_model *m, const char *name, tfx_l
     return tfx__model_add_layer(m, &tfx__global_average_pooling2d_ops, &c, name, out);
 }
 
+int tfx_model_add_global_max_pooling2d(tfx_model *m, const char *name, tfx_layer **out)
+{
+    if (out) *out = NULL;
+    TFX__CHECK_NULL(m);
+    tfx__layer_config c = {0};
+    return tfx__model_add_layer(m, &tfx__global_max_pooling2d_ops, &c, name, out);
+}
+
 int tfx_model_add_dropout(tfx_model *m, float rate, const char *name, tfx_layer **out)
 {
     if (out) *out = NULL;

@@ -208,7 +208,7 @@ add("global average pooling 5x3x4 batch 3", GAP, 3, 5, 3, 4, 0, 0, 0, 0, 0, 0, 0
 # use_bias; floats as Conv2D. Flatten (3): none. Activation (8): activation; floats: clip
 # min, max (alpha for others).
 ACT = {"linear": 0, "relu": 1, "relu6": 8, "clip": 9, "hard_sigmoid": 10, "hard_swish": 11}
-ACTIVATION, FLATTEN = 8, 3
+ACTIVATION, FLATTEN, GMP = 8, 3, 10
 
 
 def act_ref(t, act, lo=0.0, hi=6.0):
@@ -267,6 +267,9 @@ def run_specs(x_nhwc, specs):
             flat = True
         elif s.kind == ACTIVATION:
             t = act_ref(t, p[0], *s.floats)
+        elif s.kind == GMP:  # the gradient to the first maximum (max_pool2d's indices)
+            t = F.adaptive_max_pool2d(t, 1).reshape(t.shape[0], -1)
+            flat = True
         else:
             raise ValueError(s.kind)
     return t if flat else nchw_to_nhwc(t)
@@ -275,8 +278,10 @@ def run_specs(x_nhwc, specs):
 grad_cases = []
 
 
-def grad_case(name, n, h, w, c, specs, lo=-1.0, hi=1.0):
+def grad_case(name, n, h, w, c, specs, lo=-1.0, hi=1.0, quantize=0.0):
     x = uniform((n, h, w, c), lo, hi)
+    if quantize:
+        x = (np.round(x / quantize) * quantize).astype(np.float32)
     xt = torch.from_numpy(x).double().requires_grad_(True)
     params = []
     for s in specs:
@@ -302,6 +307,14 @@ for a in ("relu6", "clip", "hard_sigmoid", "hard_swish"):
     grad_case("conv 4x4x2 f3 k2x2 -> Activation " + a, 1, 4, 4, 2,
               [conv_spec(2, 3, 2, 2, scale=1.0), Spec(ACTIVATION, [ACT[a]], clip if a == "clip" else (0.0, 0.0))],
               -4, 4)
+
+# GlobalMaxPooling2D, alone (distinct inputs) and after a conv, then a Dense head.
+grad_case("global max pooling 4x5x3", 2, 4, 5, 3, [Spec(GMP)])
+# Ties (inputs on a grid of 3 values): the gradient goes to the first maximum, as PyTorch's.
+grad_case("global max pooling 3x4x2 with ties", 2, 3, 4, 2, [Spec(GMP)], quantize=1.0)
+grad_case("conv 6x5x2 f4 k3x3 s2 same relu -> global max pooling -> dense", 2, 6, 5, 2,
+          [conv_spec(2, 4, 3, 3, 2, 2, SAME, ACT["relu"]), Spec(GMP),
+           Spec(DENSE, [3, 0, 1], (0.0, 0.0), uniform((4, 3), -1, 1), uniform((3,), -1, 1))])
 
 
 def write_grads(path):

@@ -197,6 +197,16 @@ static void signature(tfx_model *m, size_t n, sigbuf *s)
             for (size_t j = 0; j < osz; j++) sig_push(s, kink_piece(l, l->preact[j]));
         } else if (kind == TFX_LAYER_ACTIVATION && is_kinky(l->cfg.activation)) {
             for (size_t j = 0; j < osz; j++) sig_push(s, kink_piece(l, m->acts[i][j]));
+        } else if (kind == TFX_LAYER_GLOBAL_MAX_POOLING2D) {
+            const float *x = m->acts[i];
+            const size_t C = (size_t)l->in.c, P = (size_t)l->in.h * l->in.w;
+            for (size_t b = 0; b < n; b++)
+                for (size_t c = 0; c < C; c++) {
+                    size_t best = 0;
+                    for (size_t p = 1; p < P; p++)
+                        if (x[(b * P + p) * C + c] > x[(b * P + best) * C + c]) best = p;
+                    sig_push(s, (int32_t)best);
+                }
         } else if (kind == TFX_LAYER_MAX_POOLING2D) {
             const float *x = m->acts[i];
             int C = l->in.c;
@@ -672,6 +682,24 @@ static void test_global_average_pooling(void **state)
     tfx_model_free(m);
 }
 
+static void test_global_max_pooling(void **state)
+{
+    (void)state;
+    tfx_model *m = new_model(5, 3, 2);
+    assert_int_equal(tfx_model_add_global_max_pooling2d(m, NULL, NULL), TFX_OK);
+    gc_opts o = {7, 0, 0, 720, GRID_DISTINCT, 0, 0};
+    gradcheck_model(m, &o, "GlobalMaxPooling2D 5x3x2 n7", 0);
+    tfx_model_free(m);
+
+    m = new_model(6, 4, 3);
+    add_conv(m, 4, 3, 3, 2, 2, TFX_PADDING_SAME, TFX_ACTIVATION_TANH, 0.0f, 1);
+    assert_int_equal(tfx_model_add_global_max_pooling2d(m, NULL, NULL), TFX_OK);
+    add_dense(m, 3, TFX_ACTIVATION_SOFTMAX, 0.0f, 1);
+    gc_opts o2 = {2, 0, 0, 721, GRID_FINE, 0, 0};
+    gradcheck_model(m, &o2, "Conv2D tanh -> GlobalMaxPooling2D -> Dense softmax n2", 0);
+    tfx_model_free(m);
+}
+
 /* ---------- Dropout ---------- */
 
 static void test_dropout(void **state)
@@ -961,6 +989,7 @@ int main(void)
         cmocka_unit_test(test_max_pooling),
         cmocka_unit_test(test_average_pooling),
         cmocka_unit_test(test_global_average_pooling),
+        cmocka_unit_test(test_global_max_pooling),
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_activation_layers),
         cmocka_unit_test(test_batch_norm),

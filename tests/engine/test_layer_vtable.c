@@ -17,6 +17,8 @@
 #include "tfx/tfx.h"
 
 #define OK(call) assert_int_equal((call), TFX_OK)
+/* The last tfx_layer_kind: every kind up to it is registered and tested here. */
+#define LAST_KIND TFX_LAYER_GLOBAL_MAX_POOLING2D
 
 static void test_registry_and_entries(void **state)
 {
@@ -51,7 +53,7 @@ static void test_registry_and_entries(void **state)
         if (o->traits & TFX__TRAIT_FUSED_ACTIVATION) assert_true(o->traits & TFX__TRAIT_WEIGHTED);
         for (int j = 1; j < k; j++) assert_string_not_equal(tfx__layer_ops_for_kind(j)->type_name, o->type_name);
     }
-    assert_int_equal(kinds, TFX_LAYER_BATCH_NORMALIZATION);
+    assert_int_equal(kinds, LAST_KIND);
 }
 
 /* One layer of every kind, built through the public API with non-default settings. */
@@ -92,12 +94,21 @@ static tfx_model *global_pooling(void)
     return m;
 }
 
+/* GlobalMaxPooling2D: flat too. */
+static tfx_model *global_max_pooling(void)
+{
+    tfx_model *m;
+    OK(tfx_model_new(&m, 3, 5, 2));
+    OK(tfx_model_add_global_max_pooling2d(m, NULL, NULL));
+    return m;
+}
+
 static void test_config_records_round_trip(void **state)
 {
     (void)state;
-    tfx_model *models[2] = {every_kind(), global_pooling()};
-    int seen[16] = {0};
-    for (int mi = 0; mi < 2; mi++) {
+    tfx_model *models[] = {every_kind(), global_pooling(), global_max_pooling()};
+    int seen[32] = {0};
+    for (size_t mi = 0; mi < sizeof models / sizeof models[0]; mi++) {
         tfx_model *m = models[mi];
         for (size_t i = 0; i < m->n_layers; i++) {
             const tfx_layer *l = m->layers[i];
@@ -122,7 +133,7 @@ static void test_config_records_round_trip(void **state)
         }
         tfx_model_free(m);
     }
-    for (int k = 1; k <= TFX_LAYER_BATCH_NORMALIZATION; k++) assert_true(seen[k]);
+    for (int k = 1; k <= LAST_KIND; k++) assert_true(seen[k]);
 }
 
 /* The flat arrays are reallocated as layers are added; each layer's view must follow. */

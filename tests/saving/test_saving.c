@@ -728,7 +728,7 @@ static tfx_model *new_options_model(void)
     OK(tfx_model_add_activation(m, TFX_ACTIVATION_RELU6, 0.0f, "relu6", NULL));
     OK(tfx_model_add_clip(m, -0.25f, 0.5f, "clip", NULL));
     OK(tfx_model_add_activation(m, TFX_ACTIVATION_HARD_SIGMOID, 0.0f, "hsig", NULL));
-    OK(tfx_model_add_flatten(m, NULL, NULL));
+    OK(tfx_model_add_global_max_pooling2d(m, NULL, NULL));
     tfx_dense_options d = TFX_DENSE_OPTIONS_INIT;
     d.units = 3;
     d.activation = TFX_ACTIVATION_CLIP;
