@@ -41,7 +41,8 @@ typedef enum tfx_layer_kind {
     TFX_LAYER_DROPOUT = 7,
     TFX_LAYER_ACTIVATION = 8,
     TFX_LAYER_BATCH_NORMALIZATION = 9,
-    TFX_LAYER_GLOBAL_MAX_POOLING2D = 10
+    TFX_LAYER_GLOBAL_MAX_POOLING2D = 10,
+    TFX_LAYER_ZERO_PADDING2D = 11
 } tfx_layer_kind;
 
 #define TFX_CONV2D_OPTIONS_VERSION 2
@@ -119,6 +120,10 @@ TFX_API int tfx_model_add_global_average_pooling2d(tfx_model *m, const char *nam
 /* Max over height and width per channel; the gradient goes to the first maximal cell (PyTorch's
  * rule; TensorFlow's splits it among ties). */
 TFX_API int tfx_model_add_global_max_pooling2d(tfx_model *m, const char *name, tfx_layer **out);
+/* Zero rows and columns around the image (Keras ZeroPadding2D(((top, bottom), (left, right)))),
+ * each 0..2^20. */
+TFX_API int tfx_model_add_zero_padding2d(tfx_model *m, int top, int bottom, int left, int right, const char *name,
+                                         tfx_layer **out);
 /* rate in [0, 1): fraction of units dropped in training (inverted dropout); identity otherwise. */
 TFX_API int tfx_model_add_dropout(tfx_model *m, float rate, const char *name, tfx_layer **out);
 /* alpha: leaky_relu / elu parameter, 0 for the Keras default. TFX_ACTIVATION_CLIP needs its

@@ -65,7 +65,8 @@ enum {
 typedef struct tfx__layer_config {
     int filters, units;
     int kernel_h, kernel_w, stride_h, stride_w, padding;
-    int pad_top, pad_left; /* computed by infer for SAME padding */
+    int pad_top, pad_left; /* computed by infer for SAME padding; ZeroPadding2D's */
+    int pad_bottom, pad_right; /* ZeroPadding2D's */
     int activation;
     float alpha;           /* activation parameter, resolved (never 0 for leaky/elu); clip: the lower bound */
     float beta;            /* clip: the upper bound (> alpha) */
@@ -220,6 +221,10 @@ extern const tfx__layer_ops tfx__dropout_ops;
 extern const tfx__layer_ops tfx__activation_ops;
 extern const tfx__layer_ops tfx__batch_norm_ops;
 extern const tfx__layer_ops tfx__global_max_pooling2d_ops;
+extern const tfx__layer_ops tfx__zero_padding2d_ops;
+
+/* ZeroPadding2D's 1x1 stride-1 window (TFX__TRAIT_WINDOW) in its config. */
+void tfx__zero_padding_window(tfx__layer_config *c);
 
 /* Vtable for a tfx_layer_kind value, or NULL (lib/layers/registry.c). */
 const tfx__layer_ops *tfx__layer_ops_for_kind(int kind);

@@ -281,6 +281,24 @@ int tfx_model_add_global_max_pooling2d(tfx_model *m, const char *name, tfx_layer
     return tfx__model_add_layer(m, &tfx__global_max_pooling2d_ops, &c, name, out);
 }
 
+int tfx_model_add_zero_padding2d(tfx_model *m, int top, int bottom, int left, int right, const char *name,
+                                 tfx_layer **out)
+{
+    if (out) *out = NULL;
+    TFX__CHECK_NULL(m);
+    TFX__CHECK_ARG(top >= 0 && bottom >= 0 && left >= 0 && right >= 0 && top <= TFX__MAX_DIM &&
+                       bottom <= TFX__MAX_DIM && left <= TFX__MAX_DIM && right <= TFX__MAX_DIM,
+                   "tfx_model_add_zero_padding2d: padding (top %d, bottom %d, left %d, right %d) must be in 0..%d",
+                   top, bottom, left, right, TFX__MAX_DIM);
+    tfx__layer_config c = {0};
+    c.pad_top = top;
+    c.pad_bottom = bottom;
+    c.pad_left = left;
+    c.pad_right = right;
+    tfx__zero_padding_window(&c);
+    return tfx__model_add_layer(m, &tfx__zero_padding2d_ops, &c, name, out);
+}
+
 int tfx_model_add_dropout(tfx_model *m, float rate, const char *name, tfx_layer **out)
 {
     if (out) *out = NULL;

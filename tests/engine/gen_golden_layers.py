@@ -208,7 +208,7 @@ add("global average pooling 5x3x4 batch 3", GAP, 3, 5, 3, 4, 0, 0, 0, 0, 0, 0, 0
 # use_bias; floats as Conv2D. Flatten (3): none. Activation (8): activation; floats: clip
 # min, max (alpha for others).
 ACT = {"linear": 0, "relu": 1, "relu6": 8, "clip": 9, "hard_sigmoid": 10, "hard_swish": 11}
-ACTIVATION, FLATTEN, GMP = 8, 3, 10
+ACTIVATION, FLATTEN, GMP, ZERO_PADDING = 8, 3, 10, 11
 
 
 def act_ref(t, act, lo=0.0, hi=6.0):
@@ -267,6 +267,8 @@ def run_specs(x_nhwc, specs):
             flat = True
         elif s.kind == ACTIVATION:
             t = act_ref(t, p[0], *s.floats)
+        elif s.kind == ZERO_PADDING:  # top, bottom, left, right
+            t = F.pad(t, (p[2], p[3], p[0], p[1]))
         elif s.kind == GMP:  # the gradient to the first maximum (max_pool2d's indices)
             t = F.adaptive_max_pool2d(t, 1).reshape(t.shape[0], -1)
             flat = True
@@ -315,6 +317,11 @@ grad_case("global max pooling 3x4x2 with ties", 2, 3, 4, 2, [Spec(GMP)], quantiz
 grad_case("conv 6x5x2 f4 k3x3 s2 same relu -> global max pooling -> dense", 2, 6, 5, 2,
           [conv_spec(2, 4, 3, 3, 2, 2, SAME, ACT["relu"]), Spec(GMP),
            Spec(DENSE, [3, 0, 1], (0.0, 0.0), uniform((4, 3), -1, 1), uniform((3,), -1, 1))])
+
+# ZeroPadding2D, alone and around a strided conv (asymmetric pads).
+grad_case("zero padding (1, 2, 0, 3) 4x3x2", 2, 4, 3, 2, [Spec(ZERO_PADDING, [1, 2, 0, 3])])
+grad_case("zero padding (3, 3, 3, 3) -> conv 7x7 s2 valid relu (ResNet stem)", 1, 9, 8, 3,
+          [Spec(ZERO_PADDING, [3, 3, 3, 3]), conv_spec(3, 4, 7, 7, 2, 2, VALID, ACT["relu"])])
 
 
 def write_grads(path):

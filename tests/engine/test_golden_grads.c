@@ -186,6 +186,9 @@ static tfx_layer *add_spec(tfx_model *m, const spec *s)
     case TFX_LAYER_FLATTEN:
         assert_int_equal(tfx_model_add_flatten(m, NULL, &l), TFX_OK);
         break;
+    case TFX_LAYER_ZERO_PADDING2D:
+        assert_int_equal(tfx_model_add_zero_padding2d(m, p[0], p[1], p[2], p[3], NULL, &l), TFX_OK);
+        break;
     case TFX_LAYER_GLOBAL_MAX_POOLING2D:
         assert_int_equal(tfx_model_add_global_max_pooling2d(m, NULL, &l), TFX_OK);
         break;

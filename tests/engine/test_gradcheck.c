@@ -700,6 +700,25 @@ static void test_global_max_pooling(void **state)
     tfx_model_free(m);
 }
 
+static void test_zero_padding(void **state)
+{
+    (void)state;
+    tfx_model *m = new_model(4, 3, 2);
+    assert_int_equal(tfx_model_add_zero_padding2d(m, 1, 2, 0, 3, NULL, NULL), TFX_OK);
+    gc_opts o = {3, 0, 0, 730, GRID_FINE, 0, 0};
+    gradcheck_model(m, &o, "ZeroPadding2D (1, 2, 0, 3) 4x3x2 n3", 0);
+    tfx_model_free(m);
+
+    m = new_model(5, 4, 2);
+    assert_int_equal(tfx_model_add_zero_padding2d(m, 2, 1, 1, 2, NULL, NULL), TFX_OK);
+    add_conv(m, 3, 3, 3, 2, 2, TFX_PADDING_VALID, TFX_ACTIVATION_TANH, 0.0f, 1);
+    assert_int_equal(tfx_model_add_zero_padding2d(m, 0, 1, 1, 0, NULL, NULL), TFX_OK);
+    add_dense(m, 2, TFX_ACTIVATION_LINEAR, 0.0f, 1);
+    gc_opts o2 = {2, 0, 0, 731, GRID_FINE, 0, 0};
+    gradcheck_model(m, &o2, "ZeroPadding2D -> Conv2D s2 tanh -> ZeroPadding2D -> Dense", 0);
+    tfx_model_free(m);
+}
+
 /* ---------- Dropout ---------- */
 
 static void test_dropout(void **state)
@@ -990,6 +1009,7 @@ int main(void)
         cmocka_unit_test(test_average_pooling),
         cmocka_unit_test(test_global_average_pooling),
         cmocka_unit_test(test_global_max_pooling),
+        cmocka_unit_test(test_zero_padding),
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_activation_layers),
         cmocka_unit_test(test_batch_norm),

@@ -18,7 +18,7 @@
 
 #define OK(call) assert_int_equal((call), TFX_OK)
 /* The last tfx_layer_kind: every kind up to it is registered and tested here. */
-#define LAST_KIND TFX_LAYER_GLOBAL_MAX_POOLING2D
+#define LAST_KIND TFX_LAYER_ZERO_PADDING2D
 
 static void test_registry_and_entries(void **state)
 {
@@ -75,6 +75,7 @@ static tfx_model *every_kind(void)
     p.padding = TFX_PADDING_SAME;
     OK(tfx_model_add_average_pooling2d(m, &p, NULL));
     OK(tfx_model_add_dropout(m, 0.375f, NULL, NULL));
+    OK(tfx_model_add_zero_padding2d(m, 1, 2, 0, 3, NULL, NULL));
     OK(tfx_model_add_flatten(m, NULL, NULL));
     OK(tfx_model_add_clip(m, -0.5f, 2.0f, NULL, NULL));
     tfx_dense_options d = TFX_DENSE_OPTIONS_INIT;

@@ -35,6 +35,7 @@ static tfx_model *new_kinds_model(int bias, int head_activation)
     c.use_bias = bias;
     OK(tfx_model_add_conv2d(m, &c, NULL));
     OK(tfx_model_add_clip(m, -0.25f, 0.5f, "clip", NULL));
+    OK(tfx_model_add_zero_padding2d(m, 1, 0, 2, 1, NULL, NULL));
     c.activation = TFX_ACTIVATION_HARD_SWISH;
     c.filters = 5;
     c.name = "last_conv";
@@ -85,7 +86,7 @@ static void test_every_method_runs(void **state)
         tfx_attribution *a = run(m, x, method, s);
         if (method == TFX_METHOD_GRAD_CAM) { /* the default layer: the last spatial map */
             assert_string_equal(tfx_attribution_layer_name(a), "hsig");
-            assert_true(s[0] == H && s[1] == W && s[2] == 1);
+            assert_true(s[0] == H + 1 && s[1] == W + 3 && s[2] == 1); /* the padded map, at layer size */
         }
         tfx_attribution_free(a);
     }

@@ -140,6 +140,7 @@ static tfx_model *make_model(int kind, int H, int W, int C)
     case M_NEW_KINDS: /* the kinds and activations added after 0.1 (issue 17) */
         conv(m, 6, 3, 1, TFX_PADDING_SAME, TFX_ACTIVATION_RELU6);
         OK(tfx_model_add_clip(m, -0.25f, 0.5f, NULL, NULL));
+        OK(tfx_model_add_zero_padding2d(m, 1, 2, 3, 0, NULL, NULL));
         conv(m, 8, 3, 1, TFX_PADDING_VALID, TFX_ACTIVATION_HARD_SWISH);
         OK(tfx_model_add_activation(m, TFX_ACTIVATION_HARD_SIGMOID, 0.0f, NULL, NULL));
         OK(tfx_model_add_global_max_pooling2d(m, NULL, NULL));
@@ -288,7 +289,8 @@ static void test_paste_and_partial_depth(void **state)
 static void test_new_kinds(void **state)
 {
     (void)state;
-    check(M_NEW_KINDS, 16, 16, 3, 2, 2, 0, 0, 4, 0);
+    check(M_NEW_KINDS, 16, 16, 3, 2, 2, 0, 0, 5, 0);
+    EXTRA check(M_NEW_KINDS, 15, 17, 2, 3, 2, 5, 0, 5, 0);
 }
 
 static void test_full_path_when_no_gain(void **state)

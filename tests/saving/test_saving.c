@@ -727,7 +727,7 @@ static tfx_model *new_options_model(void)
     OK(tfx_model_add_conv2d(m, &c, NULL));
     OK(tfx_model_add_activation(m, TFX_ACTIVATION_RELU6, 0.0f, "relu6", NULL));
     OK(tfx_model_add_clip(m, -0.25f, 0.5f, "clip", NULL));
-    OK(tfx_model_add_activation(m, TFX_ACTIVATION_HARD_SIGMOID, 0.0f, "hsig", NULL));
+    OK(tfx_model_add_zero_padding2d(m, 2, 0, 1, 3, "zpad", NULL));
     OK(tfx_model_add_global_max_pooling2d(m, NULL, NULL));
     tfx_dense_options d = TFX_DENSE_OPTIONS_INIT;
     d.units = 3;
@@ -764,6 +764,7 @@ static void test_roundtrip_new_options(void **state)
     assert_int_equal(layer_cfg_len(b, 1), 36); /* Conv2D hard swish: 0.1's record */
     assert_int_equal(layer_cfg_len(b, 2), 8);  /* Activation relu6 */
     assert_int_equal(layer_cfg_len(b, 3), 12); /* Activation clip */
+    assert_int_equal(layer_cfg_len(b, 4), 16); /* ZeroPadding2D */
     assert_int_equal(layer_cfg_len(b, 6), 20); /* Dense clip */
     size_t n2;
     uint8_t *b2 = save_mem(l, &n2);
@@ -787,6 +788,11 @@ static void test_roundtrip_new_options(void **state)
     HOSTILE(h, TFX_EFORMAT, "layer 3 ('clip'): unknown activation 12");
     h = fresh(b, n), wr32(h.b + C1 + 24, TFX_ACTIVATION_CLIP); /* clip in a short record: max 0 */
     HOSTILE(h, TFX_EFORMAT, "layer 1 ('conv_hswish'): clip bounds 0..0");
+    const size_t C4 = layer_cfg_off(b, 4);
+    h = fresh(b, n), wr32(h.b + C4 + 12, (uint32_t)-1);
+    HOSTILE(h, TFX_EFORMAT, "layer 4 ('zpad'): pad_right = -1 must be in 0..1048576");
+    h = fresh(b, n), wr32(h.b + C4, 1 << 20), wr32(h.b + C4 + 4, 1 << 20);
+    HOSTILE(h, TFX_EFORMAT, "layer 4 ('zpad'): padding 9x8 to 2097161x12 is larger than 1048576");
     h = fresh(b, n), wr32(h.b + C0 - 2, 38); /* neither length */
     HOSTILE(h, TFX_EFORMAT, "layer 0 ('conv_clip'): configuration of 38 bytes, a Conv2D has 36 or 40");
     free(b);
