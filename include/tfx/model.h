@@ -27,7 +27,8 @@ typedef enum tfx_activation {
 
 typedef enum tfx_padding {
     TFX_PADDING_VALID = 0,
-    TFX_PADDING_SAME = 1 /* output = ceil(input / stride); extra padding goes bottom/right, as Keras */
+    TFX_PADDING_SAME = 1,    /* output = ceil(input / stride); extra padding goes bottom/right, as Keras */
+    TFX_PADDING_EXPLICIT = 2 /* the options' pad_top/bottom/left/right (PyTorch's padding; ResNet's stem) */
 } tfx_padding;
 
 /* Layer kinds; append-only (the value is stored in model files). */
@@ -58,9 +59,12 @@ typedef struct tfx_conv2d_options {
     const char *name;         /* NULL: automatic ("conv2d", "conv2d_1", ...) */
     /* version 2 */
     float clip_min, clip_max; /* TFX_ACTIVATION_CLIP's bounds (finite, min < max); default 0, 6 */
+    int pad_top, pad_bottom;  /* TFX_PADDING_EXPLICIT: zero rows above and below (0..2^20); */
+    int pad_left, pad_right;  /* must be 0 with the other paddings */
 } tfx_conv2d_options;
-#define TFX_CONV2D_OPTIONS_INIT \
-    { TFX_CONV2D_OPTIONS_VERSION, 0, 3, 3, 1, 1, TFX_PADDING_VALID, TFX_ACTIVATION_LINEAR, 0.0f, 1, NULL, 0.0f, 6.0f }
+#define TFX_CONV2D_OPTIONS_INIT                                                                              \
+    { TFX_CONV2D_OPTIONS_VERSION, 0, 3, 3, 1, 1, TFX_PADDING_VALID, TFX_ACTIVATION_LINEAR, 0.0f, 1, NULL, 0.0f, \
+      6.0f, 0, 0, 0, 0 }
 TFX_API int tfx_conv2d_options_init(tfx_conv2d_options *opts, unsigned version);
 
 #define TFX_DENSE_OPTIONS_VERSION 2
@@ -77,15 +81,21 @@ typedef struct tfx_dense_options {
 #define TFX_DENSE_OPTIONS_INIT { TFX_DENSE_OPTIONS_VERSION, 0, TFX_ACTIVATION_LINEAR, 0.0f, 1, NULL, 0.0f, 6.0f }
 TFX_API int tfx_dense_options_init(tfx_dense_options *opts, unsigned version);
 
-#define TFX_POOL2D_OPTIONS_VERSION 1
+#define TFX_POOL2D_OPTIONS_VERSION 2
 typedef struct tfx_pool2d_options {
     unsigned version;
     int pool_h, pool_w;     /* > 0 */
     int stride_h, stride_w; /* 0: same as the pool size (Keras strides=None) */
-    int padding;            /* tfx_padding; SAME averages over the valid cells only */
+    int padding;            /* tfx_padding; padded cells never win a max, and an average counts
+                               only the valid cells unless count_include_pad */
     const char *name;
+    /* version 2 */
+    int pad_top, pad_bottom; /* TFX_PADDING_EXPLICIT: pad rows, each below pool_h; */
+    int pad_left, pad_right; /* pad columns, each below pool_w; 0 with the other paddings */
+    int count_include_pad;   /* average pooling: divide by the whole window, padded cells
+                                included (PyTorch's default); 0: by the valid cells (Keras) */
 } tfx_pool2d_options;
-#define TFX_POOL2D_OPTIONS_INIT { TFX_POOL2D_OPTIONS_VERSION, 2, 2, 0, 0, TFX_PADDING_VALID, NULL }
+#define TFX_POOL2D_OPTIONS_INIT { TFX_POOL2D_OPTIONS_VERSION, 2, 2, 0, 0, TFX_PADDING_VALID, NULL, 0, 0, 0, 0, 0 }
 TFX_API int tfx_pool2d_options_init(tfx_pool2d_options *opts, unsigned version);
 
 #define TFX_BATCH_NORM_OPTIONS_VERSION 1

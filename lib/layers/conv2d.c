@@ -26,10 +26,13 @@ static void geom(const tfx_layer *l, tfx__conv_geom *g)
     g->pad_left = l->cfg.pad_left;
 }
 
-/* A 1x1 kernel with unit strides needs no im2col: the input already is the col matrix. */
+/* A 1x1 kernel with unit strides and no padding needs no im2col: the input already is the col
+ * matrix. */
 static int is_pointwise(const tfx_layer *l)
 {
-    return l->cfg.kernel_h == 1 && l->cfg.kernel_w == 1 && l->cfg.stride_h == 1 && l->cfg.stride_w == 1;
+    const tfx__layer_config *c = &l->cfg;
+    return c->kernel_h == 1 && c->kernel_w == 1 && c->stride_h == 1 && c->stride_w == 1 &&
+           (c->pad_top | c->pad_bottom | c->pad_left | c->pad_right) == 0;
 }
 
 static size_t kdim(const tfx_layer *l) { return (size_t)l->cfg.kernel_h * l->cfg.kernel_w * l->in.c; }
@@ -39,10 +42,8 @@ static int infer(tfx_layer *l, tfx__shape in, tfx__shape *out)
     if (in.flat)
         return tfx__error(TFX_ESHAPE, "Conv2D needs an image input (h, w, c), got a flat tensor of %d", in.c);
     int oh, ow;
-    if (tfx__conv_out_size(in.h, l->cfg.kernel_h, l->cfg.stride_h, l->cfg.padding, &oh, &l->cfg.pad_top) ||
-        tfx__conv_out_size(in.w, l->cfg.kernel_w, l->cfg.stride_w, l->cfg.padding, &ow, &l->cfg.pad_left))
-        return tfx__error(TFX_ESHAPE, "kernel %dx%d does not fit the %dx%d input with valid padding",
-                          l->cfg.kernel_h, l->cfg.kernel_w, in.h, in.w);
+    int rc = tfx__window_out(l, "kernel", in, &oh, &ow);
+    if (rc) return rc;
     /* Weight count must not overflow (kernel sizes come from callers and files). */
     if ((double)l->cfg.kernel_h * l->cfg.kernel_w * in.c * ((double)l->cfg.filters + 1) > TFX__MAX_LAYER_PARAMS)
         return tfx__error(TFX_ESHAPE, "kernel %dx%dx%d with %d filters has too many weights (limit %.0f)",
@@ -86,6 +87,8 @@ static size_t block_images(const tfx_layer *l, size_t n)
 static int wino_geom(const tfx_layer *l, int dx, tfx__wino_geom *g)
 {
     if (l->cfg.kernel_h != 3 || l->cfg.kernel_w != 3 || l->cfg.stride_h != 1 || l->cfg.stride_w != 1) return 0;
+    /* The input gradient pads by 2 - pad: explicit pads beyond the kernel go to im2col. */
+    if (l->cfg.pad_top > 2 || l->cfg.pad_left > 2 || l->cfg.pad_bottom > 2 || l->cfg.pad_right > 2) return 0;
     if (dx)
         *g = (tfx__wino_geom){l->out.h, l->out.w, l->out.c, l->in.h, l->in.w, l->in.c, 2 - l->cfg.pad_top,
                               2 - l->cfg.pad_left};
@@ -291,14 +294,16 @@ static void get_weights(const tfx_layer *l, float *kernel, float *bias)
     if (b && bias) memcpy(bias, w + k, b * sizeof(float));
 }
 
-/* File record (40 bytes): filters, kernel_h, kernel_w, stride_h, stride_w, padding,
- * activation, alpha (clip: min), use_bias, clip max (0 unless clip). The 36-byte record of
- * libtfx 0.1 is written while the appended fields are 0. */
-enum { CONFIG_BYTES = 40, CONFIG_BYTES_SHORT = 36 };
+/* File record (56 bytes): filters, kernel_h, kernel_w, stride_h, stride_w, padding,
+ * activation, alpha (clip: min), use_bias, clip max (0 unless clip), pad top, bottom, left,
+ * right (0 unless explicit). The 36-byte record of libtfx 0.1 is written while the appended
+ * fields are 0. */
+enum { CONFIG_BYTES = 56, CONFIG_BYTES_SHORT = 36 };
 
 static void config_write(const tfx_layer *l, uint8_t *b)
 {
     const tfx__layer_config *c = &l->cfg;
+    const int ex = c->padding == TFX_PADDING_EXPLICIT;
     tfx__put_i32(b, c->filters);
     tfx__put_i32(b + 4, c->kernel_h);
     tfx__put_i32(b + 8, c->kernel_w);
@@ -309,11 +314,16 @@ static void config_write(const tfx_layer *l, uint8_t *b)
     tfx__put_f32(b + 28, c->alpha);
     tfx__put_i32(b + 32, c->use_bias != 0);
     tfx__put_f32(b + 36, c->activation == TFX_ACTIVATION_CLIP ? c->beta : 0.0f);
+    tfx__put_i32(b + 40, ex ? c->pad_top : 0);
+    tfx__put_i32(b + 44, ex ? c->pad_bottom : 0);
+    tfx__put_i32(b + 48, ex ? c->pad_left : 0);
+    tfx__put_i32(b + 52, ex ? c->pad_right : 0);
 }
 
 static size_t config_size(const tfx_layer *l)
 {
-    return l->cfg.activation == TFX_ACTIVATION_CLIP ? CONFIG_BYTES : CONFIG_BYTES_SHORT;
+    return l->cfg.activation == TFX_ACTIVATION_CLIP || l->cfg.padding == TFX_PADDING_EXPLICIT ? CONFIG_BYTES
+                                                                                               : CONFIG_BYTES_SHORT;
 }
 
 static int config_read(const uint8_t *b, tfx__layer_config *c)
@@ -329,12 +339,16 @@ static int config_read(const uint8_t *b, tfx__layer_config *c)
     c->alpha = tfx__get_f32(b + 28);
     c->use_bias = tfx__get_i32(b + 32);
     c->beta = tfx__get_f32(b + 36);
+    c->pad_top = tfx__get_i32(b + 40);
+    c->pad_bottom = tfx__get_i32(b + 44);
+    c->pad_left = tfx__get_i32(b + 48);
+    c->pad_right = tfx__get_i32(b + 52);
     if ((rc = tfx__config_range("filters", c->filters, 1, TFX__MAX_DIM)) ||
         (rc = tfx__config_range("kernel_h", c->kernel_h, 1, TFX__MAX_DIM)) ||
         (rc = tfx__config_range("kernel_w", c->kernel_w, 1, TFX__MAX_DIM)) ||
         (rc = tfx__config_range("stride_h", c->stride_h, 1, TFX__MAX_DIM)) ||
         (rc = tfx__config_range("stride_w", c->stride_w, 1, TFX__MAX_DIM)) ||
-        (rc = tfx__config_range("padding", c->padding, TFX_PADDING_VALID, TFX_PADDING_SAME)) ||
+        (rc = tfx__config_padding(c)) ||
         (rc = tfx__config_fused_activation(c)) ||
         (rc = tfx__config_range("use_bias", c->use_bias, 0, 1)))
         return rc;

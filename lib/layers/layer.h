@@ -65,8 +65,11 @@ enum {
 typedef struct tfx__layer_config {
     int filters, units;
     int kernel_h, kernel_w, stride_h, stride_w, padding;
-    int pad_top, pad_left; /* computed by infer for SAME padding; ZeroPadding2D's */
-    int pad_bottom, pad_right; /* ZeroPadding2D's */
+    /* Padding of a window (Conv2D, pooling): given for TFX_PADDING_EXPLICIT, computed by infer
+     * for SAME (0 for VALID); ZeroPadding2D's. */
+    int pad_top, pad_left;
+    int pad_bottom, pad_right;
+    int count_include_pad; /* average pooling: divide by the whole window */
     int activation;
     float alpha;           /* activation parameter, resolved (never 0 for leaky/elu); clip: the lower bound */
     float beta;            /* clip: the upper bound (> alpha) */
@@ -222,6 +225,14 @@ extern const tfx__layer_ops tfx__activation_ops;
 extern const tfx__layer_ops tfx__batch_norm_ops;
 extern const tfx__layer_ops tfx__global_max_pooling2d_ops;
 extern const tfx__layer_ops tfx__zero_padding2d_ops;
+
+/* Output size of a window layer (Conv2D, pooling) from cfg's kernel, strides and padding; sets
+ * cfg.pad_* for VALID and SAME. TFX_ESHAPE (message naming the kernel) when the window does
+ * not fit; `what` names the window in it ("kernel", "pool"). */
+int tfx__window_out(tfx_layer *l, const char *what, tfx__shape in, int *oh, int *ow);
+/* The config record fields of explicit padding: padding 0..2, pads 0..2^20 and 0 unless
+ * explicit. */
+int tfx__config_padding(const tfx__layer_config *c);
 
 /* ZeroPadding2D's 1x1 stride-1 window (TFX__TRAIT_WINDOW) in its config. */
 void tfx__zero_padding_window(tfx__layer_config *c);

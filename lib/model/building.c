@@ -154,6 +154,28 @@ static int check_activation(const char *fn, int act)
     return TFX_OK;
 }
 
+/* The padding and explicit pads of a window layer into the config. */
+static int set_padding(const char *fn, int padding, int top, int bottom, int left, int right, tfx__layer_config *c)
+{
+    TFX__CHECK_ARG(padding == TFX_PADDING_VALID || padding == TFX_PADDING_SAME || padding == TFX_PADDING_EXPLICIT,
+                   "%s: unknown padding %d", fn, padding);
+    TFX__CHECK_ARG(top >= 0 && bottom >= 0 && left >= 0 && right >= 0 && top <= TFX__MAX_DIM &&
+                       bottom <= TFX__MAX_DIM && left <= TFX__MAX_DIM && right <= TFX__MAX_DIM,
+                   "%s: pads (top %d, bottom %d, left %d, right %d) must be in 0..%d", fn, top, bottom, left, right,
+                   TFX__MAX_DIM);
+    TFX__CHECK_ARG(padding == TFX_PADDING_EXPLICIT || (top | bottom | left | right) == 0,
+                   "%s: pads (top %d, bottom %d, left %d, right %d) need padding = TFX_PADDING_EXPLICIT", fn, top,
+                   bottom, left, right);
+    c->padding = padding;
+    if (padding == TFX_PADDING_EXPLICIT) {
+        c->pad_top = top;
+        c->pad_bottom = bottom;
+        c->pad_left = left;
+        c->pad_right = right;
+    }
+    return TFX_OK;
+}
+
 /* A fused activation's parameters into the config: alpha (leaky_relu / elu, resolved), or
  * clip's bounds (alpha = min, beta = max). */
 static int set_fused_activation(const char *fn, int act, float alpha, float clip_min, float clip_max,
@@ -185,8 +207,6 @@ int tfx_model_add_conv2d(tfx_model *m, const tfx_conv2d_options *o, tfx_layer **
                    "tfx_model_add_conv2d: kernel %dx%d must be positive", opt.kernel_h, opt.kernel_w);
     TFX__CHECK_ARG(opt.stride_h > 0 && opt.stride_w > 0 && opt.stride_h <= TFX__MAX_DIM && opt.stride_w <= TFX__MAX_DIM,
                    "tfx_model_add_conv2d: strides %dx%d must be positive", opt.stride_h, opt.stride_w);
-    TFX__CHECK_ARG(opt.padding == TFX_PADDING_VALID || opt.padding == TFX_PADDING_SAME,
-                   "tfx_model_add_conv2d: unknown padding %d", opt.padding);
     int rc = check_activation("tfx_model_add_conv2d", opt.activation);
     if (rc) return rc;
     TFX__CHECK_ARG(isfinite(opt.activation_alpha), "tfx_model_add_conv2d: activation_alpha is not finite");
@@ -196,7 +216,8 @@ int tfx_model_add_conv2d(tfx_model *m, const tfx_conv2d_options *o, tfx_layer **
     c.kernel_w = opt.kernel_w;
     c.stride_h = opt.stride_h;
     c.stride_w = opt.stride_w;
-    c.padding = opt.padding;
+    rc = set_padding("tfx_model_add_conv2d", opt.padding, opt.pad_top, opt.pad_bottom, opt.pad_left, opt.pad_right, &c);
+    if (rc) return rc;
     rc = set_fused_activation("tfx_model_add_conv2d", opt.activation, opt.activation_alpha, opt.clip_min,
                               opt.clip_max, &c);
     if (rc) return rc;
@@ -244,14 +265,17 @@ static int add_pool(tfx_model *m, const tfx_pool2d_options *o, tfx_layer **out, 
                    "%s: pool size %dx%d must be positive", fn, opt.pool_h, opt.pool_w);
     TFX__CHECK_ARG(opt.stride_h >= 0 && opt.stride_w >= 0 && opt.stride_h <= TFX__MAX_DIM && opt.stride_w <= TFX__MAX_DIM,
                    "%s: strides %dx%d must not be negative", fn, opt.stride_h, opt.stride_w);
-    TFX__CHECK_ARG(opt.padding == TFX_PADDING_VALID || opt.padding == TFX_PADDING_SAME, "%s: unknown padding %d",
-                   fn, opt.padding);
+    TFX__CHECK_ARG(opt.count_include_pad == 0 || ops == &tfx__average_pooling2d_ops,
+                   "%s: count_include_pad = %d is for average pooling (max pooling never counts padding)", fn,
+                   opt.count_include_pad);
     tfx__layer_config c = {0};
+    int rc = set_padding(fn, opt.padding, opt.pad_top, opt.pad_bottom, opt.pad_left, opt.pad_right, &c);
+    if (rc) return rc;
+    c.count_include_pad = opt.count_include_pad != 0;
     c.kernel_h = opt.pool_h;
     c.kernel_w = opt.pool_w;
     c.stride_h = opt.stride_h ? opt.stride_h : opt.pool_h;
     c.stride_w = opt.stride_w ? opt.stride_w : opt.pool_w;
-    c.padding = opt.padding;
     return tfx__model_add_layer(m, ops, &c, opt.name, out);
 }
 

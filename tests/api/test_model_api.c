@@ -1033,9 +1033,66 @@ static void test_failed_add_keeps_model(void **state)
     tfx_model_free(m);
 }
 
+/* The options of the kinds and fields added after 0.1 (issue 17): each bad value refused with a
+ * message naming the function and the value; the model unchanged. */
+static void test_new_layer_options_refused(void **state)
+{
+    (void)state;
+    tfx_model *m = NULL;
+    OK(tfx_model_new(&m, 6, 5, 2));
+    tfx_conv2d_options c = conv_opts(2, 3, TFX_ACTIVATION_RELU, NULL);
+    c.pad_top = 1;
+    CHECK_ERR(tfx_model_add_conv2d(m, &c, NULL), TFX_EINVAL,
+              "tfx_model_add_conv2d: pads (top 1, bottom 0, left 0, right 0) need padding = TFX_PADDING_EXPLICIT");
+    c.padding = TFX_PADDING_EXPLICIT;
+    c.pad_right = -1;
+    CHECK_ERR(tfx_model_add_conv2d(m, &c, NULL), TFX_EINVAL, "tfx_model_add_conv2d: pads (top 1, bottom 0, left 0, "
+                                                             "right -1) must be in 0..1048576");
+    c.padding = 3;
+    c.pad_top = c.pad_right = 0;
+    CHECK_ERR(tfx_model_add_conv2d(m, &c, NULL), TFX_EINVAL, "tfx_model_add_conv2d: unknown padding 3");
+    c.padding = TFX_PADDING_EXPLICIT;
+    c.kernel_h = 9;
+    c.pad_top = 1, c.pad_bottom = 1;
+    CHECK_ERR(tfx_model_add_conv2d(m, &c, NULL), TFX_ESHAPE,
+              "kernel 9x3 does not fit the 6x5 input padded by (top 1, bottom 1, left 0, right 0)");
+    c.pad_bottom = 2; /* 6 + 3 = 9: fits, one output row */
+    tfx_layer *l = NULL;
+    OK(tfx_model_add_conv2d(m, &c, &l));
+    int s[3];
+    OK(tfx_layer_output_shape(l, s));
+    assert_true(s[0] == 1 && s[1] == 3 && s[2] == 2);
+    tfx_model_free(m);
+
+    OK(tfx_model_new(&m, 6, 5, 2));
+    tfx_pool2d_options p = TFX_POOL2D_OPTIONS_INIT;
+    p.count_include_pad = 1;
+    CHECK_ERR(tfx_model_add_max_pooling2d(m, &p, NULL), TFX_EINVAL,
+              "tfx_model_add_max_pooling2d: count_include_pad = 1 is for average pooling");
+    p.count_include_pad = 0;
+    p.padding = TFX_PADDING_EXPLICIT;
+    p.pad_left = 2; /* a 2-wide window of padding only */
+    CHECK_ERR(tfx_model_add_average_pooling2d(m, &p, NULL), TFX_ESHAPE,
+              "pads (top 0, bottom 0, left 2, right 0) must be smaller than the pool 2x2");
+    p.padding = TFX_PADDING_SAME;
+    CHECK_ERR(tfx_model_add_average_pooling2d(m, &p, NULL), TFX_EINVAL,
+              "tfx_model_add_average_pooling2d: pads (top 0, bottom 0, left 2, right 0) need padding");
+    CHECK_ERR(tfx_model_add_zero_padding2d(m, 0, -1, 0, 0, NULL, NULL), TFX_EINVAL,
+              "tfx_model_add_zero_padding2d: padding (top 0, bottom -1, left 0, right 0) must be in 0..1048576");
+    CHECK_ERR(tfx_model_add_zero_padding2d(m, 1 << 20, 1, 0, 0, NULL, NULL), TFX_ESHAPE,
+              "padding 6x5 to 1048583x5 is larger than 1048576");
+    assert_int_equal(tfx_model_layer_count(m), 0);
+    OK(tfx_model_add_flatten(m, NULL, NULL));
+    CHECK_ERR(tfx_model_add_global_max_pooling2d(m, NULL, NULL), TFX_ESHAPE,
+              "GlobalMaxPooling2D needs an image input (h, w, c), got a flat tensor of 60");
+    CHECK_ERR(tfx_model_add_zero_padding2d(m, 1, 1, 1, 1, NULL, NULL), TFX_ESHAPE, "ZeroPadding2D needs an image");
+    tfx_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_new_layer_options_refused),
         cmocka_unit_test(test_seed_model_structure),
         cmocka_unit_test(test_seed_model_summary),
         cmocka_unit_test(test_seed_model_predict_batch),

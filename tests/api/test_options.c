@@ -381,12 +381,14 @@ static int use_data(const void *o)
 /* Version 1 of the conv2d and dense options ended before clip_min. */
 #define CONV2D_V1_SIZE offsetof(tfx_conv2d_options, clip_min)
 #define DENSE_V1_SIZE offsetof(tfx_dense_options, clip_min)
+/* Version 1 of the pool2d options ended before pad_top. */
+#define POOL2D_V1_SIZE offsetof(tfx_pool2d_options, pad_top)
 #define CASE(name, VERSION, fill, use, ...) {#name, VERSION, {__VA_ARGS__}, init_##name, fill, use}
 
 static const opt_case cases[] = {
     CASE(conv2d, TFX_CONV2D_OPTIONS_VERSION, fill_conv2d, use_conv2d, CONV2D_V1_SIZE, sizeof(tfx_conv2d_options)),
     CASE(dense, TFX_DENSE_OPTIONS_VERSION, fill_dense, use_dense, DENSE_V1_SIZE, sizeof(tfx_dense_options)),
-    CASE(pool2d, TFX_POOL2D_OPTIONS_VERSION, NULL, use_pool2d, sizeof(tfx_pool2d_options)),
+    CASE(pool2d, TFX_POOL2D_OPTIONS_VERSION, NULL, use_pool2d, POOL2D_V1_SIZE, sizeof(tfx_pool2d_options)),
     CASE(batch_norm, TFX_BATCH_NORM_OPTIONS_VERSION, NULL, use_batch_norm, sizeof(tfx_batch_norm_options)),
     CASE(compile, TFX_COMPILE_OPTIONS_VERSION, NULL, use_compile, sizeof(tfx_compile_options)),
     CASE(fit, TFX_FIT_OPTIONS_VERSION, fill_fit, use_fit, sizeof(tfx_fit_options)),

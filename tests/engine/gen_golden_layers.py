@@ -267,6 +267,22 @@ def run_specs(x_nhwc, specs):
             flat = True
         elif s.kind == ACTIVATION:
             t = act_ref(t, p[0], *s.floats)
+        elif s.kind in (MAX_POOL, AVG_POOL):  # kh, kw, sh, sw, padding, pads, count_include_pad
+            kh, kw, sh, sw, padding = p[:5]
+            h, w = t.shape[2], t.shape[3]
+            if padding == 2:
+                top, bottom, left, right = p[5:9]
+            else:
+                _, top, bottom = out_and_pads(h, kh, sh, padding)
+                _, left, right = out_and_pads(w, kw, sw, padding)
+            if s.kind == MAX_POOL:  # padding never wins
+                t = F.max_pool2d(F.pad(t, (left, right, top, bottom), value=float("-inf")), (kh, kw), (sh, sw))
+            elif p[9]:  # the whole window (PyTorch's count_include_pad)
+                t = F.avg_pool2d(F.pad(t, (left, right, top, bottom)), (kh, kw), (sh, sw))
+            else:  # the valid cells (Keras)
+                total = F.avg_pool2d(F.pad(t, (left, right, top, bottom)), (kh, kw), (sh, sw), divisor_override=1)
+                ones = F.pad(torch.ones_like(t), (left, right, top, bottom))
+                t = total / F.avg_pool2d(ones, (kh, kw), (sh, sw), divisor_override=1)
         elif s.kind == ZERO_PADDING:  # top, bottom, left, right
             t = F.pad(t, (p[2], p[3], p[0], p[1]))
         elif s.kind == GMP:  # the gradient to the first maximum (max_pool2d's indices)
@@ -322,6 +338,26 @@ grad_case("conv 6x5x2 f4 k3x3 s2 same relu -> global max pooling -> dense", 2, 6
 grad_case("zero padding (1, 2, 0, 3) 4x3x2", 2, 4, 3, 2, [Spec(ZERO_PADDING, [1, 2, 0, 3])])
 grad_case("zero padding (3, 3, 3, 3) -> conv 7x7 s2 valid relu (ResNet stem)", 1, 9, 8, 3,
           [Spec(ZERO_PADDING, [3, 3, 3, 3]), conv_spec(3, 4, 7, 7, 2, 2, VALID, ACT["relu"])])
+
+# Explicit padding: Conv2D (pads beyond the kernel; the ResNet stem as one layer), pooling
+# (padding never wins a max; averages over the valid cells or the whole window), and SAME
+# average pooling counting the padding.
+EX = 2
+grad_case("conv 9x8x3 f4 k7x7 s2 explicit (3 3 3 3) relu", 1, 9, 8, 3,
+          [conv_spec(3, 4, 7, 7, 2, 2, EX, ACT["relu"], pads=(3, 3, 3, 3))])
+grad_case("conv 4x5x2 f3 k2x3 s1 explicit (3 0 1 4)", 2, 4, 5, 2, [conv_spec(2, 3, 2, 3, 1, 1, EX, pads=(3, 0, 1, 4))])
+grad_case("conv 6x6x16 f16 k3x3 s1 explicit (1 2 0 1) (Winograd)", 1, 6, 6, 16,
+          [conv_spec(16, 16, 3, 3, 1, 1, EX, pads=(1, 2, 0, 1), scale=0.25)])
+grad_case("conv 5x7x1 f16 k3x3 s2 explicit (2 0 1 1) (direct)", 2, 5, 7, 1,
+          [conv_spec(1, 16, 3, 3, 2, 2, EX, pads=(2, 0, 1, 1))])
+for kind, label in ((MAX_POOL, "max"), (AVG_POOL, "avg")):
+    for count in ((0, 1) if kind == AVG_POOL else (0,)):
+        tag = " count_include_pad" if count else ""
+        grad_case("%s pool 7x6x2 p3x3 s2 explicit (1 1 1 1)%s (ResNet)" % (label, tag), 2, 7, 6, 2,
+                  [Spec(kind, [3, 3, 2, 2, EX, 1, 1, 1, 1, count])])
+        grad_case("%s pool 6x7x2 p3x2 s1x2 explicit (2 0 0 1)%s" % (label, tag), 1, 6, 7, 2,
+                  [Spec(kind, [3, 2, 1, 2, EX, 2, 0, 0, 1, count])], -2, -1)  # negative: padding must not win
+grad_case("avg pool 7x5x3 p3x3 s2 same count_include_pad", 2, 7, 5, 3, [Spec(AVG_POOL, [3, 3, 2, 2, SAME, 0, 0, 0, 0, 1])])
 
 
 def write_grads(path):

@@ -170,6 +170,7 @@ static tfx_layer *add_spec(tfx_model *m, const spec *s)
         o.use_bias = p[7];
         o.clip_min = s->f[0];
         o.clip_max = s->f[1];
+        o.pad_top = p[8], o.pad_bottom = p[9], o.pad_left = p[10], o.pad_right = p[11];
         assert_int_equal(tfx_model_add_conv2d(m, &o, &l), TFX_OK);
         break;
     }
@@ -186,6 +187,22 @@ static tfx_layer *add_spec(tfx_model *m, const spec *s)
     case TFX_LAYER_FLATTEN:
         assert_int_equal(tfx_model_add_flatten(m, NULL, &l), TFX_OK);
         break;
+    case TFX_LAYER_MAX_POOLING2D:
+    case TFX_LAYER_AVERAGE_POOLING2D: {
+        tfx_pool2d_options o = TFX_POOL2D_OPTIONS_INIT;
+        o.pool_h = p[0];
+        o.pool_w = p[1];
+        o.stride_h = p[2];
+        o.stride_w = p[3];
+        o.padding = p[4];
+        o.pad_top = p[5], o.pad_bottom = p[6], o.pad_left = p[7], o.pad_right = p[8];
+        o.count_include_pad = p[9];
+        if (s->kind == TFX_LAYER_MAX_POOLING2D)
+            assert_int_equal(tfx_model_add_max_pooling2d(m, &o, &l), TFX_OK);
+        else
+            assert_int_equal(tfx_model_add_average_pooling2d(m, &o, &l), TFX_OK);
+        break;
+    }
     case TFX_LAYER_ZERO_PADDING2D:
         assert_int_equal(tfx_model_add_zero_padding2d(m, p[0], p[1], p[2], p[3], NULL, &l), TFX_OK);
         break;

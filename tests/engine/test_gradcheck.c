@@ -658,6 +658,51 @@ static void test_max_pooling(void **state)
     run_pool_cases(1);
 }
 
+/* Explicit padding (pads beyond the kernel for Conv2D; below the pool for pooling) and average
+ * pooling counting the padded cells, with SAME and explicit padding. */
+static void test_explicit_padding(void **state)
+{
+    (void)state;
+    static const struct {
+        int h, w, c, k, s, pt, pb, pl, pr;
+    } convs[] = {{7, 6, 2, 3, 2, 1, 2, 0, 1}, {4, 5, 2, 2, 1, 3, 0, 2, 4}, {6, 6, 3, 3, 1, 2, 2, 2, 2}};
+    for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) {
+        tfx_model *m = new_model(convs[i].h, convs[i].w, convs[i].c);
+        tfx_conv2d_options o = TFX_CONV2D_OPTIONS_INIT;
+        o.filters = 3;
+        o.kernel_h = o.kernel_w = convs[i].k;
+        o.stride_h = o.stride_w = convs[i].s;
+        o.padding = TFX_PADDING_EXPLICIT;
+        o.pad_top = convs[i].pt, o.pad_bottom = convs[i].pb, o.pad_left = convs[i].pl, o.pad_right = convs[i].pr;
+        assert_int_equal(tfx_model_add_conv2d(m, &o, NULL), TFX_OK);
+        char label[96];
+        snprintf(label, sizeof label, "Conv2D k%d s%d explicit (%d %d %d %d)", convs[i].k, convs[i].s, convs[i].pt,
+                 convs[i].pb, convs[i].pl, convs[i].pr);
+        gc_opts g = {2, 0, 0, 740 + i, GRID_FINE, 0, 0};
+        gradcheck_model(m, &g, label, 0);
+        tfx_model_free(m);
+    }
+    for (int kind = 0; kind < 3; kind++) /* max, average, average counting the padding */
+        for (int padding = TFX_PADDING_SAME; padding <= TFX_PADDING_EXPLICIT; padding++) {
+            if (kind == 0 && padding == TFX_PADDING_SAME) continue; /* the pool cases above */
+            tfx_model *m = new_model(7, 6, 2);
+            tfx_pool2d_options o = TFX_POOL2D_OPTIONS_INIT;
+            o.pool_h = o.pool_w = 3;
+            o.stride_h = o.stride_w = 2;
+            o.padding = padding;
+            if (padding == TFX_PADDING_EXPLICIT) o.pad_top = 2, o.pad_bottom = 1, o.pad_left = 1, o.pad_right = 2;
+            o.count_include_pad = kind == 2;
+            assert_int_equal(kind ? tfx_model_add_average_pooling2d(m, &o, NULL) : tfx_model_add_max_pooling2d(m, &o, NULL),
+                             TFX_OK);
+            char label[96];
+            snprintf(label, sizeof label, "%s p3 s2 %s", kind == 0 ? "MaxPooling2D" : kind == 1 ? "AveragePooling2D"
+                     : "AveragePooling2D count_include_pad", padding == TFX_PADDING_SAME ? "same" : "explicit (2 1 1 2)");
+            gc_opts g = {2, 0, 0, 750 + (size_t)(3 * kind + padding), kind ? GRID_FINE : GRID_DISTINCT, 0, 0};
+            gradcheck_model(m, &g, label, 0);
+            tfx_model_free(m);
+        }
+}
+
 static void test_average_pooling(void **state)
 {
     (void)state;
@@ -1010,6 +1055,7 @@ int main(void)
         cmocka_unit_test(test_global_average_pooling),
         cmocka_unit_test(test_global_max_pooling),
         cmocka_unit_test(test_zero_padding),
+        cmocka_unit_test(test_explicit_padding),
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_activation_layers),
         cmocka_unit_test(test_batch_norm),

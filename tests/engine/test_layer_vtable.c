@@ -125,6 +125,8 @@ static void test_config_records_round_trip(void **state)
             OK(o->config_read(rec, &back));
             back.pad_top = l->cfg.pad_top; /* computed by infer, not stored */
             back.pad_left = l->cfg.pad_left;
+            back.pad_bottom = l->cfg.pad_bottom;
+            back.pad_right = l->cfg.pad_right;
             assert_memory_equal(&back, &l->cfg, sizeof back);
             if (o->config_bytes) { /* all-ones fields: negative sizes, NaN rates, unknown activations */
                 memset(junk, 0xff, sizeof junk);

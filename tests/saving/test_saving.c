@@ -728,6 +728,28 @@ static tfx_model *new_options_model(void)
     OK(tfx_model_add_activation(m, TFX_ACTIVATION_RELU6, 0.0f, "relu6", NULL));
     OK(tfx_model_add_clip(m, -0.25f, 0.5f, "clip", NULL));
     OK(tfx_model_add_zero_padding2d(m, 2, 0, 1, 3, "zpad", NULL));
+    OK(tfx_model_add_activation(m, TFX_ACTIVATION_HARD_SIGMOID, 0.0f, "hsig", NULL));
+    c.activation = TFX_ACTIVATION_RELU;
+    c.padding = TFX_PADDING_EXPLICIT;
+    c.kernel_h = 4;
+    c.stride_h = c.stride_w = 2;
+    c.pad_top = 3, c.pad_bottom = 1, c.pad_left = 0, c.pad_right = 2;
+    c.name = "conv_explicit";
+    OK(tfx_model_add_conv2d(m, &c, NULL));
+    tfx_pool2d_options p = TFX_POOL2D_OPTIONS_INIT;
+    p.pool_h = p.pool_w = 3;
+    p.stride_h = p.stride_w = 1;
+    p.padding = TFX_PADDING_EXPLICIT;
+    p.pad_top = 2, p.pad_bottom = 1, p.pad_left = 1, p.pad_right = 0;
+    p.name = "max_explicit";
+    OK(tfx_model_add_max_pooling2d(m, &p, NULL));
+    p.count_include_pad = 1;
+    p.name = "avg_explicit_count_pad";
+    OK(tfx_model_add_average_pooling2d(m, &p, NULL));
+    p.padding = TFX_PADDING_SAME;
+    p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 0;
+    p.name = "avg_same_count_pad";
+    OK(tfx_model_add_average_pooling2d(m, &p, NULL));
     OK(tfx_model_add_global_max_pooling2d(m, NULL, NULL));
     tfx_dense_options d = TFX_DENSE_OPTIONS_INIT;
     d.units = 3;
@@ -760,12 +782,15 @@ static void test_roundtrip_new_options(void **state)
         assert_memory_equal(&tfx_model_layer(m, i)->cfg, &tfx_model_layer(l, i)->cfg, sizeof(tfx__layer_config));
     /* Records grow only where a new field is used: 0.1's lengths otherwise (older readers load
      * such files; they refuse the longer records). */
-    assert_int_equal(layer_cfg_len(b, 0), 40); /* Conv2D with clip: the clip max appended */
+    assert_int_equal(layer_cfg_len(b, 0), 56); /* Conv2D with clip: the appended fields */
     assert_int_equal(layer_cfg_len(b, 1), 36); /* Conv2D hard swish: 0.1's record */
     assert_int_equal(layer_cfg_len(b, 2), 8);  /* Activation relu6 */
     assert_int_equal(layer_cfg_len(b, 3), 12); /* Activation clip */
     assert_int_equal(layer_cfg_len(b, 4), 16); /* ZeroPadding2D */
-    assert_int_equal(layer_cfg_len(b, 6), 20); /* Dense clip */
+    assert_int_equal(layer_cfg_len(b, 6), 56); /* Conv2D explicit padding */
+    assert_int_equal(layer_cfg_len(b, 7), 40); /* MaxPooling2D explicit padding */
+    assert_int_equal(layer_cfg_len(b, 9), 40); /* AveragePooling2D SAME counting the padding */
+    assert_int_equal(layer_cfg_len(b, 11), 20); /* Dense clip */
     size_t n2;
     uint8_t *b2 = save_mem(l, &n2);
     assert_int_equal(n, n2);
@@ -793,8 +818,24 @@ static void test_roundtrip_new_options(void **state)
     HOSTILE(h, TFX_EFORMAT, "layer 4 ('zpad'): pad_right = -1 must be in 0..1048576");
     h = fresh(b, n), wr32(h.b + C4, 1 << 20), wr32(h.b + C4 + 4, 1 << 20);
     HOSTILE(h, TFX_EFORMAT, "layer 4 ('zpad'): padding 9x8 to 2097161x12 is larger than 1048576");
+    const size_t C6 = layer_cfg_off(b, 6), C7 = layer_cfg_off(b, 7), C8 = layer_cfg_off(b, 8);
+    h = fresh(b, n), wr32(h.b + C6 + 20, TFX_PADDING_SAME); /* pads without explicit padding */
+    HOSTILE(h, TFX_EFORMAT, "layer 6 ('conv_explicit'): pads (3, 1, 0, 2) must be 0 unless the padding is explicit");
+    h = fresh(b, n), wr32(h.b + C6 + 20, 3);
+    HOSTILE(h, TFX_EFORMAT, "layer 6 ('conv_explicit'): padding = 3 must be in 0..2");
+    h = fresh(b, n), wr32(h.b + C6 + 44, (uint32_t)-2);
+    HOSTILE(h, TFX_EFORMAT, "layer 6 ('conv_explicit'): pad_bottom = -2");
+    h = fresh(b, n), wr32(h.b + C6 + 40, 0), wr32(h.b + C6 + 44, 0), wr32(h.b + C6 + 4, 12); /* 12 > 11 + 0 */
+    HOSTILE(h, TFX_EFORMAT, "layer 6 ('conv_explicit'): kernel 12x3 does not fit the 11x12 input padded by (top 0, "
+                            "bottom 0, left 0, right 2)");
+    h = fresh(b, n), wr32(h.b + C7 + 20, 3); /* pad top 3 with a 3x3 pool: a window of padding only */
+    HOSTILE(h, TFX_EFORMAT, "layer 7 ('max_explicit'): pads (top 3, bottom 1, left 1, right 0) must be smaller");
+    h = fresh(b, n), wr32(h.b + C7 + 36, 1);
+    HOSTILE(h, TFX_EFORMAT, "layer 7 ('max_explicit'): count_include_pad = 1 must be in 0..0");
+    h = fresh(b, n), wr32(h.b + C8 + 36, 2);
+    HOSTILE(h, TFX_EFORMAT, "layer 8 ('avg_explicit_count_pad'): count_include_pad = 2 must be in 0..1");
     h = fresh(b, n), wr32(h.b + C0 - 2, 38); /* neither length */
-    HOSTILE(h, TFX_EFORMAT, "layer 0 ('conv_clip'): configuration of 38 bytes, a Conv2D has 36 or 40");
+    HOSTILE(h, TFX_EFORMAT, "layer 0 ('conv_clip'): configuration of 38 bytes, a Conv2D has 36 or 56");
     free(b);
     tfx_model_free(m);
 }
