@@ -43,7 +43,8 @@ typedef enum tfx_layer_kind {
     TFX_LAYER_ACTIVATION = 8,
     TFX_LAYER_BATCH_NORMALIZATION = 9,
     TFX_LAYER_GLOBAL_MAX_POOLING2D = 10,
-    TFX_LAYER_ZERO_PADDING2D = 11
+    TFX_LAYER_ZERO_PADDING2D = 11,
+    TFX_LAYER_DEPTHWISE_CONV2D = 12
 } tfx_layer_kind;
 
 #define TFX_CONV2D_OPTIONS_VERSION 2
@@ -61,10 +62,13 @@ typedef struct tfx_conv2d_options {
     float clip_min, clip_max; /* TFX_ACTIVATION_CLIP's bounds (finite, min < max); default 0, 6 */
     int pad_top, pad_bottom;  /* TFX_PADDING_EXPLICIT: zero rows above and below (0..2^20); */
     int pad_left, pad_right;  /* must be 0 with the other paddings */
+    int groups;               /* >= 1, dividing the input channels and filters: filter f reads only
+                                 the input channels of its group (Keras/PyTorch groups; kernel
+                                 [kh][kw][in / groups][filters]); default 1 */
 } tfx_conv2d_options;
 #define TFX_CONV2D_OPTIONS_INIT                                                                              \
     { TFX_CONV2D_OPTIONS_VERSION, 0, 3, 3, 1, 1, TFX_PADDING_VALID, TFX_ACTIVATION_LINEAR, 0.0f, 1, NULL, 0.0f, \
-      6.0f, 0, 0, 0, 0 }
+      6.0f, 0, 0, 0, 0, 1 }
 TFX_API int tfx_conv2d_options_init(tfx_conv2d_options *opts, unsigned version);
 
 #define TFX_DENSE_OPTIONS_VERSION 2
@@ -98,6 +102,26 @@ typedef struct tfx_pool2d_options {
 #define TFX_POOL2D_OPTIONS_INIT { TFX_POOL2D_OPTIONS_VERSION, 2, 2, 0, 0, TFX_PADDING_VALID, NULL, 0, 0, 0, 0, 0 }
 TFX_API int tfx_pool2d_options_init(tfx_pool2d_options *opts, unsigned version);
 
+#define TFX_DEPTHWISE_CONV2D_OPTIONS_VERSION 1
+typedef struct tfx_depthwise_conv2d_options {
+    unsigned version;
+    int kernel_h, kernel_w;   /* > 0 */
+    int stride_h, stride_w;   /* > 0 */
+    int padding;              /* tfx_padding */
+    int depth_multiplier;     /* filters per input channel (> 0), default 1 */
+    int activation;           /* tfx_activation */
+    float activation_alpha;   /* leaky_relu / elu parameter; 0: Keras default */
+    int use_bias;             /* non-zero: add a bias (zero-initialised) */
+    const char *name;         /* NULL: automatic ("depthwise_conv2d", ...) */
+    float clip_min, clip_max; /* TFX_ACTIVATION_CLIP's bounds; default 0, 6 */
+    int pad_top, pad_bottom;  /* TFX_PADDING_EXPLICIT's pads (as tfx_conv2d_options) */
+    int pad_left, pad_right;
+} tfx_depthwise_conv2d_options;
+#define TFX_DEPTHWISE_CONV2D_OPTIONS_INIT                                                                   \
+    { TFX_DEPTHWISE_CONV2D_OPTIONS_VERSION, 3, 3, 1, 1, TFX_PADDING_VALID, 1, TFX_ACTIVATION_LINEAR, 0.0f, 1, \
+      NULL, 0.0f, 6.0f, 0, 0, 0, 0 }
+TFX_API int tfx_depthwise_conv2d_options_init(tfx_depthwise_conv2d_options *opts, unsigned version);
+
 #define TFX_BATCH_NORM_OPTIONS_VERSION 1
 typedef struct tfx_batch_norm_options {
     unsigned version;
@@ -123,6 +147,8 @@ TFX_API int tfx_model_set_seed(tfx_model *model, uint64_t seed);
 /* Adding layers. *out (optional) receives a borrowed pointer owned by the model. */
 TFX_API int tfx_model_add_conv2d(tfx_model *m, const tfx_conv2d_options *o, tfx_layer **out);
 TFX_API int tfx_model_add_dense(tfx_model *m, const tfx_dense_options *o, tfx_layer **out);
+/* Keras DepthwiseConv2D (MobileNet): a direct kernel, no dense product over absent weights. */
+TFX_API int tfx_model_add_depthwise_conv2d(tfx_model *m, const tfx_depthwise_conv2d_options *o, tfx_layer **out);
 TFX_API int tfx_model_add_flatten(tfx_model *m, const char *name, tfx_layer **out);
 TFX_API int tfx_model_add_max_pooling2d(tfx_model *m, const tfx_pool2d_options *o, tfx_layer **out);
 TFX_API int tfx_model_add_average_pooling2d(tfx_model *m, const tfx_pool2d_options *o, tfx_layer **out);
@@ -167,7 +193,8 @@ TFX_API int tfx_layer_input_shape(const tfx_layer *l, int shape[3]);
 TFX_API int tfx_layer_index(const tfx_layer *l);
 TFX_API size_t tfx_layer_param_count(const tfx_layer *l); /* all weights incl. non-trainable */
 
-/* Weights in Keras layout. Conv2D kernel [kh][kw][in][out], Dense kernel [in][out], bias
+/* Weights in Keras layout. Conv2D kernel [kh][kw][in / groups][out], DepthwiseConv2D kernel
+ * [kh][kw][in][multiplier] (output channel c * multiplier + m), Dense kernel [in][out], bias
  * [out]. BatchNormalization: kernel = {gamma, beta, moving_mean, moving_variance} (4 x c),
  * bias unused (may be NULL). bias may be NULL when the layer has none.
  * Sizes: tfx_layer_weight_sizes gives the element counts (0 when absent). */

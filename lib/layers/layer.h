@@ -70,6 +70,8 @@ typedef struct tfx__layer_config {
     int pad_top, pad_left;
     int pad_bottom, pad_right;
     int count_include_pad; /* average pooling: divide by the whole window */
+    int groups;            /* Conv2D: input channel groups (1: dense); DepthwiseConv2D: in.c (by infer) */
+    int depth_multiplier;  /* DepthwiseConv2D: filters per input channel (filters = in.c * it, by infer) */
     int activation;
     float alpha;           /* activation parameter, resolved (never 0 for leaky/elu); clip: the lower bound */
     float beta;            /* clip: the upper bound (> alpha) */
@@ -225,6 +227,7 @@ extern const tfx__layer_ops tfx__activation_ops;
 extern const tfx__layer_ops tfx__batch_norm_ops;
 extern const tfx__layer_ops tfx__global_max_pooling2d_ops;
 extern const tfx__layer_ops tfx__zero_padding2d_ops;
+extern const tfx__layer_ops tfx__depthwise_conv2d_ops;
 
 /* Output size of a window layer (Conv2D, pooling) from cfg's kernel, strides and padding; sets
  * cfg.pad_* for VALID and SAME. TFX_ESHAPE (message naming the kernel) when the window does

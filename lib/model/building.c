@@ -222,6 +222,9 @@ int tfx_model_add_conv2d(tfx_model *m, const tfx_conv2d_options *o, tfx_layer **
                               opt.clip_max, &c);
     if (rc) return rc;
     c.use_bias = opt.use_bias != 0;
+    TFX__CHECK_ARG(opt.groups >= 1 && opt.groups <= TFX__MAX_DIM, "tfx_model_add_conv2d: groups = %d must be in 1..%d",
+                   opt.groups, TFX__MAX_DIM);
+    c.groups = opt.groups;
     return tfx__model_add_layer(m, &tfx__conv2d_ops, &c, opt.name, out);
 }
 
@@ -244,6 +247,37 @@ int tfx_model_add_dense(tfx_model *m, const tfx_dense_options *o, tfx_layer **ou
     if (rc) return rc;
     c.use_bias = opt.use_bias != 0;
     return tfx__model_add_layer(m, &tfx__dense_ops, &c, opt.name, out);
+}
+
+int tfx_model_add_depthwise_conv2d(tfx_model *m, const tfx_depthwise_conv2d_options *o, tfx_layer **out)
+{
+    static const char fn[] = "tfx_model_add_depthwise_conv2d";
+    if (out) *out = NULL;
+    TFX__CHECK_NULL(m);
+    TFX__CHECK_NULL(o);
+    tfx_depthwise_conv2d_options opt = TFX_DEPTHWISE_CONV2D_OPTIONS_INIT;
+    COPY_OPTIONS(opt, o, TFX_DEPTHWISE_CONV2D_OPTIONS_VERSION, fn);
+    TFX__CHECK_ARG(opt.kernel_h > 0 && opt.kernel_w > 0 && opt.kernel_h <= TFX__MAX_DIM && opt.kernel_w <= TFX__MAX_DIM,
+                   "%s: kernel %dx%d must be positive", fn, opt.kernel_h, opt.kernel_w);
+    TFX__CHECK_ARG(opt.stride_h > 0 && opt.stride_w > 0 && opt.stride_h <= TFX__MAX_DIM && opt.stride_w <= TFX__MAX_DIM,
+                   "%s: strides %dx%d must be positive", fn, opt.stride_h, opt.stride_w);
+    TFX__CHECK_ARG(opt.depth_multiplier > 0 && opt.depth_multiplier <= TFX__MAX_DIM,
+                   "%s: depth_multiplier = %d must be in 1..%d", fn, opt.depth_multiplier, TFX__MAX_DIM);
+    int rc = check_activation(fn, opt.activation);
+    if (rc) return rc;
+    TFX__CHECK_ARG(isfinite(opt.activation_alpha), "%s: activation_alpha is not finite", fn);
+    tfx__layer_config c = {0};
+    c.kernel_h = opt.kernel_h;
+    c.kernel_w = opt.kernel_w;
+    c.stride_h = opt.stride_h;
+    c.stride_w = opt.stride_w;
+    c.depth_multiplier = opt.depth_multiplier;
+    rc = set_padding(fn, opt.padding, opt.pad_top, opt.pad_bottom, opt.pad_left, opt.pad_right, &c);
+    if (rc) return rc;
+    rc = set_fused_activation(fn, opt.activation, opt.activation_alpha, opt.clip_min, opt.clip_max, &c);
+    if (rc) return rc;
+    c.use_bias = opt.use_bias != 0;
+    return tfx__model_add_layer(m, &tfx__depthwise_conv2d_ops, &c, opt.name, out);
 }
 
 int tfx_model_add_flatten(tfx_model *m, const char *name, tfx_layer **out)

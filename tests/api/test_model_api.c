@@ -1062,6 +1062,22 @@ static void test_new_layer_options_refused(void **state)
     int s[3];
     OK(tfx_layer_output_shape(l, s));
     assert_true(s[0] == 1 && s[1] == 3 && s[2] == 2);
+    c = conv_opts(3, 1, TFX_ACTIVATION_LINEAR, NULL);
+    c.groups = 0;
+    CHECK_ERR(tfx_model_add_conv2d(m, &c, NULL), TFX_EINVAL, "tfx_model_add_conv2d: groups = 0 must be in 1..1048576");
+    c.groups = 2; /* 2 input channels, 3 filters */
+    CHECK_ERR(tfx_model_add_conv2d(m, &c, NULL), TFX_ESHAPE, "groups = 2 must divide the 2 input channels and the 3 "
+                                                            "filters");
+    tfx_depthwise_conv2d_options dw = TFX_DEPTHWISE_CONV2D_OPTIONS_INIT;
+    dw.depth_multiplier = 0;
+    CHECK_ERR(tfx_model_add_depthwise_conv2d(m, &dw, NULL), TFX_EINVAL,
+              "tfx_model_add_depthwise_conv2d: depth_multiplier = 0 must be in 1..1048576");
+    dw.depth_multiplier = 1;
+    dw.kernel_h = 2; /* the 1x3x2 map: 2 rows do not fit */
+    CHECK_ERR(tfx_model_add_depthwise_conv2d(m, &dw, NULL), TFX_ESHAPE, "kernel 2x3 does not fit the 1x3 input");
+    dw.kernel_h = 1;
+    dw.version = 2;
+    CHECK_ERR(tfx_model_add_depthwise_conv2d(m, &dw, NULL), TFX_EVERSION, "options version 2 is not supported");
     tfx_model_free(m);
 
     OK(tfx_model_new(&m, 6, 5, 2));

@@ -208,7 +208,7 @@ add("global average pooling 5x3x4 batch 3", GAP, 3, 5, 3, 4, 0, 0, 0, 0, 0, 0, 0
 # use_bias; floats as Conv2D. Flatten (3): none. Activation (8): activation; floats: clip
 # min, max (alpha for others).
 ACT = {"linear": 0, "relu": 1, "relu6": 8, "clip": 9, "hard_sigmoid": 10, "hard_swish": 11}
-ACTIVATION, FLATTEN, GMP, ZERO_PADDING = 8, 3, 10, 11
+ACTIVATION, FLATTEN, GMP, ZERO_PADDING, DEPTHWISE = 8, 3, 10, 11, 12
 
 
 def act_ref(t, act, lo=0.0, hi=6.0):
@@ -246,7 +246,12 @@ def run_specs(x_nhwc, specs):
     flat = False
     for s in specs:
         p = s.ints
-        if s.kind == CONV2D:
+        if s.kind == DEPTHWISE:  # Keras [kh][kw][c][mult] = a grouped conv's [kh][kw][1][c * mult]
+            kh, kw, sh, sw, padding, mult, act, use_bias = p[:8]
+            c = t.shape[1]
+            p = [c * mult, kh, kw, sh, sw, padding, act, use_bias] + p[8:12] + [c]
+            s.wt = s.wt.reshape(kh, kw, 1, c * mult)
+        if s.kind in (CONV2D, DEPTHWISE):
             f, kh, kw, sh, sw, padding, act, use_bias = p[:8]
             h, w = t.shape[2], t.shape[3]
             if padding == 2:  # explicit
@@ -358,6 +363,29 @@ for kind, label in ((MAX_POOL, "max"), (AVG_POOL, "avg")):
         grad_case("%s pool 6x7x2 p3x2 s1x2 explicit (2 0 0 1)%s" % (label, tag), 1, 6, 7, 2,
                   [Spec(kind, [3, 2, 1, 2, EX, 2, 0, 0, 1, count])], -2, -1)  # negative: padding must not win
 grad_case("avg pool 7x5x3 p3x3 s2 same count_include_pad", 2, 7, 5, 3, [Spec(AVG_POOL, [3, 3, 2, 2, SAME, 0, 0, 0, 0, 1])])
+
+# Grouped Conv2D and DepthwiseConv2D (PyTorch's groups; Keras's depthwise kernel layout).
+
+
+def dw_spec(c, mult, kh, kw, sh=1, sw=1, padding=VALID, act=0, use_bias=True, pads=(0, 0, 0, 0), clip=(0.0, 6.0)):
+    kernel = uniform((kh, kw, c, mult), -0.5, 0.5)
+    bias = uniform((c * mult,), -0.5, 0.5) if use_bias else None
+    return Spec(DEPTHWISE, [kh, kw, sh, sw, padding, mult, act, int(use_bias)] + list(pads), clip, kernel, bias)
+
+
+grad_case("conv 6x5x4 f6 k3x3 s1 same groups 2 relu", 2, 6, 5, 4,
+          [conv_spec(4, 6, 3, 3, 1, 1, SAME, ACT["relu"], groups=2)])
+grad_case("conv 7x7x6 f9 k2x3 s2x1 valid groups 3 nobias", 1, 7, 7, 6,
+          [conv_spec(6, 9, 2, 3, 2, 1, VALID, use_bias=False, groups=3)])
+grad_case("conv 5x6x8 f8 k3x3 s2 explicit (1 1 1 1) groups 8", 2, 5, 6, 8,
+          [conv_spec(8, 8, 3, 3, 2, 2, EX, pads=(1, 1, 1, 1), groups=8)])
+grad_case("depthwise 6x5x3 x1 k3x3 s1 same relu6 -> 1x1 conv (MobileNet)", 2, 6, 5, 3,
+          [dw_spec(3, 1, 3, 3, 1, 1, SAME, ACT["relu6"]), conv_spec(3, 4, 1, 1)], -2, 2)
+grad_case("depthwise 7x6x2 x3 k3x3 s2 same", 1, 7, 6, 2, [dw_spec(2, 3, 3, 3, 2, 2, SAME)])
+grad_case("depthwise 6x7x4 x2 k5x3 s1 explicit (2 1 0 1) hard_swish nobias", 2, 6, 7, 4,
+          [dw_spec(4, 2, 5, 3, 1, 1, EX, ACT["hard_swish"], False, (2, 1, 0, 1))], -3, 3)
+grad_case("depthwise 9x9x16 x1 k3x3 s2 explicit (0 1 0 1) (MobileNetV2 stride 2)", 1, 9, 9, 16,
+          [dw_spec(16, 1, 3, 3, 2, 2, EX, pads=(0, 1, 0, 1))])
 
 
 def write_grads(path):

@@ -171,7 +171,24 @@ static tfx_layer *add_spec(tfx_model *m, const spec *s)
         o.clip_min = s->f[0];
         o.clip_max = s->f[1];
         o.pad_top = p[8], o.pad_bottom = p[9], o.pad_left = p[10], o.pad_right = p[11];
+        o.groups = p[12] ? p[12] : 1;
         assert_int_equal(tfx_model_add_conv2d(m, &o, &l), TFX_OK);
+        break;
+    }
+    case TFX_LAYER_DEPTHWISE_CONV2D: {
+        tfx_depthwise_conv2d_options o = TFX_DEPTHWISE_CONV2D_OPTIONS_INIT;
+        o.kernel_h = p[0];
+        o.kernel_w = p[1];
+        o.stride_h = p[2];
+        o.stride_w = p[3];
+        o.padding = p[4];
+        o.depth_multiplier = p[5];
+        o.activation = p[6];
+        o.use_bias = p[7];
+        o.pad_top = p[8], o.pad_bottom = p[9], o.pad_left = p[10], o.pad_right = p[11];
+        o.clip_min = s->f[0];
+        o.clip_max = s->f[1];
+        assert_int_equal(tfx_model_add_depthwise_conv2d(m, &o, &l), TFX_OK);
         break;
     }
     case TFX_LAYER_DENSE: {

@@ -193,7 +193,8 @@ static void signature(tfx_model *m, size_t n, sigbuf *s)
         tfx_layer *l = m->layers[i];
         int kind = l->ops->kind;
         size_t osz = n * tfx__shape_size(l->out);
-        if ((kind == TFX_LAYER_CONV2D || kind == TFX_LAYER_DENSE) && l->preact && is_kinky(l->cfg.activation)) {
+        if ((kind == TFX_LAYER_CONV2D || kind == TFX_LAYER_DENSE || kind == TFX_LAYER_DEPTHWISE_CONV2D) && l->preact &&
+            is_kinky(l->cfg.activation)) {
             for (size_t j = 0; j < osz; j++) sig_push(s, kink_piece(l, l->preact[j]));
         } else if (kind == TFX_LAYER_ACTIVATION && is_kinky(l->cfg.activation)) {
             for (size_t j = 0; j < osz; j++) sig_push(s, kink_piece(l, m->acts[i][j]));
@@ -373,7 +374,7 @@ static void randomise_params(tfx_model *m, tfx__rng *rng, int grid)
         tfx_layer *l = m->layers[i];
         float *p = tfx__layer_params(l);
         int kind = l->ops->kind;
-        if (kind == TFX_LAYER_CONV2D || kind == TFX_LAYER_DENSE) {
+        if (kind == TFX_LAYER_CONV2D || kind == TFX_LAYER_DENSE || kind == TFX_LAYER_DEPTHWISE_CONV2D) {
             size_t k = 0, b = 0;
             assert_int_equal(tfx_layer_weight_sizes(l, &k, &b), TFX_OK);
             assert_int_equal(k + b, l->n_params);
@@ -764,6 +765,64 @@ static void test_zero_padding(void **state)
     tfx_model_free(m);
 }
 
+/* Grouped Conv2D and DepthwiseConv2D (the direct grouped kernels), with strides, SAME and
+ * explicit padding and fused activations. */
+static void test_grouped_and_depthwise(void **state)
+{
+    (void)state;
+    static const struct {
+        int h, w, c, f, groups, k, s, padding, act;
+    } convs[] = {
+        {6, 5, 4, 6, 2, 3, 1, TFX_PADDING_SAME, TFX_ACTIVATION_TANH},
+        {7, 6, 6, 3, 3, 2, 2, TFX_PADDING_VALID, TFX_ACTIVATION_LINEAR},
+        {5, 5, 4, 8, 4, 3, 2, TFX_PADDING_EXPLICIT, TFX_ACTIVATION_HARD_SWISH},
+    };
+    for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) {
+        tfx_model *m = new_model(convs[i].h, convs[i].w, convs[i].c);
+        tfx_conv2d_options o = TFX_CONV2D_OPTIONS_INIT;
+        o.filters = convs[i].f;
+        o.kernel_h = o.kernel_w = convs[i].k;
+        o.stride_h = o.stride_w = convs[i].s;
+        o.padding = convs[i].padding;
+        if (o.padding == TFX_PADDING_EXPLICIT) o.pad_top = 2, o.pad_bottom = 0, o.pad_left = 1, o.pad_right = 1;
+        o.activation = convs[i].act;
+        o.groups = convs[i].groups;
+        assert_int_equal(tfx_model_add_conv2d(m, &o, NULL), TFX_OK);
+        char label[96];
+        snprintf(label, sizeof label, "Conv2D groups %d %d->%d k%d s%d %s", convs[i].groups, convs[i].c, convs[i].f,
+                 convs[i].k, convs[i].s, act_name(convs[i].act));
+        gc_opts g = {2, 0, 0, 770 + i, is_kinky(convs[i].act) ? GRID_COARSE : GRID_FINE, 0, 0};
+        gradcheck_model(m, &g, label, 0);
+        tfx_model_free(m);
+    }
+    static const struct {
+        int h, w, c, mult, k, s, padding, act;
+    } dws[] = {
+        {6, 5, 3, 1, 3, 1, TFX_PADDING_SAME, TFX_ACTIVATION_RELU6},
+        {7, 6, 2, 3, 3, 2, TFX_PADDING_SAME, TFX_ACTIVATION_LINEAR},
+        {5, 6, 4, 2, 2, 1, TFX_PADDING_EXPLICIT, TFX_ACTIVATION_SIGMOID},
+        {6, 6, 3, 1, 3, 2, TFX_PADDING_VALID, TFX_ACTIVATION_LINEAR},
+    };
+    for (size_t i = 0; i < sizeof dws / sizeof dws[0]; i++) {
+        tfx_model *m = new_model(dws[i].h, dws[i].w, dws[i].c);
+        tfx_depthwise_conv2d_options o = TFX_DEPTHWISE_CONV2D_OPTIONS_INIT;
+        o.kernel_h = o.kernel_w = dws[i].k;
+        o.stride_h = o.stride_w = dws[i].s;
+        o.padding = dws[i].padding;
+        if (o.padding == TFX_PADDING_EXPLICIT) o.pad_top = 1, o.pad_bottom = 2, o.pad_left = 0, o.pad_right = 1;
+        o.depth_multiplier = dws[i].mult;
+        o.activation = dws[i].act;
+        assert_int_equal(tfx_model_add_depthwise_conv2d(m, &o, NULL), TFX_OK);
+        add_conv(m, 2, 1, 1, 1, 1, TFX_PADDING_VALID, TFX_ACTIVATION_LINEAR, 0.0f, 1); /* MobileNet's pointwise */
+        char label[96];
+        snprintf(label, sizeof label, "DepthwiseConv2D x%d %d ch k%d s%d %s -> 1x1 Conv2D", dws[i].mult, dws[i].c,
+                 dws[i].k, dws[i].s, act_name(dws[i].act));
+        gc_opts g = {2, 0, 0, 780 + i, is_kinky(dws[i].act) ? GRID_COARSE : GRID_FINE, 0, 0};
+        gradcheck_model(m, &g, label, 0);
+        tfx_model_free(m);
+    }
+}
+
 /* ---------- Dropout ---------- */
 
 static void test_dropout(void **state)
@@ -1056,6 +1115,7 @@ int main(void)
         cmocka_unit_test(test_global_max_pooling),
         cmocka_unit_test(test_zero_padding),
         cmocka_unit_test(test_explicit_padding),
+        cmocka_unit_test(test_grouped_and_depthwise),
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_activation_layers),
         cmocka_unit_test(test_batch_norm),

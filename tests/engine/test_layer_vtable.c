@@ -18,7 +18,7 @@
 
 #define OK(call) assert_int_equal((call), TFX_OK)
 /* The last tfx_layer_kind: every kind up to it is registered and tested here. */
-#define LAST_KIND TFX_LAYER_ZERO_PADDING2D
+#define LAST_KIND TFX_LAYER_DEPTHWISE_CONV2D
 
 static void test_registry_and_entries(void **state)
 {
@@ -75,6 +75,12 @@ static tfx_model *every_kind(void)
     p.padding = TFX_PADDING_SAME;
     OK(tfx_model_add_average_pooling2d(m, &p, NULL));
     OK(tfx_model_add_dropout(m, 0.375f, NULL, NULL));
+    c.groups = 2, c.padding = TFX_PADDING_EXPLICIT, c.pad_top = c.pad_bottom = 1, c.pad_right = 2, c.stride_h = 1;
+    OK(tfx_model_add_conv2d(m, &c, NULL)); /* 4 -> 4 channels in 2 groups */
+    tfx_depthwise_conv2d_options dw = TFX_DEPTHWISE_CONV2D_OPTIONS_INIT;
+    dw.depth_multiplier = 2, dw.padding = TFX_PADDING_SAME, dw.activation = TFX_ACTIVATION_CLIP;
+    dw.clip_min = -1.0f, dw.clip_max = 1.5f;
+    OK(tfx_model_add_depthwise_conv2d(m, &dw, NULL)); /* 4 -> 8 channels */
     OK(tfx_model_add_zero_padding2d(m, 1, 2, 0, 3, NULL, NULL));
     OK(tfx_model_add_flatten(m, NULL, NULL));
     OK(tfx_model_add_clip(m, -0.5f, 2.0f, NULL, NULL));
@@ -127,6 +133,10 @@ static void test_config_records_round_trip(void **state)
             back.pad_left = l->cfg.pad_left;
             back.pad_bottom = l->cfg.pad_bottom;
             back.pad_right = l->cfg.pad_right;
+            if (o->kind == TFX_LAYER_DEPTHWISE_CONV2D) { /* from the input channels, by infer */
+                back.groups = l->cfg.groups;
+                back.filters = l->cfg.filters;
+            }
             assert_memory_equal(&back, &l->cfg, sizeof back);
             if (o->config_bytes) { /* all-ones fields: negative sizes, NaN rates, unknown activations */
                 memset(junk, 0xff, sizeof junk);

@@ -36,8 +36,14 @@ static tfx_model *new_kinds_model(int bias, int head_activation)
     OK(tfx_model_add_conv2d(m, &c, NULL));
     OK(tfx_model_add_clip(m, -0.25f, 0.5f, "clip", NULL));
     OK(tfx_model_add_zero_padding2d(m, 1, 0, 2, 1, NULL, NULL));
+    tfx_depthwise_conv2d_options dw = TFX_DEPTHWISE_CONV2D_OPTIONS_INIT;
+    dw.depth_multiplier = 2;
+    dw.padding = TFX_PADDING_SAME;
+    dw.use_bias = bias;
+    OK(tfx_model_add_depthwise_conv2d(m, &dw, NULL)); /* 4 -> 8 channels */
     c.activation = TFX_ACTIVATION_HARD_SWISH;
-    c.filters = 5;
+    c.filters = 6;
+    c.groups = 2;
     c.name = "last_conv";
     OK(tfx_model_add_conv2d(m, &c, NULL));
     OK(tfx_model_add_activation(m, TFX_ACTIVATION_HARD_SIGMOID, 0.0f, "hsig", NULL));

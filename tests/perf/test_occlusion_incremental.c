@@ -142,6 +142,18 @@ static tfx_model *make_model(int kind, int H, int W, int C)
         OK(tfx_model_add_clip(m, -0.25f, 0.5f, NULL, NULL));
         OK(tfx_model_add_zero_padding2d(m, 1, 2, 3, 0, NULL, NULL));
         conv(m, 8, 3, 1, TFX_PADDING_VALID, TFX_ACTIVATION_HARD_SWISH);
+        {
+            tfx_depthwise_conv2d_options dw = TFX_DEPTHWISE_CONV2D_OPTIONS_INIT;
+            dw.depth_multiplier = 2;
+            dw.padding = TFX_PADDING_SAME;
+            dw.activation = TFX_ACTIVATION_RELU6;
+            OK(tfx_model_add_depthwise_conv2d(m, &dw, NULL));
+            tfx_conv2d_options g = TFX_CONV2D_OPTIONS_INIT;
+            g.filters = 8;
+            g.groups = 4;
+            g.kernel_h = g.kernel_w = 2;
+            OK(tfx_model_add_conv2d(m, &g, NULL));
+        }
         OK(tfx_model_add_activation(m, TFX_ACTIVATION_HARD_SIGMOID, 0.0f, NULL, NULL));
         OK(tfx_model_add_global_max_pooling2d(m, NULL, NULL));
         dense(m, 3, TFX_ACTIVATION_SOFTMAX);
@@ -289,8 +301,8 @@ static void test_paste_and_partial_depth(void **state)
 static void test_new_kinds(void **state)
 {
     (void)state;
-    check(M_NEW_KINDS, 16, 16, 3, 2, 2, 0, 0, 5, 0);
-    EXTRA check(M_NEW_KINDS, 15, 17, 2, 3, 2, 5, 0, 5, 0);
+    check(M_NEW_KINDS, 16, 16, 3, 2, 2, 0, 0, 7, 0);
+    EXTRA check(M_NEW_KINDS, 15, 17, 2, 3, 2, 5, 0, 7, 0);
 }
 
 static void test_full_path_when_no_gain(void **state)

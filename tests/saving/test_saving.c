@@ -750,6 +750,21 @@ static tfx_model *new_options_model(void)
     p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 0;
     p.name = "avg_same_count_pad";
     OK(tfx_model_add_average_pooling2d(m, &p, NULL));
+    c.padding = TFX_PADDING_VALID;
+    c.pad_top = c.pad_bottom = c.pad_left = c.pad_right = 0;
+    c.kernel_h = c.kernel_w = 2;
+    c.stride_h = c.stride_w = 1;
+    c.groups = 2;
+    c.filters = 6;
+    c.name = "conv_groups";
+    OK(tfx_model_add_conv2d(m, &c, NULL));
+    tfx_depthwise_conv2d_options dw = TFX_DEPTHWISE_CONV2D_OPTIONS_INIT;
+    dw.depth_multiplier = 2;
+    dw.padding = TFX_PADDING_EXPLICIT;
+    dw.pad_top = dw.pad_right = 1;
+    dw.activation = TFX_ACTIVATION_RELU6;
+    dw.name = "depthwise";
+    OK(tfx_model_add_depthwise_conv2d(m, &dw, NULL));
     OK(tfx_model_add_global_max_pooling2d(m, NULL, NULL));
     tfx_dense_options d = TFX_DENSE_OPTIONS_INIT;
     d.units = 3;
@@ -782,15 +797,17 @@ static void test_roundtrip_new_options(void **state)
         assert_memory_equal(&tfx_model_layer(m, i)->cfg, &tfx_model_layer(l, i)->cfg, sizeof(tfx__layer_config));
     /* Records grow only where a new field is used: 0.1's lengths otherwise (older readers load
      * such files; they refuse the longer records). */
-    assert_int_equal(layer_cfg_len(b, 0), 56); /* Conv2D with clip: the appended fields */
+    assert_int_equal(layer_cfg_len(b, 0), 60); /* Conv2D with clip: the appended fields */
     assert_int_equal(layer_cfg_len(b, 1), 36); /* Conv2D hard swish: 0.1's record */
     assert_int_equal(layer_cfg_len(b, 2), 8);  /* Activation relu6 */
     assert_int_equal(layer_cfg_len(b, 3), 12); /* Activation clip */
     assert_int_equal(layer_cfg_len(b, 4), 16); /* ZeroPadding2D */
-    assert_int_equal(layer_cfg_len(b, 6), 56); /* Conv2D explicit padding */
+    assert_int_equal(layer_cfg_len(b, 6), 60); /* Conv2D explicit padding */
     assert_int_equal(layer_cfg_len(b, 7), 40); /* MaxPooling2D explicit padding */
     assert_int_equal(layer_cfg_len(b, 9), 40); /* AveragePooling2D SAME counting the padding */
-    assert_int_equal(layer_cfg_len(b, 11), 20); /* Dense clip */
+    assert_int_equal(layer_cfg_len(b, 10), 60); /* Conv2D groups */
+    assert_int_equal(layer_cfg_len(b, 11), 56); /* DepthwiseConv2D */
+    assert_int_equal(layer_cfg_len(b, 13), 20); /* Dense clip */
     size_t n2;
     uint8_t *b2 = save_mem(l, &n2);
     assert_int_equal(n, n2);
@@ -834,8 +851,20 @@ static void test_roundtrip_new_options(void **state)
     HOSTILE(h, TFX_EFORMAT, "layer 7 ('max_explicit'): count_include_pad = 1 must be in 0..0");
     h = fresh(b, n), wr32(h.b + C8 + 36, 2);
     HOSTILE(h, TFX_EFORMAT, "layer 8 ('avg_explicit_count_pad'): count_include_pad = 2 must be in 0..1");
+    const size_t C11 = layer_cfg_off(b, 10), C12 = layer_cfg_off(b, 11);
+    h = fresh(b, n), wr32(h.b + C11 + 56, 3); /* 4 channels, 6 filters */
+    HOSTILE(h, TFX_EFORMAT, "layer 10 ('conv_groups'): groups = 3 must divide the 4 input channels and the 6 filters");
+    h = fresh(b, n), wr32(h.b + C11 + 56, -1);
+    HOSTILE(h, TFX_EFORMAT, "layer 10 ('conv_groups'): groups = -1 must be in 1..1048576");
+    h = fresh(b, n), wr32(h.b + C11 + 56, 1); /* a dense conv: more weights than the file holds */
+    HOSTILE(h, TFX_EFORMAT, "layer 10 ('conv_groups'): 54 trainable and 0 non-trainable weights, the architecture "
+                            "needs 102");
+    h = fresh(b, n), wr32(h.b + C12 + 20, 0);
+    HOSTILE(h, TFX_EFORMAT, "layer 11 ('depthwise'): depth_multiplier = 0 must be in 1..1048576");
+    h = fresh(b, n), wr32(h.b + C12 + 20, 1 << 20);
+    HOSTILE(h, TFX_EFORMAT, "layer 11 ('depthwise'): 6 channels x depth_multiplier 1048576 is more than");
     h = fresh(b, n), wr32(h.b + C0 - 2, 38); /* neither length */
-    HOSTILE(h, TFX_EFORMAT, "layer 0 ('conv_clip'): configuration of 38 bytes, a Conv2D has 36 or 56");
+    HOSTILE(h, TFX_EFORMAT, "layer 0 ('conv_clip'): configuration of 38 bytes, a Conv2D has 36 or 60");
     free(b);
     tfx_model_free(m);
 }
