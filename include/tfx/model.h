@@ -44,7 +44,8 @@ typedef enum tfx_layer_kind {
     TFX_LAYER_BATCH_NORMALIZATION = 9,
     TFX_LAYER_GLOBAL_MAX_POOLING2D = 10,
     TFX_LAYER_ZERO_PADDING2D = 11,
-    TFX_LAYER_DEPTHWISE_CONV2D = 12
+    TFX_LAYER_DEPTHWISE_CONV2D = 12,
+    TFX_LAYER_RESHAPE = 13
 } tfx_layer_kind;
 
 #define TFX_CONV2D_OPTIONS_VERSION 2
@@ -160,6 +161,11 @@ TFX_API int tfx_model_add_global_max_pooling2d(tfx_model *m, const char *name, t
  * each 0..2^20. */
 TFX_API int tfx_model_add_zero_padding2d(tfx_model *m, int top, int bottom, int left, int right, const char *name,
                                          tfx_layer **out);
+/* Keras Reshape((height, width, channels)): the same values in NHWC order under another shape
+ * (a view: no copy). One of the three may be -1: inferred from the input size. A flat (None, k)
+ * target is tfx_model_add_flatten. */
+TFX_API int tfx_model_add_reshape(tfx_model *m, int height, int width, int channels, const char *name,
+                                  tfx_layer **out);
 /* rate in [0, 1): fraction of units dropped in training (inverted dropout); identity otherwise. */
 TFX_API int tfx_model_add_dropout(tfx_model *m, float rate, const char *name, tfx_layer **out);
 /* alpha: leaky_relu / elu parameter, 0 for the Keras default. TFX_ACTIVATION_CLIP needs its

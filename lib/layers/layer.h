@@ -228,6 +228,7 @@ extern const tfx__layer_ops tfx__batch_norm_ops;
 extern const tfx__layer_ops tfx__global_max_pooling2d_ops;
 extern const tfx__layer_ops tfx__zero_padding2d_ops;
 extern const tfx__layer_ops tfx__depthwise_conv2d_ops;
+extern const tfx__layer_ops tfx__reshape_ops;
 
 /* Output size of a window layer (Conv2D, pooling) from cfg's kernel, strides and padding; sets
  * cfg.pad_* for VALID and SAME. TFX_ESHAPE (message naming the kernel) when the window does

@@ -357,6 +357,40 @@ int tfx_model_add_zero_padding2d(tfx_model *m, int top, int bottom, int left, in
     return tfx__model_add_layer(m, &tfx__zero_padding2d_ops, &c, name, out);
 }
 
+int tfx_model_add_reshape(tfx_model *m, int height, int width, int channels, const char *name, tfx_layer **out)
+{
+    static const char fn[] = "tfx_model_add_reshape";
+    if (out) *out = NULL;
+    TFX__CHECK_NULL(m);
+    int dims[3] = {height, width, channels}, unknown = -1;
+    double known = 1.0;
+    for (int i = 0; i < 3; i++) {
+        TFX__CHECK_ARG(dims[i] == -1 || (dims[i] >= 1 && dims[i] <= TFX__MAX_DIM),
+                       "%s: target shape %dx%dx%d: each size must be in 1..%d, or one of them -1", fn, height, width,
+                       channels, TFX__MAX_DIM);
+        if (dims[i] != -1) {
+            known *= dims[i];
+            continue;
+        }
+        TFX__CHECK_ARG(unknown < 0, "%s: target shape %dx%dx%d: only one size may be -1", fn, height, width, channels);
+        unknown = i;
+    }
+    const tfx__shape in = m->n_layers ? m->layers[m->n_layers - 1]->out : m->input;
+    const double total = (double)tfx__shape_size(in);
+    if (unknown >= 0) {
+        const double d = total / known;
+        if (d != (double)(long)d || d < 1.0 || d > TFX__MAX_DIM)
+            return tfx__error(TFX_ESHAPE, "%s: target shape %dx%dx%d: the input's %.0f values do not give the -1 size",
+                              fn, height, width, channels, total);
+        dims[unknown] = (int)d;
+    }
+    tfx__layer_config c = {0};
+    c.kernel_h = dims[0];
+    c.kernel_w = dims[1];
+    c.filters = dims[2];
+    return tfx__model_add_layer(m, &tfx__reshape_ops, &c, name, out);
+}
+
 int tfx_model_add_dropout(tfx_model *m, float rate, const char *name, tfx_layer **out)
 {
     if (out) *out = NULL;

@@ -1102,6 +1102,17 @@ static void test_new_layer_options_refused(void **state)
     CHECK_ERR(tfx_model_add_global_max_pooling2d(m, NULL, NULL), TFX_ESHAPE,
               "GlobalMaxPooling2D needs an image input (h, w, c), got a flat tensor of 60");
     CHECK_ERR(tfx_model_add_zero_padding2d(m, 1, 1, 1, 1, NULL, NULL), TFX_ESHAPE, "ZeroPadding2D needs an image");
+    CHECK_ERR(tfx_model_add_reshape(m, -1, -1, 6, NULL, NULL), TFX_EINVAL,
+              "tfx_model_add_reshape: target shape -1x-1x6: only one size may be -1");
+    CHECK_ERR(tfx_model_add_reshape(m, 0, 2, 6, NULL, NULL), TFX_EINVAL, "each size must be in 1..1048576");
+    CHECK_ERR(tfx_model_add_reshape(m, 7, -1, 1, NULL, NULL), TFX_ESHAPE,
+              "tfx_model_add_reshape: target shape 7x-1x1: the input's 60 values do not give the -1 size");
+    CHECK_ERR(tfx_model_add_reshape(m, 7, 2, 4, NULL, NULL), TFX_ESHAPE,
+              "target shape 7x2x4 has 56 values, the input 1x1x60 has 60");
+    tfx_layer *r = NULL;
+    OK(tfx_model_add_reshape(m, 5, -1, 3, NULL, &r)); /* a flat tensor back to an image */
+    OK(tfx_layer_output_shape(r, s));
+    assert_true(s[0] == 5 && s[1] == 4 && s[2] == 3);
     tfx_model_free(m);
 }
 

@@ -208,7 +208,7 @@ add("global average pooling 5x3x4 batch 3", GAP, 3, 5, 3, 4, 0, 0, 0, 0, 0, 0, 0
 # use_bias; floats as Conv2D. Flatten (3): none. Activation (8): activation; floats: clip
 # min, max (alpha for others).
 ACT = {"linear": 0, "relu": 1, "relu6": 8, "clip": 9, "hard_sigmoid": 10, "hard_swish": 11}
-ACTIVATION, FLATTEN, GMP, ZERO_PADDING, DEPTHWISE = 8, 3, 10, 11, 12
+ACTIVATION, FLATTEN, GMP, ZERO_PADDING, DEPTHWISE, RESHAPE = 8, 3, 10, 11, 12, 13
 
 
 def act_ref(t, act, lo=0.0, hi=6.0):
@@ -288,6 +288,8 @@ def run_specs(x_nhwc, specs):
                 total = F.avg_pool2d(F.pad(t, (left, right, top, bottom)), (kh, kw), (sh, sw), divisor_override=1)
                 ones = F.pad(torch.ones_like(t), (left, right, top, bottom))
                 t = total / F.avg_pool2d(ones, (kh, kw), (sh, sw), divisor_override=1)
+        elif s.kind == RESHAPE:  # Keras's Reshape of the NHWC tensor
+            t = nhwc_to_nchw(nchw_to_nhwc(t).reshape(t.shape[0], p[0], p[1], p[2]))
         elif s.kind == ZERO_PADDING:  # top, bottom, left, right
             t = F.pad(t, (p[2], p[3], p[0], p[1]))
         elif s.kind == GMP:  # the gradient to the first maximum (max_pool2d's indices)
@@ -386,6 +388,10 @@ grad_case("depthwise 6x7x4 x2 k5x3 s1 explicit (2 1 0 1) hard_swish nobias", 2, 
           [dw_spec(4, 2, 5, 3, 1, 1, EX, ACT["hard_swish"], False, (2, 1, 0, 1))], -3, 3)
 grad_case("depthwise 9x9x16 x1 k3x3 s2 explicit (0 1 0 1) (MobileNetV2 stride 2)", 1, 9, 9, 16,
           [dw_spec(16, 1, 3, 3, 2, 2, EX, pads=(0, 1, 0, 1))])
+
+# Reshape between two convs (the second sees the NHWC values regrouped).
+grad_case("conv 4x6x2 f3 same -> reshape 6x2x6 -> conv 2x2", 2, 4, 6, 2,
+          [conv_spec(2, 3, 3, 3, 1, 1, SAME, ACT["relu"]), Spec(RESHAPE, [6, 2, 6]), conv_spec(6, 2, 2, 2)])
 
 
 def write_grads(path):

@@ -220,6 +220,9 @@ static tfx_layer *add_spec(tfx_model *m, const spec *s)
             assert_int_equal(tfx_model_add_average_pooling2d(m, &o, &l), TFX_OK);
         break;
     }
+    case TFX_LAYER_RESHAPE:
+        assert_int_equal(tfx_model_add_reshape(m, p[0], p[1], p[2], NULL, &l), TFX_OK);
+        break;
     case TFX_LAYER_ZERO_PADDING2D:
         assert_int_equal(tfx_model_add_zero_padding2d(m, p[0], p[1], p[2], p[3], NULL, &l), TFX_OK);
         break;

@@ -823,6 +823,19 @@ static void test_grouped_and_depthwise(void **state)
     }
 }
 
+/* Reshape: a view; the layers around it see the values in NHWC order. */
+static void test_reshape(void **state)
+{
+    (void)state;
+    tfx_model *m = new_model(4, 6, 2);
+    add_conv(m, 3, 3, 3, 1, 1, TFX_PADDING_SAME, TFX_ACTIVATION_TANH, 0.0f, 1);
+    assert_int_equal(tfx_model_add_reshape(m, 6, -1, 6, NULL, NULL), TFX_OK); /* 4x6x3 -> 6x2x6 */
+    add_conv(m, 2, 2, 2, 1, 1, TFX_PADDING_VALID, TFX_ACTIVATION_LINEAR, 0.0f, 1);
+    gc_opts o = {2, 0, 0, 790, GRID_FINE, 0, 0};
+    gradcheck_model(m, &o, "Conv2D tanh -> Reshape 6x2x6 -> Conv2D", 0);
+    tfx_model_free(m);
+}
+
 /* ---------- Dropout ---------- */
 
 static void test_dropout(void **state)
@@ -1116,6 +1129,7 @@ int main(void)
         cmocka_unit_test(test_zero_padding),
         cmocka_unit_test(test_explicit_padding),
         cmocka_unit_test(test_grouped_and_depthwise),
+        cmocka_unit_test(test_reshape),
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_activation_layers),
         cmocka_unit_test(test_batch_norm),

@@ -18,7 +18,7 @@
 
 #define OK(call) assert_int_equal((call), TFX_OK)
 /* The last tfx_layer_kind: every kind up to it is registered and tested here. */
-#define LAST_KIND TFX_LAYER_DEPTHWISE_CONV2D
+#define LAST_KIND TFX_LAYER_RESHAPE
 
 static void test_registry_and_entries(void **state)
 {
@@ -82,6 +82,7 @@ static tfx_model *every_kind(void)
     dw.clip_min = -1.0f, dw.clip_max = 1.5f;
     OK(tfx_model_add_depthwise_conv2d(m, &dw, NULL)); /* 4 -> 8 channels */
     OK(tfx_model_add_zero_padding2d(m, 1, 2, 0, 3, NULL, NULL));
+    OK(tfx_model_add_reshape(m, 2, -1, 4, NULL, NULL));
     OK(tfx_model_add_flatten(m, NULL, NULL));
     OK(tfx_model_add_clip(m, -0.5f, 2.0f, NULL, NULL));
     tfx_dense_options d = TFX_DENSE_OPTIONS_INIT;

@@ -47,6 +47,7 @@ static tfx_model *new_kinds_model(int bias, int head_activation)
     c.name = "last_conv";
     OK(tfx_model_add_conv2d(m, &c, NULL));
     OK(tfx_model_add_activation(m, TFX_ACTIVATION_HARD_SIGMOID, 0.0f, "hsig", NULL));
+    OK(tfx_model_add_reshape(m, W + 3, -1, 3, NULL, NULL)); /* regroups the hsig map's values */
     OK(tfx_model_add_global_max_pooling2d(m, NULL, NULL));
     tfx_dense_options d = TFX_DENSE_OPTIONS_INIT;
     d.units = 3;

@@ -765,6 +765,7 @@ static tfx_model *new_options_model(void)
     dw.activation = TFX_ACTIVATION_RELU6;
     dw.name = "depthwise";
     OK(tfx_model_add_depthwise_conv2d(m, &dw, NULL));
+    OK(tfx_model_add_reshape(m, -1, 3, 4, "reshape", NULL));
     OK(tfx_model_add_global_max_pooling2d(m, NULL, NULL));
     tfx_dense_options d = TFX_DENSE_OPTIONS_INIT;
     d.units = 3;
@@ -807,7 +808,8 @@ static void test_roundtrip_new_options(void **state)
     assert_int_equal(layer_cfg_len(b, 9), 40); /* AveragePooling2D SAME counting the padding */
     assert_int_equal(layer_cfg_len(b, 10), 60); /* Conv2D groups */
     assert_int_equal(layer_cfg_len(b, 11), 56); /* DepthwiseConv2D */
-    assert_int_equal(layer_cfg_len(b, 13), 20); /* Dense clip */
+    assert_int_equal(layer_cfg_len(b, 12), 12); /* Reshape */
+    assert_int_equal(layer_cfg_len(b, 14), 20); /* Dense clip */
     size_t n2;
     uint8_t *b2 = save_mem(l, &n2);
     assert_int_equal(n, n2);
@@ -863,6 +865,11 @@ static void test_roundtrip_new_options(void **state)
     HOSTILE(h, TFX_EFORMAT, "layer 11 ('depthwise'): depth_multiplier = 0 must be in 1..1048576");
     h = fresh(b, n), wr32(h.b + C12 + 20, 1 << 20);
     HOSTILE(h, TFX_EFORMAT, "layer 11 ('depthwise'): 6 channels x depth_multiplier 1048576 is more than");
+    const size_t C13 = layer_cfg_off(b, 12);
+    h = fresh(b, n), wr32(h.b + C13 + 4, 5);
+    HOSTILE(h, TFX_EFORMAT, "layer 12 ('reshape'): target shape 12x5x4 has 240 values, the input 6x2x12 has 144");
+    h = fresh(b, n), wr32(h.b + C13, 0);
+    HOSTILE(h, TFX_EFORMAT, "layer 12 ('reshape'): height = 0 must be in 1..1048576");
     h = fresh(b, n), wr32(h.b + C0 - 2, 38); /* neither length */
     HOSTILE(h, TFX_EFORMAT, "layer 0 ('conv_clip'): configuration of 38 bytes, a Conv2D has 36 or 60");
     free(b);
