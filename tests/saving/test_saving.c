@@ -870,6 +870,36 @@ static void test_roundtrip_new_options(void **state)
     HOSTILE(h, TFX_EFORMAT, "layer 12 ('reshape'): target shape 12x5x4 has 240 values, the input 6x2x12 has 144");
     h = fresh(b, n), wr32(h.b + C13, 0);
     HOSTILE(h, TFX_EFORMAT, "layer 12 ('reshape'): height = 0 must be in 1..1048576");
+    /* Every byte of the new records edited (valid CRC): refused with a message, or a model
+     * that predicts. */
+    static const uint8_t masks[] = {0xff, 0x01, 0x80, 0x40};
+    const size_t first = layer_cfg_off(b, 0) - 2, last = weights_off(b);
+    uint8_t *e = malloc(n);
+    assert_non_null(e);
+    for (size_t pos = first; pos < last; pos += under_valgrind() ? 7 : 1)
+        for (size_t k = 0; k < sizeof masks; k++) {
+            memcpy(e, b, n);
+            e[pos] ^= masks[k];
+            fix_crc(e, n);
+            tfx_model *got = NULL;
+            tfx_error_clear();
+            int rc = tfx_model_load_from_memory(&got, e, n);
+            if (rc == TFX_OK) {
+                int in[3], out[3];
+                OK(tfx_model_input_shape(got, in));
+                OK(tfx_model_output_shape(got, out));
+                float *xv = calloc((size_t)in[0] * in[1] * in[2], sizeof(float));
+                float *yv = calloc((size_t)out[0] * out[1] * out[2], sizeof(float));
+                assert_true(xv && yv);
+                OK(tfx_model_predict(got, xv, 1, yv));
+                free(xv);
+                free(yv);
+                tfx_model_free(got);
+            } else if (rc != TFX_EFORMAT || got || !tfx_error_last()->message[0]) {
+                fail_msg("edited byte %zu: rc %d, message \"%s\"", pos, rc, tfx_error_last()->message);
+            }
+        }
+    free(e);
     h = fresh(b, n), wr32(h.b + C0 - 2, 38); /* neither length */
     HOSTILE(h, TFX_EFORMAT, "layer 0 ('conv_clip'): configuration of 38 bytes, a Conv2D has 36 or 60");
     free(b);
