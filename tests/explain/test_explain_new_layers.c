@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "core/kernels.h"
 #include "tfx/tfx.h"
 
 #define OK(call)                                                                                   \
@@ -157,9 +158,62 @@ static void test_lrp_conserves(void **state)
     tfx_model_free(m);
 }
 
+/* The activation rules at their pieces: values, gradient, guided backprop (ReLU-like: the
+ * gradient where the input is inside and the incoming gradient positive) and deconvnet (the
+ * positive incoming gradient, the input ignored); LRP passes relevance through. */
+static void test_activation_rules(void **state)
+{
+    (void)state;
+    const float z[8] = {-7.0f, -3.0f, -1.5f, 0.0f, 0.25f, 3.0f, 6.0f, 8.0f};
+    const float dy[8] = {1.0f, -1.0f, 2.0f, -2.0f, 3.0f, -3.0f, 4.0f, 5.0f};
+    static const struct {
+        int act;
+        float lo, hi;
+        float y[8], grad[8], guided[8], deconv[8];
+    } cases[] = {
+        {TFX_ACTIVATION_RELU6, 0, 0, {0, 0, 0, 0, 0.25f, 3, 6, 6}, {0, 0, 0, 0, 3, -3, 0, 0}, {0, 0, 0, 0, 3, 0, 0, 0},
+         {1, 0, 2, 0, 3, 0, 4, 5}},
+        {TFX_ACTIVATION_CLIP, -2.0f, 3.0f, {-2, -2, -1.5f, 0, 0.25f, 3, 3, 3}, {0, 0, 2, -2, 3, 0, 0, 0},
+         {0, 0, 2, 0, 3, 0, 0, 0}, {1, 0, 2, 0, 3, 0, 4, 5}},
+        {TFX_ACTIVATION_HARD_SIGMOID, 0, 0, {0, 0, 0.25f, 0.5f, 3.25f / 6, 1, 1, 1},
+         {0, 0, 2.0f / 6, -2.0f / 6, 0.5f, 0, 0, 0}, {0, 0, 2.0f / 6, -2.0f / 6, 0.5f, 0, 0, 0},
+         {0, 0, 2.0f / 6, -2.0f / 6, 0.5f, 0, 0, 0}},
+        {TFX_ACTIVATION_HARD_SWISH, 0, 0, {0, 0, -0.375f, 0, 0.25f * 3.25f / 6, 3, 6, 8},
+         {0, 0.5f, 0, -1.0f, 3 * (0.25f / 3 + 0.5f), -4.5f, 4, 5}, {0, 0.5f, 0, -1.0f, 3 * (0.25f / 3 + 0.5f), -4.5f, 4, 5},
+         {0, 0.5f, 0, -1.0f, 3 * (0.25f / 3 + 0.5f), -4.5f, 4, 5}},
+    };
+    const tfx__rule grad = {TFX__RULE_GRADIENT, 0, 0, 0, 0, 0}, guided = {TFX__RULE_GUIDED, 0, 0, 0, 0, 0},
+                    deconv = {TFX__RULE_DECONVNET, 0, 0, 0, 0, 0}, lrp = {TFX__RULE_LRP_EPSILON, 0.1f, 0, 0, 0, 0};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        float y[8], d[8];
+        tfx__activation_forward(cases[k].act, cases[k].lo, cases[k].hi, z, y, 1, 8);
+        for (int i = 0; i < 8; i++) assert_float_equal(y[i], cases[k].y[i], 1e-6f);
+        const tfx__rule *rules[3] = {&grad, &guided, &deconv};
+        const float *want[3] = {cases[k].grad, cases[k].guided, cases[k].deconv};
+        for (int r = 0; r < 3; r++) {
+            OK(tfx__activation_backward(cases[k].act, cases[k].lo, cases[k].hi, z, y, dy, d, 1, 8, rules[r]));
+            for (int i = 0; i < 8; i++)
+                if (fabsf(d[i] - want[r][i]) > 1e-6f)
+                    fail_msg("activation %d rule %d: d[%d] = %g, want %g", cases[k].act, r, i, (double)d[i],
+                             (double)want[r][i]);
+        }
+        OK(tfx__activation_backward(cases[k].act, cases[k].lo, cases[k].hi, z, y, dy, d, 1, 8, &lrp));
+        assert_memory_equal(d, dy, sizeof d);
+        if (tfx__activation_output_suffices(cases[k].act, cases[k].lo)) { /* from the output alone: the same */
+            float d2[8];
+            for (int r = 0; r < 3; r++) {
+                OK(tfx__activation_backward(cases[k].act, cases[k].lo, cases[k].hi, z, y, dy, d, 1, 8, rules[r]));
+                OK(tfx__activation_backward(cases[k].act, cases[k].lo, cases[k].hi, NULL, y, dy, d2, 1, 8, rules[r]));
+                assert_memory_equal(d, d2, sizeof d);
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_activation_rules),
         cmocka_unit_test(test_every_method_runs),
         cmocka_unit_test(test_vanilla_gradients_match_differences),
         cmocka_unit_test(test_lrp_conserves),
