@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "model/model_internal.h"
+#include "testing.h"
 
 #define TOL 1e-5
 #define MAX_SPECS 8
@@ -319,10 +320,57 @@ static void test_golden_grads(void **state)
     free_cases(cases, count);
 }
 
+/* The grouped kernels split lines over threads: forward, input and kernel gradients are the
+ * same bits for every thread count. */
+static void test_grouped_thread_counts(void **state)
+{
+    (void)state;
+    tfx_model *m = NULL;
+    assert_int_equal(tfx_model_new(&m, 9, 7, 6), TFX_OK);
+    tfx_depthwise_conv2d_options dw = TFX_DEPTHWISE_CONV2D_OPTIONS_INIT;
+    dw.depth_multiplier = 2;
+    dw.stride_h = 2;
+    dw.padding = TFX_PADDING_SAME;
+    dw.activation = TFX_ACTIVATION_RELU6;
+    assert_int_equal(tfx_model_add_depthwise_conv2d(m, &dw, NULL), TFX_OK);
+    tfx_conv2d_options c = TFX_CONV2D_OPTIONS_INIT;
+    c.filters = 6;
+    c.groups = 3;
+    c.padding = TFX_PADDING_EXPLICIT;
+    c.pad_top = c.pad_left = 2;
+    assert_int_equal(tfx_model_add_conv2d(m, &c, NULL), TFX_OK);
+    const size_t n = 3, nx = n * 9 * 7 * 6, ny = n * tfx__shape_size(m->layers[1]->out);
+    float *x = malloc(nx * sizeof *x), *r = malloc(ny * sizeof *r), *ref = malloc((ny + nx + m->n_params) * sizeof *ref);
+    assert_true(x && r && ref);
+    for (size_t i = 0; i < nx; i++) x[i] = (float)((i * 37) % 23) / 11.0f - 1.0f;
+    for (size_t i = 0; i < ny; i++) r[i] = (float)((i * 13) % 7) / 3.0f - 1.0f;
+    static const int counts[] = {1, 2, 3, 5};
+    for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
+        tfx__threads_force(counts[k]);
+        assert_int_equal(tfx__model_forward(m, x, n, 0), TFX_OK);
+        float *gin = NULL;
+        assert_int_equal(tfx__model_backward(m, n, 1, r, 0, 1, TFX__BW_PARAM_GRADS, NULL, &gin), TFX_OK);
+        const float *parts[3] = {tfx__model_layer_output(m, 1), gin, m->grads};
+        const size_t sizes[3] = {ny, nx, m->n_params};
+        for (size_t p = 0, off = 0; p < 3; off += sizes[p], p++) {
+            if (k == 0)
+                memcpy(ref + off, parts[p], sizes[p] * sizeof(float));
+            else if (memcmp(ref + off, parts[p], sizes[p] * sizeof(float)) != 0)
+                fail_msg("%d threads: part %zu differs from one thread", counts[k], p);
+        }
+    }
+    tfx__threads_force(0);
+    free(x);
+    free(r);
+    free(ref);
+    tfx_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_grads),
+        cmocka_unit_test(test_grouped_thread_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
