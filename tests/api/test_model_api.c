@@ -1039,7 +1039,15 @@ static void test_new_layer_options_refused(void **state)
 {
     (void)state;
     tfx_model *m = NULL;
+    tfx_layer *none = (tfx_layer *)1;
+    CHECK_ERR(tfx_model_add_clip(NULL, 0, 1, NULL, &none), TFX_EINVAL, "'m' is NULL");
+    assert_null(none);
+    CHECK_ERR(tfx_model_add_global_max_pooling2d(NULL, NULL, NULL), TFX_EINVAL, "NULL");
+    CHECK_ERR(tfx_model_add_zero_padding2d(NULL, 1, 1, 1, 1, NULL, NULL), TFX_EINVAL, "NULL");
+    CHECK_ERR(tfx_model_add_reshape(NULL, 1, 1, 1, NULL, NULL), TFX_EINVAL, "NULL");
+    CHECK_ERR(tfx_model_add_depthwise_conv2d(NULL, NULL, NULL), TFX_EINVAL, "NULL");
     OK(tfx_model_new(&m, 6, 5, 2));
+    CHECK_ERR(tfx_model_add_depthwise_conv2d(m, NULL, NULL), TFX_EINVAL, "'o' is NULL");
     tfx_conv2d_options c = conv_opts(2, 3, TFX_ACTIVATION_RELU, NULL);
     c.pad_top = 1;
     CHECK_ERR(tfx_model_add_conv2d(m, &c, NULL), TFX_EINVAL,
