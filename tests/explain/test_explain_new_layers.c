@@ -155,6 +155,23 @@ static void test_lrp_conserves(void **state)
         if (fabs(sums[j] - sums[count - 1]) > 1e-4 * fmax(1.0, fabs(sums[count - 1])))
             fail_msg("relevance at layer %zu: %.9g, the score %.9g", j, sums[j], sums[count - 1]);
     tfx_attribution_free(a);
+    /* The other rules and the composites (z+ / alpha-beta on the grouped and depthwise convs,
+     * zB on the first conv) run and give finite relevance. */
+    static const int rules[] = {TFX_LRP_0, TFX_LRP_ALPHA_BETA, TFX_LRP_ZPLUS, TFX_LRP_COMPOSITE,
+                                TFX_LRP_COMPOSITE_AB};
+    for (size_t k = 0; k < sizeof rules / sizeof rules[0]; k++) {
+        o.lrp_rule = rules[k];
+        o.lrp_alpha = 2.0f;
+        o.lrp_beta = 1.0f;
+        o.lrp_low = -1.0f;
+        OK(tfx_explain(m, x, N, &o, &a));
+        for (size_t i = 0; i < N; i++) {
+            const float *v = tfx_attribution_data(a, i);
+            for (size_t j = 0; j < (size_t)H * W * C; j++)
+                if (!isfinite(v[j])) fail_msg("LRP rule %d: relevance %zu of image %zu not finite", rules[k], j, i);
+        }
+        tfx_attribution_free(a);
+    }
     tfx_model_free(m);
 }
 
