@@ -18,12 +18,17 @@ typedef enum tfx_activation {
     TFX_ACTIVATION_SOFTMAX = 4,    /* over the last (channel) axis */
     TFX_ACTIVATION_LEAKY_RELU = 5, /* x < 0: alpha * x (alpha 0 means Keras's 0.2) */
     TFX_ACTIVATION_ELU = 6,        /* x < 0: alpha * (exp(x) - 1) (alpha 0 means 1.0) */
-    TFX_ACTIVATION_SWISH = 7       /* x * sigmoid(x) */
+    TFX_ACTIVATION_SWISH = 7,      /* x * sigmoid(x) */
+    TFX_ACTIVATION_RELU6 = 8,      /* min(max(x, 0), 6) (Keras relu6, PyTorch ReLU6) */
+    TFX_ACTIVATION_CLIP = 9,       /* min(max(x, lo), hi): the bounds are clip_min / clip_max */
+    TFX_ACTIVATION_HARD_SIGMOID = 10, /* relu6(x + 3) / 6 (PyTorch; not tf.keras's 0.2 x + 0.5) */
+    TFX_ACTIVATION_HARD_SWISH = 11    /* x * relu6(x + 3) / 6 (MobileNetV3) */
 } tfx_activation;
 
 typedef enum tfx_padding {
     TFX_PADDING_VALID = 0,
-    TFX_PADDING_SAME = 1 /* output = ceil(input / stride); extra padding goes bottom/right, as Keras */
+    TFX_PADDING_SAME = 1,    /* output = ceil(input / stride); extra padding goes bottom/right, as Keras */
+    TFX_PADDING_EXPLICIT = 2 /* the options' pad_top/bottom/left/right (PyTorch's padding; ResNet's stem) */
 } tfx_padding;
 
 /* Layer kinds; append-only (the value is stored in model files). */
@@ -36,10 +41,14 @@ typedef enum tfx_layer_kind {
     TFX_LAYER_GLOBAL_AVERAGE_POOLING2D = 6,
     TFX_LAYER_DROPOUT = 7,
     TFX_LAYER_ACTIVATION = 8,
-    TFX_LAYER_BATCH_NORMALIZATION = 9
+    TFX_LAYER_BATCH_NORMALIZATION = 9,
+    TFX_LAYER_GLOBAL_MAX_POOLING2D = 10,
+    TFX_LAYER_ZERO_PADDING2D = 11,
+    TFX_LAYER_DEPTHWISE_CONV2D = 12,
+    TFX_LAYER_RESHAPE = 13
 } tfx_layer_kind;
 
-#define TFX_CONV2D_OPTIONS_VERSION 1
+#define TFX_CONV2D_OPTIONS_VERSION 2
 typedef struct tfx_conv2d_options {
     unsigned version;
     int filters;              /* > 0 */
@@ -50,12 +59,20 @@ typedef struct tfx_conv2d_options {
     float activation_alpha;   /* leaky_relu / elu parameter; 0: Keras default */
     int use_bias;             /* non-zero: add a bias (zero-initialised) */
     const char *name;         /* NULL: automatic ("conv2d", "conv2d_1", ...) */
+    /* version 2 */
+    float clip_min, clip_max; /* TFX_ACTIVATION_CLIP's bounds (finite, min < max); default 0, 6 */
+    int pad_top, pad_bottom;  /* TFX_PADDING_EXPLICIT: zero rows above and below (0..2^20); */
+    int pad_left, pad_right;  /* must be 0 with the other paddings */
+    int groups;               /* >= 1, dividing the input channels and filters: filter f reads only
+                                 the input channels of its group (Keras/PyTorch groups; kernel
+                                 [kh][kw][in / groups][filters]); default 1 */
 } tfx_conv2d_options;
-#define TFX_CONV2D_OPTIONS_INIT \
-    { TFX_CONV2D_OPTIONS_VERSION, 0, 3, 3, 1, 1, TFX_PADDING_VALID, TFX_ACTIVATION_LINEAR, 0.0f, 1, NULL }
+#define TFX_CONV2D_OPTIONS_INIT                                                                              \
+    { TFX_CONV2D_OPTIONS_VERSION, 0, 3, 3, 1, 1, TFX_PADDING_VALID, TFX_ACTIVATION_LINEAR, 0.0f, 1, NULL, 0.0f, \
+      6.0f, 0, 0, 0, 0, 1 }
 TFX_API int tfx_conv2d_options_init(tfx_conv2d_options *opts, unsigned version);
 
-#define TFX_DENSE_OPTIONS_VERSION 1
+#define TFX_DENSE_OPTIONS_VERSION 2
 typedef struct tfx_dense_options {
     unsigned version;
     int units;              /* > 0 */
@@ -63,20 +80,48 @@ typedef struct tfx_dense_options {
     float activation_alpha; /* leaky_relu / elu parameter; 0: Keras default */
     int use_bias;
     const char *name;
+    /* version 2 */
+    float clip_min, clip_max; /* TFX_ACTIVATION_CLIP's bounds (finite, min < max); default 0, 6 */
 } tfx_dense_options;
-#define TFX_DENSE_OPTIONS_INIT { TFX_DENSE_OPTIONS_VERSION, 0, TFX_ACTIVATION_LINEAR, 0.0f, 1, NULL }
+#define TFX_DENSE_OPTIONS_INIT { TFX_DENSE_OPTIONS_VERSION, 0, TFX_ACTIVATION_LINEAR, 0.0f, 1, NULL, 0.0f, 6.0f }
 TFX_API int tfx_dense_options_init(tfx_dense_options *opts, unsigned version);
 
-#define TFX_POOL2D_OPTIONS_VERSION 1
+#define TFX_POOL2D_OPTIONS_VERSION 2
 typedef struct tfx_pool2d_options {
     unsigned version;
     int pool_h, pool_w;     /* > 0 */
     int stride_h, stride_w; /* 0: same as the pool size (Keras strides=None) */
-    int padding;            /* tfx_padding; SAME averages over the valid cells only */
+    int padding;            /* tfx_padding; padded cells never win a max, and an average counts
+                               only the valid cells unless count_include_pad */
     const char *name;
+    /* version 2 */
+    int pad_top, pad_bottom; /* TFX_PADDING_EXPLICIT: pad rows, each below pool_h; */
+    int pad_left, pad_right; /* pad columns, each below pool_w; 0 with the other paddings */
+    int count_include_pad;   /* average pooling: divide by the whole window, padded cells
+                                included (PyTorch's default); 0: by the valid cells (Keras) */
 } tfx_pool2d_options;
-#define TFX_POOL2D_OPTIONS_INIT { TFX_POOL2D_OPTIONS_VERSION, 2, 2, 0, 0, TFX_PADDING_VALID, NULL }
+#define TFX_POOL2D_OPTIONS_INIT { TFX_POOL2D_OPTIONS_VERSION, 2, 2, 0, 0, TFX_PADDING_VALID, NULL, 0, 0, 0, 0, 0 }
 TFX_API int tfx_pool2d_options_init(tfx_pool2d_options *opts, unsigned version);
+
+#define TFX_DEPTHWISE_CONV2D_OPTIONS_VERSION 1
+typedef struct tfx_depthwise_conv2d_options {
+    unsigned version;
+    int kernel_h, kernel_w;   /* > 0 */
+    int stride_h, stride_w;   /* > 0 */
+    int padding;              /* tfx_padding */
+    int depth_multiplier;     /* filters per input channel (> 0), default 1 */
+    int activation;           /* tfx_activation */
+    float activation_alpha;   /* leaky_relu / elu parameter; 0: Keras default */
+    int use_bias;             /* non-zero: add a bias (zero-initialised) */
+    const char *name;         /* NULL: automatic ("depthwise_conv2d", ...) */
+    float clip_min, clip_max; /* TFX_ACTIVATION_CLIP's bounds; default 0, 6 */
+    int pad_top, pad_bottom;  /* TFX_PADDING_EXPLICIT's pads (as tfx_conv2d_options) */
+    int pad_left, pad_right;
+} tfx_depthwise_conv2d_options;
+#define TFX_DEPTHWISE_CONV2D_OPTIONS_INIT                                                                   \
+    { TFX_DEPTHWISE_CONV2D_OPTIONS_VERSION, 3, 3, 1, 1, TFX_PADDING_VALID, 1, TFX_ACTIVATION_LINEAR, 0.0f, 1, \
+      NULL, 0.0f, 6.0f, 0, 0, 0, 0 }
+TFX_API int tfx_depthwise_conv2d_options_init(tfx_depthwise_conv2d_options *opts, unsigned version);
 
 #define TFX_BATCH_NORM_OPTIONS_VERSION 1
 typedef struct tfx_batch_norm_options {
@@ -103,15 +148,33 @@ TFX_API int tfx_model_set_seed(tfx_model *model, uint64_t seed);
 /* Adding layers. *out (optional) receives a borrowed pointer owned by the model. */
 TFX_API int tfx_model_add_conv2d(tfx_model *m, const tfx_conv2d_options *o, tfx_layer **out);
 TFX_API int tfx_model_add_dense(tfx_model *m, const tfx_dense_options *o, tfx_layer **out);
+/* Keras DepthwiseConv2D (MobileNet): a direct kernel, no dense product over absent weights. */
+TFX_API int tfx_model_add_depthwise_conv2d(tfx_model *m, const tfx_depthwise_conv2d_options *o, tfx_layer **out);
 TFX_API int tfx_model_add_flatten(tfx_model *m, const char *name, tfx_layer **out);
 TFX_API int tfx_model_add_max_pooling2d(tfx_model *m, const tfx_pool2d_options *o, tfx_layer **out);
 TFX_API int tfx_model_add_average_pooling2d(tfx_model *m, const tfx_pool2d_options *o, tfx_layer **out);
 TFX_API int tfx_model_add_global_average_pooling2d(tfx_model *m, const char *name, tfx_layer **out);
+/* Max over height and width per channel; the gradient goes to the first maximal cell (PyTorch's
+ * rule; TensorFlow's splits it among ties). */
+TFX_API int tfx_model_add_global_max_pooling2d(tfx_model *m, const char *name, tfx_layer **out);
+/* Zero rows and columns around the image (Keras ZeroPadding2D(((top, bottom), (left, right)))),
+ * each 0..2^20. */
+TFX_API int tfx_model_add_zero_padding2d(tfx_model *m, int top, int bottom, int left, int right, const char *name,
+                                         tfx_layer **out);
+/* Keras Reshape((height, width, channels)): the same values in NHWC order under another shape
+ * (a view: no copy). One of the three may be -1: inferred from the input size. A flat (None, k)
+ * target is tfx_model_add_flatten. */
+TFX_API int tfx_model_add_reshape(tfx_model *m, int height, int width, int channels, const char *name,
+                                  tfx_layer **out);
 /* rate in [0, 1): fraction of units dropped in training (inverted dropout); identity otherwise. */
 TFX_API int tfx_model_add_dropout(tfx_model *m, float rate, const char *name, tfx_layer **out);
-/* alpha: leaky_relu / elu parameter, 0 for the Keras default. */
+/* alpha: leaky_relu / elu parameter, 0 for the Keras default. TFX_ACTIVATION_CLIP needs its
+ * bounds: tfx_model_add_clip. */
 TFX_API int tfx_model_add_activation(tfx_model *m, int activation, float alpha, const char *name,
                                      tfx_layer **out);
+/* An Activation layer min(max(x, min), max) (TFX_ACTIVATION_CLIP); finite bounds, min < max.
+ * The gradient passes where min < x < max (PyTorch's hardtanh). */
+TFX_API int tfx_model_add_clip(tfx_model *m, float min, float max, const char *name, tfx_layer **out);
 TFX_API int tfx_model_add_batch_normalization(tfx_model *m, const tfx_batch_norm_options *o,
                                               tfx_layer **out);
 
@@ -136,7 +199,8 @@ TFX_API int tfx_layer_input_shape(const tfx_layer *l, int shape[3]);
 TFX_API int tfx_layer_index(const tfx_layer *l);
 TFX_API size_t tfx_layer_param_count(const tfx_layer *l); /* all weights incl. non-trainable */
 
-/* Weights in Keras layout. Conv2D kernel [kh][kw][in][out], Dense kernel [in][out], bias
+/* Weights in Keras layout. Conv2D kernel [kh][kw][in / groups][out], DepthwiseConv2D kernel
+ * [kh][kw][in][multiplier] (output channel c * multiplier + m), Dense kernel [in][out], bias
  * [out]. BatchNormalization: kernel = {gamma, beta, moving_mean, moving_variance} (4 x c),
  * bias unused (may be NULL). bias may be NULL when the layer has none.
  * Sizes: tfx_layer_weight_sizes gives the element counts (0 when absent). */

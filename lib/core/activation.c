@@ -4,7 +4,7 @@
 
 #include "core/kernels.h"
 
-int tfx__activation_valid(int a) { return a >= TFX_ACTIVATION_LINEAR && a <= TFX_ACTIVATION_SWISH; }
+int tfx__activation_valid(int a) { return a >= TFX_ACTIVATION_LINEAR && a <= TFX_ACTIVATION_HARD_SWISH; }
 
 float tfx__activation_default_alpha(int a, float alpha)
 {
@@ -16,7 +16,8 @@ float tfx__activation_default_alpha(int a, float alpha)
 
 const char *tfx__activation_name(int a)
 {
-    static const char *names[] = {"linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu", "elu", "swish"};
+    static const char *names[] = {"linear", "relu",  "sigmoid",      "tanh",      "softmax", "leaky_relu",
+                                  "elu",    "swish", "relu6", "clip", "hard_sigmoid", "hard_swish"};
     return tfx__activation_valid(a) ? names[a] : "unknown";
 }
 
@@ -28,10 +29,29 @@ static float sigmoidf(float z)
     return e / (1.0f + e);
 }
 
-void tfx__activation_forward(int act, float alpha, const float *z, float *y, size_t rows, size_t cols)
+/* min(max(z, lo), hi) in PyTorch's order (hardtanh, clamp). */
+static inline float clampf(float z, float lo, float hi)
+{
+    float v = z > lo ? z : lo;
+    return v < hi ? v : hi;
+}
+
+void tfx__activation_forward(int act, float alpha, float beta, const float *z, float *y, size_t rows, size_t cols)
 {
     size_t n = rows * cols;
     switch (act) {
+    case TFX_ACTIVATION_RELU6:
+        for (size_t i = 0; i < n; i++) y[i] = clampf(z[i], 0.0f, 6.0f);
+        break;
+    case TFX_ACTIVATION_CLIP:
+        for (size_t i = 0; i < n; i++) y[i] = clampf(z[i], alpha, beta);
+        break;
+    case TFX_ACTIVATION_HARD_SIGMOID: /* PyTorch's arithmetic: min(max(x + 3, 0), 6) / 6 */
+        for (size_t i = 0; i < n; i++) y[i] = clampf(z[i] + 3.0f, 0.0f, 6.0f) / 6.0f;
+        break;
+    case TFX_ACTIVATION_HARD_SWISH: /* x * min(max(x + 3, 0), 6) / 6 */
+        for (size_t i = 0; i < n; i++) y[i] = z[i] * clampf(z[i] + 3.0f, 0.0f, 6.0f) / 6.0f;
+        break;
     case TFX_ACTIVATION_LINEAR:
         if (y != z)
             for (size_t i = 0; i < n; i++) y[i] = z[i];
@@ -74,7 +94,7 @@ void tfx__activation_forward(int act, float alpha, const float *z, float *y, siz
     }
 }
 
-void tfx__bias_activation_forward(int act, float alpha, const float *bias, float *z, float *y, size_t rows,
+void tfx__bias_activation_forward(int act, float alpha, float beta, const float *bias, float *z, float *y, size_t rows,
                                   size_t cols)
 {
     if (act == TFX_ACTIVATION_RELU) { /* the common case in one pass */
@@ -101,7 +121,7 @@ void tfx__bias_activation_forward(int act, float alpha, const float *bias, float
         float *zr = z + r * cols;
         if (bias)
             for (size_t j = 0; j < cols; j++) zr[j] += bias[j];
-        tfx__activation_forward(act, alpha, zr, y + r * cols, 1, cols);
+        tfx__activation_forward(act, alpha, beta, zr, y + r * cols, 1, cols);
     }
 }
 
@@ -109,6 +129,8 @@ int tfx__activation_output_suffices(int act, float alpha)
 {
     switch (act) {
     case TFX_ACTIVATION_RELU: /* y > 0 exactly where z > 0 */
+    case TFX_ACTIVATION_RELU6: /* lo < y < hi exactly where lo < z < hi (y = z there) */
+    case TFX_ACTIVATION_CLIP:
     case TFX_ACTIVATION_SIGMOID:
     case TFX_ACTIVATION_TANH:
         return 1;
@@ -119,8 +141,8 @@ int tfx__activation_output_suffices(int act, float alpha)
     }
 }
 
-int tfx__activation_backward(int act, float alpha, const float *z, const float *y, const float *dy, float *dz,
-                             size_t rows, size_t cols, const tfx__rule *rule)
+int tfx__activation_backward(int act, float alpha, float beta, const float *z, const float *y, const float *dy,
+                             float *dz, size_t rows, size_t cols, const tfx__rule *rule)
 {
     size_t n = rows * cols;
     /* No pre-activation kept (tfx__activation_output_suffices): the output has the same signs. */
@@ -134,6 +156,27 @@ int tfx__activation_backward(int act, float alpha, const float *z, const float *
         return TFX_OK;
     }
     if (act == TFX_ACTIVATION_RELU && kind == TFX__RULE_DECONVNET) {
+        for (size_t i = 0; i < n; i++) {
+            float d = dy[i];
+            dz[i] = d > 0.0f ? d : 0.0f;
+        }
+        return TFX_OK;
+    }
+    /* ReLU6 and clip are ReLU-like (a linear piece between two flat ones): guided backprop and
+     * deconvnet treat them as ReLU; the gradient passes strictly inside (lo, hi), as PyTorch's
+     * hardtanh and TensorFlow's Relu6Grad. */
+    if (act == TFX_ACTIVATION_RELU6) {
+        alpha = 0.0f;
+        beta = 6.0f;
+    }
+    if ((act == TFX_ACTIVATION_RELU6 || act == TFX_ACTIVATION_CLIP) && kind == TFX__RULE_GUIDED) {
+        for (size_t i = 0; i < n; i++) {
+            float d = dy[i];
+            dz[i] = (z[i] > alpha && z[i] < beta && d > 0.0f) ? d : 0.0f;
+        }
+        return TFX_OK;
+    }
+    if ((act == TFX_ACTIVATION_RELU6 || act == TFX_ACTIVATION_CLIP) && kind == TFX__RULE_DECONVNET) {
         for (size_t i = 0; i < n; i++) {
             float d = dy[i];
             dz[i] = d > 0.0f ? d : 0.0f;
@@ -179,6 +222,25 @@ int tfx__activation_backward(int act, float alpha, const float *z, const float *
         for (size_t i = 0; i < n; i++) {
             float s = sigmoidf(z[i]);
             dz[i] = dy[i] * (s + z[i] * s * (1.0f - s));
+        }
+        break;
+    case TFX_ACTIVATION_RELU6:
+    case TFX_ACTIVATION_CLIP:
+        for (size_t i = 0; i < n; i++) {
+            float d = dy[i];
+            dz[i] = z[i] > alpha && z[i] < beta ? d : 0.0f;
+        }
+        break;
+    case TFX_ACTIVATION_HARD_SIGMOID: /* PyTorch: grad / 6 on (-3, 3), else 0 */
+        for (size_t i = 0; i < n; i++) {
+            float d = dy[i];
+            dz[i] = z[i] > -3.0f && z[i] < 3.0f ? d / 6.0f : 0.0f;
+        }
+        break;
+    case TFX_ACTIVATION_HARD_SWISH: /* PyTorch: 0 below -3, grad (x / 3 + 0.5) up to 3, grad above */
+        for (size_t i = 0; i < n; i++) {
+            float d = dy[i], v = z[i];
+            dz[i] = v < -3.0f ? 0.0f : v <= 3.0f ? d * (v / 3.0f + 0.5f) : d;
         }
         break;
     case TFX_ACTIVATION_SOFTMAX:

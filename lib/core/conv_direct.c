@@ -111,7 +111,7 @@ static void direct_lines(void *arg)
             for (; f < F; f += 16)
                 tile1(src, (size_t)g->kh, run, ps, F, J->w, ep->bias, relu, pix, f, zl + (size_t)ow * F, yl + (size_t)ow * F);
         }
-        if (other) tfx__activation_forward(ep->act, ep->alpha, zl, J->y + t * line, (size_t)g->out_w, F);
+        if (other) tfx__activation_forward(ep->act, ep->alpha, ep->beta, zl, J->y + t * line, (size_t)g->out_w, F);
     }
 }
 

@@ -26,20 +26,22 @@ typedef struct tfx__rule {
     float low, high; /* zB input bounds */
 } tfx__rule;
 
-/* Activation kernels (lib/core/activation.c), row-wise over cols (softmax needs rows). */
+/* Activation kernels (lib/core/activation.c), row-wise over cols (softmax needs rows). alpha:
+ * the leaky_relu / elu parameter, or clip's lower bound; beta: clip's upper bound (ignored by
+ * the others). */
 int tfx__activation_valid(int activation);
 float tfx__activation_default_alpha(int activation, float alpha);
 const char *tfx__activation_name(int activation);
-void tfx__activation_forward(int act, float alpha, const float *z, float *y, size_t rows, size_t cols);
+void tfx__activation_forward(int act, float alpha, float beta, const float *z, float *y, size_t rows, size_t cols);
 /* Fused epilogue of a GEMM: z += bias (per column; bias may be NULL), then y = act(z). y may
  * equal z (the pre-activation is then not kept). */
-void tfx__bias_activation_forward(int act, float alpha, const float *bias, float *z, float *y, size_t rows,
+void tfx__bias_activation_forward(int act, float alpha, float beta, const float *bias, float *z, float *y, size_t rows,
                                   size_t cols);
 /* Non-zero when the activation's backward (every rule) can run from its output alone, so a
  * forward need not keep the pre-activation (tfx__activation_backward accepts z = NULL). */
 int tfx__activation_output_suffices(int act, float alpha);
 /* dz from dy (dz may equal dy). z is the pre-activation (NULL: see above), y the output. */
-int tfx__activation_backward(int act, float alpha, const float *z, const float *y, const float *dy,
+int tfx__activation_backward(int act, float alpha, float beta, const float *z, const float *y, const float *dy,
                              float *dz, size_t rows, size_t cols, const tfx__rule *rule);
 
 /* The only BLAS entry (lib/core/blas.c): row-major C = alpha * op(A) op(B) + beta * C. */
@@ -98,7 +100,7 @@ void tfx__parallel(int threads, void (*fn)(void *job), void *jobs, size_t job_si
 #define TFX__DIRECT_MAX_K 32
 typedef struct tfx__direct_epilogue {
     int act;
-    float alpha;
+    float alpha, beta;
     const float *bias; /* may be NULL */
     float *y;
 } tfx__direct_epilogue;
@@ -115,6 +117,18 @@ typedef struct tfx__conv_geom {
 } tfx__conv_geom;
 void tfx__im2col(const tfx__conv_geom *g, size_t n, const float *x, float *col);
 void tfx__col2im(const tfx__conv_geom *g, size_t n, const float *col, float *dx);
+
+/* Grouped convolution, direct (lib/core/conv_grouped.c): groups of in_c / groups input channels
+ * and F / groups filters; w is [kh][kw][in_c / groups][F], filter f in group f / (F / groups).
+ * Depthwise is groups = in_c (w [kh][kw][1][in_c * multiplier], Keras's [kh][kw][in_c][mult]).
+ * z = conv(x); dx = its transpose applied to dz (dx overwritten); dw = the kernel gradient
+ * (overwritten). */
+void tfx__conv_grouped(const tfx__conv_geom *g, int groups, size_t n, const float *x, const float *w, size_t F,
+                       float *z);
+void tfx__conv_grouped_dx(const tfx__conv_geom *g, int groups, size_t n, const float *dz, const float *w, size_t F,
+                          float *dx);
+void tfx__conv_grouped_dw(const tfx__conv_geom *g, int groups, size_t n, const float *x, const float *dz, size_t F,
+                          float *dw);
 
 /* Keras padding arithmetic: output size and leading pad; TFX_ESHAPE when valid padding
  * does not fit. */

@@ -443,10 +443,10 @@ static void run_blocks(void *arg)
                                    (fe - fb) * sizeof(float));
                 }
                 if (ep && all)
-                    tfx__bias_activation_forward(ep->act, ep->alpha, ep->bias, z + off, ep->y + off, (size_t)cols, co);
+                    tfx__bias_activation_forward(ep->act, ep->alpha, ep->beta, ep->bias, z + off, ep->y + off, (size_t)cols, co);
                 else if (ep)
                     for (int j = 0; j < cols; j++)
-                        tfx__bias_activation_forward(ep->act, ep->alpha, ep->bias ? ep->bias + fb : NULL,
+                        tfx__bias_activation_forward(ep->act, ep->alpha, ep->beta, ep->bias ? ep->bias + fb : NULL,
                                                      z + off + (size_t)j * co + fb, ep->y + off + (size_t)j * co + fb,
                                                      1, fe - fb);
             }

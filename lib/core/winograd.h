@@ -37,7 +37,7 @@ void tfx__winograd_kernel(int m, const tfx__wino_geom *g, const float *w, int ro
  * tfx__bias_activation_forward); NULL in tfx__winograd_conv writes z only. */
 typedef struct tfx__wino_epilogue {
     int act;
-    float alpha;
+    float alpha, beta;
     const float *bias; /* may be NULL */
     float *y;          /* activation output, may equal z */
 } tfx__wino_epilogue;

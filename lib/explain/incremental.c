@@ -191,7 +191,7 @@ static int dense_merge(tfx__incr *p, size_t nb)
             for (size_t u = 0; u < U; u++) z[u] += dz[u];
         }
     }
-    tfx__activation_forward(dl->cfg.activation, dl->cfg.alpha, p->dense_pre, tfx__model_output_buffer(m, p->dense), nb, U);
+    tfx__activation_forward(dl->cfg.activation, dl->cfg.alpha, dl->cfg.beta, p->dense_pre, tfx__model_output_buffer(m, p->dense), nb, U);
     return tfx__model_forward_from(m, p->dense + 1, nb, 0);
 }
 

@@ -12,7 +12,7 @@ static int forward(tfx_layer *l, const tfx__layer_run *run, const float *x, floa
 {
     (void)run;
     size_t cols = (size_t)l->in.c, rows = n * l->in.h * l->in.w;
-    tfx__activation_forward(l->cfg.activation, l->cfg.alpha, x, y, rows, cols);
+    tfx__activation_forward(l->cfg.activation, l->cfg.alpha, l->cfg.beta, x, y, rows, cols);
     return TFX_OK;
 }
 
@@ -25,33 +25,45 @@ static int backward(tfx_layer *l, const tfx__layer_run *run, const float *x, con
         for (size_t i = 0; i < rows * cols; i++) dx[i] = dy[i];
         return TFX_OK;
     }
-    return tfx__activation_backward(l->cfg.activation, l->cfg.alpha, x, y, dy, dx, rows, cols, rule);
+    return tfx__activation_backward(l->cfg.activation, l->cfg.alpha, l->cfg.beta, x, y, dy, dx, rows, cols, rule);
 }
 
 /* Occlusion's boxes: per pixel (softmax runs over the channels of one pixel). */
 static void box_forward(const tfx_layer *l, const tfx__box_io *io)
 {
     tfx__box_copy(l, io);
-    tfx__activation_forward(l->cfg.activation, l->cfg.alpha, io->out, io->out, io->nb * (size_t)io->bh * io->bw,
+    tfx__activation_forward(l->cfg.activation, l->cfg.alpha, l->cfg.beta, io->out, io->out, io->nb * (size_t)io->bh * io->bw,
                             (size_t)l->in.c);
 }
 
-/* File record (8 bytes): activation, alpha. */
-enum { CONFIG_BYTES = 8 };
+/* File record (12 bytes): activation, alpha (clip: min), beta (clip: max; 0 otherwise). The
+ * 8-byte record of libtfx 0.1 (no beta) is written for every activation but clip. */
+enum { CONFIG_BYTES = 12, CONFIG_BYTES_SHORT = 8 };
 
 static void config_write(const tfx_layer *l, uint8_t *b)
 {
     tfx__put_i32(b, l->cfg.activation);
     tfx__put_f32(b + 4, l->cfg.alpha);
+    tfx__put_f32(b + 8, l->cfg.activation == TFX_ACTIVATION_CLIP ? l->cfg.beta : 0.0f);
+}
+
+static size_t config_size(const tfx_layer *l)
+{
+    return l->cfg.activation == TFX_ACTIVATION_CLIP ? CONFIG_BYTES : CONFIG_BYTES_SHORT;
 }
 
 static int config_read(const uint8_t *b, tfx__layer_config *c)
 {
     c->activation = tfx__get_i32(b);
     c->alpha = tfx__get_f32(b + 4);
-    int rc = tfx__config_activation(c->activation, c->alpha);
+    c->beta = tfx__get_f32(b + 8);
+    int rc = tfx__config_activation(c->activation, c->alpha, c->beta);
     if (rc) return rc;
-    c->alpha = tfx__activation_default_alpha(c->activation, c->alpha); /* as tfx_model_add_activation */
+    if (c->activation != TFX_ACTIVATION_CLIP && c->beta != 0.0f)
+        return tfx__error(TFX_EFORMAT, "beta = %g must be 0 for activation %s", (double)c->beta,
+                          tfx__activation_name(c->activation));
+    if (c->activation != TFX_ACTIVATION_CLIP) /* as tfx_model_add_activation */
+        c->alpha = tfx__activation_default_alpha(c->activation, c->alpha);
     return TFX_OK;
 }
 
@@ -66,5 +78,7 @@ const tfx__layer_ops tfx__activation_ops = {
     .config_bytes = CONFIG_BYTES,
     .config_write = config_write,
     .config_read = config_read,
+    .config_bytes_short = CONFIG_BYTES_SHORT,
+    .config_size = config_size,
     .box_forward = box_forward,
 };

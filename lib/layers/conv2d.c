@@ -1,4 +1,6 @@
-/* Conv2D: im2col + sgemm with the batch merged into the GEMM's rows (n*oh*ow), in blocks of
+/* Conv2D and the running half of DepthwiseConv2D (a grouped Conv2D, layers/conv2d.h).
+ * Grouped layers (groups > 1) run the direct grouped kernel (core/conv_grouped.c).
+ * Otherwise: im2col + sgemm with the batch merged into the GEMM's rows (n*oh*ow), in blocks of
  * whole images so the col buffer stays small and cache-resident (a few thousand rows per
  * sgemm keep BLAS at full speed); bias and activation fused after each block's GEMM.
  * Backward the same way, with col2im for the input gradient. 3x3 stride-1 layers with 16+
@@ -8,6 +10,7 @@
 #include <string.h>
 
 #include "core/winograd.h"
+#include "layers/conv2d.h"
 #include "layers/lrp.h"
 #include "layers/layer.h"
 
@@ -26,32 +29,43 @@ static void geom(const tfx_layer *l, tfx__conv_geom *g)
     g->pad_left = l->cfg.pad_left;
 }
 
-/* A 1x1 kernel with unit strides needs no im2col: the input already is the col matrix. */
+/* A 1x1 kernel with unit strides and no padding needs no im2col: the input already is the col
+ * matrix. */
 static int is_pointwise(const tfx_layer *l)
 {
-    return l->cfg.kernel_h == 1 && l->cfg.kernel_w == 1 && l->cfg.stride_h == 1 && l->cfg.stride_w == 1;
+    const tfx__layer_config *c = &l->cfg;
+    return c->kernel_h == 1 && c->kernel_w == 1 && c->stride_h == 1 && c->stride_w == 1 &&
+           (c->pad_top | c->pad_bottom | c->pad_left | c->pad_right) == 0;
 }
 
-static size_t kdim(const tfx_layer *l) { return (size_t)l->cfg.kernel_h * l->cfg.kernel_w * l->in.c; }
+static int groups(const tfx_layer *l) { return l->cfg.groups > 1 ? l->cfg.groups : 1; }
 
-static int infer(tfx_layer *l, tfx__shape in, tfx__shape *out)
+/* Kernel rows: the taps of one filter (its group's input channels). */
+static size_t kdim(const tfx_layer *l)
+{
+    return (size_t)l->cfg.kernel_h * l->cfg.kernel_w * (size_t)(l->in.c / groups(l));
+}
+
+int tfx__conv2d_infer(tfx_layer *l, tfx__shape in, tfx__shape *out)
 {
     if (in.flat)
         return tfx__error(TFX_ESHAPE, "Conv2D needs an image input (h, w, c), got a flat tensor of %d", in.c);
     int oh, ow;
-    if (tfx__conv_out_size(in.h, l->cfg.kernel_h, l->cfg.stride_h, l->cfg.padding, &oh, &l->cfg.pad_top) ||
-        tfx__conv_out_size(in.w, l->cfg.kernel_w, l->cfg.stride_w, l->cfg.padding, &ow, &l->cfg.pad_left))
-        return tfx__error(TFX_ESHAPE, "kernel %dx%d does not fit the %dx%d input with valid padding",
-                          l->cfg.kernel_h, l->cfg.kernel_w, in.h, in.w);
+    int rc = tfx__window_out(l, "kernel", in, &oh, &ow);
+    if (rc) return rc;
+    if (in.c % groups(l) || l->cfg.filters % groups(l))
+        return tfx__error(TFX_ESHAPE, "groups = %d must divide the %d input channels and the %d filters", groups(l),
+                          in.c, l->cfg.filters);
     /* Weight count must not overflow (kernel sizes come from callers and files). */
-    if ((double)l->cfg.kernel_h * l->cfg.kernel_w * in.c * ((double)l->cfg.filters + 1) > TFX__MAX_LAYER_PARAMS)
+    if ((double)l->cfg.kernel_h * l->cfg.kernel_w * (in.c / groups(l)) * ((double)l->cfg.filters + 1) >
+        TFX__MAX_LAYER_PARAMS)
         return tfx__error(TFX_ESHAPE, "kernel %dx%dx%d with %d filters has too many weights (limit %.0f)",
                           l->cfg.kernel_h, l->cfg.kernel_w, in.c, l->cfg.filters, TFX__MAX_LAYER_PARAMS);
     *out = (tfx__shape){oh, ow, l->cfg.filters, 0};
     return TFX_OK;
 }
 
-static void counts(const tfx_layer *l, size_t *trainable, size_t *state)
+void tfx__conv2d_counts(const tfx_layer *l, size_t *trainable, size_t *state)
 {
     *trainable = kdim(l) * (size_t)l->cfg.filters + (l->cfg.use_bias ? (size_t)l->cfg.filters : 0);
     *state = 0;
@@ -86,6 +100,9 @@ static size_t block_images(const tfx_layer *l, size_t n)
 static int wino_geom(const tfx_layer *l, int dx, tfx__wino_geom *g)
 {
     if (l->cfg.kernel_h != 3 || l->cfg.kernel_w != 3 || l->cfg.stride_h != 1 || l->cfg.stride_w != 1) return 0;
+    if (groups(l) > 1) return 0;
+    /* The input gradient pads by 2 - pad: explicit pads beyond the kernel go to im2col. */
+    if (l->cfg.pad_top > 2 || l->cfg.pad_left > 2 || l->cfg.pad_bottom > 2 || l->cfg.pad_right > 2) return 0;
     if (dx)
         *g = (tfx__wino_geom){l->out.h, l->out.w, l->out.c, l->in.h, l->in.w, l->in.c, 2 - l->cfg.pad_top,
                               2 - l->cfg.pad_left};
@@ -139,8 +156,9 @@ static const float *wino_kernel(tfx_layer *l, uint64_t gen, int dx, int m, const
 /* The kernel gradient by Winograd (F(3x3, 2x2)) where the forward would use it. */
 static int wino_grad_geom(const tfx_layer *l, tfx__wino_geom *g) { return wino_geom(l, 0, g) != 0; }
 
-static size_t scratch_floats(const tfx_layer *l, size_t n)
+size_t tfx__conv2d_scratch_floats(const tfx_layer *l, size_t n)
 {
+    if (groups(l) > 1) return 0;
     tfx__wino_geom g;
     const int wg = wino_grad_geom(l, &g);
     size_t s = is_pointwise(l) ? 0 : block_images(l, n) * l->out.h * l->out.w * kdim(l);
@@ -150,16 +168,23 @@ static size_t scratch_floats(const tfx_layer *l, size_t n)
     return b > s ? b : s;
 }
 
-static int forward(tfx_layer *l, const tfx__layer_run *run, const float *x, float *y, size_t n)
+int tfx__conv2d_forward(tfx_layer *l, const tfx__layer_run *run, const float *x, float *y, size_t n)
 {
     (void)run;
     const size_t per_rows = (size_t)l->out.h * l->out.w, K = kdim(l), F = (size_t)l->cfg.filters;
     const size_t in_sz = tfx__shape_size(l->in);
     const float *w = tfx__layer_params(l), *bias = l->cfg.use_bias ? w + K * F : NULL;
     float *z = l->preact ? l->preact : y;
+    if (groups(l) > 1) {
+        tfx__conv_geom g;
+        geom(l, &g);
+        tfx__conv_grouped(&g, groups(l), n, x, w, F, z);
+        tfx__bias_activation_forward(l->cfg.activation, l->cfg.alpha, l->cfg.beta, bias, z, y, n * per_rows, F);
+        return TFX_OK;
+    }
     if (is_pointwise(l)) {
         tfx__sgemm(0, 0, n * per_rows, F, K, 1.0f, x, K, w, F, 0.0f, z, F);
-        tfx__bias_activation_forward(l->cfg.activation, l->cfg.alpha, bias, z, y, n * per_rows, F);
+        tfx__bias_activation_forward(l->cfg.activation, l->cfg.alpha, l->cfg.beta, bias, z, y, n * per_rows, F);
         return TFX_OK;
     }
     tfx__wino_geom wg;
@@ -170,14 +195,14 @@ static int forward(tfx_layer *l, const tfx__layer_run *run, const float *x, floa
         if (!work) return TFX_ENOMEM;
         const float *u = wino_kernel(l, run->weights_gen, 0, wm, &wg, work);
         if (!u) return TFX_ENOMEM;
-        const tfx__wino_epilogue ep = {l->cfg.activation, l->cfg.alpha, bias, y};
+        const tfx__wino_epilogue ep = {l->cfg.activation, l->cfg.alpha, l->cfg.beta, bias, y};
         tfx__winograd_conv(wm, &wg, n, x, u, nt, work, z, &ep);
         return TFX_OK;
     }
     tfx__conv_geom g;
     geom(l, &g);
     if (tfx__conv_direct_fits(&g, F)) {
-        const tfx__direct_epilogue ep = {l->cfg.activation, l->cfg.alpha, bias, y};
+        const tfx__direct_epilogue ep = {l->cfg.activation, l->cfg.alpha, l->cfg.beta, bias, y};
         tfx__conv_direct(&g, n, x, w, F, z, &ep);
         return TFX_OK;
     }
@@ -188,13 +213,13 @@ static int forward(tfx_layer *l, const tfx__layer_run *run, const float *x, floa
         size_t cnt = n - b0 < nb ? n - b0 : nb, rows = cnt * per_rows, off = b0 * per_rows * F;
         tfx__im2col(&g, cnt, x + b0 * in_sz, col);
         tfx__sgemm(0, 0, rows, F, K, 1.0f, col, K, w, F, 0.0f, z + off, F);
-        tfx__bias_activation_forward(l->cfg.activation, l->cfg.alpha, bias, z + off, y + off, rows, F);
+        tfx__bias_activation_forward(l->cfg.activation, l->cfg.alpha, l->cfg.beta, bias, z + off, y + off, rows, F);
     }
     return TFX_OK;
 }
 
-static int backward(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y,
-                    float *dy, float *dx, size_t n, int flags, const tfx__rule *rule)
+int tfx__conv2d_backward(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y, float *dy, float *dx,
+                         size_t n, int flags, const tfx__rule *rule)
 {
     if (rule->kind >= TFX__RULE_LRP_0) return tfx__lrp_linear(l, run, x, y, dy, dx, n, flags, rule);
     const size_t per_rows = (size_t)l->out.h * l->out.w, K = kdim(l), F = (size_t)l->cfg.filters;
@@ -206,6 +231,25 @@ static int backward(tfx_layer *l, const tfx__layer_run *run, const float *x, con
     float *gw = grads ? tfx__layer_grads(l) : NULL;
     tfx__conv_geom g;
     geom(l, &g);
+    if (groups(l) > 1) { /* the direct grouped kernels, whole batch */
+        const size_t rows = n * per_rows;
+        if (act) {
+            int rc = tfx__activation_backward(l->cfg.activation, l->cfg.alpha, l->cfg.beta, l->preact, y, dy, dy,
+                                              rows, F, rule);
+            if (rc) return rc;
+        }
+        if (grads) {
+            tfx__conv_grouped_dw(&g, groups(l), n, x, dy, F, gw);
+            if (l->cfg.use_bias) {
+                float *gb = gw + K * F;
+                memset(gb, 0, F * sizeof(float));
+                for (size_t r = 0; r < rows; r++)
+                    for (size_t f = 0; f < F; f++) gb[f] += dy[r * F + f];
+            }
+        }
+        if (dx) tfx__conv_grouped_dx(&g, groups(l), n, dy, w, F, dx);
+        return TFX_OK;
+    }
     const size_t nb = pw ? n : block_images(l, n);
     /* The kernel gradient and the input gradient by Winograd run after all blocks (which then
      * only apply the activation's gradient and sum the bias gradient), in the same scratch. */
@@ -230,7 +274,7 @@ static int backward(tfx_layer *l, const tfx__layer_run *run, const float *x, con
         size_t cnt = n - b0 < nb ? n - b0 : nb, rows = cnt * per_rows, off = b0 * per_rows * F;
         float *dz = dy + off;
         if (act) {
-            int rc = tfx__activation_backward(l->cfg.activation, l->cfg.alpha, l->preact ? l->preact + off : NULL,
+            int rc = tfx__activation_backward(l->cfg.activation, l->cfg.alpha, l->cfg.beta, l->preact ? l->preact + off : NULL,
                                               y + off, dz, dz, rows, F, rule);
             if (rc) return rc;
         }
@@ -267,37 +311,40 @@ static int backward(tfx_layer *l, const tfx__layer_run *run, const float *x, con
     return TFX_OK;
 }
 
-static void weight_sizes(const tfx_layer *l, size_t *kernel, size_t *bias)
+void tfx__conv2d_weight_sizes(const tfx_layer *l, size_t *kernel, size_t *bias)
 {
     *kernel = kdim(l) * (size_t)l->cfg.filters;
     *bias = l->cfg.use_bias ? (size_t)l->cfg.filters : 0;
 }
 
-static void set_weights(tfx_layer *l, const float *kernel, const float *bias)
+void tfx__conv2d_set_weights(tfx_layer *l, const float *kernel, const float *bias)
 {
     size_t k, b;
-    weight_sizes(l, &k, &b);
+    tfx__conv2d_weight_sizes(l, &k, &b);
     float *w = tfx__layer_params(l);
     memcpy(w, kernel, k * sizeof(float));
     if (b) memcpy(w + k, bias, b * sizeof(float));
 }
 
-static void get_weights(const tfx_layer *l, float *kernel, float *bias)
+void tfx__conv2d_get_weights(const tfx_layer *l, float *kernel, float *bias)
 {
     size_t k, b;
-    weight_sizes(l, &k, &b);
+    tfx__conv2d_weight_sizes(l, &k, &b);
     const float *w = tfx__layer_params(l);
     memcpy(kernel, w, k * sizeof(float));
     if (b && bias) memcpy(bias, w + k, b * sizeof(float));
 }
 
-/* File record (36 bytes): filters, kernel_h, kernel_w, stride_h, stride_w, padding,
- * activation, alpha, use_bias. */
-enum { CONFIG_BYTES = 36 };
+/* File record (60 bytes): filters, kernel_h, kernel_w, stride_h, stride_w, padding,
+ * activation, alpha (clip: min), use_bias, clip max (0 unless clip), pad top, bottom, left,
+ * right (0 unless explicit), groups (0 in a short record: 1). The 36-byte record of libtfx
+ * 0.1 is written while the appended fields are unused. */
+enum { CONFIG_BYTES = 60, CONFIG_BYTES_SHORT = 36 };
 
 static void config_write(const tfx_layer *l, uint8_t *b)
 {
     const tfx__layer_config *c = &l->cfg;
+    const int ex = c->padding == TFX_PADDING_EXPLICIT;
     tfx__put_i32(b, c->filters);
     tfx__put_i32(b + 4, c->kernel_h);
     tfx__put_i32(b + 8, c->kernel_w);
@@ -307,6 +354,19 @@ static void config_write(const tfx_layer *l, uint8_t *b)
     tfx__put_i32(b + 24, c->activation);
     tfx__put_f32(b + 28, c->alpha);
     tfx__put_i32(b + 32, c->use_bias != 0);
+    tfx__put_f32(b + 36, c->activation == TFX_ACTIVATION_CLIP ? c->beta : 0.0f);
+    tfx__put_i32(b + 40, ex ? c->pad_top : 0);
+    tfx__put_i32(b + 44, ex ? c->pad_bottom : 0);
+    tfx__put_i32(b + 48, ex ? c->pad_left : 0);
+    tfx__put_i32(b + 52, ex ? c->pad_right : 0);
+    tfx__put_i32(b + 56, groups(l));
+}
+
+static size_t config_size(const tfx_layer *l)
+{
+    return l->cfg.activation == TFX_ACTIVATION_CLIP || l->cfg.padding == TFX_PADDING_EXPLICIT || groups(l) > 1
+               ? CONFIG_BYTES
+               : CONFIG_BYTES_SHORT;
 }
 
 static int config_read(const uint8_t *b, tfx__layer_config *c)
@@ -321,22 +381,29 @@ static int config_read(const uint8_t *b, tfx__layer_config *c)
     c->activation = tfx__get_i32(b + 24);
     c->alpha = tfx__get_f32(b + 28);
     c->use_bias = tfx__get_i32(b + 32);
+    c->beta = tfx__get_f32(b + 36);
+    c->pad_top = tfx__get_i32(b + 40);
+    c->pad_bottom = tfx__get_i32(b + 44);
+    c->pad_left = tfx__get_i32(b + 48);
+    c->pad_right = tfx__get_i32(b + 52);
+    c->groups = tfx__get_i32(b + 56);
+    if (c->groups == 0) c->groups = 1; /* a 0.1 record */
     if ((rc = tfx__config_range("filters", c->filters, 1, TFX__MAX_DIM)) ||
         (rc = tfx__config_range("kernel_h", c->kernel_h, 1, TFX__MAX_DIM)) ||
         (rc = tfx__config_range("kernel_w", c->kernel_w, 1, TFX__MAX_DIM)) ||
         (rc = tfx__config_range("stride_h", c->stride_h, 1, TFX__MAX_DIM)) ||
         (rc = tfx__config_range("stride_w", c->stride_w, 1, TFX__MAX_DIM)) ||
-        (rc = tfx__config_range("padding", c->padding, TFX_PADDING_VALID, TFX_PADDING_SAME)) ||
-        (rc = tfx__config_activation(c->activation, c->alpha)) ||
-        (rc = tfx__config_range("use_bias", c->use_bias, 0, 1)))
+        (rc = tfx__config_padding(c)) ||
+        (rc = tfx__config_fused_activation(c)) ||
+        (rc = tfx__config_range("use_bias", c->use_bias, 0, 1)) ||
+        (rc = tfx__config_range("groups", c->groups, 1, TFX__MAX_DIM)))
         return rc;
-    c->alpha = tfx__activation_default_alpha(c->activation, c->alpha); /* as tfx_model_add_conv2d */
     return TFX_OK;
 }
 
 /* Occlusion's boxes: gather the input window each output box reads (zero padded), then
  * im2col + sgemm + the epilogue, as the forward's im2col path computes each value. */
-static void box_forward(const tfx_layer *l, const tfx__box_io *io)
+void tfx__conv2d_box_forward(const tfx_layer *l, const tfx__box_io *io)
 {
     const int C = l->in.c, bh = io->bh, bw = io->bw;
     const int nh = (bh - 1) * l->cfg.stride_h + l->cfg.kernel_h, nw = (bw - 1) * l->cfg.stride_w + l->cfg.kernel_w;
@@ -356,23 +423,27 @@ static void box_forward(const tfx_layer *l, const tfx__box_io *io)
             }
     }
     tfx__conv_geom g = {nh, nw, C, bh, bw, l->cfg.kernel_h, l->cfg.kernel_w, l->cfg.stride_h, l->cfg.stride_w, 0, 0};
-    const size_t K = (size_t)l->cfg.kernel_h * l->cfg.kernel_w * C, F = (size_t)l->cfg.filters;
+    const size_t K = kdim(l), F = (size_t)l->cfg.filters;
     const size_t M = nb * (size_t)bh * bw;
     const float *w = tfx__layer_params(l), *bias = l->cfg.use_bias ? w + K * F : NULL;
-    tfx__im2col(&g, nb, io->gather, io->col);
-    tfx__sgemm(0, 0, M, F, K, 1.0f, io->col, K, w, F, 0.0f, io->out, F);
-    tfx__bias_activation_forward(l->cfg.activation, l->cfg.alpha, bias, io->out, io->out, M, F);
+    if (groups(l) > 1) { /* the forward's grouped kernel on the gathered windows */
+        tfx__conv_grouped(&g, groups(l), nb, io->gather, w, F, io->out);
+    } else {
+        tfx__im2col(&g, nb, io->gather, io->col);
+        tfx__sgemm(0, 0, M, F, K, 1.0f, io->col, K, w, F, 0.0f, io->out, F);
+    }
+    tfx__bias_activation_forward(l->cfg.activation, l->cfg.alpha, l->cfg.beta, bias, io->out, io->out, M, F);
 }
 
-static void box_scratch(const tfx_layer *l, size_t rows, int bh, int bw, size_t *gather, size_t *col)
+void tfx__conv2d_box_scratch(const tfx_layer *l, size_t rows, int bh, int bw, size_t *gather, size_t *col)
 {
     size_t nh = (size_t)(bh - 1) * l->cfg.stride_h + l->cfg.kernel_h;
     size_t nw = (size_t)(bw - 1) * l->cfg.stride_w + l->cfg.kernel_w;
     *gather = rows * nh * nw * (size_t)l->in.c;
-    *col = rows * (size_t)bh * bw * l->cfg.kernel_h * l->cfg.kernel_w * l->in.c;
+    *col = groups(l) > 1 ? 1 : rows * (size_t)bh * bw * l->cfg.kernel_h * l->cfg.kernel_w * l->in.c;
 }
 
-static double box_cost(const tfx_layer *l)
+double tfx__conv2d_box_cost(const tfx_layer *l)
 {
     return (double)l->cfg.kernel_h * l->cfg.kernel_w * l->in.c * l->cfg.filters;
 }
@@ -383,19 +454,21 @@ const tfx__layer_ops tfx__conv2d_ops = {
               TFX__TRAIT_WINDOW,
     .base_name = "conv2d",
     .type_name = "Conv2D",
-    .infer = infer,
-    .counts = counts,
+    .infer = tfx__conv2d_infer,
+    .counts = tfx__conv2d_counts,
     .init = init,
-    .scratch_floats = scratch_floats,
-    .forward = forward,
-    .backward = backward,
-    .weight_sizes = weight_sizes,
-    .set_weights = set_weights,
-    .get_weights = get_weights,
+    .scratch_floats = tfx__conv2d_scratch_floats,
+    .forward = tfx__conv2d_forward,
+    .backward = tfx__conv2d_backward,
+    .weight_sizes = tfx__conv2d_weight_sizes,
+    .set_weights = tfx__conv2d_set_weights,
+    .get_weights = tfx__conv2d_get_weights,
     .config_bytes = CONFIG_BYTES,
     .config_write = config_write,
     .config_read = config_read,
-    .box_forward = box_forward,
-    .box_scratch = box_scratch,
-    .box_cost = box_cost,
+    .config_bytes_short = CONFIG_BYTES_SHORT,
+    .config_size = config_size,
+    .box_forward = tfx__conv2d_box_forward,
+    .box_scratch = tfx__conv2d_box_scratch,
+    .box_cost = tfx__conv2d_box_cost,
 };

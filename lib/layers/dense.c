@@ -67,7 +67,7 @@ static int forward(tfx_layer *l, const tfx__layer_run *run, const float *x, floa
     } else {
         tfx__sgemm(0, 1, rows, U, K, 1.0f, x, K, w, K, 0.0f, z, U);
     }
-    tfx__bias_activation_forward(l->cfg.activation, l->cfg.alpha, l->cfg.use_bias ? w + K * U : NULL, z, y, rows, U);
+    tfx__bias_activation_forward(l->cfg.activation, l->cfg.alpha, l->cfg.beta, l->cfg.use_bias ? w + K * U : NULL, z, y, rows, U);
     return TFX_OK;
 }
 
@@ -78,7 +78,7 @@ static int backward(tfx_layer *l, const tfx__layer_run *run, const float *x, con
     const size_t rows = n * l->in.h * l->in.w, K = (size_t)l->in.c, U = (size_t)l->cfg.units;
     if (l->cfg.activation != TFX_ACTIVATION_LINEAR && !(flags & TFX__BW_SKIP_ACTIVATION)) {
         /* preact is NULL when the forward kept none (the output suffices) */
-        int rc = tfx__activation_backward(l->cfg.activation, l->cfg.alpha, l->preact, y, dy, dy, rows, U, rule);
+        int rc = tfx__activation_backward(l->cfg.activation, l->cfg.alpha, l->cfg.beta, l->preact, y, dy, dy, rows, U, rule);
         if (rc) return rc;
     }
     const float *w = tfx__layer_params(l);
@@ -150,8 +150,9 @@ static void transposed_kernel(const tfx_layer *l, size_t *rows, size_t *cols)
     *cols = (size_t)l->cfg.units;
 }
 
-/* File record (16 bytes): units, activation, alpha, use_bias. */
-enum { CONFIG_BYTES = 16 };
+/* File record (20 bytes): units, activation, alpha (clip: min), use_bias, clip max (0 unless
+ * clip). The 16-byte record of libtfx 0.1 is written for every activation but clip. */
+enum { CONFIG_BYTES = 20, CONFIG_BYTES_SHORT = 16 };
 
 static void config_write(const tfx_layer *l, uint8_t *b)
 {
@@ -159,6 +160,12 @@ static void config_write(const tfx_layer *l, uint8_t *b)
     tfx__put_i32(b + 4, l->cfg.activation);
     tfx__put_f32(b + 8, l->cfg.alpha);
     tfx__put_i32(b + 12, l->cfg.use_bias != 0);
+    tfx__put_f32(b + 16, l->cfg.activation == TFX_ACTIVATION_CLIP ? l->cfg.beta : 0.0f);
+}
+
+static size_t config_size(const tfx_layer *l)
+{
+    return l->cfg.activation == TFX_ACTIVATION_CLIP ? CONFIG_BYTES : CONFIG_BYTES_SHORT;
 }
 
 static int config_read(const uint8_t *b, tfx__layer_config *c)
@@ -168,11 +175,11 @@ static int config_read(const uint8_t *b, tfx__layer_config *c)
     c->activation = tfx__get_i32(b + 4);
     c->alpha = tfx__get_f32(b + 8);
     c->use_bias = tfx__get_i32(b + 12);
+    c->beta = tfx__get_f32(b + 16);
     if ((rc = tfx__config_range("units", c->units, 1, TFX__MAX_DIM)) ||
-        (rc = tfx__config_activation(c->activation, c->alpha)) ||
+        (rc = tfx__config_fused_activation(c)) ||
         (rc = tfx__config_range("use_bias", c->use_bias, 0, 1)))
         return rc;
-    c->alpha = tfx__activation_default_alpha(c->activation, c->alpha); /* as tfx_model_add_dense */
     return TFX_OK;
 }
 
@@ -192,5 +199,7 @@ const tfx__layer_ops tfx__dense_ops = {
     .config_bytes = CONFIG_BYTES,
     .config_write = config_write,
     .config_read = config_read,
+    .config_bytes_short = CONFIG_BYTES_SHORT,
+    .config_size = config_size,
     .transposed_kernel = transposed_kernel,
 };

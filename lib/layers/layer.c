@@ -47,9 +47,69 @@ int tfx__config_range(const char *field, int32_t v, int32_t lo, int32_t hi)
     return TFX_OK;
 }
 
-int tfx__config_activation(int32_t act, float alpha)
+int tfx__config_activation(int32_t act, float alpha, float beta)
 {
     if (!tfx__activation_valid(act)) return tfx__error(TFX_EFORMAT, "unknown activation %ld", (long)act);
     if (!isfinite(alpha)) return tfx__error(TFX_EFORMAT, "activation alpha is not finite");
+    if (act == TFX_ACTIVATION_CLIP && !(isfinite(beta) && alpha < beta))
+        return tfx__error(TFX_EFORMAT, "clip bounds %g..%g: they must be finite with min < max", (double)alpha,
+                          (double)beta);
+    return TFX_OK;
+}
+
+int tfx__config_fused_activation(tfx__layer_config *c)
+{
+    int rc = tfx__config_activation(c->activation, c->alpha, c->beta);
+    if (rc) return rc;
+    if (c->activation == TFX_ACTIVATION_CLIP) return TFX_OK;
+    if (c->beta != 0.0f)
+        return tfx__error(TFX_EFORMAT, "clip max = %g must be 0 for activation %s", (double)c->beta,
+                          tfx__activation_name(c->activation));
+    c->alpha = tfx__activation_default_alpha(c->activation, c->alpha); /* as the add functions */
+    return TFX_OK;
+}
+
+/* One axis: output size and the pads before / after. */
+static int window_axis(int in, int k, int s, int padding, int *out, int *before, int *after)
+{
+    if (padding == TFX_PADDING_EXPLICIT) {
+        long total = (long)in + *before + *after;
+        if (k > total) return 1;
+        *out = (int)((total - k) / s + 1);
+        return 0;
+    }
+    if (tfx__conv_out_size(in, k, s, padding, out, before)) return 1;
+    long pad = padding == TFX_PADDING_SAME ? (long)(*out - 1) * s + k - in : 0;
+    *after = pad > *before ? (int)(pad - *before) : 0;
+    return 0;
+}
+
+int tfx__window_out(tfx_layer *l, const char *what, tfx__shape in, int *oh, int *ow)
+{
+    tfx__layer_config *c = &l->cfg;
+    if (window_axis(in.h, c->kernel_h, c->stride_h, c->padding, oh, &c->pad_top, &c->pad_bottom) ||
+        window_axis(in.w, c->kernel_w, c->stride_w, c->padding, ow, &c->pad_left, &c->pad_right)) {
+        if (c->padding == TFX_PADDING_EXPLICIT)
+            return tfx__error(TFX_ESHAPE, "%s %dx%d does not fit the %dx%d input padded by (top %d, bottom %d, "
+                              "left %d, right %d)", what, c->kernel_h, c->kernel_w, in.h, in.w, c->pad_top,
+                              c->pad_bottom, c->pad_left, c->pad_right);
+        return tfx__error(TFX_ESHAPE, "%s %dx%d does not fit the %dx%d input with valid padding", what, c->kernel_h,
+                          c->kernel_w, in.h, in.w);
+    }
+    return TFX_OK;
+}
+
+int tfx__config_padding(const tfx__layer_config *c)
+{
+    int rc;
+    if ((rc = tfx__config_range("padding", c->padding, TFX_PADDING_VALID, TFX_PADDING_EXPLICIT)) ||
+        (rc = tfx__config_range("pad_top", c->pad_top, 0, TFX__MAX_DIM)) ||
+        (rc = tfx__config_range("pad_bottom", c->pad_bottom, 0, TFX__MAX_DIM)) ||
+        (rc = tfx__config_range("pad_left", c->pad_left, 0, TFX__MAX_DIM)) ||
+        (rc = tfx__config_range("pad_right", c->pad_right, 0, TFX__MAX_DIM)))
+        return rc;
+    if (c->padding != TFX_PADDING_EXPLICIT && (c->pad_top || c->pad_bottom || c->pad_left || c->pad_right))
+        return tfx__error(TFX_EFORMAT, "pads (%d, %d, %d, %d) must be 0 unless the padding is explicit", c->pad_top,
+                          c->pad_bottom, c->pad_left, c->pad_right);
     return TFX_OK;
 }

@@ -13,6 +13,8 @@
 #include "tfx/model.h"
 
 #define TFX__NAME_MAX 256
+/* Largest configuration record of any kind (bytes). */
+#define TFX__CONFIG_MAX 128
 /* Largest size of one dimension: shapes, filters, units, kernel sizes, strides (the model's
  * and the model file's limit). */
 #define TFX__MAX_DIM (1 << 20)
@@ -63,9 +65,16 @@ enum {
 typedef struct tfx__layer_config {
     int filters, units;
     int kernel_h, kernel_w, stride_h, stride_w, padding;
-    int pad_top, pad_left; /* computed by infer for SAME padding */
+    /* Padding of a window (Conv2D, pooling): given for TFX_PADDING_EXPLICIT, computed by infer
+     * for SAME (0 for VALID); ZeroPadding2D's. */
+    int pad_top, pad_left;
+    int pad_bottom, pad_right;
+    int count_include_pad; /* average pooling: divide by the whole window */
+    int groups;            /* Conv2D: input channel groups (1: dense); DepthwiseConv2D: in.c (by infer) */
+    int depth_multiplier;  /* DepthwiseConv2D: filters per input channel (filters = in.c * it, by infer) */
     int activation;
-    float alpha;           /* activation parameter, resolved (never 0 for leaky/elu) */
+    float alpha;           /* activation parameter, resolved (never 0 for leaky/elu); clip: the lower bound */
+    float beta;            /* clip: the upper bound (> alpha) */
     int use_bias;
     float rate;            /* dropout */
     float momentum, epsilon;
@@ -149,6 +158,13 @@ typedef struct tfx__layer_ops {
     size_t config_bytes;
     void (*config_write)(const tfx_layer *l, uint8_t *dst);
     int (*config_read)(const uint8_t *src, tfx__layer_config *cfg);
+    /* Optional, for a record that grew by appended fields whose value 0 means what the older
+     * record meant: config_bytes_short is the older length, still read (config_read sees the
+     * record zero-extended to config_bytes); config_size(l) is the length to write, the short
+     * one while the appended fields are 0, so such files stay readable by older libtfx (and a
+     * model using the new fields is refused by them: "configuration of N bytes"). */
+    size_t config_bytes_short;
+    size_t (*config_size)(const tfx_layer *l);
     /* Optional: the first rows x cols trainable weights are Keras's [rows][cols] kernel stored
      * transposed, as [cols][rows] (Dense keeps its kernel unit-major). The file holds Keras's
      * order; NULL: the stored order is Keras's. */
@@ -209,6 +225,21 @@ extern const tfx__layer_ops tfx__global_average_pooling2d_ops;
 extern const tfx__layer_ops tfx__dropout_ops;
 extern const tfx__layer_ops tfx__activation_ops;
 extern const tfx__layer_ops tfx__batch_norm_ops;
+extern const tfx__layer_ops tfx__global_max_pooling2d_ops;
+extern const tfx__layer_ops tfx__zero_padding2d_ops;
+extern const tfx__layer_ops tfx__depthwise_conv2d_ops;
+extern const tfx__layer_ops tfx__reshape_ops;
+
+/* Output size of a window layer (Conv2D, pooling) from cfg's kernel, strides and padding; sets
+ * cfg.pad_* for VALID and SAME. TFX_ESHAPE (message naming the kernel) when the window does
+ * not fit; `what` names the window in it ("kernel", "pool"). */
+int tfx__window_out(tfx_layer *l, const char *what, tfx__shape in, int *oh, int *ow);
+/* The config record fields of explicit padding: padding 0..2, pads 0..2^20 and 0 unless
+ * explicit. */
+int tfx__config_padding(const tfx__layer_config *c);
+
+/* ZeroPadding2D's 1x1 stride-1 window (TFX__TRAIT_WINDOW) in its config. */
+void tfx__zero_padding_window(tfx__layer_config *c);
 
 /* Vtable for a tfx_layer_kind value, or NULL (lib/layers/registry.c). */
 const tfx__layer_ops *tfx__layer_ops_for_kind(int kind);
@@ -278,6 +309,10 @@ static inline float tfx__get_f32(const uint8_t *b)
 
 /* Checks of configuration records for config_read: TFX_EFORMAT naming the field. */
 int tfx__config_range(const char *field, int32_t v, int32_t lo, int32_t hi);
-int tfx__config_activation(int32_t act, float alpha);
+/* The activation and its parameters (beta: clip's upper bound, checked for TFX_ACTIVATION_CLIP). */
+int tfx__config_activation(int32_t act, float alpha, float beta);
+/* The same for a config's activation, alpha and beta (clip's max, 0 otherwise), then alpha
+ * resolved as the add functions do. */
+int tfx__config_fused_activation(tfx__layer_config *c);
 
 #endif

@@ -24,18 +24,24 @@ const char *tfx__rule_name(int kind)
     }
 }
 
-/* The linear map of a Conv2D (via im2col; weights [K][F]) or a Dense layer (weights stored
- * [F][K], lib/layers/dense.c), with any weight array in that layout. */
+/* The linear map of a Conv2D (via im2col; weights [K][F]; grouped and depthwise: the direct
+ * grouped kernels) or a Dense layer (weights stored [F][K], lib/layers/dense.c), with any
+ * weight array in that layout. */
 typedef struct lin {
-    int conv;
+    int conv, groups;
     tfx__conv_geom g;
     size_t n, rows, K, F, in_total;
-    float *col; /* conv: rows * K */
+    float *col; /* conv: rows * K; grouped: rows * F */
 } lin;
 
 /* z (rows x F) = alpha * X(in) w + beta * z */
 static void lin_fwd(lin *L, const float *in, const float *w, float alpha, float beta, float *z)
 {
+    if (L->groups > 1) {
+        tfx__conv_grouped(&L->g, L->groups, L->n, in, w, L->F, L->col);
+        for (size_t i = 0; i < L->rows * L->F; i++) z[i] = alpha * L->col[i] + (beta != 0.0f ? beta * z[i] : 0.0f);
+        return;
+    }
     const float *X = in;
     if (L->conv) {
         tfx__im2col(&L->g, L->n, in, L->col);
@@ -50,6 +56,10 @@ static void lin_fwd(lin *L, const float *in, const float *w, float alpha, float 
 /* out (input-shaped) = J_w^T s */
 static void lin_bwd(lin *L, const float *s, const float *w, float *out)
 {
+    if (L->groups > 1) {
+        tfx__conv_grouped_dx(&L->g, L->groups, L->n, s, w, L->F, out);
+        return;
+    }
     if (L->conv) {
         tfx__sgemm(0, 1, L->rows, L->K, L->F, 1.0f, s, L->F, w, L->F, 0.0f, L->col, L->K);
         tfx__col2im(&L->g, L->n, L->col, out);
@@ -104,13 +114,14 @@ int tfx__lrp_linear(tfx_layer *l, const tfx__layer_run *run, const float *x, con
                           tfx__rule_name(rule->kind));
     lin L;
     memset(&L, 0, sizeof L);
-    L.conv = l->ops->kind == TFX_LAYER_CONV2D;
+    L.conv = (l->ops->traits & TFX__TRAIT_CONVOLUTION) != 0;
+    L.groups = L.conv && l->cfg.groups > 1 ? l->cfg.groups : 1;
     L.n = n;
     if (L.conv) {
         L.g = (tfx__conv_geom){l->in.h, l->in.w, l->in.c, l->out.h, l->out.w, l->cfg.kernel_h, l->cfg.kernel_w,
                                l->cfg.stride_h, l->cfg.stride_w, l->cfg.pad_top, l->cfg.pad_left};
         L.rows = n * l->out.h * l->out.w;
-        L.K = (size_t)l->cfg.kernel_h * l->cfg.kernel_w * l->in.c;
+        L.K = (size_t)l->cfg.kernel_h * l->cfg.kernel_w * (size_t)(l->in.c / L.groups);
         L.F = (size_t)l->cfg.filters;
     } else {
         L.rows = n * l->in.h * l->in.w;
@@ -123,7 +134,8 @@ int tfx__lrp_linear(tfx_layer *l, const tfx__layer_run *run, const float *x, con
     /* col, z, s, s2, w+, w-, x+/ones, x-, t */
     float *b[9];
     size_t sizes[9] = {L.conv ? L.rows * L.K : 1, RF, RF, RF, KF, KF, IN, IN, IN};
-    if (L.conv && tfx__mul_size(L.rows, L.K, &sizes[0]))
+    if (L.groups > 1) sizes[0] = RF;
+    else if (L.conv && tfx__mul_size(L.rows, L.K, &sizes[0]))
         return tfx__error(TFX_ENOMEM, "layer '%s': LRP work size overflows", l->name);
     rc = alloc_all(b, sizes, 9, l->name);
     if (rc) return rc;

@@ -1,5 +1,6 @@
-/* MaxPooling2D and AveragePooling2D (NHWC). SAME padding ignores the padded cells: max
- * over the valid ones, average over the valid count, as TensorFlow does. */
+/* MaxPooling2D and AveragePooling2D (NHWC). Padding (SAME or explicit) never wins a max; an
+ * average divides by the valid count, as TensorFlow does, or by the whole window with
+ * count_include_pad, as PyTorch's default. */
 #include <float.h>
 #include <string.h>
 
@@ -10,11 +11,15 @@ static int infer(tfx_layer *l, tfx__shape in, tfx__shape *out)
 {
     if (in.flat)
         return tfx__error(TFX_ESHAPE, "pooling needs an image input (h, w, c), got a flat tensor of %d", in.c);
+    const tfx__layer_config *c = &l->cfg;
+    /* Every window keeps a valid cell (a max or an average of something). */
+    if (c->padding == TFX_PADDING_EXPLICIT && (c->pad_top >= c->kernel_h || c->pad_bottom >= c->kernel_h ||
+                                               c->pad_left >= c->kernel_w || c->pad_right >= c->kernel_w))
+        return tfx__error(TFX_ESHAPE, "pads (top %d, bottom %d, left %d, right %d) must be smaller than the pool %dx%d",
+                          c->pad_top, c->pad_bottom, c->pad_left, c->pad_right, c->kernel_h, c->kernel_w);
     int oh, ow;
-    if (tfx__conv_out_size(in.h, l->cfg.kernel_h, l->cfg.stride_h, l->cfg.padding, &oh, &l->cfg.pad_top) ||
-        tfx__conv_out_size(in.w, l->cfg.kernel_w, l->cfg.stride_w, l->cfg.padding, &ow, &l->cfg.pad_left))
-        return tfx__error(TFX_ESHAPE, "pool %dx%d does not fit the %dx%d input with valid padding",
-                          l->cfg.kernel_h, l->cfg.kernel_w, in.h, in.w);
+    int rc = tfx__window_out(l, "pool", in, &oh, &ow);
+    if (rc) return rc;
     *out = (tfx__shape){oh, ow, in.c, 0};
     return TFX_OK;
 }
@@ -28,6 +33,13 @@ static void pool_window(const tfx_layer *l, int oh, int ow, int *h0, int *h1, in
     *w0 = ws < 0 ? 0 : ws;
     *h1 = hs + l->cfg.kernel_h > l->in.h ? l->in.h : hs + l->cfg.kernel_h;
     *w1 = ws + l->cfg.kernel_w > l->in.w ? l->in.w : ws + l->cfg.kernel_w;
+}
+
+/* The divisor of an average over the valid window [h0, h1) x [w0, w1). */
+static float avg_scale(const tfx_layer *l, int h0, int h1, int w0, int w1)
+{
+    if (l->cfg.count_include_pad) return 1.0f / (float)(l->cfg.kernel_h * l->cfg.kernel_w); /* windows fit the pads */
+    return 1.0f / (float)((h1 - h0) * (w1 - w0));
 }
 
 static int max_forward(tfx_layer *l, const tfx__layer_run *run, const float *x, float *y, size_t n)
@@ -111,7 +123,7 @@ static int avg_forward(tfx_layer *l, const tfx__layer_run *run, const float *x, 
                         const float *xc = xb + ((size_t)ih * l->in.w + iw) * C;
                         for (int c = 0; c < C; c++) yc[c] += xc[c];
                     }
-                float inv = 1.0f / (float)((h1 - h0) * (w1 - w0));
+                float inv = avg_scale(l, h0, h1, w0, w1);
                 for (int c = 0; c < C; c++) yc[c] *= inv;
             }
     }
@@ -133,7 +145,7 @@ static int avg_backward(tfx_layer *l, const tfx__layer_run *run, const float *x,
                 int h0, h1, w0, w1;
                 pool_window(l, oh, ow, &h0, &h1, &w0, &w1);
                 const float *gc = gb + ((size_t)oh * l->out.w + ow) * C;
-                float inv = 1.0f / (float)((h1 - h0) * (w1 - w0));
+                float inv = avg_scale(l, h0, h1, w0, w1);
                 for (int ih = h0; ih < h1; ih++)
                     for (int iw = w0; iw < w1; iw++) {
                         float *dc = db + ((size_t)ih * l->in.w + iw) * C;
@@ -167,7 +179,7 @@ static void box_pool(const tfx_layer *l, const tfx__box_io *io, int is_max)
                         }
                     }
                 if (!is_max) {
-                    float inv = 1.0f / (float)((h1 - h0) * (w1 - w0));
+                    float inv = avg_scale(l, h0, h1, w0, w1);
                     for (int c = 0; c < C; c++) y[c] *= inv;
                 }
             }
@@ -176,19 +188,33 @@ static void box_pool(const tfx_layer *l, const tfx__box_io *io, int is_max)
 static void max_box(const tfx_layer *l, const tfx__box_io *io) { box_pool(l, io, 1); }
 static void avg_box(const tfx_layer *l, const tfx__box_io *io) { box_pool(l, io, 0); }
 
-/* File record (20 bytes): pool_h, pool_w, stride_h, stride_w, padding. */
-enum { CONFIG_BYTES = 20 };
+/* File record (40 bytes): pool_h, pool_w, stride_h, stride_w, padding, pad top, bottom,
+ * left, right (0 unless explicit), count_include_pad. The 20-byte record of libtfx 0.1 is
+ * written while the appended fields are 0. */
+enum { CONFIG_BYTES = 40, CONFIG_BYTES_SHORT = 20 };
 
 static void config_write(const tfx_layer *l, uint8_t *b)
 {
-    tfx__put_i32(b, l->cfg.kernel_h);
-    tfx__put_i32(b + 4, l->cfg.kernel_w);
-    tfx__put_i32(b + 8, l->cfg.stride_h);
-    tfx__put_i32(b + 12, l->cfg.stride_w);
-    tfx__put_i32(b + 16, l->cfg.padding);
+    const tfx__layer_config *c = &l->cfg;
+    const int ex = c->padding == TFX_PADDING_EXPLICIT;
+    tfx__put_i32(b, c->kernel_h);
+    tfx__put_i32(b + 4, c->kernel_w);
+    tfx__put_i32(b + 8, c->stride_h);
+    tfx__put_i32(b + 12, c->stride_w);
+    tfx__put_i32(b + 16, c->padding);
+    tfx__put_i32(b + 20, ex ? c->pad_top : 0);
+    tfx__put_i32(b + 24, ex ? c->pad_bottom : 0);
+    tfx__put_i32(b + 28, ex ? c->pad_left : 0);
+    tfx__put_i32(b + 32, ex ? c->pad_right : 0);
+    tfx__put_i32(b + 36, c->count_include_pad != 0);
 }
 
-static int config_read(const uint8_t *b, tfx__layer_config *c)
+static size_t config_size(const tfx_layer *l)
+{
+    return l->cfg.padding == TFX_PADDING_EXPLICIT || l->cfg.count_include_pad ? CONFIG_BYTES : CONFIG_BYTES_SHORT;
+}
+
+static int read_common(const uint8_t *b, tfx__layer_config *c)
 {
     int rc;
     c->kernel_h = tfx__get_i32(b);
@@ -196,14 +222,29 @@ static int config_read(const uint8_t *b, tfx__layer_config *c)
     c->stride_h = tfx__get_i32(b + 8);
     c->stride_w = tfx__get_i32(b + 12);
     c->padding = tfx__get_i32(b + 16);
+    c->pad_top = tfx__get_i32(b + 20);
+    c->pad_bottom = tfx__get_i32(b + 24);
+    c->pad_left = tfx__get_i32(b + 28);
+    c->pad_right = tfx__get_i32(b + 32);
+    c->count_include_pad = tfx__get_i32(b + 36);
     if ((rc = tfx__config_range("pool_h", c->kernel_h, 1, TFX__MAX_DIM)) ||
         (rc = tfx__config_range("pool_w", c->kernel_w, 1, TFX__MAX_DIM)) ||
         (rc = tfx__config_range("stride_h", c->stride_h, 1, TFX__MAX_DIM)) ||
         (rc = tfx__config_range("stride_w", c->stride_w, 1, TFX__MAX_DIM)) ||
-        (rc = tfx__config_range("padding", c->padding, TFX_PADDING_VALID, TFX_PADDING_SAME)))
+        (rc = tfx__config_padding(c)) ||
+        (rc = tfx__config_range("count_include_pad", c->count_include_pad, 0, 1)))
         return rc;
     return TFX_OK;
 }
+
+static int max_config_read(const uint8_t *b, tfx__layer_config *c)
+{
+    int rc = read_common(b, c);
+    if (rc) return rc;
+    return tfx__config_range("count_include_pad", c->count_include_pad, 0, 0); /* max pooling: never */
+}
+
+static int avg_config_read(const uint8_t *b, tfx__layer_config *c) { return read_common(b, c); }
 
 const tfx__layer_ops tfx__max_pooling2d_ops = {
     .kind = TFX_LAYER_MAX_POOLING2D,
@@ -215,7 +256,9 @@ const tfx__layer_ops tfx__max_pooling2d_ops = {
     .backward = max_backward,
     .config_bytes = CONFIG_BYTES,
     .config_write = config_write,
-    .config_read = config_read,
+    .config_read = max_config_read,
+    .config_bytes_short = CONFIG_BYTES_SHORT,
+    .config_size = config_size,
     .box_forward = max_box,
 };
 
@@ -229,6 +272,8 @@ const tfx__layer_ops tfx__average_pooling2d_ops = {
     .backward = avg_backward,
     .config_bytes = CONFIG_BYTES,
     .config_write = config_write,
-    .config_read = config_read,
+    .config_read = avg_config_read,
+    .config_bytes_short = CONFIG_BYTES_SHORT,
+    .config_size = config_size,
     .box_forward = avg_box,
 };

@@ -15,6 +15,10 @@ const tfx__layer_ops *tfx__layer_ops_for_kind(int kind)
         &tfx__dropout_ops,
         &tfx__activation_ops,
         &tfx__batch_norm_ops,
+        &tfx__global_max_pooling2d_ops,
+        &tfx__zero_padding2d_ops,
+        &tfx__depthwise_conv2d_ops,
+        &tfx__reshape_ops,
     };
     if (kind <= 0 || kind >= (int)(sizeof table / sizeof table[0])) return NULL;
     return table[kind];

@@ -65,6 +65,7 @@ int tfx__model_add_layer(tfx_model *m, const tfx__layer_ops *ops, const tfx__lay
                          const char *name, tfx_layer **out)
 {
     if (out) *out = NULL;
+    CHECK_UNLOCKED(m, "adding a layer"); /* backstop: each public add function checks first, by name */
     if (m->n_layers >= TFX__MAX_LAYERS)
         return tfx__error(TFX_EINVAL, "model already has %d layers (the limit)", TFX__MAX_LAYERS);
     char final_name[TFX__NAME_MAX];
@@ -162,6 +163,46 @@ static int check_activation(const char *fn, int act)
     return TFX_OK;
 }
 
+/* The padding and explicit pads of a window layer into the config. */
+static int set_padding(const char *fn, int padding, int top, int bottom, int left, int right, tfx__layer_config *c)
+{
+    TFX__CHECK_ARG(padding == TFX_PADDING_VALID || padding == TFX_PADDING_SAME || padding == TFX_PADDING_EXPLICIT,
+                   "%s: unknown padding %d", fn, padding);
+    TFX__CHECK_ARG(top >= 0 && bottom >= 0 && left >= 0 && right >= 0 && top <= TFX__MAX_DIM &&
+                       bottom <= TFX__MAX_DIM && left <= TFX__MAX_DIM && right <= TFX__MAX_DIM,
+                   "%s: pads (top %d, bottom %d, left %d, right %d) must be in 0..%d", fn, top, bottom, left, right,
+                   TFX__MAX_DIM);
+    TFX__CHECK_ARG(padding == TFX_PADDING_EXPLICIT || (top | bottom | left | right) == 0,
+                   "%s: pads (top %d, bottom %d, left %d, right %d) need padding = TFX_PADDING_EXPLICIT", fn, top,
+                   bottom, left, right);
+    c->padding = padding;
+    if (padding == TFX_PADDING_EXPLICIT) {
+        c->pad_top = top;
+        c->pad_bottom = bottom;
+        c->pad_left = left;
+        c->pad_right = right;
+    }
+    return TFX_OK;
+}
+
+/* A fused activation's parameters into the config: alpha (leaky_relu / elu, resolved), or
+ * clip's bounds (alpha = min, beta = max). */
+static int set_fused_activation(const char *fn, int act, float alpha, float clip_min, float clip_max,
+                                tfx__layer_config *c)
+{
+    if (act == TFX_ACTIVATION_CLIP) {
+        TFX__CHECK_ARG(isfinite(clip_min) && isfinite(clip_max) && clip_min < clip_max,
+                       "%s: clip bounds %g..%g must be finite with clip_min < clip_max", fn, (double)clip_min,
+                       (double)clip_max);
+        c->alpha = clip_min;
+        c->beta = clip_max;
+    } else {
+        c->alpha = tfx__activation_default_alpha(act, alpha);
+    }
+    c->activation = act;
+    return TFX_OK;
+}
+
 int tfx_model_add_conv2d(tfx_model *m, const tfx_conv2d_options *o, tfx_layer **out)
 {
     if (out) *out = NULL;
@@ -176,8 +217,6 @@ int tfx_model_add_conv2d(tfx_model *m, const tfx_conv2d_options *o, tfx_layer **
                    "tfx_model_add_conv2d: kernel %dx%d must be positive", opt.kernel_h, opt.kernel_w);
     TFX__CHECK_ARG(opt.stride_h > 0 && opt.stride_w > 0 && opt.stride_h <= TFX__MAX_DIM && opt.stride_w <= TFX__MAX_DIM,
                    "tfx_model_add_conv2d: strides %dx%d must be positive", opt.stride_h, opt.stride_w);
-    TFX__CHECK_ARG(opt.padding == TFX_PADDING_VALID || opt.padding == TFX_PADDING_SAME,
-                   "tfx_model_add_conv2d: unknown padding %d", opt.padding);
     int rc = check_activation("tfx_model_add_conv2d", opt.activation);
     if (rc) return rc;
     TFX__CHECK_ARG(isfinite(opt.activation_alpha), "tfx_model_add_conv2d: activation_alpha is not finite");
@@ -187,10 +226,15 @@ int tfx_model_add_conv2d(tfx_model *m, const tfx_conv2d_options *o, tfx_layer **
     c.kernel_w = opt.kernel_w;
     c.stride_h = opt.stride_h;
     c.stride_w = opt.stride_w;
-    c.padding = opt.padding;
-    c.activation = opt.activation;
-    c.alpha = tfx__activation_default_alpha(opt.activation, opt.activation_alpha);
+    rc = set_padding("tfx_model_add_conv2d", opt.padding, opt.pad_top, opt.pad_bottom, opt.pad_left, opt.pad_right, &c);
+    if (rc) return rc;
+    rc = set_fused_activation("tfx_model_add_conv2d", opt.activation, opt.activation_alpha, opt.clip_min,
+                              opt.clip_max, &c);
+    if (rc) return rc;
     c.use_bias = opt.use_bias != 0;
+    TFX__CHECK_ARG(opt.groups >= 1 && opt.groups <= TFX__MAX_DIM, "tfx_model_add_conv2d: groups = %d must be in 1..%d",
+                   opt.groups, TFX__MAX_DIM);
+    c.groups = opt.groups;
     return tfx__model_add_layer(m, &tfx__conv2d_ops, &c, opt.name, out);
 }
 
@@ -209,10 +253,43 @@ int tfx_model_add_dense(tfx_model *m, const tfx_dense_options *o, tfx_layer **ou
     TFX__CHECK_ARG(isfinite(opt.activation_alpha), "tfx_model_add_dense: activation_alpha is not finite");
     tfx__layer_config c = {0};
     c.units = opt.units;
-    c.activation = opt.activation;
-    c.alpha = tfx__activation_default_alpha(opt.activation, opt.activation_alpha);
+    rc = set_fused_activation("tfx_model_add_dense", opt.activation, opt.activation_alpha, opt.clip_min,
+                              opt.clip_max, &c);
+    if (rc) return rc;
     c.use_bias = opt.use_bias != 0;
     return tfx__model_add_layer(m, &tfx__dense_ops, &c, opt.name, out);
+}
+
+int tfx_model_add_depthwise_conv2d(tfx_model *m, const tfx_depthwise_conv2d_options *o, tfx_layer **out)
+{
+    static const char fn[] = "tfx_model_add_depthwise_conv2d";
+    if (out) *out = NULL;
+    TFX__CHECK_NULL(m);
+    CHECK_UNLOCKED(m, "tfx_model_add_depthwise_conv2d");
+    TFX__CHECK_NULL(o);
+    tfx_depthwise_conv2d_options opt = TFX_DEPTHWISE_CONV2D_OPTIONS_INIT;
+    COPY_OPTIONS(opt, o, TFX_DEPTHWISE_CONV2D_OPTIONS_VERSION, fn);
+    TFX__CHECK_ARG(opt.kernel_h > 0 && opt.kernel_w > 0 && opt.kernel_h <= TFX__MAX_DIM && opt.kernel_w <= TFX__MAX_DIM,
+                   "%s: kernel %dx%d must be positive", fn, opt.kernel_h, opt.kernel_w);
+    TFX__CHECK_ARG(opt.stride_h > 0 && opt.stride_w > 0 && opt.stride_h <= TFX__MAX_DIM && opt.stride_w <= TFX__MAX_DIM,
+                   "%s: strides %dx%d must be positive", fn, opt.stride_h, opt.stride_w);
+    TFX__CHECK_ARG(opt.depth_multiplier > 0 && opt.depth_multiplier <= TFX__MAX_DIM,
+                   "%s: depth_multiplier = %d must be in 1..%d", fn, opt.depth_multiplier, TFX__MAX_DIM);
+    int rc = check_activation(fn, opt.activation);
+    if (rc) return rc;
+    TFX__CHECK_ARG(isfinite(opt.activation_alpha), "%s: activation_alpha is not finite", fn);
+    tfx__layer_config c = {0};
+    c.kernel_h = opt.kernel_h;
+    c.kernel_w = opt.kernel_w;
+    c.stride_h = opt.stride_h;
+    c.stride_w = opt.stride_w;
+    c.depth_multiplier = opt.depth_multiplier;
+    rc = set_padding(fn, opt.padding, opt.pad_top, opt.pad_bottom, opt.pad_left, opt.pad_right, &c);
+    if (rc) return rc;
+    rc = set_fused_activation(fn, opt.activation, opt.activation_alpha, opt.clip_min, opt.clip_max, &c);
+    if (rc) return rc;
+    c.use_bias = opt.use_bias != 0;
+    return tfx__model_add_layer(m, &tfx__depthwise_conv2d_ops, &c, opt.name, out);
 }
 
 int tfx_model_add_flatten(tfx_model *m, const char *name, tfx_layer **out)
@@ -236,14 +313,17 @@ static int add_pool(tfx_model *m, const tfx_pool2d_options *o, tfx_layer **out, 
                    "%s: pool size %dx%d must be positive", fn, opt.pool_h, opt.pool_w);
     TFX__CHECK_ARG(opt.stride_h >= 0 && opt.stride_w >= 0 && opt.stride_h <= TFX__MAX_DIM && opt.stride_w <= TFX__MAX_DIM,
                    "%s: strides %dx%d must not be negative", fn, opt.stride_h, opt.stride_w);
-    TFX__CHECK_ARG(opt.padding == TFX_PADDING_VALID || opt.padding == TFX_PADDING_SAME, "%s: unknown padding %d",
-                   fn, opt.padding);
+    TFX__CHECK_ARG(opt.count_include_pad == 0 || ops == &tfx__average_pooling2d_ops,
+                   "%s: count_include_pad = %d is for average pooling (max pooling never counts padding)", fn,
+                   opt.count_include_pad);
     tfx__layer_config c = {0};
+    int rc = set_padding(fn, opt.padding, opt.pad_top, opt.pad_bottom, opt.pad_left, opt.pad_right, &c);
+    if (rc) return rc;
+    c.count_include_pad = opt.count_include_pad != 0;
     c.kernel_h = opt.pool_h;
     c.kernel_w = opt.pool_w;
     c.stride_h = opt.stride_h ? opt.stride_h : opt.pool_h;
     c.stride_w = opt.stride_w ? opt.stride_w : opt.pool_w;
-    c.padding = opt.padding;
     return tfx__model_add_layer(m, ops, &c, opt.name, out);
 }
 
@@ -266,6 +346,69 @@ int tfx_model_add_global_average_pooling2d(tfx_model *m, const char *name, tfx_l
     return tfx__model_add_layer(m, &tfx__global_average_pooling2d_ops, &c, name, out);
 }
 
+int tfx_model_add_global_max_pooling2d(tfx_model *m, const char *name, tfx_layer **out)
+{
+    if (out) *out = NULL;
+    TFX__CHECK_NULL(m);
+    CHECK_UNLOCKED(m, "tfx_model_add_global_max_pooling2d");
+    tfx__layer_config c = {0};
+    return tfx__model_add_layer(m, &tfx__global_max_pooling2d_ops, &c, name, out);
+}
+
+int tfx_model_add_zero_padding2d(tfx_model *m, int top, int bottom, int left, int right, const char *name,
+                                 tfx_layer **out)
+{
+    if (out) *out = NULL;
+    TFX__CHECK_NULL(m);
+    CHECK_UNLOCKED(m, "tfx_model_add_zero_padding2d");
+    TFX__CHECK_ARG(top >= 0 && bottom >= 0 && left >= 0 && right >= 0 && top <= TFX__MAX_DIM &&
+                       bottom <= TFX__MAX_DIM && left <= TFX__MAX_DIM && right <= TFX__MAX_DIM,
+                   "tfx_model_add_zero_padding2d: padding (top %d, bottom %d, left %d, right %d) must be in 0..%d",
+                   top, bottom, left, right, TFX__MAX_DIM);
+    tfx__layer_config c = {0};
+    c.pad_top = top;
+    c.pad_bottom = bottom;
+    c.pad_left = left;
+    c.pad_right = right;
+    tfx__zero_padding_window(&c);
+    return tfx__model_add_layer(m, &tfx__zero_padding2d_ops, &c, name, out);
+}
+
+int tfx_model_add_reshape(tfx_model *m, int height, int width, int channels, const char *name, tfx_layer **out)
+{
+    static const char fn[] = "tfx_model_add_reshape";
+    if (out) *out = NULL;
+    TFX__CHECK_NULL(m);
+    CHECK_UNLOCKED(m, "tfx_model_add_reshape");
+    int dims[3] = {height, width, channels}, unknown = -1;
+    double known = 1.0;
+    for (int i = 0; i < 3; i++) {
+        TFX__CHECK_ARG(dims[i] == -1 || (dims[i] >= 1 && dims[i] <= TFX__MAX_DIM),
+                       "%s: target shape %dx%dx%d: each size must be in 1..%d, or one of them -1", fn, height, width,
+                       channels, TFX__MAX_DIM);
+        if (dims[i] != -1) {
+            known *= dims[i];
+            continue;
+        }
+        TFX__CHECK_ARG(unknown < 0, "%s: target shape %dx%dx%d: only one size may be -1", fn, height, width, channels);
+        unknown = i;
+    }
+    const tfx__shape in = m->n_layers ? m->layers[m->n_layers - 1]->out : m->input;
+    const double total = (double)tfx__shape_size(in);
+    if (unknown >= 0) {
+        const double d = total / known;
+        if (d != (double)(long)d || d < 1.0 || d > TFX__MAX_DIM)
+            return tfx__error(TFX_ESHAPE, "%s: target shape %dx%dx%d: the input's %.0f values do not give the -1 size",
+                              fn, height, width, channels, total);
+        dims[unknown] = (int)d;
+    }
+    tfx__layer_config c = {0};
+    c.kernel_h = dims[0];
+    c.kernel_w = dims[1];
+    c.filters = dims[2];
+    return tfx__model_add_layer(m, &tfx__reshape_ops, &c, name, out);
+}
+
 int tfx_model_add_dropout(tfx_model *m, float rate, const char *name, tfx_layer **out)
 {
     if (out) *out = NULL;
@@ -284,10 +427,23 @@ int tfx_model_add_activation(tfx_model *m, int activation, float alpha, const ch
     CHECK_UNLOCKED(m, "tfx_model_add_activation");
     int rc = check_activation("tfx_model_add_activation", activation);
     if (rc) return rc;
+    TFX__CHECK_ARG(activation != TFX_ACTIVATION_CLIP,
+                   "tfx_model_add_activation: TFX_ACTIVATION_CLIP needs its bounds: use tfx_model_add_clip");
     TFX__CHECK_ARG(isfinite(alpha), "tfx_model_add_activation: alpha is not finite");
     tfx__layer_config c = {0};
     c.activation = activation;
     c.alpha = tfx__activation_default_alpha(activation, alpha);
+    return tfx__model_add_layer(m, &tfx__activation_ops, &c, name, out);
+}
+
+int tfx_model_add_clip(tfx_model *m, float min, float max, const char *name, tfx_layer **out)
+{
+    if (out) *out = NULL;
+    TFX__CHECK_NULL(m);
+    CHECK_UNLOCKED(m, "tfx_model_add_clip");
+    tfx__layer_config c = {0};
+    int rc = set_fused_activation("tfx_model_add_clip", TFX_ACTIVATION_CLIP, 0.0f, min, max, &c);
+    if (rc) return rc;
     return tfx__model_add_layer(m, &tfx__activation_ops, &c, name, out);
 }
 

@@ -11,6 +11,7 @@ extern const tfx__options_desc tfx__conv2d_options_desc;
 extern const tfx__options_desc tfx__dense_options_desc;
 extern const tfx__options_desc tfx__pool2d_options_desc;
 extern const tfx__options_desc tfx__batch_norm_options_desc;
+extern const tfx__options_desc tfx__depthwise_conv2d_options_desc;
 
 #define TFX__LAYER_OPTIONS_DESC(src)                                                               \
     _Generic((src), const tfx_conv2d_options *: &tfx__conv2d_options_desc,                         \
@@ -20,7 +21,9 @@ extern const tfx__options_desc tfx__batch_norm_options_desc;
              const tfx_pool2d_options *: &tfx__pool2d_options_desc,                                \
              tfx_pool2d_options *: &tfx__pool2d_options_desc,                                      \
              const tfx_batch_norm_options *: &tfx__batch_norm_options_desc,                        \
-             tfx_batch_norm_options *: &tfx__batch_norm_options_desc)
+             tfx_batch_norm_options *: &tfx__batch_norm_options_desc,                              \
+             const tfx_depthwise_conv2d_options *: &tfx__depthwise_conv2d_options_desc,            \
+             tfx_depthwise_conv2d_options *: &tfx__depthwise_conv2d_options_desc)
 
 /* dst = the defaults, then the prefix of *src (may be NULL) that src->version knows; returns
  * TFX_EVERSION from the calling function for an unknown version. VERSION is the struct's

@@ -100,12 +100,18 @@ static int load_layer(tfx_model *m, size_t index, reader *ar, reader *wr)
     if (!avail(ar, 2)) return bad(&at, "record truncated (configuration length)");
     size_t got_clen = (size_t)ar->p[ar->pos] | (size_t)ar->p[ar->pos + 1] << 8;
     ar->pos += 2;
-    if (got_clen != clen)
+    if (got_clen != clen && !(ops->config_bytes_short && got_clen == ops->config_bytes_short)) {
+        if (ops->config_bytes_short)
+            return bad(&at, "configuration of %zu bytes, a %s has %zu or %zu", got_clen, ops->type_name,
+                       ops->config_bytes_short, clen);
         return bad(&at, "configuration of %zu bytes, a %s has %zu", got_clen, ops->type_name, clen);
+    }
     if (!avail(ar, got_clen)) return bad(&at, "configuration runs past the end of the section");
     tfx__layer_config cfg;
     memset(&cfg, 0, sizeof cfg);
-    int rc = ops->config_read(ar->p + ar->pos, &cfg);
+    uint8_t rec[TFX__CONFIG_MAX] = {0}; /* a short record reads zero-extended */
+    memcpy(rec, ar->p + ar->pos, got_clen);
+    int rc = ops->config_read(rec, &cfg);
     if (rc) return rebadge(rc, &at);
     ar->pos += got_clen;
 

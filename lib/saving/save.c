@@ -27,13 +27,17 @@ static void put_arch(tfx__writer *w, const tfx_model *m)
     tfx__put_u32(w, (uint32_t)m->n_layers);
     for (size_t i = 0; i < m->n_layers; i++) {
         const tfx_layer *l = m->layers[i];
-        size_t len = strlen(l->name), clen = l->ops->config_bytes;
+        size_t len = strlen(l->name), clen = l->ops->config_size ? l->ops->config_size(l) : l->ops->config_bytes;
+        uint8_t rec[TFX__CONFIG_MAX]; /* the full record; a grown kind may write its short prefix */
         tfx__put_u32(w, (uint32_t)tfx_layer_get_kind(l));
         tfx__put_u16(w, (unsigned)len);
         tfx__put_bytes(w, l->name, len);
         tfx__put_u8(w, 0);
         tfx__put_u16(w, (unsigned)clen);
-        if (w->p && clen) l->ops->config_write(l, w->p + w->pos);
+        if (w->p && clen) {
+            l->ops->config_write(l, rec);
+            memcpy(w->p + w->pos, rec, clen);
+        }
         w->pos += clen;
     }
 }

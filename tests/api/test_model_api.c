@@ -671,8 +671,22 @@ static void test_bad_sizes(void **state)
     d.units = -3;
     CHECK_ERR(tfx_model_add_dense(m, &d, NULL), TFX_EINVAL, "units = -3");
     d.units = 3;
-    d.activation = 8;
-    CHECK_ERR(tfx_model_add_dense(m, &d, NULL), TFX_EINVAL, "unknown activation 8");
+    d.activation = TFX_ACTIVATION_HARD_SWISH + 1;
+    CHECK_ERR(tfx_model_add_dense(m, &d, NULL), TFX_EINVAL, "unknown activation 12");
+    d.activation = TFX_ACTIVATION_CLIP;
+    d.clip_min = 1.0f;
+    d.clip_max = 1.0f;
+    CHECK_ERR(tfx_model_add_dense(m, &d, NULL), TFX_EINVAL, "tfx_model_add_dense: clip bounds 1..1");
+    d.clip_max = NAN;
+    CHECK_ERR(tfx_model_add_dense(m, &d, NULL), TFX_EINVAL, "clip bounds");
+    c.activation = TFX_ACTIVATION_CLIP;
+    c.activation_alpha = 0.0f;
+    c.clip_min = 2.0f;
+    c.clip_max = -INFINITY;
+    CHECK_ERR(tfx_model_add_conv2d(m, &c, NULL), TFX_EINVAL, "tfx_model_add_conv2d: clip bounds 2..-inf");
+    CHECK_ERR(tfx_model_add_clip(m, 3.0f, 2.0f, NULL, NULL), TFX_EINVAL, "tfx_model_add_clip: clip bounds 3..2");
+    CHECK_ERR(tfx_model_add_clip(m, NAN, 2.0f, NULL, NULL), TFX_EINVAL, "clip bounds");
+    CHECK_ERR(tfx_model_add_activation(m, TFX_ACTIVATION_CLIP, 0, NULL, NULL), TFX_EINVAL, "use tfx_model_add_clip");
     d.activation = TFX_ACTIVATION_ELU;
     d.activation_alpha = INFINITY;
     CHECK_ERR(tfx_model_add_dense(m, &d, NULL), TFX_EINVAL, "alpha");
@@ -800,7 +814,7 @@ static void test_options_versions(void **state)
     assert_float_equal(bn.epsilon, 0.001f, 0);
 
     CHECK_ERR(tfx_conv2d_options_init(&c, 0), TFX_EVERSION, "version 0");
-    CHECK_ERR(tfx_conv2d_options_init(&c, TFX_CONV2D_OPTIONS_VERSION + 1), TFX_EVERSION, "version 2");
+    CHECK_ERR(tfx_conv2d_options_init(&c, TFX_CONV2D_OPTIONS_VERSION + 1), TFX_EVERSION, "version 3");
     CHECK_ERR(tfx_dense_options_init(&d, 0), TFX_EVERSION, "tfx_dense_options_init: version 0");
     CHECK_ERR(tfx_dense_options_init(&d, 1000), TFX_EVERSION, "version 1000");
     CHECK_ERR(tfx_pool2d_options_init(&p, 0), TFX_EVERSION, "version 0");
@@ -814,7 +828,7 @@ static void test_options_versions(void **state)
     c.version = 0;
     CHECK_ERR(tfx_model_add_conv2d(m, &c, NULL), TFX_EVERSION, "tfx_model_add_conv2d: options version 0");
     c.version = TFX_CONV2D_OPTIONS_VERSION + 1;
-    CHECK_ERR(tfx_model_add_conv2d(m, &c, NULL), TFX_EVERSION, "options version 2 is not supported");
+    CHECK_ERR(tfx_model_add_conv2d(m, &c, NULL), TFX_EVERSION, "options version 3 is not supported");
     d = dense_opts(2, TFX_ACTIVATION_RELU, NULL);
     d.version = 0;
     CHECK_ERR(tfx_model_add_dense(m, &d, NULL), TFX_EVERSION, "tfx_model_add_dense: options version 0");
@@ -1019,9 +1033,101 @@ static void test_failed_add_keeps_model(void **state)
     tfx_model_free(m);
 }
 
+/* The options of the kinds and fields added after 0.1 (issue 17): each bad value refused with a
+ * message naming the function and the value; the model unchanged. */
+static void test_new_layer_options_refused(void **state)
+{
+    (void)state;
+    tfx_model *m = NULL;
+    tfx_layer *none = (tfx_layer *)1;
+    CHECK_ERR(tfx_model_add_clip(NULL, 0, 1, NULL, &none), TFX_EINVAL, "'m' is NULL");
+    assert_null(none);
+    CHECK_ERR(tfx_model_add_global_max_pooling2d(NULL, NULL, NULL), TFX_EINVAL, "NULL");
+    CHECK_ERR(tfx_model_add_zero_padding2d(NULL, 1, 1, 1, 1, NULL, NULL), TFX_EINVAL, "NULL");
+    CHECK_ERR(tfx_model_add_reshape(NULL, 1, 1, 1, NULL, NULL), TFX_EINVAL, "NULL");
+    CHECK_ERR(tfx_model_add_depthwise_conv2d(NULL, NULL, NULL), TFX_EINVAL, "NULL");
+    OK(tfx_model_new(&m, 6, 5, 2));
+    CHECK_ERR(tfx_model_add_depthwise_conv2d(m, NULL, NULL), TFX_EINVAL, "'o' is NULL");
+    tfx_conv2d_options c = conv_opts(2, 3, TFX_ACTIVATION_RELU, NULL);
+    c.pad_top = 1;
+    CHECK_ERR(tfx_model_add_conv2d(m, &c, NULL), TFX_EINVAL,
+              "tfx_model_add_conv2d: pads (top 1, bottom 0, left 0, right 0) need padding = TFX_PADDING_EXPLICIT");
+    c.padding = TFX_PADDING_EXPLICIT;
+    c.pad_right = -1;
+    CHECK_ERR(tfx_model_add_conv2d(m, &c, NULL), TFX_EINVAL, "tfx_model_add_conv2d: pads (top 1, bottom 0, left 0, "
+                                                             "right -1) must be in 0..1048576");
+    c.padding = 3;
+    c.pad_top = c.pad_right = 0;
+    CHECK_ERR(tfx_model_add_conv2d(m, &c, NULL), TFX_EINVAL, "tfx_model_add_conv2d: unknown padding 3");
+    c.padding = TFX_PADDING_EXPLICIT;
+    c.kernel_h = 9;
+    c.pad_top = 1, c.pad_bottom = 1;
+    CHECK_ERR(tfx_model_add_conv2d(m, &c, NULL), TFX_ESHAPE,
+              "kernel 9x3 does not fit the 6x5 input padded by (top 1, bottom 1, left 0, right 0)");
+    c.pad_bottom = 2; /* 6 + 3 = 9: fits, one output row */
+    tfx_layer *l = NULL;
+    OK(tfx_model_add_conv2d(m, &c, &l));
+    int s[3];
+    OK(tfx_layer_output_shape(l, s));
+    assert_true(s[0] == 1 && s[1] == 3 && s[2] == 2);
+    c = conv_opts(3, 1, TFX_ACTIVATION_LINEAR, NULL);
+    c.groups = 0;
+    CHECK_ERR(tfx_model_add_conv2d(m, &c, NULL), TFX_EINVAL, "tfx_model_add_conv2d: groups = 0 must be in 1..1048576");
+    c.groups = 2; /* 2 input channels, 3 filters */
+    CHECK_ERR(tfx_model_add_conv2d(m, &c, NULL), TFX_ESHAPE, "groups = 2 must divide the 2 input channels and the 3 "
+                                                            "filters");
+    tfx_depthwise_conv2d_options dw = TFX_DEPTHWISE_CONV2D_OPTIONS_INIT;
+    dw.depth_multiplier = 0;
+    CHECK_ERR(tfx_model_add_depthwise_conv2d(m, &dw, NULL), TFX_EINVAL,
+              "tfx_model_add_depthwise_conv2d: depth_multiplier = 0 must be in 1..1048576");
+    dw.depth_multiplier = 1;
+    dw.kernel_h = 2; /* the 1x3x2 map: 2 rows do not fit */
+    CHECK_ERR(tfx_model_add_depthwise_conv2d(m, &dw, NULL), TFX_ESHAPE, "kernel 2x3 does not fit the 1x3 input");
+    dw.kernel_h = 1;
+    dw.version = 2;
+    CHECK_ERR(tfx_model_add_depthwise_conv2d(m, &dw, NULL), TFX_EVERSION, "options version 2 is not supported");
+    tfx_model_free(m);
+
+    OK(tfx_model_new(&m, 6, 5, 2));
+    tfx_pool2d_options p = TFX_POOL2D_OPTIONS_INIT;
+    p.count_include_pad = 1;
+    CHECK_ERR(tfx_model_add_max_pooling2d(m, &p, NULL), TFX_EINVAL,
+              "tfx_model_add_max_pooling2d: count_include_pad = 1 is for average pooling");
+    p.count_include_pad = 0;
+    p.padding = TFX_PADDING_EXPLICIT;
+    p.pad_left = 2; /* a 2-wide window of padding only */
+    CHECK_ERR(tfx_model_add_average_pooling2d(m, &p, NULL), TFX_ESHAPE,
+              "pads (top 0, bottom 0, left 2, right 0) must be smaller than the pool 2x2");
+    p.padding = TFX_PADDING_SAME;
+    CHECK_ERR(tfx_model_add_average_pooling2d(m, &p, NULL), TFX_EINVAL,
+              "tfx_model_add_average_pooling2d: pads (top 0, bottom 0, left 2, right 0) need padding");
+    CHECK_ERR(tfx_model_add_zero_padding2d(m, 0, -1, 0, 0, NULL, NULL), TFX_EINVAL,
+              "tfx_model_add_zero_padding2d: padding (top 0, bottom -1, left 0, right 0) must be in 0..1048576");
+    CHECK_ERR(tfx_model_add_zero_padding2d(m, 1 << 20, 1, 0, 0, NULL, NULL), TFX_ESHAPE,
+              "padding 6x5 to 1048583x5 is larger than 1048576");
+    assert_int_equal(tfx_model_layer_count(m), 0);
+    OK(tfx_model_add_flatten(m, NULL, NULL));
+    CHECK_ERR(tfx_model_add_global_max_pooling2d(m, NULL, NULL), TFX_ESHAPE,
+              "GlobalMaxPooling2D needs an image input (h, w, c), got a flat tensor of 60");
+    CHECK_ERR(tfx_model_add_zero_padding2d(m, 1, 1, 1, 1, NULL, NULL), TFX_ESHAPE, "ZeroPadding2D needs an image");
+    CHECK_ERR(tfx_model_add_reshape(m, -1, -1, 6, NULL, NULL), TFX_EINVAL,
+              "tfx_model_add_reshape: target shape -1x-1x6: only one size may be -1");
+    CHECK_ERR(tfx_model_add_reshape(m, 0, 2, 6, NULL, NULL), TFX_EINVAL, "each size must be in 1..1048576");
+    CHECK_ERR(tfx_model_add_reshape(m, 7, -1, 1, NULL, NULL), TFX_ESHAPE,
+              "tfx_model_add_reshape: target shape 7x-1x1: the input's 60 values do not give the -1 size");
+    CHECK_ERR(tfx_model_add_reshape(m, 7, 2, 4, NULL, NULL), TFX_ESHAPE,
+              "target shape 7x2x4 has 56 values, the input 1x1x60 has 60");
+    tfx_layer *r = NULL;
+    OK(tfx_model_add_reshape(m, 5, -1, 3, NULL, &r)); /* a flat tensor back to an image */
+    OK(tfx_layer_output_shape(r, s));
+    assert_true(s[0] == 5 && s[1] == 4 && s[2] == 3);
+    tfx_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_new_layer_options_refused),
         cmocka_unit_test(test_seed_model_structure),
         cmocka_unit_test(test_seed_model_summary),
         cmocka_unit_test(test_seed_model_predict_batch),

@@ -193,6 +193,7 @@ INIT_WRAP(conv2d)
 INIT_WRAP(dense)
 INIT_WRAP(pool2d)
 INIT_WRAP(batch_norm)
+INIT_WRAP(depthwise_conv2d)
 INIT_WRAP(compile)
 INIT_WRAP(fit)
 INIT_WRAP(explain)
@@ -248,6 +249,22 @@ static int use_pool2d(const void *o)
         tfx_layer_output_shape(l, s);
         assert_true(s[0] == 2 && s[1] == 2); /* 2x2 pool, strides = pool */
         rc = tfx_model_add_average_pooling2d(m, o, NULL);
+    }
+    tfx_model_free(m);
+    return rc;
+}
+
+static int use_depthwise_conv2d(const void *o)
+{
+    tfx_model *m;
+    assert_int_equal(tfx_model_new(&m, 4, 4, 2), TFX_OK);
+    tfx_layer *l;
+    int rc = tfx_model_add_depthwise_conv2d(m, o, &l);
+    if (rc == TFX_OK) {
+        int s[3];
+        tfx_layer_output_shape(l, s);
+        assert_true(s[0] == 2 && s[1] == 2 && s[2] == 2); /* 3x3 valid, multiplier 1: the defaults */
+        assert_int_equal(tfx_model_param_count(m), 3 * 3 * 2 + 2);
     }
     tfx_model_free(m);
     return rc;
@@ -378,13 +395,20 @@ static int use_data(const void *o)
 
 /* Version 1 of tfx_explain_options ended before lrp_rule (the first field version 2 appended). */
 #define EXPLAIN_V1_SIZE offsetof(tfx_explain_options, lrp_rule)
+/* Version 1 of the conv2d and dense options ended before clip_min. */
+#define CONV2D_V1_SIZE offsetof(tfx_conv2d_options, clip_min)
+#define DENSE_V1_SIZE offsetof(tfx_dense_options, clip_min)
+/* Version 1 of the pool2d options ended before pad_top. */
+#define POOL2D_V1_SIZE offsetof(tfx_pool2d_options, pad_top)
 #define CASE(name, VERSION, fill, use, ...) {#name, VERSION, {__VA_ARGS__}, init_##name, fill, use}
 
 static const opt_case cases[] = {
-    CASE(conv2d, TFX_CONV2D_OPTIONS_VERSION, fill_conv2d, use_conv2d, sizeof(tfx_conv2d_options)),
-    CASE(dense, TFX_DENSE_OPTIONS_VERSION, fill_dense, use_dense, sizeof(tfx_dense_options)),
-    CASE(pool2d, TFX_POOL2D_OPTIONS_VERSION, NULL, use_pool2d, sizeof(tfx_pool2d_options)),
+    CASE(conv2d, TFX_CONV2D_OPTIONS_VERSION, fill_conv2d, use_conv2d, CONV2D_V1_SIZE, sizeof(tfx_conv2d_options)),
+    CASE(dense, TFX_DENSE_OPTIONS_VERSION, fill_dense, use_dense, DENSE_V1_SIZE, sizeof(tfx_dense_options)),
+    CASE(pool2d, TFX_POOL2D_OPTIONS_VERSION, NULL, use_pool2d, POOL2D_V1_SIZE, sizeof(tfx_pool2d_options)),
     CASE(batch_norm, TFX_BATCH_NORM_OPTIONS_VERSION, NULL, use_batch_norm, sizeof(tfx_batch_norm_options)),
+    CASE(depthwise_conv2d, TFX_DEPTHWISE_CONV2D_OPTIONS_VERSION, NULL, use_depthwise_conv2d,
+         sizeof(tfx_depthwise_conv2d_options)),
     CASE(compile, TFX_COMPILE_OPTIONS_VERSION, NULL, use_compile, sizeof(tfx_compile_options)),
     CASE(fit, TFX_FIT_OPTIONS_VERSION, fill_fit, use_fit, sizeof(tfx_fit_options)),
     CASE(explain, TFX_EXPLAIN_OPTIONS_VERSION, fill_explain, use_explain, EXPLAIN_V1_SIZE,

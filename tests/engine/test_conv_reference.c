@@ -1,7 +1,8 @@
 /* Conv2D's im2col + sgemm path (forward, input gradient, kernel and bias gradients) against a
  * naive direct convolution written here, in double, on random shapes: batch 1..7, kernels
  * 1..5 (even and odd, non-square), strides 1..3, valid and SAME padding (TF arithmetic
- * recomputed here: out = ceil(in / s), extra padding at the bottom/right).
+ * recomputed here: out = ceil(in / s), extra padding at the bottom/right), and explicit pads
+ * on every side (also beyond the kernel) through the im2col, direct and Winograd paths.
  * Pass: |a - b| <= 1e-5 * max(1, S) per element, S the sum of |terms| of that element (the
  * standard bound for a float sum of those terms, with a wide margin). */
 #include <setjmp.h>
@@ -22,6 +23,7 @@
 
 typedef struct shape_case {
     int n, h, w, c, f, kh, kw, sh, sw, padding, bias;
+    int pt, pb, pl, pr; /* TFX_PADDING_EXPLICIT's pads */
 } shape_case;
 
 static int under_valgrind(void)
@@ -30,9 +32,15 @@ static int under_valgrind(void)
     return v && *v && strcmp(v, "0") != 0;
 }
 
-/* TensorFlow's output size and leading pad, computed independently of the library. */
-static void tf_geometry(int in, int k, int s, int padding, int *out, int *before)
+/* TensorFlow's output size and leading pad, computed independently of the library; explicit:
+ * (in + before + after - k) / s + 1 with the given before (PyTorch's). */
+static void tf_geometry_ex(int in, int k, int s, int padding, int pb, int pa, int *out, int *before)
 {
+    if (padding == TFX_PADDING_EXPLICIT) {
+        *out = (in + pb + pa - k) / s + 1;
+        *before = pb;
+        return;
+    }
     if (padding == TFX_PADDING_VALID) {
         *out = (in - k) / s + 1;
         *before = 0;
@@ -42,6 +50,7 @@ static void tf_geometry(int in, int k, int s, int padding, int *out, int *before
     int total = (*out - 1) * s + k - in;
     *before = total > 0 ? total / 2 : 0;
 }
+#define tf_geometry(in, k, s, padding, out, before) tf_geometry_ex(in, k, s, padding, 0, 0, out, before)
 
 /* Naive direct convolution and its gradients, double accumulation, with |term| sums. */
 typedef struct naive {
@@ -63,8 +72,8 @@ static void naive_conv(const shape_case *k, const float *x, const float *w, cons
                        naive *r)
 {
     int pt, pl;
-    tf_geometry(k->h, k->kh, k->sh, k->padding, &r->oh, &pt);
-    tf_geometry(k->w, k->kw, k->sw, k->padding, &r->ow, &pl);
+    tf_geometry_ex(k->h, k->kh, k->sh, k->padding, k->pt, k->pb, &r->oh, &pt);
+    tf_geometry_ex(k->w, k->kw, k->sw, k->padding, k->pl, k->pr, &r->ow, &pl);
     const size_t ny = (size_t)k->n * r->oh * r->ow * k->f, nx = (size_t)k->n * k->h * k->w * k->c;
     const size_t nw = (size_t)k->kh * k->kw * k->c * k->f;
     r->y = dalloc(ny);
@@ -149,8 +158,9 @@ static double g_worst[4];
 static int check_case(const shape_case *k, uint64_t seed)
 {
     char label[160];
-    snprintf(label, sizeof label, "n%d %dx%dx%d f%d k%dx%d s%dx%d %s%s", k->n, k->h, k->w, k->c, k->f, k->kh, k->kw,
-             k->sh, k->sw, k->padding ? "same" : "valid", k->bias ? "" : " nobias");
+    snprintf(label, sizeof label, "n%d %dx%dx%d f%d k%dx%d s%dx%d %s (%d %d %d %d)%s", k->n, k->h, k->w, k->c, k->f,
+             k->kh, k->kw, k->sh, k->sw, k->padding == 2 ? "explicit" : k->padding ? "same" : "valid", k->pt, k->pb,
+             k->pl, k->pr, k->bias ? "" : " nobias");
     tfx_model *m = NULL;
     assert_int_equal(tfx_model_new(&m, k->h, k->w, k->c), TFX_OK);
     tfx_conv2d_options o = TFX_CONV2D_OPTIONS_INIT;
@@ -160,10 +170,11 @@ static int check_case(const shape_case *k, uint64_t seed)
     o.stride_h = k->sh;
     o.stride_w = k->sw;
     o.padding = k->padding;
+    o.pad_top = k->pt, o.pad_bottom = k->pb, o.pad_left = k->pl, o.pad_right = k->pr;
     o.use_bias = k->bias;
     tfx_layer *l = NULL;
     int rc = tfx_model_add_conv2d(m, &o, &l);
-    if (k->padding == TFX_PADDING_VALID && (k->kh > k->h || k->kw > k->w)) {
+    if (k->padding != TFX_PADDING_SAME && (k->kh > k->h + k->pt + k->pb || k->kw > k->w + k->pl + k->pr)) {
         assert_int_equal(rc, TFX_ESHAPE);
         tfx_model_free(m);
         return 0;
@@ -183,8 +194,8 @@ static int check_case(const shape_case *k, uint64_t seed)
     assert_int_equal(tfx_layer_set_weights(l, w, k->bias ? b : NULL), TFX_OK);
 
     int oh, ow, pad;
-    tf_geometry(k->h, k->kh, k->sh, k->padding, &oh, &pad);
-    tf_geometry(k->w, k->kw, k->sw, k->padding, &ow, &pad);
+    tf_geometry_ex(k->h, k->kh, k->sh, k->padding, k->pt, k->pb, &oh, &pad);
+    tf_geometry_ex(k->w, k->kw, k->sw, k->padding, k->pl, k->pr, &ow, &pad);
     assert_int_equal(l->out.h, oh);
     assert_int_equal(l->out.w, ow);
     const size_t ny = (size_t)k->n * oh * ow * k->f;
@@ -218,15 +229,15 @@ static void test_fixed_shapes(void **state)
 {
     (void)state;
     static const shape_case cases[] = {
-        {7, 8, 7, 3, 4, 3, 3, 2, 2, TFX_PADDING_SAME, 1},  /* batch 7, stride 2, SAME, odd kernel */
-        {7, 9, 6, 2, 5, 4, 4, 2, 2, TFX_PADDING_SAME, 1},  /* batch 7, stride 2, SAME, even kernel */
-        {7, 6, 6, 4, 3, 2, 2, 2, 2, TFX_PADDING_SAME, 0},  /* batch 7, stride 2, SAME, 2x2 */
-        {1, 5, 5, 3, 2, 1, 1, 1, 1, TFX_PADDING_VALID, 1}, /* pointwise: no im2col */
-        {2, 5, 6, 3, 2, 1, 1, 2, 3, TFX_PADDING_SAME, 1},  /* 1x1 with strides: im2col */
-        {1, 3, 3, 2, 2, 5, 5, 1, 1, TFX_PADDING_SAME, 1},  /* kernel larger than the input (SAME) */
-        {2, 4, 7, 2, 3, 4, 4, 3, 3, TFX_PADDING_SAME, 1},  /* stride 3 */
-        {3, 7, 4, 1, 1, 7, 4, 1, 1, TFX_PADDING_VALID, 1}, /* kernel = input: 1x1 output */
-        {1, 6, 6, 2, 2, 7, 3, 1, 1, TFX_PADDING_VALID, 1}, /* does not fit: TFX_ESHAPE */
+        {7, 8, 7, 3, 4, 3, 3, 2, 2, TFX_PADDING_SAME, 1, 0, 0, 0, 0}, /* batch 7, stride 2, SAME, odd kernel */
+        {7, 9, 6, 2, 5, 4, 4, 2, 2, TFX_PADDING_SAME, 1, 0, 0, 0, 0}, /* batch 7, stride 2, SAME, even kernel */
+        {7, 6, 6, 4, 3, 2, 2, 2, 2, TFX_PADDING_SAME, 0, 0, 0, 0, 0}, /* batch 7, stride 2, SAME, 2x2 */
+        {1, 5, 5, 3, 2, 1, 1, 1, 1, TFX_PADDING_VALID, 1, 0, 0, 0, 0}, /* pointwise: no im2col */
+        {2, 5, 6, 3, 2, 1, 1, 2, 3, TFX_PADDING_SAME, 1, 0, 0, 0, 0}, /* 1x1 with strides: im2col */
+        {1, 3, 3, 2, 2, 5, 5, 1, 1, TFX_PADDING_SAME, 1, 0, 0, 0, 0}, /* kernel larger than the input (SAME) */
+        {2, 4, 7, 2, 3, 4, 4, 3, 3, TFX_PADDING_SAME, 1, 0, 0, 0, 0}, /* stride 3 */
+        {3, 7, 4, 1, 1, 7, 4, 1, 1, TFX_PADDING_VALID, 1, 0, 0, 0, 0}, /* kernel = input: 1x1 output */
+        {1, 6, 6, 2, 2, 7, 3, 1, 1, TFX_PADDING_VALID, 1, 0, 0, 0, 0}, /* does not fit: TFX_ESHAPE */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(&cases[i], 10 + i);
 }
@@ -251,6 +262,7 @@ static void test_random_shapes(void **state)
         k.sw = rnd(&rng, 1, 3);
         k.padding = rnd(&rng, 0, 1);
         k.bias = rnd(&rng, 0, 3) != 0;
+        k.pt = k.pb = k.pl = k.pr = 0;
         if (check_case(&k, 1000 + (uint64_t)i))
             done++;
         else
@@ -261,10 +273,42 @@ static void test_random_shapes(void **state)
            done, refused, g_worst[0], g_worst[1], g_worst[2], g_worst[3]);
 }
 
+/* Explicit padding: each path (im2col, the direct kernel, Winograd) and pads beyond the kernel
+ * (whole rows of padding), then random shapes. */
+static void test_explicit_padding(void **state)
+{
+    (void)state;
+    static const shape_case cases[] = {
+        {1, 9, 8, 3, 4, 7, 7, 2, 2, TFX_PADDING_EXPLICIT, 1, 3, 3, 3, 3},    /* ResNet's stem, smaller */
+        {2, 5, 6, 2, 3, 3, 3, 1, 1, TFX_PADDING_EXPLICIT, 1, 0, 2, 1, 0},    /* asymmetric */
+        {2, 4, 4, 2, 2, 2, 2, 1, 1, TFX_PADDING_EXPLICIT, 0, 4, 1, 0, 3},    /* pads beyond the kernel */
+        {1, 3, 3, 2, 2, 5, 5, 1, 1, TFX_PADDING_EXPLICIT, 1, 1, 1, 1, 1},    /* fits only padded */
+        {2, 6, 5, 2, 16, 3, 3, 1, 2, TFX_PADDING_EXPLICIT, 1, 2, 0, 1, 2},   /* direct kernel (16 filters) */
+        {2, 7, 6, 1, 32, 5, 5, 2, 1, TFX_PADDING_EXPLICIT, 1, 3, 1, 2, 4},   /* direct, pads beyond the kernel */
+        {1, 8, 9, 16, 16, 3, 3, 1, 1, TFX_PADDING_EXPLICIT, 1, 2, 0, 1, 2},  /* Winograd */
+        {2, 10, 7, 16, 24, 3, 3, 1, 1, TFX_PADDING_EXPLICIT, 1, 0, 1, 2, 2}, /* Winograd */
+        {1, 8, 8, 16, 16, 3, 3, 1, 1, TFX_PADDING_EXPLICIT, 1, 3, 3, 3, 3},  /* 3x3 beyond Winograd's pads */
+        {1, 3, 3, 2, 2, 5, 5, 1, 1, TFX_PADDING_EXPLICIT, 1, 0, 1, 0, 1},    /* does not fit: TFX_ESHAPE */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(&cases[i], 50 + i);
+    tfx__rng rng;
+    tfx__rng_seed(&rng, 1717);
+    const int want = under_valgrind() ? 6 : 100;
+    for (int done = 0, i = 0; done < want; i++) {
+        shape_case k = {rnd(&rng, 1, 4), rnd(&rng, 1, 9), rnd(&rng, 1, 9), rnd(&rng, 1, 4), rnd(&rng, 1, 5),
+                        rnd(&rng, 1, 5), rnd(&rng, 1, 5), rnd(&rng, 1, 3), rnd(&rng, 1, 3), TFX_PADDING_EXPLICIT,
+                        rnd(&rng, 0, 1), rnd(&rng, 0, 4), rnd(&rng, 0, 4), rnd(&rng, 0, 4), rnd(&rng, 0, 4)};
+        done += check_case(&k, 5000 + (uint64_t)i);
+    }
+    printf("conv reference with explicit padding: max err y %.2e dx %.2e dkernel %.2e dbias %.2e\n", g_worst[0],
+           g_worst[1], g_worst[2], g_worst[3]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixed_shapes),
+        cmocka_unit_test(test_explicit_padding),
         cmocka_unit_test(test_random_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

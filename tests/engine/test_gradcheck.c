@@ -79,6 +79,20 @@ static tfx_model *new_model(int h, int w, int c)
     return m;
 }
 
+/* TFX_ACTIVATION_CLIP's bounds in these tests: inside the values the layers produce, and
+ * multiples of 2^-5, so the coarse grid keeps pre-activations away from them. */
+#define CLIP_MIN -0.25f
+#define CLIP_MAX 0.5f
+
+/* An Activation layer (clip through its own add function). */
+static void add_act(tfx_model *m, int act, float alpha)
+{
+    if (act == TFX_ACTIVATION_CLIP)
+        assert_int_equal(tfx_model_add_clip(m, CLIP_MIN, CLIP_MAX, NULL, NULL), TFX_OK);
+    else
+        assert_int_equal(tfx_model_add_activation(m, act, alpha, NULL, NULL), TFX_OK);
+}
+
 static void add_conv(tfx_model *m, int filters, int kh, int kw, int sh, int sw, int padding, int act, float alpha,
                      int bias)
 {
@@ -91,6 +105,8 @@ static void add_conv(tfx_model *m, int filters, int kh, int kw, int sh, int sw, 
     o.padding = padding;
     o.activation = act;
     o.activation_alpha = alpha;
+    o.clip_min = CLIP_MIN;
+    o.clip_max = CLIP_MAX;
     o.use_bias = bias;
     assert_int_equal(tfx_model_add_conv2d(m, &o, NULL), TFX_OK);
 }
@@ -101,6 +117,8 @@ static void add_dense(tfx_model *m, int units, int act, float alpha, int bias)
     o.units = units;
     o.activation = act;
     o.activation_alpha = alpha;
+    o.clip_min = CLIP_MIN;
+    o.clip_max = CLIP_MAX;
     o.use_bias = bias;
     assert_int_equal(tfx_model_add_dense(m, &o, NULL), TFX_OK);
 }
@@ -129,7 +147,25 @@ static void add_bn(tfx_model *m, int center, int scale)
 
 static int is_kinky(int act)
 {
-    return act == TFX_ACTIVATION_RELU || act == TFX_ACTIVATION_LEAKY_RELU || act == TFX_ACTIVATION_ELU;
+    return act == TFX_ACTIVATION_RELU || act == TFX_ACTIVATION_LEAKY_RELU || act == TFX_ACTIVATION_ELU ||
+           act == TFX_ACTIVATION_RELU6 || act == TFX_ACTIVATION_CLIP || act == TFX_ACTIVATION_HARD_SIGMOID ||
+           act == TFX_ACTIVATION_HARD_SWISH;
+}
+
+/* Which piece of a piecewise activation z falls in (the kinks' sides). */
+static int32_t kink_piece(const tfx_layer *l, float z)
+{
+    switch (l->cfg.activation) {
+    case TFX_ACTIVATION_RELU6:
+        return (z > 0.0f) + (z >= 6.0f);
+    case TFX_ACTIVATION_CLIP:
+        return (z > l->cfg.alpha) + (z >= l->cfg.beta);
+    case TFX_ACTIVATION_HARD_SIGMOID:
+    case TFX_ACTIVATION_HARD_SWISH:
+        return (z > -3.0f) + (z >= 3.0f);
+    default:
+        return z > 0.0f;
+    }
 }
 
 /* ---------- kink signature ---------- */
@@ -157,10 +193,21 @@ static void signature(tfx_model *m, size_t n, sigbuf *s)
         tfx_layer *l = m->layers[i];
         int kind = l->ops->kind;
         size_t osz = n * tfx__shape_size(l->out);
-        if ((kind == TFX_LAYER_CONV2D || kind == TFX_LAYER_DENSE) && l->preact && is_kinky(l->cfg.activation)) {
-            for (size_t j = 0; j < osz; j++) sig_push(s, l->preact[j] > 0.0f);
+        if ((kind == TFX_LAYER_CONV2D || kind == TFX_LAYER_DENSE || kind == TFX_LAYER_DEPTHWISE_CONV2D) && l->preact &&
+            is_kinky(l->cfg.activation)) {
+            for (size_t j = 0; j < osz; j++) sig_push(s, kink_piece(l, l->preact[j]));
         } else if (kind == TFX_LAYER_ACTIVATION && is_kinky(l->cfg.activation)) {
-            for (size_t j = 0; j < osz; j++) sig_push(s, m->acts[i][j] > 0.0f);
+            for (size_t j = 0; j < osz; j++) sig_push(s, kink_piece(l, m->acts[i][j]));
+        } else if (kind == TFX_LAYER_GLOBAL_MAX_POOLING2D) {
+            const float *x = m->acts[i];
+            const size_t C = (size_t)l->in.c, P = (size_t)l->in.h * l->in.w;
+            for (size_t b = 0; b < n; b++)
+                for (size_t c = 0; c < C; c++) {
+                    size_t best = 0;
+                    for (size_t p = 1; p < P; p++)
+                        if (x[(b * P + p) * C + c] > x[(b * P + best) * C + c]) best = p;
+                    sig_push(s, (int32_t)best);
+                }
         } else if (kind == TFX_LAYER_MAX_POOLING2D) {
             const float *x = m->acts[i];
             int C = l->in.c;
@@ -327,7 +374,7 @@ static void randomise_params(tfx_model *m, tfx__rng *rng, int grid)
         tfx_layer *l = m->layers[i];
         float *p = tfx__layer_params(l);
         int kind = l->ops->kind;
-        if (kind == TFX_LAYER_CONV2D || kind == TFX_LAYER_DENSE) {
+        if (kind == TFX_LAYER_CONV2D || kind == TFX_LAYER_DENSE || kind == TFX_LAYER_DEPTHWISE_CONV2D) {
             size_t k = 0, b = 0;
             assert_int_equal(tfx_layer_weight_sizes(l, &k, &b), TFX_OK);
             assert_int_equal(k + b, l->n_params);
@@ -498,7 +545,8 @@ static const act_case all_acts[] = {
     {TFX_ACTIVATION_LINEAR, 0.0f},     {TFX_ACTIVATION_RELU, 0.0f},       {TFX_ACTIVATION_SIGMOID, 0.0f},
     {TFX_ACTIVATION_TANH, 0.0f},       {TFX_ACTIVATION_SOFTMAX, 0.0f},    {TFX_ACTIVATION_LEAKY_RELU, 0.0f},
     {TFX_ACTIVATION_LEAKY_RELU, 0.3f}, {TFX_ACTIVATION_ELU, 0.0f},        {TFX_ACTIVATION_ELU, 0.5f},
-    {TFX_ACTIVATION_SWISH, 0.0f},
+    {TFX_ACTIVATION_SWISH, 0.0f},      {TFX_ACTIVATION_RELU6, 0.0f},      {TFX_ACTIVATION_CLIP, 0.0f},
+    {TFX_ACTIVATION_HARD_SIGMOID, 0.0f}, {TFX_ACTIVATION_HARD_SWISH, 0.0f},
 };
 #define N_ACTS (sizeof all_acts / sizeof all_acts[0])
 
@@ -611,6 +659,51 @@ static void test_max_pooling(void **state)
     run_pool_cases(1);
 }
 
+/* Explicit padding (pads beyond the kernel for Conv2D; below the pool for pooling) and average
+ * pooling counting the padded cells, with SAME and explicit padding. */
+static void test_explicit_padding(void **state)
+{
+    (void)state;
+    static const struct {
+        int h, w, c, k, s, pt, pb, pl, pr;
+    } convs[] = {{7, 6, 2, 3, 2, 1, 2, 0, 1}, {4, 5, 2, 2, 1, 3, 0, 2, 4}, {6, 6, 3, 3, 1, 2, 2, 2, 2}};
+    for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) {
+        tfx_model *m = new_model(convs[i].h, convs[i].w, convs[i].c);
+        tfx_conv2d_options o = TFX_CONV2D_OPTIONS_INIT;
+        o.filters = 3;
+        o.kernel_h = o.kernel_w = convs[i].k;
+        o.stride_h = o.stride_w = convs[i].s;
+        o.padding = TFX_PADDING_EXPLICIT;
+        o.pad_top = convs[i].pt, o.pad_bottom = convs[i].pb, o.pad_left = convs[i].pl, o.pad_right = convs[i].pr;
+        assert_int_equal(tfx_model_add_conv2d(m, &o, NULL), TFX_OK);
+        char label[96];
+        snprintf(label, sizeof label, "Conv2D k%d s%d explicit (%d %d %d %d)", convs[i].k, convs[i].s, convs[i].pt,
+                 convs[i].pb, convs[i].pl, convs[i].pr);
+        gc_opts g = {2, 0, 0, 740 + i, GRID_FINE, 0, 0};
+        gradcheck_model(m, &g, label, 0);
+        tfx_model_free(m);
+    }
+    for (int kind = 0; kind < 3; kind++) /* max, average, average counting the padding */
+        for (int padding = TFX_PADDING_SAME; padding <= TFX_PADDING_EXPLICIT; padding++) {
+            if (kind == 0 && padding == TFX_PADDING_SAME) continue; /* the pool cases above */
+            tfx_model *m = new_model(7, 6, 2);
+            tfx_pool2d_options o = TFX_POOL2D_OPTIONS_INIT;
+            o.pool_h = o.pool_w = 3;
+            o.stride_h = o.stride_w = 2;
+            o.padding = padding;
+            if (padding == TFX_PADDING_EXPLICIT) o.pad_top = 2, o.pad_bottom = 1, o.pad_left = 1, o.pad_right = 2;
+            o.count_include_pad = kind == 2;
+            assert_int_equal(kind ? tfx_model_add_average_pooling2d(m, &o, NULL) : tfx_model_add_max_pooling2d(m, &o, NULL),
+                             TFX_OK);
+            char label[96];
+            snprintf(label, sizeof label, "%s p3 s2 %s", kind == 0 ? "MaxPooling2D" : kind == 1 ? "AveragePooling2D"
+                     : "AveragePooling2D count_include_pad", padding == TFX_PADDING_SAME ? "same" : "explicit (2 1 1 2)");
+            gc_opts g = {2, 0, 0, 750 + (size_t)(3 * kind + padding), kind ? GRID_FINE : GRID_DISTINCT, 0, 0};
+            gradcheck_model(m, &g, label, 0);
+            tfx_model_free(m);
+        }
+}
+
 static void test_average_pooling(void **state)
 {
     (void)state;
@@ -632,6 +725,114 @@ static void test_global_average_pooling(void **state)
     add_dense(m, 3, TFX_ACTIVATION_SOFTMAX, 0.0f, 1);
     gc_opts o2 = {1, 0, 0, 701, GRID_FINE, 0, 0};
     gradcheck_model(m, &o2, "Conv2D swish -> GlobalAveragePooling2D -> Dense softmax n1", 0);
+    tfx_model_free(m);
+}
+
+static void test_global_max_pooling(void **state)
+{
+    (void)state;
+    tfx_model *m = new_model(5, 3, 2);
+    assert_int_equal(tfx_model_add_global_max_pooling2d(m, NULL, NULL), TFX_OK);
+    gc_opts o = {7, 0, 0, 720, GRID_DISTINCT, 0, 0};
+    gradcheck_model(m, &o, "GlobalMaxPooling2D 5x3x2 n7", 0);
+    tfx_model_free(m);
+
+    m = new_model(6, 4, 3);
+    add_conv(m, 4, 3, 3, 2, 2, TFX_PADDING_SAME, TFX_ACTIVATION_TANH, 0.0f, 1);
+    assert_int_equal(tfx_model_add_global_max_pooling2d(m, NULL, NULL), TFX_OK);
+    add_dense(m, 3, TFX_ACTIVATION_SOFTMAX, 0.0f, 1);
+    gc_opts o2 = {2, 0, 0, 721, GRID_FINE, 0, 0};
+    gradcheck_model(m, &o2, "Conv2D tanh -> GlobalMaxPooling2D -> Dense softmax n2", 0);
+    tfx_model_free(m);
+}
+
+static void test_zero_padding(void **state)
+{
+    (void)state;
+    tfx_model *m = new_model(4, 3, 2);
+    assert_int_equal(tfx_model_add_zero_padding2d(m, 1, 2, 0, 3, NULL, NULL), TFX_OK);
+    gc_opts o = {3, 0, 0, 730, GRID_FINE, 0, 0};
+    gradcheck_model(m, &o, "ZeroPadding2D (1, 2, 0, 3) 4x3x2 n3", 0);
+    tfx_model_free(m);
+
+    m = new_model(5, 4, 2);
+    assert_int_equal(tfx_model_add_zero_padding2d(m, 2, 1, 1, 2, NULL, NULL), TFX_OK);
+    add_conv(m, 3, 3, 3, 2, 2, TFX_PADDING_VALID, TFX_ACTIVATION_TANH, 0.0f, 1);
+    assert_int_equal(tfx_model_add_zero_padding2d(m, 0, 1, 1, 0, NULL, NULL), TFX_OK);
+    add_dense(m, 2, TFX_ACTIVATION_LINEAR, 0.0f, 1);
+    gc_opts o2 = {2, 0, 0, 731, GRID_FINE, 0, 0};
+    gradcheck_model(m, &o2, "ZeroPadding2D -> Conv2D s2 tanh -> ZeroPadding2D -> Dense", 0);
+    tfx_model_free(m);
+}
+
+/* Grouped Conv2D and DepthwiseConv2D (the direct grouped kernels), with strides, SAME and
+ * explicit padding and fused activations. */
+static void test_grouped_and_depthwise(void **state)
+{
+    (void)state;
+    static const struct {
+        int h, w, c, f, groups, k, s, padding, act;
+    } convs[] = {
+        {6, 5, 4, 6, 2, 3, 1, TFX_PADDING_SAME, TFX_ACTIVATION_TANH},
+        {7, 6, 6, 3, 3, 2, 2, TFX_PADDING_VALID, TFX_ACTIVATION_LINEAR},
+        {5, 5, 4, 8, 4, 3, 2, TFX_PADDING_EXPLICIT, TFX_ACTIVATION_HARD_SWISH},
+    };
+    for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) {
+        tfx_model *m = new_model(convs[i].h, convs[i].w, convs[i].c);
+        tfx_conv2d_options o = TFX_CONV2D_OPTIONS_INIT;
+        o.filters = convs[i].f;
+        o.kernel_h = o.kernel_w = convs[i].k;
+        o.stride_h = o.stride_w = convs[i].s;
+        o.padding = convs[i].padding;
+        if (o.padding == TFX_PADDING_EXPLICIT) o.pad_top = 2, o.pad_bottom = 0, o.pad_left = 1, o.pad_right = 1;
+        o.activation = convs[i].act;
+        o.groups = convs[i].groups;
+        assert_int_equal(tfx_model_add_conv2d(m, &o, NULL), TFX_OK);
+        char label[96];
+        snprintf(label, sizeof label, "Conv2D groups %d %d->%d k%d s%d %s", convs[i].groups, convs[i].c, convs[i].f,
+                 convs[i].k, convs[i].s, act_name(convs[i].act));
+        gc_opts g = {2, 0, 0, 770 + i, is_kinky(convs[i].act) ? GRID_COARSE : GRID_FINE, 0, 0};
+        gradcheck_model(m, &g, label, 0);
+        tfx_model_free(m);
+    }
+    static const struct {
+        int h, w, c, mult, k, s, padding, act;
+    } dws[] = {
+        {6, 5, 3, 1, 3, 1, TFX_PADDING_SAME, TFX_ACTIVATION_RELU6},
+        {7, 6, 2, 3, 3, 2, TFX_PADDING_SAME, TFX_ACTIVATION_LINEAR},
+        {5, 6, 4, 2, 2, 1, TFX_PADDING_EXPLICIT, TFX_ACTIVATION_SIGMOID},
+        {6, 6, 3, 1, 3, 2, TFX_PADDING_VALID, TFX_ACTIVATION_LINEAR},
+    };
+    for (size_t i = 0; i < sizeof dws / sizeof dws[0]; i++) {
+        tfx_model *m = new_model(dws[i].h, dws[i].w, dws[i].c);
+        tfx_depthwise_conv2d_options o = TFX_DEPTHWISE_CONV2D_OPTIONS_INIT;
+        o.kernel_h = o.kernel_w = dws[i].k;
+        o.stride_h = o.stride_w = dws[i].s;
+        o.padding = dws[i].padding;
+        if (o.padding == TFX_PADDING_EXPLICIT) o.pad_top = 1, o.pad_bottom = 2, o.pad_left = 0, o.pad_right = 1;
+        o.depth_multiplier = dws[i].mult;
+        o.activation = dws[i].act;
+        assert_int_equal(tfx_model_add_depthwise_conv2d(m, &o, NULL), TFX_OK);
+        add_conv(m, 2, 1, 1, 1, 1, TFX_PADDING_VALID, TFX_ACTIVATION_LINEAR, 0.0f, 1); /* MobileNet's pointwise */
+        char label[96];
+        snprintf(label, sizeof label, "DepthwiseConv2D x%d %d ch k%d s%d %s -> 1x1 Conv2D", dws[i].mult, dws[i].c,
+                 dws[i].k, dws[i].s, act_name(dws[i].act));
+        gc_opts g = {2, 0, 0, 780 + i, is_kinky(dws[i].act) ? GRID_COARSE : GRID_FINE, 0, 0};
+        gradcheck_model(m, &g, label, 0);
+        tfx_model_free(m);
+    }
+}
+
+/* Reshape: a view; the layers around it see the values in NHWC order. */
+static void test_reshape(void **state)
+{
+    (void)state;
+    tfx_model *m = new_model(4, 6, 2);
+    add_conv(m, 3, 3, 3, 1, 1, TFX_PADDING_SAME, TFX_ACTIVATION_TANH, 0.0f, 1);
+    assert_int_equal(tfx_model_add_reshape(m, 6, -1, 6, NULL, NULL), TFX_OK); /* 4x6x3 -> 6x2x6 */
+    add_conv(m, 2, 2, 2, 1, 1, TFX_PADDING_VALID, TFX_ACTIVATION_LINEAR, 0.0f, 1);
+    gc_opts o = {2, 0, 0, 790, GRID_FINE, 0, 0};
+    gradcheck_model(m, &o, "Conv2D tanh -> Reshape 6x2x6 -> Conv2D", 0);
     tfx_model_free(m);
 }
 
@@ -679,7 +880,7 @@ static void test_activation_layers(void **state)
         /* On a 4D tensor (softmax over channels) after a conv. */
         tfx_model *m = new_model(4, 3, 2);
         add_conv(m, 3, 2, 2, 1, 1, TFX_PADDING_SAME, TFX_ACTIVATION_LINEAR, 0.0f, 1);
-        assert_int_equal(tfx_model_add_activation(m, all_acts[i].act, all_acts[i].alpha, NULL, NULL), TFX_OK);
+        add_act(m, all_acts[i].act, all_acts[i].alpha);
         char label[96];
         snprintf(label, sizeof label, "Conv2D -> Activation(%s alpha %g) 4D", act_name(all_acts[i].act),
                  (double)all_acts[i].alpha);
@@ -690,7 +891,7 @@ static void test_activation_layers(void **state)
         /* On a flat tensor, directly on the input, batch 7. */
         m = new_model(1, 1, 6);
         assert_int_equal(tfx_model_add_flatten(m, NULL, NULL), TFX_OK);
-        assert_int_equal(tfx_model_add_activation(m, all_acts[i].act, all_acts[i].alpha, NULL, NULL), TFX_OK);
+        add_act(m, all_acts[i].act, all_acts[i].alpha);
         snprintf(label, sizeof label, "Activation(%s alpha %g) flat n7", act_name(all_acts[i].act),
                  (double)all_acts[i].alpha);
         gc_opts o2 = {7, 0, 0, 950 + i, is_kinky(all_acts[i].act) ? GRID_COARSE : GRID_FINE, 0, 0};
@@ -924,6 +1125,11 @@ int main(void)
         cmocka_unit_test(test_max_pooling),
         cmocka_unit_test(test_average_pooling),
         cmocka_unit_test(test_global_average_pooling),
+        cmocka_unit_test(test_global_max_pooling),
+        cmocka_unit_test(test_zero_padding),
+        cmocka_unit_test(test_explicit_padding),
+        cmocka_unit_test(test_grouped_and_depthwise),
+        cmocka_unit_test(test_reshape),
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_activation_layers),
         cmocka_unit_test(test_batch_norm),

@@ -17,6 +17,8 @@
 #include "tfx/tfx.h"
 
 #define OK(call) assert_int_equal((call), TFX_OK)
+/* The last tfx_layer_kind: every kind up to it is registered and tested here. */
+#define LAST_KIND TFX_LAYER_RESHAPE
 
 static void test_registry_and_entries(void **state)
 {
@@ -40,6 +42,10 @@ static void test_registry_and_entries(void **state)
         /* every kind of this version can be saved; a record with bytes needs its writer */
         assert_non_null(o->config_read);
         assert_true(o->config_bytes == 0 || o->config_write);
+        assert_true(o->config_bytes <= TFX__CONFIG_MAX);
+        /* a grown record: the older length is shorter, and the writer chooses between them */
+        assert_true(o->config_bytes_short < o->config_bytes || !o->config_bytes_short);
+        assert_true(!o->config_size == !o->config_bytes_short);
         assert_true(!o->box_scratch || o->box_forward);
         assert_true(!o->box_cost || o->box_forward);
         /* occlusion's Dense merge reads a unit-major kernel: the file must know it too */
@@ -47,7 +53,7 @@ static void test_registry_and_entries(void **state)
         if (o->traits & TFX__TRAIT_FUSED_ACTIVATION) assert_true(o->traits & TFX__TRAIT_WEIGHTED);
         for (int j = 1; j < k; j++) assert_string_not_equal(tfx__layer_ops_for_kind(j)->type_name, o->type_name);
     }
-    assert_int_equal(kinds, TFX_LAYER_BATCH_NORMALIZATION);
+    assert_int_equal(kinds, LAST_KIND);
 }
 
 /* One layer of every kind, built through the public API with non-default settings. */
@@ -69,9 +75,20 @@ static tfx_model *every_kind(void)
     p.padding = TFX_PADDING_SAME;
     OK(tfx_model_add_average_pooling2d(m, &p, NULL));
     OK(tfx_model_add_dropout(m, 0.375f, NULL, NULL));
+    c.groups = 2, c.padding = TFX_PADDING_EXPLICIT, c.pad_top = c.pad_bottom = 1, c.pad_right = 2, c.stride_h = 1;
+    OK(tfx_model_add_conv2d(m, &c, NULL)); /* 4 -> 4 channels in 2 groups */
+    tfx_depthwise_conv2d_options dw = TFX_DEPTHWISE_CONV2D_OPTIONS_INIT;
+    dw.depth_multiplier = 2, dw.padding = TFX_PADDING_SAME, dw.activation = TFX_ACTIVATION_CLIP;
+    dw.clip_min = -1.0f, dw.clip_max = 1.5f;
+    OK(tfx_model_add_depthwise_conv2d(m, &dw, NULL)); /* 4 -> 8 channels */
+    OK(tfx_model_add_zero_padding2d(m, 1, 2, 0, 3, NULL, NULL));
+    OK(tfx_model_add_reshape(m, 2, -1, 4, NULL, NULL));
     OK(tfx_model_add_flatten(m, NULL, NULL));
+    OK(tfx_model_add_clip(m, -0.5f, 2.0f, NULL, NULL));
     tfx_dense_options d = TFX_DENSE_OPTIONS_INIT;
-    d.units = 5, d.use_bias = 0, d.activation = TFX_ACTIVATION_SOFTMAX;
+    d.units = 5, d.use_bias = 0, d.activation = TFX_ACTIVATION_CLIP, d.clip_min = -1.0f, d.clip_max = 0.5f;
+    OK(tfx_model_add_dense(m, &d, NULL));
+    d.units = 4, d.use_bias = 1, d.activation = TFX_ACTIVATION_SOFTMAX;
     OK(tfx_model_add_dense(m, &d, NULL));
     return m;
 }
@@ -85,12 +102,21 @@ static tfx_model *global_pooling(void)
     return m;
 }
 
+/* GlobalMaxPooling2D: flat too. */
+static tfx_model *global_max_pooling(void)
+{
+    tfx_model *m;
+    OK(tfx_model_new(&m, 3, 5, 2));
+    OK(tfx_model_add_global_max_pooling2d(m, NULL, NULL));
+    return m;
+}
+
 static void test_config_records_round_trip(void **state)
 {
     (void)state;
-    tfx_model *models[2] = {every_kind(), global_pooling()};
-    int seen[16] = {0};
-    for (int mi = 0; mi < 2; mi++) {
+    tfx_model *models[] = {every_kind(), global_pooling(), global_max_pooling()};
+    int seen[32] = {0};
+    for (size_t mi = 0; mi < sizeof models / sizeof models[0]; mi++) {
         tfx_model *m = models[mi];
         for (size_t i = 0; i < m->n_layers; i++) {
             const tfx_layer *l = m->layers[i];
@@ -106,6 +132,12 @@ static void test_config_records_round_trip(void **state)
             OK(o->config_read(rec, &back));
             back.pad_top = l->cfg.pad_top; /* computed by infer, not stored */
             back.pad_left = l->cfg.pad_left;
+            back.pad_bottom = l->cfg.pad_bottom;
+            back.pad_right = l->cfg.pad_right;
+            if (o->kind == TFX_LAYER_DEPTHWISE_CONV2D) { /* from the input channels, by infer */
+                back.groups = l->cfg.groups;
+                back.filters = l->cfg.filters;
+            }
             assert_memory_equal(&back, &l->cfg, sizeof back);
             if (o->config_bytes) { /* all-ones fields: negative sizes, NaN rates, unknown activations */
                 memset(junk, 0xff, sizeof junk);
@@ -115,7 +147,7 @@ static void test_config_records_round_trip(void **state)
         }
         tfx_model_free(m);
     }
-    for (int k = 1; k <= TFX_LAYER_BATCH_NORMALIZATION; k++) assert_true(seen[k]);
+    for (int k = 1; k <= LAST_KIND; k++) assert_true(seen[k]);
 }
 
 /* The flat arrays are reallocated as layers are added; each layer's view must follow. */

@@ -72,7 +72,7 @@ static void randomise_biases(tfx_model *m, unsigned seed)
     }
 }
 
-enum { M_DENSE_MERGE, M_POOLS, M_GAP, M_DEPTH1, M_BN };
+enum { M_DENSE_MERGE, M_POOLS, M_GAP, M_DEPTH1, M_BN, M_NEW_KINDS };
 
 /* Moving statistics and affine parameters away from the identity. */
 static void randomise_batch_norm(tfx_layer *l, unsigned seed)
@@ -137,6 +137,28 @@ static tfx_model *make_model(int kind, int H, int W, int C)
         dense(m, 4, TFX_ACTIVATION_SOFTMAX);
         break;
     }
+    case M_NEW_KINDS: /* the kinds and activations added after 0.1 (issue 17) */
+        conv(m, 6, 3, 1, TFX_PADDING_SAME, TFX_ACTIVATION_RELU6);
+        OK(tfx_model_add_clip(m, -0.25f, 0.5f, NULL, NULL));
+        OK(tfx_model_add_zero_padding2d(m, 1, 2, 3, 0, NULL, NULL));
+        conv(m, 8, 3, 1, TFX_PADDING_VALID, TFX_ACTIVATION_HARD_SWISH);
+        {
+            tfx_depthwise_conv2d_options dw = TFX_DEPTHWISE_CONV2D_OPTIONS_INIT;
+            dw.depth_multiplier = 2;
+            dw.padding = TFX_PADDING_SAME;
+            dw.activation = TFX_ACTIVATION_RELU6;
+            OK(tfx_model_add_depthwise_conv2d(m, &dw, NULL));
+            tfx_conv2d_options g = TFX_CONV2D_OPTIONS_INIT;
+            g.filters = 8;
+            g.groups = 4;
+            g.kernel_h = g.kernel_w = 2;
+            OK(tfx_model_add_conv2d(m, &g, NULL));
+        }
+        OK(tfx_model_add_activation(m, TFX_ACTIVATION_HARD_SIGMOID, 0.0f, NULL, NULL));
+        OK(tfx_model_add_reshape(m, -1, 1, 8, NULL, NULL)); /* no box: the full forward from here */
+        OK(tfx_model_add_global_max_pooling2d(m, NULL, NULL));
+        dense(m, 3, TFX_ACTIVATION_SOFTMAX);
+        break;
     case M_DEPTH1: /* the second conv's box would cover most of its map: only the first is boxed */
         conv(m, 4, 3, 1, TFX_PADDING_VALID, TFX_ACTIVATION_RELU);
         conv(m, 4, 9, 1, TFX_PADDING_SAME, TFX_ACTIVATION_RELU);
@@ -276,6 +298,15 @@ static void test_paste_and_partial_depth(void **state)
     EXTRA check(M_DEPTH1, 16, 16, 2, 2, 2, 6, 0, 1, 0);
 }
 
+/* The new kinds: boxed through the activations, padding and (grouped, depthwise) convs, full
+ * maps into Reshape and GlobalMaxPooling2D. */
+static void test_new_kinds(void **state)
+{
+    (void)state;
+    check(M_NEW_KINDS, 16, 16, 3, 2, 2, 0, 0, 7, 0);
+    EXTRA check(M_NEW_KINDS, 15, 17, 2, 3, 2, 5, 0, 7, 0);
+}
+
 static void test_full_path_when_no_gain(void **state)
 {
     (void)state;
@@ -291,6 +322,7 @@ int main(void)
         cmocka_unit_test(test_pools_same_strides),
         cmocka_unit_test(test_paste_and_partial_depth),
         cmocka_unit_test(test_full_path_when_no_gain),
+        cmocka_unit_test(test_new_kinds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -226,7 +226,7 @@ static void test_conv_direct(void **state)
         for (int a = 0; a < 2; a++)
             for (int training = 0; training <= 1; training++) {
                 float *got = direct_outputs(k, acts[a], training, w, b, x);
-                tfx__activation_forward(acts[a], 0.0f, lin, want, ny / (size_t)k->f, (size_t)k->f);
+                tfx__activation_forward(acts[a], 0.0f, 0.0f, lin, want, ny / (size_t)k->f, (size_t)k->f);
                 assert_memory_equal(got, want, ny * sizeof(float));
                 free(got);
             }
@@ -306,11 +306,11 @@ static void test_lean_guided(void **state)
     assert_true(y && a && b);
     z[3] = 0.0f;
     z[4] = -0.0f;
-    tfx__activation_forward(TFX_ACTIVATION_RELU, 0.0f, z, y, 1, n);
+    tfx__activation_forward(TFX_ACTIVATION_RELU, 0.0f, 0.0f, z, y, 1, n);
     for (int kind = TFX__RULE_GRADIENT; kind <= TFX__RULE_DECONVNET; kind++) {
         tfx__rule r = {kind, 0, 0, 0, 0, 0};
-        OK(tfx__activation_backward(TFX_ACTIVATION_RELU, 0.0f, z, y, dy, a, 1, n, &r));
-        OK(tfx__activation_backward(TFX_ACTIVATION_RELU, 0.0f, NULL, y, dy, b, 1, n, &r));
+        OK(tfx__activation_backward(TFX_ACTIVATION_RELU, 0.0f, 0.0f, z, y, dy, a, 1, n, &r));
+        OK(tfx__activation_backward(TFX_ACTIVATION_RELU, 0.0f, 0.0f, NULL, y, dy, b, 1, n, &r));
         assert_memory_equal(a, b, n * sizeof(float));
     }
     free(z), free(dy), free(y), free(a), free(b);

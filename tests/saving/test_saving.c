@@ -707,6 +707,205 @@ static void test_hostile_headers(void **state)
     tfx_model_free(m);
 }
 
+/* ---- the kinds and options added after 0.1 ---- */
+
+/* A model using every layer kind and option added after 0.1 (issue 17). */
+static tfx_model *new_options_model(void)
+{
+    tfx_model *m;
+    OK(tfx_model_new(&m, 9, 8, 3));
+    tfx_conv2d_options c = TFX_CONV2D_OPTIONS_INIT;
+    c.filters = 4;
+    c.padding = TFX_PADDING_SAME;
+    c.activation = TFX_ACTIVATION_CLIP;
+    c.clip_min = -0.5f;
+    c.clip_max = 0.75f;
+    c.name = "conv_clip";
+    OK(tfx_model_add_conv2d(m, &c, NULL));
+    c.activation = TFX_ACTIVATION_HARD_SWISH;
+    c.name = "conv_hswish";
+    OK(tfx_model_add_conv2d(m, &c, NULL));
+    OK(tfx_model_add_activation(m, TFX_ACTIVATION_RELU6, 0.0f, "relu6", NULL));
+    OK(tfx_model_add_clip(m, -0.25f, 0.5f, "clip", NULL));
+    OK(tfx_model_add_zero_padding2d(m, 2, 0, 1, 3, "zpad", NULL));
+    OK(tfx_model_add_activation(m, TFX_ACTIVATION_HARD_SIGMOID, 0.0f, "hsig", NULL));
+    c.activation = TFX_ACTIVATION_RELU;
+    c.padding = TFX_PADDING_EXPLICIT;
+    c.kernel_h = 4;
+    c.stride_h = c.stride_w = 2;
+    c.pad_top = 3, c.pad_bottom = 1, c.pad_left = 0, c.pad_right = 2;
+    c.name = "conv_explicit";
+    OK(tfx_model_add_conv2d(m, &c, NULL));
+    tfx_pool2d_options p = TFX_POOL2D_OPTIONS_INIT;
+    p.pool_h = p.pool_w = 3;
+    p.stride_h = p.stride_w = 1;
+    p.padding = TFX_PADDING_EXPLICIT;
+    p.pad_top = 2, p.pad_bottom = 1, p.pad_left = 1, p.pad_right = 0;
+    p.name = "max_explicit";
+    OK(tfx_model_add_max_pooling2d(m, &p, NULL));
+    p.count_include_pad = 1;
+    p.name = "avg_explicit_count_pad";
+    OK(tfx_model_add_average_pooling2d(m, &p, NULL));
+    p.padding = TFX_PADDING_SAME;
+    p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 0;
+    p.name = "avg_same_count_pad";
+    OK(tfx_model_add_average_pooling2d(m, &p, NULL));
+    c.padding = TFX_PADDING_VALID;
+    c.pad_top = c.pad_bottom = c.pad_left = c.pad_right = 0;
+    c.kernel_h = c.kernel_w = 2;
+    c.stride_h = c.stride_w = 1;
+    c.groups = 2;
+    c.filters = 6;
+    c.name = "conv_groups";
+    OK(tfx_model_add_conv2d(m, &c, NULL));
+    tfx_depthwise_conv2d_options dw = TFX_DEPTHWISE_CONV2D_OPTIONS_INIT;
+    dw.depth_multiplier = 2;
+    dw.padding = TFX_PADDING_EXPLICIT;
+    dw.pad_top = dw.pad_right = 1;
+    dw.activation = TFX_ACTIVATION_RELU6;
+    dw.name = "depthwise";
+    OK(tfx_model_add_depthwise_conv2d(m, &dw, NULL));
+    OK(tfx_model_add_reshape(m, -1, 3, 4, "reshape", NULL));
+    OK(tfx_model_add_global_max_pooling2d(m, NULL, NULL));
+    tfx_dense_options d = TFX_DENSE_OPTIONS_INIT;
+    d.units = 3;
+    d.activation = TFX_ACTIVATION_CLIP;
+    d.clip_min = 0.0f;
+    d.clip_max = 0.125f;
+    d.name = "dense_clip";
+    OK(tfx_model_add_dense(m, &d, NULL));
+    return m;
+}
+
+/* Configuration record length of layer i in a file. */
+static size_t layer_cfg_len(const uint8_t *b, size_t i)
+{
+    size_t c = layer_cfg_off(b, i) - 2;
+    return (size_t)b[c] | (size_t)b[c + 1] << 8;
+}
+
+static void test_roundtrip_new_options(void **state)
+{
+    (void)state;
+    tfx_model *m = new_options_model();
+    size_t n;
+    uint8_t *b = save_mem(m, &n);
+    tfx_model *l = NULL;
+    OK(tfx_model_load_from_memory(&l, b, n));
+    assert_same_predictions(m, l, 3);
+    assert_int_equal(tfx_model_layer_count(l), tfx_model_layer_count(m));
+    for (size_t i = 0; i < tfx_model_layer_count(m); i++)
+        assert_memory_equal(&tfx_model_layer(m, i)->cfg, &tfx_model_layer(l, i)->cfg, sizeof(tfx__layer_config));
+    /* Records grow only where a new field is used: 0.1's lengths otherwise (older readers load
+     * such files; they refuse the longer records). */
+    assert_int_equal(layer_cfg_len(b, 0), 60); /* Conv2D with clip: the appended fields */
+    assert_int_equal(layer_cfg_len(b, 1), 36); /* Conv2D hard swish: 0.1's record */
+    assert_int_equal(layer_cfg_len(b, 2), 8);  /* Activation relu6 */
+    assert_int_equal(layer_cfg_len(b, 3), 12); /* Activation clip */
+    assert_int_equal(layer_cfg_len(b, 4), 16); /* ZeroPadding2D */
+    assert_int_equal(layer_cfg_len(b, 6), 60); /* Conv2D explicit padding */
+    assert_int_equal(layer_cfg_len(b, 7), 40); /* MaxPooling2D explicit padding */
+    assert_int_equal(layer_cfg_len(b, 9), 40); /* AveragePooling2D SAME counting the padding */
+    assert_int_equal(layer_cfg_len(b, 10), 60); /* Conv2D groups */
+    assert_int_equal(layer_cfg_len(b, 11), 56); /* DepthwiseConv2D */
+    assert_int_equal(layer_cfg_len(b, 12), 12); /* Reshape */
+    assert_int_equal(layer_cfg_len(b, 14), 20); /* Dense clip */
+    size_t n2;
+    uint8_t *b2 = save_mem(l, &n2);
+    assert_int_equal(n, n2);
+    assert_memory_equal(b, b2, n);
+    free(b2);
+    tfx_model_free(l);
+
+    /* Hostile records of the new fields. */
+    hostile h;
+    const size_t C0 = layer_cfg_off(b, 0), C1 = layer_cfg_off(b, 1), C3 = layer_cfg_off(b, 3);
+    h = fresh(b, n), wrf(h.b + C0 + 36, -0.5f); /* clip max == min */
+    HOSTILE(h, TFX_EFORMAT, "layer 0 ('conv_clip'): clip bounds -0.5..-0.5");
+    h = fresh(b, n), wrf(h.b + C0 + 36, NAN);
+    HOSTILE(h, TFX_EFORMAT, "layer 0 ('conv_clip'): clip bounds");
+    h = fresh(b, n), wr32(h.b + C0 + 24, TFX_ACTIVATION_RELU); /* a clip max without clip */
+    HOSTILE(h, TFX_EFORMAT, "layer 0 ('conv_clip'): clip max = 0.75 must be 0 for activation relu");
+    h = fresh(b, n), wrf(h.b + C3 + 8, -INFINITY);
+    HOSTILE(h, TFX_EFORMAT, "layer 3 ('clip'): clip bounds -0.25..-inf");
+    h = fresh(b, n), wr32(h.b + C3, TFX_ACTIVATION_HARD_SWISH + 1);
+    HOSTILE(h, TFX_EFORMAT, "layer 3 ('clip'): unknown activation 12");
+    h = fresh(b, n), wr32(h.b + C1 + 24, TFX_ACTIVATION_CLIP); /* clip in a short record: max 0 */
+    HOSTILE(h, TFX_EFORMAT, "layer 1 ('conv_hswish'): clip bounds 0..0");
+    const size_t C4 = layer_cfg_off(b, 4);
+    h = fresh(b, n), wr32(h.b + C4 + 12, (uint32_t)-1);
+    HOSTILE(h, TFX_EFORMAT, "layer 4 ('zpad'): pad_right = -1 must be in 0..1048576");
+    h = fresh(b, n), wr32(h.b + C4, 1 << 20), wr32(h.b + C4 + 4, 1 << 20);
+    HOSTILE(h, TFX_EFORMAT, "layer 4 ('zpad'): padding 9x8 to 2097161x12 is larger than 1048576");
+    const size_t C6 = layer_cfg_off(b, 6), C7 = layer_cfg_off(b, 7), C8 = layer_cfg_off(b, 8);
+    h = fresh(b, n), wr32(h.b + C6 + 20, TFX_PADDING_SAME); /* pads without explicit padding */
+    HOSTILE(h, TFX_EFORMAT, "layer 6 ('conv_explicit'): pads (3, 1, 0, 2) must be 0 unless the padding is explicit");
+    h = fresh(b, n), wr32(h.b + C6 + 20, 3);
+    HOSTILE(h, TFX_EFORMAT, "layer 6 ('conv_explicit'): padding = 3 must be in 0..2");
+    h = fresh(b, n), wr32(h.b + C6 + 44, (uint32_t)-2);
+    HOSTILE(h, TFX_EFORMAT, "layer 6 ('conv_explicit'): pad_bottom = -2");
+    h = fresh(b, n), wr32(h.b + C6 + 40, 0), wr32(h.b + C6 + 44, 0), wr32(h.b + C6 + 4, 12); /* 12 > 11 + 0 */
+    HOSTILE(h, TFX_EFORMAT, "layer 6 ('conv_explicit'): kernel 12x3 does not fit the 11x12 input padded by (top 0, "
+                            "bottom 0, left 0, right 2)");
+    h = fresh(b, n), wr32(h.b + C7 + 20, 3); /* pad top 3 with a 3x3 pool: a window of padding only */
+    HOSTILE(h, TFX_EFORMAT, "layer 7 ('max_explicit'): pads (top 3, bottom 1, left 1, right 0) must be smaller");
+    h = fresh(b, n), wr32(h.b + C7 + 36, 1);
+    HOSTILE(h, TFX_EFORMAT, "layer 7 ('max_explicit'): count_include_pad = 1 must be in 0..0");
+    h = fresh(b, n), wr32(h.b + C8 + 36, 2);
+    HOSTILE(h, TFX_EFORMAT, "layer 8 ('avg_explicit_count_pad'): count_include_pad = 2 must be in 0..1");
+    const size_t C11 = layer_cfg_off(b, 10), C12 = layer_cfg_off(b, 11);
+    h = fresh(b, n), wr32(h.b + C11 + 56, 3); /* 4 channels, 6 filters */
+    HOSTILE(h, TFX_EFORMAT, "layer 10 ('conv_groups'): groups = 3 must divide the 4 input channels and the 6 filters");
+    h = fresh(b, n), wr32(h.b + C11 + 56, -1);
+    HOSTILE(h, TFX_EFORMAT, "layer 10 ('conv_groups'): groups = -1 must be in 1..1048576");
+    h = fresh(b, n), wr32(h.b + C11 + 56, 1); /* a dense conv: more weights than the file holds */
+    HOSTILE(h, TFX_EFORMAT, "layer 10 ('conv_groups'): 54 trainable and 0 non-trainable weights, the architecture "
+                            "needs 102");
+    h = fresh(b, n), wr32(h.b + C12 + 20, 0);
+    HOSTILE(h, TFX_EFORMAT, "layer 11 ('depthwise'): depth_multiplier = 0 must be in 1..1048576");
+    h = fresh(b, n), wr32(h.b + C12 + 20, 1 << 20);
+    HOSTILE(h, TFX_EFORMAT, "layer 11 ('depthwise'): 6 channels x depth_multiplier 1048576 is more than");
+    const size_t C13 = layer_cfg_off(b, 12);
+    h = fresh(b, n), wr32(h.b + C13 + 4, 5);
+    HOSTILE(h, TFX_EFORMAT, "layer 12 ('reshape'): target shape 12x5x4 has 240 values, the input 6x2x12 has 144");
+    h = fresh(b, n), wr32(h.b + C13, 0);
+    HOSTILE(h, TFX_EFORMAT, "layer 12 ('reshape'): height = 0 must be in 1..1048576");
+    /* Every byte of the new records edited (valid CRC): refused with a message, or a model
+     * that predicts. */
+    static const uint8_t masks[] = {0xff, 0x01, 0x80, 0x40};
+    const size_t first = layer_cfg_off(b, 0) - 2, last = weights_off(b);
+    uint8_t *e = malloc(n);
+    assert_non_null(e);
+    for (size_t pos = first; pos < last; pos += under_valgrind() ? 7 : 1)
+        for (size_t k = 0; k < sizeof masks; k++) {
+            memcpy(e, b, n);
+            e[pos] ^= masks[k];
+            fix_crc(e, n);
+            tfx_model *got = NULL;
+            tfx_error_clear();
+            int rc = tfx_model_load_from_memory(&got, e, n);
+            if (rc == TFX_OK) {
+                int in[3], out[3];
+                OK(tfx_model_input_shape(got, in));
+                OK(tfx_model_output_shape(got, out));
+                float *xv = calloc((size_t)in[0] * in[1] * in[2], sizeof(float));
+                float *yv = calloc((size_t)out[0] * out[1] * out[2], sizeof(float));
+                assert_true(xv && yv);
+                OK(tfx_model_predict(got, xv, 1, yv));
+                free(xv);
+                free(yv);
+                tfx_model_free(got);
+            } else if (rc != TFX_EFORMAT || got || !tfx_error_last()->message[0]) {
+                fail_msg("edited byte %zu: rc %d, message \"%s\"", pos, rc, tfx_error_last()->message);
+            }
+        }
+    free(e);
+    h = fresh(b, n), wr32(h.b + C0 - 2, 38); /* neither length */
+    HOSTILE(h, TFX_EFORMAT, "layer 0 ('conv_clip'): configuration of 38 bytes, a Conv2D has 36 or 60");
+    free(b);
+    tfx_model_free(m);
+}
+
 /* Build a file with an extra section appended after the two standard ones. */
 static uint8_t *with_extra_section(const uint8_t *o, size_t n, uint32_t type, uint32_t flags, size_t extra,
                                    size_t *out_n)
@@ -1022,6 +1221,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_every_kind),
         cmocka_unit_test(test_roundtrip_empty_model),
+        cmocka_unit_test(test_roundtrip_new_options),
         cmocka_unit_test(test_handmade_file),
         cmocka_unit_test(test_corrupt_every_byte),
         cmocka_unit_test(test_edit_every_byte_with_valid_crc),

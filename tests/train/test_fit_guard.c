@@ -58,13 +58,16 @@ static tfx_model *make_model(void)
 enum {
     ACT_NONE, ACT_COMPILE, ACT_ADD_DENSE, ACT_ADD_CONV2D, ACT_ADD_FLATTEN, ACT_ADD_MAX_POOL, ACT_ADD_AVG_POOL,
     ACT_ADD_GAP, ACT_ADD_DROPOUT, ACT_ADD_ACTIVATION, ACT_ADD_BATCH_NORM, ACT_FIT, ACT_SET_SEED,
-    ACT_SET_WEIGHTS, ACT_SET_THREADS, ACT_SANITY_CHECK, ACT_COUNT
+    ACT_SET_WEIGHTS, ACT_SET_THREADS, ACT_SANITY_CHECK, ACT_ADD_DEPTHWISE, ACT_ADD_GMP, ACT_ADD_ZERO_PAD,
+    ACT_ADD_RESHAPE, ACT_ADD_CLIP, ACT_COUNT
 };
 static const char *const act_fn[ACT_COUNT] = {
     "", "tfx_model_compile", "tfx_model_add_dense", "tfx_model_add_conv2d", "tfx_model_add_flatten",
     "tfx_model_add_max_pooling2d", "tfx_model_add_average_pooling2d", "tfx_model_add_global_average_pooling2d",
     "tfx_model_add_dropout", "tfx_model_add_activation", "tfx_model_add_batch_normalization", "tfx_model_fit",
-    "tfx_model_set_seed", "tfx_layer_set_weights", "tfx_model_set_threads", "tfx_sanity_check"};
+    "tfx_model_set_seed", "tfx_layer_set_weights", "tfx_model_set_threads", "tfx_sanity_check",
+    "tfx_model_add_depthwise_conv2d", "tfx_model_add_global_max_pooling2d", "tfx_model_add_zero_padding2d",
+    "tfx_model_add_reshape", "tfx_model_add_clip"};
 
 typedef struct hook_state {
     int act;
@@ -105,6 +108,14 @@ static int mutate(tfx_model *m, hook_state *s)
     case ACT_SANITY_CHECK:
         eo.method = TFX_METHOD_VANILLA_GRADIENTS;
         return tfx_sanity_check(m, s->x, 2, &eo, 0, 5, rho, 8, &count);
+    case ACT_ADD_DEPTHWISE: {
+        tfx_depthwise_conv2d_options dw = TFX_DEPTHWISE_CONV2D_OPTIONS_INIT;
+        return tfx_model_add_depthwise_conv2d(m, &dw, NULL);
+    }
+    case ACT_ADD_GMP: return tfx_model_add_global_max_pooling2d(m, NULL, NULL);
+    case ACT_ADD_ZERO_PAD: return tfx_model_add_zero_padding2d(m, 1, 1, 1, 1, NULL, NULL);
+    case ACT_ADD_RESHAPE: return tfx_model_add_reshape(m, 1, 1, -1, NULL, NULL);
+    case ACT_ADD_CLIP: return tfx_model_add_clip(m, 0.0f, 6.0f, NULL, NULL);
     default: return TFX_OK;
     }
 }
