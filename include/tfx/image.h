@@ -60,7 +60,14 @@ typedef enum tfx_reduce {
     TFX_REDUCE_MAX_ABS = 1  /* max over channels of |x| (Simonyan et al.'s saliency) */
 } tfx_reduce;
 
-#define TFX_RENDER_OPTIONS_VERSION 1
+/* Tile upscaling of the renderers (tfx_render_options.scale_mode) and tfx_image_scale. */
+typedef enum tfx_scale_mode {
+    TFX_SCALE_NONE = 0,     /* tiles at the map's own size (tf-explain's pictures) */
+    TFX_SCALE_NEAREST = 1,  /* each map pixel a block (half-pixel centres: torch nearest-exact) */
+    TFX_SCALE_BILINEAR = 2  /* half-pixel bilinear (tfx_resize_bilinear), rounded to uint8 */
+} tfx_scale_mode;
+
+#define TFX_RENDER_OPTIONS_VERSION 2
 typedef struct tfx_render_options {
     unsigned version;
     int compat;           /* tfx_compat */
@@ -75,10 +82,16 @@ typedef struct tfx_render_options {
     int reduce;           /* tfx_reduce (saliency, compat NONE) */
     int saturate;         /* compat only: uint8 casts saturate like TensorFlow on GPU (1) instead of
                              wrapping like numpy / TensorFlow on x86 CPU (0, default) */
+    /* --- version 2: tile upscaling (docs/rendering.md, "Scaled tiles"); compat NONE only --- */
+    int scale_mode;       /* tfx_scale_mode; NONE (default) needs scale and tile size 0; NEAREST or
+                             BILINEAR needs one of: */
+    int scale;            /* integer factor: tiles become (scale * height, scale * width); 0 = not given */
+    int tile_height, tile_width; /* target tile size in pixels; 0 = not given (one of the two given:
+                                    the other keeps the map's aspect ratio) */
 } tfx_render_options;
 #define TFX_RENDER_OPTIONS_INIT \
     { TFX_RENDER_OPTIONS_VERSION, TFX_COMPAT_NONE, TFX_COLORMAP_DEFAULT, 0.7f, -1.0f, 0, 0, \
-      0.0f, 0.0f, 1, TFX_REDUCE_SUM_ABS, 0 }
+      0.0f, 0.0f, 1, TFX_REDUCE_SUM_ABS, 0, TFX_SCALE_NONE, 0, 0, 0 }
 TFX_API int tfx_render_options_init(tfx_render_options *opts, unsigned version);
 
 /* Min-max to [0, 1] over finite values (in == out allowed). A constant map gives zeros; NaN gives
@@ -89,6 +102,12 @@ TFX_API int tfx_normalize_minmax(const float *in, size_t count, float *out);
  * tf.image.resize bilinear): src (src_h, src_w, channels) -> dst (dst_h, dst_w, channels). */
 TFX_API int tfx_resize_bilinear(const float *src, int src_h, int src_w, int channels,
                                 float *dst, int dst_h, int dst_w);
+
+/* A resized copy of an 8-bit picture (any channel count 1..4): mode TFX_SCALE_NEAREST or
+ * TFX_SCALE_BILINEAR (as in tfx_render_options), to height x width (each 1..TFX_IMAGE_MAX_SIDE,
+ * at most TFX_RENDER_MAX_PIXELS pixels). Bilinear blends neighbouring pixels, so scale a grid
+ * through the renderers' options (tile by tile), not as one picture. */
+TFX_API int tfx_image_scale(const tfx_image *src, int mode, int height, int width, tfx_image **out);
 
 /* The 256-entry RGB table of a colormap (768 bytes, borrowed, static). */
 TFX_API int tfx_colormap_table(int colormap, const uint8_t **rgb);

@@ -147,8 +147,8 @@ int tfx_render_filters(const float *maps, size_t n, int height, int width, int k
     tfx_render_options o;
     rc = tfx__render_options_copy(&o, opts, fn);
     if (rc) return rc;
-    int rows, cols;
-    rc = tfx__grid_shape(fn, tiles, height, width, o.rows, o.cols, &rows, &cols);
+    int rows, cols, th, tw;
+    rc = tfx__render_layout(fn, &o, tiles, height, width, &th, &tw, &rows, &cols);
     if (rc) return rc;
     int compat = o.compat == TFX_COMPAT_TF_EXPLAIN;
     int cmap = o.colormap == TFX_COLORMAP_DEFAULT ? TFX_COLORMAP_GRAY : o.colormap;
@@ -157,11 +157,18 @@ int tfx_render_filters(const float *maps, size_t n, int height, int width, int k
     size_t hw = (size_t)height * (size_t)width;
     size_t padding = (size_t)rows * (size_t)cols - tiles;
 
+    size_t thw = (size_t)th * (size_t)tw; /* the (scaled) tile */
+    int scaled = th != height || tw != width;
+
     tfx_image *grid = NULL;
-    rc = tfx_image_new(&grid, cols * width, rows * height, ch);
+    rc = tfx_image_new(&grid, cols * tw, rows * th, ch);
     if (rc) return tfx__error_prefix("%s", fn);
-    uint8_t *tile = tfx__malloc(hw * 3);
-    if (!tile) {
+    /* Each map as colormap indices (idx), scaled (big), then coloured (tile). */
+    uint8_t *idx = tfx__malloc(hw), *big = scaled ? tfx__malloc(thw) : idx, *tile = tfx__malloc(thw * 3);
+    if (!idx || !big || !tile) {
+        tfx__free(idx);
+        if (scaled) tfx__free(big);
+        tfx__free(tile);
         tfx_image_free(grid);
         return tfx__error(TFX_ENOMEM, "%s: out of memory", fn);
     }
@@ -200,10 +207,18 @@ int tfx_render_filters(const float *maps, size_t n, int height, int width, int k
                 } else {
                     v = mx > mn ? tfx__u8_round(((double)x - mn) / (mx - mn) * 255.0) : 0;
                 }
-                if (ch == 1) tile[i] = v;
-                else memcpy(tile + 3 * i, lut + 3 * (size_t)v, 3);
+                idx[i] = v;
             }
-            tfx__grid_put(grid, cols, s * (size_t)k + (size_t)j, tile, height, width);
+            if (scaled && (rc = tfx__scale_u8(idx, height, width, 1, big, th, tw, o.scale_mode)) != TFX_OK) {
+                tfx__free(idx);
+                tfx__free(big);
+                tfx__free(tile);
+                tfx_image_free(grid);
+                return tfx__error_prefix("%s", fn);
+            }
+            if (ch == 3)
+                for (size_t i = 0; i < thw; i++) memcpy(tile + 3 * i, lut + 3 * (size_t)big[i], 3);
+            tfx__grid_put(grid, cols, s * (size_t)k + (size_t)j, ch == 1 ? big : tile, th, tw);
         }
     }
     if (compat && padding) {
@@ -211,8 +226,10 @@ int tfx_render_filters(const float *maps, size_t n, int height, int width, int k
         t = t < 0.0f ? 0.0f : (t > 1.0f ? 1.0f : t);
         uint8_t v = tfx__u8_wrap(t * 255.0f);
         for (size_t t2 = tiles; t2 < tiles + padding; t2++)
-            tfx__grid_fill(grid, cols, t2, height, width, ch == 1 ? &v : lut + 3 * (size_t)v);
+            tfx__grid_fill(grid, cols, t2, th, tw, ch == 1 ? &v : lut + 3 * (size_t)v);
     }
+    tfx__free(idx);
+    if (scaled) tfx__free(big);
     tfx__free(tile);
     *out = grid;
     return TFX_OK;

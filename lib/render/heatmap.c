@@ -3,6 +3,7 @@
  * pictures: saliency.c). Compat mode repeats tf-explain's float32 (or float64)
  * arithmetic step by step; docs/rendering.md lists each rule and where it comes from. */
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "core/internal.h"
@@ -35,11 +36,45 @@ uint8_t tfx__u8_round(double v)
 
 /* ---- options ---- */
 
-TFX__OPTIONS_DESC_V1(render_options, tfx_render_options, TFX_RENDER_OPTIONS_VERSION, TFX_RENDER_OPTIONS_INIT);
+/* Version 1 ended before scale_mode (version 2: tile upscaling). */
+static const size_t render_options_older[] = {offsetof(tfx_render_options, scale_mode)};
+TFX__OPTIONS_DESC_VERSIONS(render_options, tfx_render_options, TFX_RENDER_OPTIONS_VERSION, TFX_RENDER_OPTIONS_INIT,
+                           render_options_older);
 
 int tfx_render_options_init(tfx_render_options *opts, unsigned version)
 {
     return tfx__options_init(&render_options, opts, version, "tfx_render_options_init");
+}
+
+/* The version-2 fields: each in range, then one consistent request (docs/rendering.md). */
+static int check_scale(const tfx_render_options *o, const char *fn)
+{
+    if (o->scale_mode < TFX_SCALE_NONE || o->scale_mode > TFX_SCALE_BILINEAR)
+        return tfx__error(TFX_EINVAL, "%s: unknown scale_mode %d (must be 0..%d)", fn, o->scale_mode,
+                          TFX_SCALE_BILINEAR);
+    if (o->scale < 0 || o->scale > TFX_IMAGE_MAX_SIDE)
+        return tfx__error(TFX_EINVAL, "%s: scale %d must be in 0..%d", fn, o->scale, TFX_IMAGE_MAX_SIDE);
+    if (o->tile_height < 0 || o->tile_height > TFX_IMAGE_MAX_SIDE)
+        return tfx__error(TFX_EINVAL, "%s: tile_height %d must be in 0..%d", fn, o->tile_height, TFX_IMAGE_MAX_SIDE);
+    if (o->tile_width < 0 || o->tile_width > TFX_IMAGE_MAX_SIDE)
+        return tfx__error(TFX_EINVAL, "%s: tile_width %d must be in 0..%d", fn, o->tile_width, TFX_IMAGE_MAX_SIDE);
+    int sized = o->tile_height > 0 || o->tile_width > 0;
+    if (o->scale_mode == TFX_SCALE_NONE) {
+        if (o->scale > 0 || sized) /* refused rather than ignored: the caller asked for something */
+            return tfx__error(TFX_EINVAL, "%s: scale %d / tile_height %d / tile_width %d given with scale_mode 0 "
+                                          "(TFX_SCALE_NONE): set scale_mode to TFX_SCALE_NEAREST or _BILINEAR",
+                              fn, o->scale, o->tile_height, o->tile_width);
+        return TFX_OK;
+    }
+    if (o->compat == TFX_COMPAT_TF_EXPLAIN)
+        return tfx__error(TFX_EINVAL, "%s: scale_mode %d in compat mode: tf-explain's pictures keep their size", fn,
+                          o->scale_mode);
+    if (o->scale > 0 && sized)
+        return tfx__error(TFX_EINVAL, "%s: scale %d and tile_height %d / tile_width %d are exclusive", fn, o->scale,
+                          o->tile_height, o->tile_width);
+    if (o->scale == 0 && !sized)
+        return tfx__error(TFX_EINVAL, "%s: scale_mode %d needs scale or tile_height / tile_width", fn, o->scale_mode);
+    return TFX_OK;
 }
 
 int tfx__render_options_copy(tfx_render_options *dst, const tfx_render_options *src, const char *fn)
@@ -67,7 +102,7 @@ int tfx__render_options_copy(tfx_render_options *dst, const tfx_render_options *
         return tfx__error(TFX_EINVAL, "%s: unknown channel reduction %d (reduce must be 0 or 1)", fn, dst->reduce);
     if (dst->saturate != 0 && dst->saturate != 1)
         return tfx__error(TFX_EINVAL, "%s: saturate %d must be 0 or 1", fn, dst->saturate);
-    return TFX_OK;
+    return check_scale(dst, fn);
 }
 
 /* ---- min-max ---- */
@@ -146,38 +181,50 @@ static void picture_default(const float *img, size_t count, const tfx_render_opt
 }
 
 /* One heatmap over one picture: map (mh, mw) as float32 (map_f64 == 0) or float64 (map_f64 != 0,
- * tf-explain's occlusion map), image (h, w, c) float, c 1 or 3; rgb_out h*w*3. Follows o->compat,
- * o->colormap, o->image_weight, o->heatmap_weight, o->image_min/max. */
+ * tf-explain's occlusion map), image (h, w, c) float, c 1 or 3; rgb_out th*tw*3, the tile's size
+ * (h, w unless o scales). Follows o->compat, o->colormap, o->image_weight, o->heatmap_weight,
+ * o->image_min/max, o->scale_mode. */
 static int heatmap_one(const void *map, int map_f64, int mh, int mw, const float *image, int h, int w,
-                     int c, const tfx_render_options *o, uint8_t *rgb_out)
+                     int c, int th, int tw, const tfx_render_options *o, uint8_t *rgb_out)
 {
-    size_t hw = (size_t)h * (size_t)w;
+    size_t hw = (size_t)h * (size_t)w, thw = (size_t)th * (size_t)tw;
+    int scaled = th != h || tw != w;
     int compat = o->compat == TFX_COMPAT_TF_EXPLAIN;
     int cmap = o->colormap == TFX_COLORMAP_DEFAULT ? TFX_COLORMAP_VIRIDIS : o->colormap;
     const uint8_t *lut = tfx__colormap_lut(cmap);
-    uint8_t *idx = tfx__malloc(hw);
-    void *rs = tfx__malloc(hw * (map_f64 ? sizeof(double) : sizeof(float)));
-    if (!idx || !rs) {
+    uint8_t *idx = tfx__malloc(thw), *pic = scaled ? tfx__malloc(hw * 3) : rgb_out;
+    void *rs = tfx__malloc(thw * (map_f64 ? sizeof(double) : sizeof(float)));
+    if (!idx || !rs || !pic) {
         tfx__free(idx);
         tfx__free(rs);
-        return tfx__error(TFX_ENOMEM, "render heatmap: out of memory for %dx%d", h, w);
+        if (scaled) tfx__free(pic);
+        return tfx__error(TFX_ENOMEM, "render heatmap: out of memory for %dx%d", th, tw);
     }
-    /* 1. The picture as uint8, grey replicated to RGB (OpenCV's GRAY2BGR), into rgb_out. */
+    /* 1. The picture as uint8, grey replicated to RGB (OpenCV's GRAY2BGR), into pic. */
     if (c == 3) {
-        if (compat) tfx__tfe_image_to_uint255(image, hw * 3, rgb_out);
-        else picture_default(image, hw * 3, o, rgb_out);
+        if (compat) tfx__tfe_image_to_uint255(image, hw * 3, pic);
+        else picture_default(image, hw * 3, o, pic);
     } else {
         if (compat) tfx__tfe_image_to_uint255(image, hw, idx);
         else picture_default(image, hw, o, idx);
-        for (size_t i = hw; i-- > 0;) rgb_out[3 * i] = rgb_out[3 * i + 1] = rgb_out[3 * i + 2] = idx[i];
+        for (size_t i = hw; i-- > 0;) pic[3 * i] = pic[3 * i + 1] = pic[3 * i + 2] = idx[i];
     }
-    /* 2. Resize the map to the picture (cv2.resize INTER_LINEAR, see resize.c). */
-    int rc = map_f64 ? tfx__resize_f64(map, mh, mw, 1, rs, h, w) : tfx__resize_f32(map, mh, mw, 1, rs, h, w);
+    /* 1b. Scaled tiles: the picture scaled as asked (nearest keeps its pixels visible), while the
+     * map below goes straight from its own size to the tile's (one smooth bilinear step). */
+    int rc = TFX_OK;
+    if (scaled) {
+        rc = tfx__scale_u8(pic, h, w, 3, rgb_out, th, tw, o->scale_mode);
+        tfx__free(pic);
+    }
+    /* 2. Resize the map to the tile (cv2.resize INTER_LINEAR, see resize.c). */
+    if (rc == TFX_OK)
+        rc = map_f64 ? tfx__resize_f64(map, mh, mw, 1, rs, th, tw) : tfx__resize_f32(map, mh, mw, 1, rs, th, tw);
     if (rc) {
         tfx__free(idx);
         tfx__free(rs);
         return rc;
     }
+    hw = thw; /* from here on, the tile */
     /* 3-4. Normalise and index the colormap. */
     if (compat) {
         /* heatmap_display (HEAD): min-max only when max != min (NaN compares unequal), then
@@ -268,28 +315,28 @@ static int heatmap_common(const void *maps, int f64, size_t n, int map_h, int ma
     rc = tfx__render_options_copy(&o, opts, fn);
     if (rc) return rc;
     if (o.colormap == TFX_COLORMAP_DEFAULT) o.colormap = TFX_COLORMAP_VIRIDIS;
-    int rows, cols;
-    rc = tfx__grid_shape(fn, n, height, width, o.rows, o.cols, &rows, &cols);
+    int rows, cols, th, tw;
+    rc = tfx__render_layout(fn, &o, n, height, width, &th, &tw, &rows, &cols);
     if (rc) return rc;
     tfx_image *grid = NULL;
-    rc = tfx_image_new(&grid, cols * width, rows * height, 3);
+    rc = tfx_image_new(&grid, cols * tw, rows * th, 3);
     if (rc) return tfx__error_prefix("%s", fn);
     size_t hw = (size_t)height * (size_t)width, mhw = (size_t)map_h * (size_t)map_w;
-    uint8_t *tile = tfx__malloc(hw * 3);
+    uint8_t *tile = tfx__malloc((size_t)th * (size_t)tw * 3);
     if (!tile) {
         tfx_image_free(grid);
         return tfx__error(TFX_ENOMEM, "%s: out of memory", fn);
     }
     for (size_t s = 0; s < n; s++) {
         const void *m = f64 ? (const void *)((const double *)maps + s * mhw) : (const void *)((const float *)maps + s * mhw);
-        rc = heatmap_one(m, f64, map_h, map_w, images + s * hw * (size_t)channels, height, width, channels, &o,
-                         tile);
+        rc = heatmap_one(m, f64, map_h, map_w, images + s * hw * (size_t)channels, height, width, channels, th, tw,
+                         &o, tile);
         if (rc) {
             tfx__free(tile);
             tfx_image_free(grid);
             return tfx__error_prefix("%s", fn);
         }
-        tfx__grid_put(grid, cols, s, tile, height, width);
+        tfx__grid_put(grid, cols, s, tile, th, tw);
     }
     tfx__free(tile);
     *out = grid;

@@ -67,6 +67,20 @@ void tfx__grid_put(tfx_image *grid, int cols, size_t t, const uint8_t *tile, int
 /* Fill tile t of the grid with one pixel value (c bytes). */
 void tfx__grid_fill(tfx_image *grid, int cols, size_t t, int h, int w, const uint8_t *px);
 
+/* ---- scaled tiles (scale.c) ---- */
+/* The tile size o asks for (o checked by tfx__render_options_copy): (h, w) when scale_mode is
+ * NONE, else scaled; TFX_EINVAL naming fn and the field when a side would exceed
+ * TFX_IMAGE_MAX_SIDE. */
+int tfx__render_tile_size(const char *fn, const tfx_render_options *o, int h, int w, int *th, int *tw);
+/* tfx__render_tile_size, then tfx__grid_shape of n such tiles with o->rows / o->cols; a grid
+ * over the limits names the scaling field too. */
+int tfx__render_layout(const char *fn, const tfx_render_options *o, size_t n, int h, int w, int *th, int *tw,
+                       int *rows, int *cols);
+/* Scale one contiguous tile (sh, sw, c) into dst (dh, dw, c): TFX_SCALE_NEAREST, or BILINEAR
+ * (resize.c on floats, rounded); the same size is a copy. TFX_ENOMEM (message set) only for
+ * bilinear's scratch. */
+int tfx__scale_u8(const uint8_t *src, int sh, int sw, int c, uint8_t *dst, int dh, int dw, int mode);
+
 /* ---- colormaps (colormap.c) ---- */
 /* The 768-byte RGB table; colormap DEFAULT must have been resolved by the caller. NULL if unknown. */
 const uint8_t *tfx__colormap_lut(int colormap);

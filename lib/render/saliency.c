@@ -64,8 +64,8 @@ int tfx_render_saliency(const float *maps, size_t n, int height, int width, int 
     tfx_render_options o;
     rc = tfx__render_options_copy(&o, opts, fn);
     if (rc) return rc;
-    int rows, cols;
-    rc = tfx__grid_shape(fn, n, height, width, o.rows, o.cols, &rows, &cols);
+    int rows, cols, th, tw;
+    rc = tfx__render_layout(fn, &o, n, height, width, &th, &tw, &rows, &cols);
     if (rc) return rc;
     size_t hw = (size_t)height * (size_t)width, total;
     if (tfx__mul_size(hw, n, &total) || tfx__mul_size(total, (size_t)channels, &(size_t){0}))
@@ -104,26 +104,44 @@ int tfx_render_saliency(const float *maps, size_t n, int height, int width, int 
     int cmap = o.colormap == TFX_COLORMAP_DEFAULT ? TFX_COLORMAP_GRAY : o.colormap;
     int ch = cmap == TFX_COLORMAP_GRAY ? 1 : 3;
     const uint8_t *lut = tfx__colormap_lut(cmap);
+    size_t thw = (size_t)th * (size_t)tw; /* the (scaled) tile */
+    int scaled = th != height || tw != width;
     tfx_image *grid = NULL;
-    rc = tfx_image_new(&grid, cols * width, rows * height, ch);
-    uint8_t *tile = rc ? NULL : tfx__malloc(hw * 3);
-    if (rc || !tile) {
+    rc = tfx_image_new(&grid, cols * tw, rows * th, ch);
+    uint8_t *tile = rc ? NULL : tfx__malloc(thw * 3), *big = rc || !scaled ? NULL : tfx__malloc(thw);
+    if (rc || !tile || (scaled && !big)) {
         tfx__free(gray);
+        tfx__free(tile);
+        tfx__free(big);
         tfx_image_free(grid);
         return rc ? tfx__error_prefix("%s", fn) : tfx__error(TFX_ENOMEM, "%s: out of memory", fn);
     }
     for (size_t s = 0; s < n; s++) {
         const uint8_t *g = gray + s * hw;
+        /* Scale the grey map (colormap indices), then colour: a colour between two indices is
+         * the colormap's own, not a blend of two colours. */
+        if (scaled) {
+            rc = tfx__scale_u8(g, height, width, 1, big, th, tw, o.scale_mode);
+            if (rc) {
+                tfx__free(gray);
+                tfx__free(tile);
+                tfx__free(big);
+                tfx_image_free(grid);
+                return tfx__error_prefix("%s", fn);
+            }
+            g = big;
+        }
         if (ch == 3) {
-            for (size_t i = 0; i < hw; i++) memcpy(tile + 3 * i, lut + 3 * (size_t)g[i], 3);
+            for (size_t i = 0; i < thw; i++) memcpy(tile + 3 * i, lut + 3 * (size_t)g[i], 3);
             g = tile;
         }
-        tfx__grid_put(grid, cols, s, g, height, width);
+        tfx__grid_put(grid, cols, s, g, th, tw);
     }
     /* Compat: a colormap applies to the finished grid, padding (index 0) included, as
      * cv2.applyColorMap on tf-explain's picture would; by default padding stays black. */
     if (compat && ch == 3)
-        for (size_t t = n; t < (size_t)rows * (size_t)cols; t++) tfx__grid_fill(grid, cols, t, height, width, lut);
+        for (size_t t = n; t < (size_t)rows * (size_t)cols; t++) tfx__grid_fill(grid, cols, t, th, tw, lut);
+    tfx__free(big);
     tfx__free(tile);
     tfx__free(gray);
     *out = grid;

@@ -126,6 +126,24 @@ RENDER_FIELD(colormap)
 RENDER_FIELD(per_image)
 RENDER_FIELD(reduce)
 RENDER_FIELD(saturate)
+/* The version-2 scaling fields: each given with its partner (a mode with a size), so only the
+ * field under test can be wrong. */
+#define RENDER_SCALE_FIELD(field, mode, factor)                                                    \
+    static int render_##field(int v)                                                               \
+    {                                                                                              \
+        tfx_render_options o = TFX_RENDER_OPTIONS_INIT;                                            \
+        o.scale_mode = (mode);                                                                     \
+        o.scale = (factor);                                                                        \
+        o.field = v;                                                                               \
+        tfx_image *img = NULL;                                                                     \
+        int rc = tfx_render_saliency(images, 2, H, H, 3, &o, &img);                                \
+        tfx_image_free(img);                                                                       \
+        return rc;                                                                                 \
+    }
+RENDER_SCALE_FIELD(scale_mode, TFX_SCALE_NONE, 2)
+RENDER_SCALE_FIELD(scale, TFX_SCALE_NEAREST, 0)
+RENDER_SCALE_FIELD(tile_height, TFX_SCALE_BILINEAR, 0)
+RENDER_SCALE_FIELD(tile_width, TFX_SCALE_NEAREST, 0)
 
 static int colormap_table(int v)
 {
@@ -275,6 +293,10 @@ static const range_case cases[] = {
     {"per_image", render_per_image, {2, -1, END}, {0, 1, END}, TFX_OK},
     {"reduce", render_reduce, {2, -1, END}, {0, 1, END}, TFX_OK},
     {"saturate", render_saturate, {2, -1, END}, {0, 1, END}, TFX_OK},
+    {"scale_mode", render_scale_mode, {3, -1, END}, {1, 2, END}, TFX_OK},
+    {"scale", render_scale, {-1, 32769, END}, {1, 5, END}, TFX_OK},
+    {"tile_height", render_tile_height, {-1, 32769, END}, {1, 40, END}, TFX_OK},
+    {"tile_width", render_tile_width, {-1, 32769, END}, {1, 40, END}, TFX_OK},
     {"colormap", colormap_table, {4, -1, END}, {1, 3, END}, TFX_OK},
     {"loss", compile_loss, {0, 5, END}, {1, 4, END}, TFX_OK},
     {"optimizer", compile_optimizer, {0, 4, END}, {1, 3, END}, TFX_OK},

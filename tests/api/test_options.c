@@ -400,6 +400,8 @@ static int use_data(const void *o)
 #define DENSE_V1_SIZE offsetof(tfx_dense_options, clip_min)
 /* Version 1 of the pool2d options ended before pad_top. */
 #define POOL2D_V1_SIZE offsetof(tfx_pool2d_options, pad_top)
+/* Version 1 of the render options ended before scale_mode (version 2: tile upscaling). */
+#define RENDER_V1_SIZE offsetof(tfx_render_options, scale_mode)
 #define CASE(name, VERSION, fill, use, ...) {#name, VERSION, {__VA_ARGS__}, init_##name, fill, use}
 
 static const opt_case cases[] = {
@@ -414,7 +416,7 @@ static const opt_case cases[] = {
     CASE(explain, TFX_EXPLAIN_OPTIONS_VERSION, fill_explain, use_explain, EXPLAIN_V1_SIZE,
          sizeof(tfx_explain_options)),
     CASE(faithfulness, TFX_FAITHFULNESS_OPTIONS_VERSION, NULL, use_faithfulness, sizeof(tfx_faithfulness_options)),
-    CASE(render, TFX_RENDER_OPTIONS_VERSION, NULL, use_render, sizeof(tfx_render_options)),
+    CASE(render, TFX_RENDER_OPTIONS_VERSION, NULL, use_render, RENDER_V1_SIZE, sizeof(tfx_render_options)),
     CASE(event_writer, TFX_EVENT_WRITER_OPTIONS_VERSION, NULL, use_event_writer, sizeof(tfx_event_writer_options)),
     CASE(tensorboard, TFX_TENSORBOARD_OPTIONS_VERSION, NULL, use_tensorboard, sizeof(tfx_tensorboard_options)),
     CASE(explainer_callback, TFX_EXPLAINER_CALLBACK_OPTIONS_VERSION, fill_explainer_callback, use_explainer_callback,
