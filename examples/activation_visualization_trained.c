@@ -6,7 +6,11 @@
  *   explainer.save(grid, ".", "act.png")
  *
  *   activation_visualization_trained [--model FILE] [--out DIR] [--index I] [--compat]
- *                                    [DATASET_DIR]
+ *                                    [--scale S] [--scale-mode nearest|bilinear] [DATASET_DIR]
+ *
+ * By default each feature map is drawn as a 224-pixel tile (nearest neighbour: one block per
+ * map pixel), so the 8x8 grid of visualization_layer is readable without zooming; --scale 1
+ * keeps tf-explain's 24-pixel tiles, and --compat always does (tf-explain's exact picture).
  *
  * --model: the model saved by train_seed_model (default out/seed_model.tfx; examples/tutorial.sh
  * creates it). DATASET_DIR: Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist)
@@ -42,14 +46,32 @@ static int is_cifar_dir(const char *dir)
     return file_exists(path);
 }
 
+/* --scale: "8" an integer factor, "224px" a tile size, "1" none; into the render options. */
+static int parse_scale(const char *arg, const char *mode, tfx_render_options *ro)
+{
+    char *end;
+    long v = strtol(arg, &end, 10);
+    if (end == arg || v < 1 || v > 4096 || (strcmp(mode, "nearest") && strcmp(mode, "bilinear"))) return -1;
+    ro->scale = ro->tile_height = 0;
+    if (!strcmp(end, "px")) ro->tile_height = (int)v;
+    else if (*end == '\0' && v > 1) ro->scale = (int)v;
+    else if (*end != '\0') return -1;
+    ro->scale_mode = !ro->scale && !ro->tile_height ? TFX_SCALE_NONE
+                     : !strcmp(mode, "bilinear")    ? TFX_SCALE_BILINEAR
+                                                    : TFX_SCALE_NEAREST;
+    return 0;
+}
+
 static void usage(const char *argv0)
 {
     fprintf(stderr,
-            "usage: %s [--model FILE] [--out DIR] [--index I] [--compat] [DATASET_DIR]\n"
+            "usage: %s [--model FILE] [--out DIR] [--index I] [--compat] [--scale S] [--scale-mode M] [DATASET_DIR]\n"
             "  --model FILE  trained model (default out/seed_model.tfx)\n"
             "  --out DIR     where act.png goes (default out)\n"
             "  --index I     test image to explain (default 250)\n"
-            "  --compat      render as tf-explain 0.3.1 does (default: libtfx's paper-correct rendering)\n",
+            "  --compat      render as tf-explain 0.3.1 does, at its size (default: libtfx's paper-correct rendering)\n"
+            "  --scale S     feature-map tiles of S px (default 224px), an integer factor (e.g. 8), or 1: unscaled\n"
+            "  --scale-mode nearest|bilinear   how tiles are scaled (default nearest)\n",
             argv0);
 }
 
@@ -59,6 +81,7 @@ int main(int argc, char **argv)
     const char *dir = "/usr/share/datasets/fashion-mnist";
     size_t index = 250;
     int compat = 0;
+    const char *scale_arg = "224px", *scale_mode = "nearest";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has_value = i + 1 < argc;
@@ -70,11 +93,20 @@ int main(int argc, char **argv)
             index = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(a, "--compat"))
             compat = 1;
+        else if (!strcmp(a, "--scale") && has_value)
+            scale_arg = argv[++i];
+        else if (!strcmp(a, "--scale-mode") && has_value)
+            scale_mode = argv[++i];
         else if (a[0] == '-') {
             usage(argv[0]);
             return 2;
         } else
             dir = a;
+    }
+    tfx_render_options ro = TFX_RENDER_OPTIONS_INIT;
+    if (parse_scale(scale_arg, scale_mode, &ro)) {
+        usage(argv[0]);
+        return 2;
     }
     if (!file_exists(model_path)) {
         fprintf(stderr,
@@ -89,6 +121,7 @@ int main(int argc, char **argv)
     tfx_model *m = NULL;
     tfx_dataset *test = NULL;
     tfx_image *grid = NULL;
+    tfx_attribution *maps = NULL;
     int status = 1;
 
     CHECK(tfx_model_load(&m, model_path));
@@ -118,7 +151,15 @@ int main(int argc, char **argv)
     /* grid = ExtractActivations().explain(([image], [label]), model, "visualization_layer") */
     tfx_explain_options o = TFX_EXPLAIN_OPTIONS_INIT;
     o.compat = compat ? TFX_COMPAT_TF_EXPLAIN : TFX_COMPAT_NONE;
-    CHECK(tfx_extract_activations(m, tfx_dataset_image(test, 0), 1, "visualization_layer", &o, &grid));
+    if (compat || ro.scale_mode == TFX_SCALE_NONE) {
+        CHECK(tfx_extract_activations(m, tfx_dataset_image(test, 0), 1, "visualization_layer", &o, &grid));
+    } else {
+        /* the same maps through tfx_explain, rendered with scaled tiles */
+        o.method = TFX_METHOD_ACTIVATIONS;
+        o.layer_name = "visualization_layer";
+        CHECK(tfx_explain(m, tfx_dataset_image(test, 0), 1, &o, &maps));
+        CHECK(tfx_attribution_render(maps, tfx_dataset_image(test, 0), &ro, &grid));
+    }
 
     /* explainer.save(grid, out_dir, "act.png") */
     if (mkdir(out_dir, 0777) != 0 && errno != EEXIST) {
@@ -132,6 +173,7 @@ int main(int argc, char **argv)
            index, (int)tfx_dataset_labels(test)[0], grid->width, grid->height, path);
     status = 0;
 fail:
+    tfx_attribution_free(maps);
     tfx_image_free(grid);
     tfx_dataset_free(test);
     tfx_model_free(m);
