@@ -621,7 +621,8 @@ static void test_tensorboard_callback(void **state)
 static int wl_render(void *ctx, tfx_model *unused, unsigned char **res, size_t *len)
 {
     (void)unused;
-    int compat = *(const int *)ctx;
+    int mode = *(const int *)ctx; /* 0 default, 1 compat, 2 default with bilinear 3x tiles */
+    int compat = mode == 1;
     out_buf o = {0};
     float maps[3 * 5 * 4 * 3], pics[3 * 5 * 4 * 3], small[3 * 2 * 2];
     fill(maps, sizeof maps / sizeof *maps, 3);
@@ -631,6 +632,10 @@ static int wl_render(void *ctx, tfx_model *unused, unsigned char **res, size_t *
     for (size_t i = 0; i < sizeof tiles; i++) tiles[i] = (uint8_t)(i * 7);
     tfx_render_options ro = TFX_RENDER_OPTIONS_INIT;
     ro.compat = compat;
+    if (mode == 2) {
+        ro.scale_mode = TFX_SCALE_BILINEAR;
+        ro.scale = 3;
+    }
     tfx_image *im[4] = {NULL, NULL, NULL, NULL};
     int rc = tfx_render_grid(tiles, 3, 5, 4, 1, 0, 0, &im[0]);
     if (rc == TFX_OK) rc = tfx_render_filters(maps, 1, 5, 4, 3, &ro, &im[1]);
@@ -664,6 +669,8 @@ static void test_render(void **state)
     sweep("render grid/filters/saliency/heatmap/resize", wl_render, &compat);
     compat = 1;
     sweep("render ... (compat)", wl_render, &compat);
+    compat = 2;
+    sweep("render ... (bilinear scaled tiles)", wl_render, &compat);
 }
 
 static int wl_png_file(void *ctx, tfx_model *unused, unsigned char **res, size_t *len)

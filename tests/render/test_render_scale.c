@@ -78,7 +78,7 @@ static void golden_vs_torch(void **state)
             tfx_image_free(got);
         }
         /* float32 vs float64 on two sides of a .5: rare */
-        assert_true(off_by_one * 100 <= total);
+        assert_true(off_by_one * 1000 <= total); /* measured: 2 of 7702 bytes */
     }
 }
 
