@@ -135,7 +135,9 @@ TFX_API int tfx_render_saliency(const float *maps, size_t n, int height, int wid
 
 /* Grad-CAM / occlusion picture: n maps (map_h, map_w) each resized to (height, width),
  * normalised, coloured and blended over its picture (images: n x height x width x channels,
- * channels 1 or 3, float), then gridded. Output RGB. */
+ * channels 1 or 3, float), then gridded. Output RGB. Scaled tiles (o->scale_mode): the picture
+ * is scaled as asked and the map resized straight to the tile size, then blended.
+ * tfx_render_filters and tfx_render_saliency scale each map before colouring it. */
 TFX_API int tfx_render_heatmap(const float *maps, size_t n, int map_h, int map_w,
                                const float *images, int height, int width, int channels,
                                const tfx_render_options *o, tfx_image **out);
