@@ -86,11 +86,13 @@ static int parse_scale(const char *arg, const char *mode, scale_spec *s)
     if (!strcmp(end, "px")) s->px = (int)v;
     else if (*end == '\0' && v > 1) s->factor = (int)v;
     else if (*end != '\0') return -1;
-    s->mode = !s->factor && !s->px ? TFX_SCALE_NONE : !strcmp(mode, "bilinear") ? TFX_SCALE_BILINEAR : TFX_SCALE_NEAREST;
+    s->mode = !s->factor && !s->px          ? TFX_SCALE_NONE
+              : !strcmp(mode, "bilinear") ? TFX_SCALE_BILINEAR
+                                          : TFX_SCALE_NEAREST;
     return strcmp(mode, "nearest") && strcmp(mode, "bilinear") ? -1 : 0;
 }
 
-/* The options' scaling fields for tiles of height h; `shrink` divides a pixel size (the
+/* The options' scaling fields from --scale; `shrink` divides a pixel size (the
  * activations' grids: many tiles per image). */
 static void set_scale(tfx_render_options *ro, const scale_spec *s, int shrink)
 {
@@ -436,7 +438,8 @@ int main(int argc, char **argv)
         for (int i = 0; i < n; i++) {
             tfx_image_free(pics[i]);
             pics[i] = NULL;
-            CHECK(default_picture(m, x + (size_t)i * sample, labels[i], TFX_METHOD_GRAD_CAM, &sc, 1, 0, 0.0f, &pics[i]));
+            CHECK(default_picture(m, x + (size_t)i * sample, labels[i], TFX_METHOD_GRAD_CAM, &sc, 1, 0, 0.0f,
+                                  &pics[i]));
         }
         CHECK(hstack(pics, (size_t)n, &row));
         CHECK(write_png(row, out_dir, "grad_cam_map", ""));
