@@ -255,8 +255,8 @@ static int explainer_callback_method(int v)
 typedef struct range_case {
     const char *what;  /* the field (must appear in the message) */
     call_fn call;
-    int bad[3];        /* out-of-range values (terminated by the sentinel 0x7fff0000 when fewer) */
-    int good[3];       /* valid boundary values */
+    int bad[4];        /* out-of-range values (terminated by the sentinel 0x7fff0000 when fewer) */
+    int good[4];       /* valid boundary values */
     int good_rc;       /* what the valid values give (TFX_OK, or a later unrelated check's code) */
 } range_case;
 #define END 0x7fff0000
@@ -322,7 +322,7 @@ static void test_option_ranges(void **state)
     int failures = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const range_case *c = &cases[i];
-        for (int k = 0; k < 3 && c->bad[k] != END; k++) {
+        for (int k = 0; k < 4 && c->bad[k] != END; k++) {
             tfx_error_clear();
             int rc = c->call(c->bad[k]);
             const char *msg = tfx_error_last()->message;
@@ -334,7 +334,7 @@ static void test_option_ranges(void **state)
                 failures++;
             }
         }
-        for (int k = 0; k < 3 && c->good[k] != END; k++) {
+        for (int k = 0; k < 4 && c->good[k] != END; k++) {
             int rc = c->call(c->good[k]);
             const char *msg = tfx_error_last()->message;
             /* a valid value may still fail a later, unrelated check, but never on this field */
