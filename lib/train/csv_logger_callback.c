@@ -96,8 +96,11 @@ static int on_epoch_end(tfx_model *m, const tfx_train_logs *logs, void *payload)
     for (int k = 0; k < cb->n_keys; k++) {
         int key = cb->keys[k];
         int is_val = key == TFX__KEY_VAL_LOSS || key == TFX__KEY_VAL_ACCURACY;
-        int present = is_val ? logs->val_samples > 0 : 1;
-        bad |= put_value(cb, tfx__log_value(logs, key), present);
+        double v = tfx__log_value(logs, key);
+        /* Keras: logs.get(key, "NA"); a later fit may lack a column the first one had */
+        int present = is_val ? logs->val_samples > 0 && !(key == TFX__KEY_VAL_ACCURACY && isnan(v))
+                             : !(key == TFX__KEY_ACCURACY && isnan(v));
+        bad |= put_value(cb, v, present);
     }
     bad |= fputs("\r\n", cb->file) < 0;
     if (bad || fflush(cb->file) != 0) return io_error(cb, "cannot write", errno);

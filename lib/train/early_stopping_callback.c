@@ -50,8 +50,9 @@ static int on_train_begin(tfx_model *m, const tfx_train_logs *logs, void *payloa
 static int on_epoch_end(tfx_model *m, const tfx_train_logs *logs, void *payload)
 {
     tfx_early_stopping_callback *cb = payload;
+    /* on_train_begin made sure the key exists in this fit: a NaN is a value (never an improvement) */
     double current = tfx__log_value(logs, cb->key);
-    if (isnan(current) || logs->epoch < cb->opt.start_from_epoch) return 0;
+    if (logs->epoch < cb->opt.start_from_epoch) return 0;
     if (cb->opt.restore_best_weights && !cb->have_best_weights) {
         /* the first epoch's weights, in case nothing ever improves */
         int rc = tfx__weights_save(m, &cb->best_weights, fn_name);

@@ -89,8 +89,8 @@ static int on_epoch_end(tfx_model *m, const tfx_train_logs *logs, void *payload)
         }
         return save(m, cb, path);
     }
+    /* on_train_begin made sure the key exists in this fit: a NaN is a value that never improves */
     double current = tfx__log_value(logs, cb->key);
-    if (isnan(current)) return 0; /* Keras: "Can save best model only with ... available, skipping" */
     int better = cb->maximize ? current > cb->best : current < cb->best;
     if (better) {
         if (cb->opt.verbose > 0) {

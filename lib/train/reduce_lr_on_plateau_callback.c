@@ -43,8 +43,8 @@ static int on_train_begin(tfx_model *m, const tfx_train_logs *logs, void *payloa
 static int on_epoch_end(tfx_model *m, const tfx_train_logs *logs, void *payload)
 {
     tfx_reduce_lr_on_plateau_callback *cb = payload;
+    /* on_train_begin made sure the key exists in this fit: a NaN is a value (never an improvement) */
     double current = tfx__log_value(logs, cb->key);
-    if (isnan(current)) return 0;
     if (cb->cooldown_counter > 0) {
         cb->cooldown_counter--;
         cb->wait = 0;
