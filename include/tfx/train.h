@@ -90,11 +90,13 @@ TFX_API uint64_t tfx_model_train_steps(const tfx_model *m);
 TFX_API int tfx_model_get_learning_rate(const tfx_model *m, float *lr);
 TFX_API int tfx_model_set_learning_rate(tfx_model *m, float lr);
 
-/* Keras's model.stop_training = True, for a callback: the running fit stops cleanly after the
- * current batch's on_batch_end hooks (the epoch is cut short, then validated, and gets its
- * on_epoch_end hooks and history entry, as Keras does) or, from on_epoch_end (and the hooks
- * before it), after the current epoch; fit returns TFX_OK. fit clears the request when it
- * starts, so a call outside fit has no effect. TFX_ESTATE when the model is not compiled. */
+/* Keras's model.stop_training = True, for a callback: the running fit stops cleanly where Keras
+ * looks at the flag, after the current batch's on_batch_end hooks (the rest of the epoch is
+ * skipped; the epoch is still validated and gets its on_epoch_end hooks and history entry) or
+ * after the current epoch's on_epoch_end hooks, whichever comes first; requested from
+ * on_train_begin, no epoch starts. on_train_end runs as usual and fit returns TFX_OK. fit clears
+ * the request when it starts, so a call outside fit has no effect on later fits. TFX_ESTATE
+ * when the model is not compiled. */
 TFX_API int tfx_model_stop_training(tfx_model *m);
 
 /* ---- callbacks ---- */

@@ -832,6 +832,21 @@ static int user_epoch_end(tfx_model *m, const tfx_train_logs *logs, void *payloa
     return 0;
 }
 
+static int stop_at_begin(tfx_model *m, const tfx_train_logs *logs, void *payload)
+{
+    (void)logs;
+    (void)payload;
+    return tfx_model_stop_training(m);
+}
+
+static int count_calls(tfx_model *m, const tfx_train_logs *logs, void *payload)
+{
+    (void)m;
+    (void)logs;
+    (*(int *)payload)++;
+    return 0;
+}
+
 static void test_user_hooks(void **state)
 {
     (void)state;
@@ -868,6 +883,19 @@ static void test_user_hooks(void **state)
     assert_non_null(strstr(msg, "callback 0 (on_epoch_end) stopped training: disk sda is full (epoch 1)"));
     assert_int_equal(u.epoch_ends, 2);
     assert_int_equal(tfx_history_length(hist), 2);
+
+    /* a stop from on_train_begin: no epoch starts, on_train_end still runs, TFX_OK */
+    int ends = 0;
+    tfx_callback b = TFX_CALLBACK_INIT;
+    b.payload = &ends;
+    b.on_train_begin = stop_at_begin;
+    b.on_train_end = count_calls;
+    cbs[0] = &b;
+    uint64_t steps = tfx_model_train_steps(m);
+    assert_int_equal(tfx_model_fit(m, x, y, N, &fo, hist), TFX_OK);
+    assert_int_equal(tfx_history_length(hist), 0);
+    assert_int_equal(tfx_model_train_steps(m), steps);
+    assert_int_equal(ends, 1);
 
     /* tfx_error_set itself */
     assert_int_equal(tfx_error_set(TFX_EIO, "x %d", 3), TFX_EIO);
