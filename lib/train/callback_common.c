@@ -18,12 +18,16 @@ int tfx__log_key(const char *name)
 
 double tfx__log_value(const tfx_train_logs *logs, int key)
 {
+    double v;
     switch (key) {
-    case TFX__KEY_LOSS: return logs->loss;
-    case TFX__KEY_ACCURACY: return logs->accuracy;
-    case TFX__KEY_VAL_LOSS: return logs->val_loss;
-    default: return logs->val_accuracy;
+    case TFX__KEY_LOSS: v = logs->loss; break;
+    case TFX__KEY_ACCURACY: v = logs->accuracy; break;
+    case TFX__KEY_VAL_LOSS: v = logs->val_loss; break;
+    default: v = logs->val_accuracy; break;
     }
+    /* Keras's metrics are float32, widened to Python floats for the callbacks: the same values
+     * in comparisons, file names and CSV rows ("0.6931471824645996", not 17 digits of a double) */
+    return (double)(float)v;
 }
 
 int tfx__check_monitor(const char *fn, const char *monitor, int mode, int *key)

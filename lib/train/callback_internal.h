@@ -12,7 +12,7 @@ extern const char *const tfx__key_names[TFX__KEY_COUNT];
 
 /* Index of a log key ("loss", "accuracy", "val_loss", "val_accuracy"), or -1. */
 int tfx__log_key(const char *name);
-/* Its value in logs (NaN: not available in this hook / fit). */
+/* Its value in logs as Keras's callbacks see it: rounded to float32 (NaN: not available). */
 double tfx__log_value(const tfx_train_logs *logs, int key);
 
 /* The monitor and mode of a callback, checked: TFX_EINVAL naming fn and the field. On success
