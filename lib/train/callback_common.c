@@ -52,8 +52,10 @@ int tfx__check_available(const char *fn, tfx_model *m, const tfx_train_logs *log
         return tfx__error(TFX_EINVAL, "%s: %s '%s' is not available: this fit has no validation data", fn, what,
                           tfx__key_names[key]);
     if (is_acc && !has_acc)
-        return tfx__error(TFX_EINVAL, "%s: %s '%s' is not available: the model was compiled without the accuracy "
-                          "metric", fn, what, tfx__key_names[key]);
+        return tfx__error(TFX_EINVAL,
+                          "%s: %s '%s' is not available: the model was compiled without the accuracy "
+                          "metric",
+                          fn, what, tfx__key_names[key]);
     return TFX_OK;
 }
 
@@ -161,7 +163,8 @@ static int parse_spec(const char *fn, const char *spec, size_t len, int is_int, 
     }
     while (i < len && spec[i] >= '0' && spec[i] <= '9') {
         f->width = f->width * 10 + (spec[i++] - '0');
-        if (f->width > 200) return tfx__error(TFX_EINVAL, "%s: width in format spec '%.*s' is too large", fn, (int)len, spec);
+        if (f->width > 200)
+            return tfx__error(TFX_EINVAL, "%s: width in format spec '%.*s' is too large", fn, (int)len, spec);
     }
     if (i < len && spec[i] == '.') {
         i++;
@@ -176,12 +179,13 @@ static int parse_spec(const char *fn, const char *spec, size_t len, int is_int, 
     }
     if (i < len) f->type = spec[i++];
     if (i < len)
-        return tfx__error(TFX_EINVAL, "%s: format spec '%.*s' is not supported ([[fill]align][sign][0][width]"
-                          "[.precision][type])", fn, (int)len, spec);
+        return tfx__error(TFX_EINVAL,
+                          "%s: format spec '%.*s' is not supported ([[fill]align][sign][0][width]"
+                          "[.precision][type])",
+                          fn, (int)len, spec);
     if (f->type && !strchr("deEfFgG%", f->type))
         return tfx__error(TFX_EINVAL, "%s: format type '%c' is not supported (d e E f F g G %%)", fn, f->type);
-    if (f->type == 'd' && !is_int)
-        return tfx__error(TFX_EINVAL, "%s: unknown format code 'd' for a float field", fn);
+    if (f->type == 'd' && !is_int) return tfx__error(TFX_EINVAL, "%s: unknown format code 'd' for a float field", fn);
     if (is_int && f->precision >= 0 && (f->type == 0 || f->type == 'd'))
         return tfx__error(TFX_EINVAL, "%s: precision not allowed in an integer format spec", fn);
     if (f->zero && !f->align) {
@@ -270,14 +274,14 @@ int tfx__format_path(const char *fn, const char *tmpl, int epoch, const tfx_trai
 {
     size_t u = 0;
     if (keys_used) *keys_used = 0;
-#define PUT(c)                                                                                                        \
-    do {                                                                                                              \
-        if (out) {                                                                                                    \
-            if (u + 1 >= cap) return tfx__error(TFX_EINVAL, "%s: the formatted file name is longer than %zu bytes", fn, \
-                                                cap - 1);                                                             \
-            out[u] = (c);                                                                                             \
-        }                                                                                                             \
-        u++;                                                                                                          \
+#define PUT(c)                                                                                                      \
+    do {                                                                                                            \
+        if (out) {                                                                                                  \
+            if (u + 1 >= cap)                                                                                       \
+                return tfx__error(TFX_EINVAL, "%s: the formatted file name is longer than %zu bytes", fn, cap - 1); \
+            out[u] = (c);                                                                                           \
+        }                                                                                                           \
+        u++;                                                                                                        \
     } while (0)
     for (const char *s = tmpl; *s; s++) {
         if (*s == '{' && s[1] == '{') {
@@ -301,15 +305,19 @@ int tfx__format_path(const char *fn, const char *tmpl, int epoch, const tfx_trai
         size_t nlen = (size_t)((colon ? colon : end) - s - 1);
         char name[32];
         if (nlen == 0 || nlen >= sizeof name)
-            return tfx__error(TFX_EINVAL, "%s: field '{%.*s}' in the file name template: epoch, loss, accuracy, "
-                              "val_loss or val_accuracy", fn, (int)(end - s - 1), s + 1);
+            return tfx__error(TFX_EINVAL,
+                              "%s: field '{%.*s}' in the file name template: epoch, loss, accuracy, "
+                              "val_loss or val_accuracy",
+                              fn, (int)(end - s - 1), s + 1);
         memcpy(name, s + 1, nlen);
         name[nlen] = '\0';
         int is_int = strcmp(name, "epoch") == 0;
         int key = is_int ? -1 : tfx__log_key(name);
         if (!is_int && key < 0)
-            return tfx__error(TFX_EINVAL, "%s: unknown field '{%s}' in the file name template (epoch, loss, accuracy, "
-                              "val_loss, val_accuracy)", fn, name);
+            return tfx__error(TFX_EINVAL,
+                              "%s: unknown field '{%s}' in the file name template (epoch, loss, accuracy, "
+                              "val_loss, val_accuracy)",
+                              fn, name);
         fmt_spec f;
         const char *spec = colon ? colon + 1 : end;
         int rc = parse_spec(fn, spec, (size_t)(end - spec), is_int, &f);

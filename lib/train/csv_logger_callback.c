@@ -15,15 +15,14 @@ struct tfx_csv_logger_callback {
     FILE *file;
     int append_header; /* Keras's flag: set at construction, re-read at train begin with append */
     int header_done;   /* Keras's writer exists: the header (if any) is written for this fit */
-    int have_keys;      /* Keras keeps its keys across fits */
+    int have_keys;     /* Keras keeps its keys across fits */
     int keys[TFX__KEY_COUNT];
     int n_keys;
 };
 
 static const char fn_name[] = "tfx_csv_logger_callback";
 
-TFX__OPTIONS_DESC_V1(csv_options, tfx_csv_logger_options, TFX_CSV_LOGGER_OPTIONS_VERSION,
-                     TFX_CSV_LOGGER_OPTIONS_INIT);
+TFX__OPTIONS_DESC_V1(csv_options, tfx_csv_logger_options, TFX_CSV_LOGGER_OPTIONS_VERSION, TFX_CSV_LOGGER_OPTIONS_INIT);
 
 int tfx_csv_logger_options_init(tfx_csv_logger_options *opts, unsigned version)
 {
@@ -154,10 +153,7 @@ int tfx_csv_logger_callback_new(tfx_csv_logger_callback **out, const char *filen
     return TFX_OK;
 }
 
-const tfx_callback *tfx_csv_logger_callback_hooks(const tfx_csv_logger_callback *cb)
-{
-    return cb ? &cb->hooks : NULL;
-}
+const tfx_callback *tfx_csv_logger_callback_hooks(const tfx_csv_logger_callback *cb) { return cb ? &cb->hooks : NULL; }
 
 void tfx_csv_logger_callback_free(tfx_csv_logger_callback *cb)
 {

@@ -122,7 +122,7 @@ int tfx_early_stopping_callback_new(tfx_early_stopping_callback **out, const tfx
     /* Keras's auto mode for EarlyStopping: max when the name ends in acc/accuracy/auc */
     size_t kl = strlen(tfx__key_names[key]);
     cb->maximize = o.mode == TFX_MODE_MAX ||
-                   (o.mode == TFX_MODE_AUTO && kl >= 8 && strcmp(tfx__key_names[key] + kl - 8, "accuracy") == 0);
+        (o.mode == TFX_MODE_AUTO && kl >= 8 && strcmp(tfx__key_names[key] + kl - 8, "accuracy") == 0);
     cb->min_delta = cb->maximize ? o.min_delta : -o.min_delta;
     cb->best = cb->maximize ? -INFINITY : INFINITY;
     tfx_callback hooks = TFX_CALLBACK_INIT;
@@ -145,10 +145,7 @@ int tfx_early_stopping_callback_stopped_epoch(const tfx_early_stopping_callback 
     return cb ? cb->stopped_epoch : 0;
 }
 
-int tfx_early_stopping_callback_best_epoch(const tfx_early_stopping_callback *cb)
-{
-    return cb ? cb->best_epoch : 0;
-}
+int tfx_early_stopping_callback_best_epoch(const tfx_early_stopping_callback *cb) { return cb ? cb->best_epoch : 0; }
 
 void tfx_early_stopping_callback_free(tfx_early_stopping_callback *cb)
 {

@@ -29,14 +29,15 @@ static int on_epoch_begin(tfx_model *m, const tfx_train_logs *logs, void *payloa
     if (!isfinite(next) || next < 0.0f)
         return tfx__error(TFX_EINVAL,
                           "tfx_learning_rate_scheduler_callback: the schedule returned %g for epoch %d (a learning "
-                          "rate must be finite and >= 0)", (double)next, logs->epoch);
+                          "rate must be finite and >= 0)",
+                          (double)next, logs->epoch);
     rc = tfx_model_set_learning_rate(m, next);
     if (rc) return rc;
     if (cb->opt.verbose > 0) {
         char v[48];
         tfx__py_repr((double)next, v, sizeof v);
-        return tfx__callback_print(m, "\nEpoch %d: LearningRateScheduler setting learning rate to %s.",
-                                   logs->epoch + 1, v);
+        return tfx__callback_print(m, "\nEpoch %d: LearningRateScheduler setting learning rate to %s.", logs->epoch + 1,
+                                   v);
     }
     return 0;
 }

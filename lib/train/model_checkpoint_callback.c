@@ -15,7 +15,7 @@ struct tfx_model_checkpoint_callback {
     tfx_callback hooks;
     tfx_model_checkpoint_options opt;
     char *filepath;
-    int key;          /* monitored log key */
+    int key; /* monitored log key */
     int maximize;
     unsigned keys_used; /* log keys the template reads */
     double best;
@@ -171,10 +171,7 @@ const char *tfx_model_checkpoint_callback_last_path(const tfx_model_checkpoint_c
     return cb ? cb->last : "";
 }
 
-double tfx_model_checkpoint_callback_best(const tfx_model_checkpoint_callback *cb)
-{
-    return cb ? cb->best : NAN;
-}
+double tfx_model_checkpoint_callback_best(const tfx_model_checkpoint_callback *cb) { return cb ? cb->best : NAN; }
 
 void tfx_model_checkpoint_callback_free(tfx_model_checkpoint_callback *cb)
 {

@@ -326,10 +326,18 @@ static void test_checkpoint_format(void **state)
     const struct {
         double v;
         const char *s;
-    } reprs[] = {{0.1, "0.1"},       {1e-5, "1e-05"},     {1e16, "1e+16"},   {123.0, "123.0"},
-                 {1234567890123456.0, "1234567890123456.0"}, {0.0001, "0.0001"}, {-2.5e-7, "-2.5e-07"},
-                 {0.1 + 0.2, "0.30000000000000004"}, {1.0 / 3.0, "0.3333333333333333"},
-                 {(double)0.001f * 0.1, "0.00010000000474974513"}, {NAN, "nan"}, {-INFINITY, "-inf"}};
+    } reprs[] = {{0.1, "0.1"},
+                 {1e-5, "1e-05"},
+                 {1e16, "1e+16"},
+                 {123.0, "123.0"},
+                 {1234567890123456.0, "1234567890123456.0"},
+                 {0.0001, "0.0001"},
+                 {-2.5e-7, "-2.5e-07"},
+                 {0.1 + 0.2, "0.30000000000000004"},
+                 {1.0 / 3.0, "0.3333333333333333"},
+                 {(double)0.001f * 0.1, "0.00010000000474974513"},
+                 {NAN, "nan"},
+                 {-INFINITY, "-inf"}};
     for (size_t i = 0; i < sizeof reprs / sizeof reprs[0]; i++) {
         char s[48];
         tfx__py_repr(reprs[i].v, s, sizeof s);
@@ -437,8 +445,7 @@ static void csv_fit(tfx_csv_logger_callback *cb, tfx_model *m, int first, int n,
     tfx_train_logs l = epoch_logs(first, 0.75, acc ? 0.5 : NAN, val ? 1.5 : NAN, val && acc ? 0.25 : NAN);
     assert_int_equal(h->on_train_begin(m, &l, h->payload), 0);
     for (int e = first; e < first + n; e++) {
-        l = epoch_logs(e, 0.75 / (e + 1), acc ? 0.5 + 0.125 * e : NAN, val ? 1.5 + e : NAN,
-                       val && acc ? 0.25 : NAN);
+        l = epoch_logs(e, 0.75 / (e + 1), acc ? 0.5 + 0.125 * e : NAN, val ? 1.5 + e : NAN, val && acc ? 0.25 : NAN);
         assert_int_equal(h->on_epoch_end(m, &l, h->payload), 0);
     }
     assert_int_equal(h->on_train_end(m, &l, h->payload), 0);
@@ -454,14 +461,16 @@ static void test_csv_scripted(void **state)
     assert_int_equal(tfx_csv_logger_callback_new(&cb, path, NULL), TFX_OK);
     csv_fit(cb, m, 0, 3, 1, 1);
     /* Keras: sorted keys, epoch from 0, repr of each float, csv's excel "\r\n" */
-    assert_string_equal(read_all(path), "epoch,accuracy,loss,val_accuracy,val_loss\r\n"
-                                        "0,0.5,0.75,0.25,1.5\r\n"
-                                        "1,0.625,0.375,0.25,2.5\r\n"
-                                        "2,0.75,0.25,0.25,3.5\r\n");
+    assert_string_equal(read_all(path),
+                        "epoch,accuracy,loss,val_accuracy,val_loss\r\n"
+                        "0,0.5,0.75,0.25,1.5\r\n"
+                        "1,0.625,0.375,0.25,2.5\r\n"
+                        "2,0.75,0.25,0.25,3.5\r\n");
     /* a second fit without append truncates and writes the header again */
     csv_fit(cb, m, 3, 1, 1, 1);
-    assert_string_equal(read_all(path), "epoch,accuracy,loss,val_accuracy,val_loss\r\n"
-                                        "3,0.875,0.1875,0.25,4.5\r\n");
+    assert_string_equal(read_all(path),
+                        "epoch,accuracy,loss,val_accuracy,val_loss\r\n"
+                        "3,0.875,0.1875,0.25,4.5\r\n");
     tfx_csv_logger_callback_free(cb);
 
     /* append: rows go after the existing ones, no second header */
@@ -469,9 +478,10 @@ static void test_csv_scripted(void **state)
     o.append = 1;
     assert_int_equal(tfx_csv_logger_callback_new(&cb, path, &o), TFX_OK);
     csv_fit(cb, m, 4, 1, 1, 1);
-    assert_string_equal(read_all(path), "epoch,accuracy,loss,val_accuracy,val_loss\r\n"
-                                        "3,0.875,0.1875,0.25,4.5\r\n"
-                                        "4,1.0,0.15000000596046448,0.25,5.5\r\n" /* 0.75 / 5 in float32, as Keras writes it */);
+    assert_string_equal(read_all(path),
+                        "epoch,accuracy,loss,val_accuracy,val_loss\r\n"
+                        "3,0.875,0.1875,0.25,4.5\r\n"
+                        "4,1.0,0.15000000596046448,0.25,5.5\r\n" /* 0.75 / 5 in float32, as Keras writes it */);
     tfx_csv_logger_callback_free(cb);
     /* append to an empty file: the header is written */
     FILE *f = fopen(path, "wb");
@@ -485,8 +495,9 @@ static void test_csv_scripted(void **state)
      * another separator */
     assert_int_equal(tfx_csv_logger_callback_new(&cb, path, NULL), TFX_OK);
     csv_fit(cb, m, 0, 2, 0, 1);
-    assert_string_equal(read_all(path), "epoch,accuracy,loss,val_accuracy,val_loss\r\n"
-                                        "0,0.5,0.75,NA,NA\r\n1,0.625,0.375,NA,NA\r\n");
+    assert_string_equal(read_all(path),
+                        "epoch,accuracy,loss,val_accuracy,val_loss\r\n"
+                        "0,0.5,0.75,NA,NA\r\n1,0.625,0.375,NA,NA\r\n");
     tfx_csv_logger_callback_free(cb);
     o.append = 0;
     o.separator = ';';
@@ -627,7 +638,8 @@ static void test_early_stopping_fit(void **state)
     assert_int_equal(tfx_history_length(hist), 2);
     assert_int_equal(tfx_early_stopping_callback_stopped_epoch(es), 1);
     assert_int_equal(tfx_early_stopping_callback_best_epoch(es), 0);
-    assert_string_equal(s.text, "Epoch 2: early stopping\nRestoring model weights from the end of the best epoch: 1.\n");
+    assert_string_equal(s.text,
+                        "Epoch 2: early stopping\nRestoring model weights from the end of the best epoch: 1.\n");
     /* the weights are those after epoch 1 (index 0): the same as one epoch without callbacks */
     float k[H * H * 3], k1[H * H * 3];
     get_kernel(m, k);
@@ -666,8 +678,9 @@ static void test_reduce_lr_fit(void **state)
     assert_int_equal(tfx_model_get_learning_rate(m, &lr), TFX_OK);
     assert_true(lr == (float)((double)(float)((double)0.01f * 0.5) * 0.5));
     /* Keras prints the float64 product of the float32 rate and the factor */
-    assert_string_equal(s.text, "\nEpoch 2: ReduceLROnPlateau reducing learning rate to 0.004999999888241291.\n"
-                                "\nEpoch 3: ReduceLROnPlateau reducing learning rate to 0.0024999999441206455.\n");
+    assert_string_equal(s.text,
+                        "\nEpoch 2: ReduceLROnPlateau reducing learning rate to 0.004999999888241291.\n"
+                        "\nEpoch 3: ReduceLROnPlateau reducing learning rate to 0.0024999999441206455.\n");
     tfx_reduce_lr_on_plateau_callback_free(cb);
     tfx_model_free(m);
 }
@@ -718,11 +731,11 @@ static void test_checkpoint_fit(void **state)
     assert_int_equal(tfx_model_fit(m, x, y, N, &fo, hist), TFX_OK);
     const double *vh = tfx_history_values(hist, "val_loss");
     const double vl[2] = {(float)vh[0], (float)vh[1]}; /* Keras's float32 metrics */
-    int n = snprintf(want, sizeof want, "\nEpoch 1: val_loss improved from inf to %.5f, saving model to %s\n", vl[0],
-                     tmpl);
+    int n =
+        snprintf(want, sizeof want, "\nEpoch 1: val_loss improved from inf to %.5f, saving model to %s\n", vl[0], tmpl);
     if (vl[1] < vl[0])
-        snprintf(want + n, sizeof want - (size_t)n, "\nEpoch 2: val_loss improved from %.5f to %.5f, saving model to %s\n",
-                 vl[0], vl[1], tmpl);
+        snprintf(want + n, sizeof want - (size_t)n,
+                 "\nEpoch 2: val_loss improved from %.5f to %.5f, saving model to %s\n", vl[0], vl[1], tmpl);
     else
         snprintf(want + n, sizeof want - (size_t)n, "\nEpoch 2: val_loss did not improve from %.5f\n", vl[0]);
     assert_string_equal(s.text, want);
@@ -782,7 +795,8 @@ static void test_scheduler_and_nan_fit(void **state)
     assert_int_equal(tfx_learning_rate_scheduler_callback_new(&sc, halve, NULL, &so), TFX_OK);
     tfx_terminate_on_nan_callback *tn;
     assert_int_equal(tfx_terminate_on_nan_callback_new(&tn, NULL), TFX_OK);
-    const tfx_callback *cbs[] = {tfx_learning_rate_scheduler_callback_hooks(sc), tfx_terminate_on_nan_callback_hooks(tn)};
+    const tfx_callback *cbs[] = {tfx_learning_rate_scheduler_callback_hooks(sc),
+                                 tfx_terminate_on_nan_callback_hooks(tn)};
     sink s;
     tfx_fit_options fo = fit_opts(cbs, 2, 3, &s);
     fo.verbose = 2;
@@ -795,10 +809,12 @@ static void test_scheduler_and_nan_fit(void **state)
     assert_int_equal(tfx_model_get_learning_rate(m, &lr), TFX_OK);
     assert_true(lr == 0.0025f);
     /* Keras's order: the progress bar's "Epoch 2/3" first (ProgbarLogger is the first callback) */
-    assert_non_null(strstr(s.text, "Epoch 1/3\n\nEpoch 1: LearningRateScheduler setting learning rate to "
-                                   "0.009999999776482582.\n"));
-    assert_non_null(strstr(s.text, "Epoch 3/3\n\nEpoch 3: LearningRateScheduler setting learning rate to "
-                                   "0.0024999999441206455.\n"));
+    assert_non_null(strstr(s.text,
+                           "Epoch 1/3\n\nEpoch 1: LearningRateScheduler setting learning rate to "
+                           "0.009999999776482582.\n"));
+    assert_non_null(strstr(s.text,
+                           "Epoch 3/3\n\nEpoch 3: LearningRateScheduler setting learning rate to "
+                           "0.0024999999441206455.\n"));
     tfx_history_free(hist);
     tfx_learning_rate_scheduler_callback_free(sc);
     tfx_terminate_on_nan_callback_free(tn);
@@ -1003,8 +1019,9 @@ static void test_bad_options(void **state)
     fo.validation_split = 0.0;
     tfx_model *m = make_model();
     assert_int_equal(tfx_model_fit(m, x, y, N, &fo, NULL), TFX_EUSER);
-    assert_non_null(strstr(tfx_error_last()->message, "monitor 'val_loss' is not available: this fit has no "
-                                                      "validation data"));
+    assert_non_null(strstr(tfx_error_last()->message,
+                           "monitor 'val_loss' is not available: this fit has no "
+                           "validation data"));
     assert_int_equal(tfx_model_train_steps(m), 0);
     tfx_early_stopping_callback_free(es);
     tfx_model_free(m);
@@ -1058,13 +1075,20 @@ static void test_unwritable_paths(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_early_stopping_scripted), cmocka_unit_test(test_reduce_lr_scripted),
-        cmocka_unit_test(test_checkpoint_format),      cmocka_unit_test(test_checkpoint_scripted),
-        cmocka_unit_test(test_csv_scripted),           cmocka_unit_test(test_terminate_on_nan_scripted),
-        cmocka_unit_test(test_scheduler_scripted),     cmocka_unit_test(test_early_stopping_fit),
-        cmocka_unit_test(test_reduce_lr_fit),          cmocka_unit_test(test_checkpoint_fit),
-        cmocka_unit_test(test_csv_fit),                cmocka_unit_test(test_scheduler_and_nan_fit),
-        cmocka_unit_test(test_user_hooks),             cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_early_stopping_scripted),
+        cmocka_unit_test(test_reduce_lr_scripted),
+        cmocka_unit_test(test_checkpoint_format),
+        cmocka_unit_test(test_checkpoint_scripted),
+        cmocka_unit_test(test_csv_scripted),
+        cmocka_unit_test(test_terminate_on_nan_scripted),
+        cmocka_unit_test(test_scheduler_scripted),
+        cmocka_unit_test(test_early_stopping_fit),
+        cmocka_unit_test(test_reduce_lr_fit),
+        cmocka_unit_test(test_checkpoint_fit),
+        cmocka_unit_test(test_csv_fit),
+        cmocka_unit_test(test_scheduler_and_nan_fit),
+        cmocka_unit_test(test_user_hooks),
+        cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_unwritable_paths),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
