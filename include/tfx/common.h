@@ -65,6 +65,19 @@ TFX_API const tfx_error *tfx_error_last(void);
  * before a getter whose failure value is also a valid result). */
 TFX_API void tfx_error_clear(void);
 
+/* Set this thread's last error: code (negative: a tfx_status or a code of your own) and a
+ * printf-style message (NULL: ""). For callbacks and other user code called by libtfx: a hook
+ * that returns non-zero after tfx_error_set(TFX_EIO, "cannot write %s", path) makes fit fail
+ * with TFX_EUSER and a message that ends with this one. Returns code, so
+ * `return tfx_error_set(...)` stops training. A code >= 0 is refused: TFX_EINVAL is set and
+ * returned. */
+#if defined(__GNUC__)
+#  define TFX_PRINTF_LIKE(fmt_arg, first_arg) __attribute__((format(printf, fmt_arg, first_arg)))
+#else
+#  define TFX_PRINTF_LIKE(fmt_arg, first_arg)
+#endif
+TFX_API int tfx_error_set(int code, const char *fmt, ...) TFX_PRINTF_LIKE(2, 3);
+
 /* Runtime version: TFX_VERSION_NUMBER of the linked library, and its string. */
 TFX_API unsigned tfx_version(void);
 TFX_API const char *tfx_version_string(void);

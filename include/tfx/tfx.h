@@ -6,6 +6,7 @@
 #include "version.h"
 #include "model.h"
 #include "train.h"
+#include "callbacks.h"
 #include "image.h"
 #include "explain.h"
 #include "saving.h"

@@ -83,6 +83,22 @@ TFX_API int tfx_model_compile(tfx_model *m, const tfx_compile_options *o);
 /* Number of optimizer steps taken since compile (Keras's optimizer.iterations). */
 TFX_API uint64_t tfx_model_train_steps(const tfx_model *m);
 
+/* The optimizer's learning rate (Keras's optimizer.learning_rate): read it, or set it (finite,
+ * >= 0; 0 stops the updates). Setting is allowed while fit runs (from a callback: Keras's
+ * LearningRateScheduler and ReduceLROnPlateau do it); the next optimizer step uses it.
+ * TFX_ESTATE when the model is not compiled. Compiling again resets it to the compiled value. */
+TFX_API int tfx_model_get_learning_rate(const tfx_model *m, float *lr);
+TFX_API int tfx_model_set_learning_rate(tfx_model *m, float lr);
+
+/* Keras's model.stop_training = True, for a callback: the running fit stops cleanly where Keras
+ * looks at the flag, after the current batch's on_batch_end hooks (the rest of the epoch is
+ * skipped; the epoch is still validated and gets its on_epoch_end hooks and history entry) or
+ * after the current epoch's on_epoch_end hooks, whichever comes first; requested from
+ * on_train_begin, no epoch starts. on_train_end runs as usual and fit returns TFX_OK. fit clears
+ * the request when it starts, so a call outside fit has no effect on later fits. TFX_ESTATE
+ * when the model is not compiled. */
+TFX_API int tfx_model_stop_training(tfx_model *m);
+
 /* ---- callbacks ---- */
 
 /* What callbacks see. Fields that do not apply to a hook are 0 (counts) or NaN (values). */
@@ -112,7 +128,11 @@ typedef struct tfx_train_logs {
  * While fit runs (hooks and the progress sink included), calls that change the model's layers,
  * optimizer or weights (tfx_model_add_*, tfx_model_compile, tfx_model_fit, tfx_model_set_seed,
  * tfx_model_set_threads, tfx_layer_set_weights, tfx_sanity_check) return TFX_ESTATE ("...: model
- * is being trained by tfx_model_fit; ..."). Hooks must not free the model. */
+ * is being trained by tfx_model_fit; ..."); tfx_model_set_learning_rate and
+ * tfx_model_stop_training are allowed. Hooks must not free the model. A hook that fails can
+ * say why with tfx_error_set (common.h) before returning non-zero: fit's TFX_EUSER message then
+ * reads "callback K (on_epoch_end) stopped training: <that message>". Keras's built-in
+ * callbacks are in callbacks.h. */
 typedef int (*tfx_callback_fn)(tfx_model *m, const tfx_train_logs *logs, void *payload);
 
 #define TFX_CALLBACK_VERSION 1

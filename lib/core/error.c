@@ -51,6 +51,21 @@ int tfx__error(int code, const char *fmt, ...)
     return code;
 }
 
+int tfx_error_set(int code, const char *fmt, ...)
+{
+    if (code >= 0)
+        return tfx__error(TFX_EINVAL, "tfx_error_set: code %d is not an error code (it must be negative)", code);
+    tls_error.code = code;
+    tls_message[0] = '\0';
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(tls_message, sizeof tls_message, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
 int tfx__error_prefix(const char *fmt, ...)
 {
     char prefix[TFX__MSG_MAX], old[TFX__MSG_MAX];

@@ -132,3 +132,28 @@ uint64_t tfx_model_train_steps(const tfx_model *m)
     if (!m || !m->train || m->train_free != train_free) return 0;
     return ((const tfx__train *)m->train)->step;
 }
+
+int tfx_model_get_learning_rate(const tfx_model *m, float *lr)
+{
+    TFX__CHECK_NULL(m);
+    TFX__CHECK_NULL(lr);
+    tfx__train *t;
+    int rc = tfx__train_get((tfx_model *)m, "tfx_model_get_learning_rate", &t);
+    if (rc) return rc;
+    *lr = t->opt.lr;
+    return TFX_OK;
+}
+
+/* Not behind tfx__model_check_unlocked: changing the rate between batches is what Keras's
+ * schedulers do, and fit reads it afresh at each step. */
+int tfx_model_set_learning_rate(tfx_model *m, float lr)
+{
+    TFX__CHECK_NULL(m);
+    tfx__train *t;
+    int rc = tfx__train_get(m, "tfx_model_set_learning_rate", &t);
+    if (rc) return rc;
+    TFX__CHECK_ARG(isfinite(lr) && lr >= 0.0f, "tfx_model_set_learning_rate: lr %g must be finite and >= 0",
+                   (double)lr);
+    t->opt.lr = lr;
+    return TFX_OK;
+}

@@ -291,14 +291,16 @@ static int fit_epoch(fit_run *r, int epoch)
     logs->epoch = epoch;
     logs->batch = logs->batch_size = 0;
     logs->loss = logs->accuracy = logs->val_loss = logs->val_accuracy = logs->batch_loss = NAN;
-    int rc = run_hooks(m, o, 0, o->n_callbacks, HOOK_EPOCH_BEGIN, logs);
+    /* Keras's ProgbarLogger is the first callback: its "Epoch 3/10" comes before the hooks' lines. */
+    int rc = tfx__progress_epoch_begin(&r->prog, epoch, o->epochs, r->steps);
     if (rc) return rc;
-    rc = tfx__progress_epoch_begin(&r->prog, epoch, o->epochs, r->steps);
+    rc = run_hooks(m, o, 0, o->n_callbacks, HOOK_EPOCH_BEGIN, logs);
     if (rc) return rc;
     double loss_sum = 0.0, correct_sum = 0.0, seen = 0.0;
     for (size_t s = 0; s < r->steps; s++) {
         rc = fit_batch(r, epoch, s, &loss_sum, &correct_sum, &seen);
         if (rc) return rc;
+        if (r->t->stop_training) break; /* Keras: the rest of the epoch is skipped, validation still runs */
     }
     logs->batch = logs->batch_size = 0;
     logs->batch_loss = NAN;
@@ -343,13 +345,16 @@ int tfx_model_fit(tfx_model *m, const float *x, const void *y, size_t n, const t
 
     size_t begun = 0;
     m->fitting = 1; /* from here to the last on_train_end, hooks may only read the model */
+    t->stop_training = 0;
+    t->sink = &r.prog; /* callbacks' verbose lines */
     /* on_train_begin, one callback at a time so that exactly the begun ones get on_train_end. */
     for (size_t k = 0; k < opt.n_callbacks; k++) {
         begun = k + 1;
         rc = run_hooks(m, &opt, k, 1, HOOK_TRAIN_BEGIN, &r.logs);
         if (rc) break;
     }
-    for (int epoch = opt.initial_epoch; rc == TFX_OK && epoch < opt.epochs; epoch++) rc = fit_epoch(&r, epoch);
+    for (int epoch = opt.initial_epoch; rc == TFX_OK && epoch < opt.epochs && !t->stop_training; epoch++)
+        rc = fit_epoch(&r, epoch);
 
     /* on_train_end runs even after a stop; the first error is the one reported. */
     int saved_code = rc;
@@ -363,8 +368,19 @@ int tfx_model_fit(tfx_model *m, const float *x, const void *y, size_t n, const t
         }
     }
     m->fitting = 0;
+    t->sink = NULL;
     free_buffers(&r.b);
     if (saved_code) return tfx__error(saved_code, "%s", saved_msg);
     tfx_error_clear();
+    return TFX_OK;
+}
+
+int tfx_model_stop_training(tfx_model *m)
+{
+    TFX__CHECK_NULL(m);
+    tfx__train *t;
+    int rc = tfx__train_get(m, "tfx_model_stop_training", &t);
+    if (rc) return rc;
+    t->stop_training = 1;
     return TFX_OK;
 }

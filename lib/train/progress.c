@@ -27,6 +27,13 @@ static int emit(tfx__progress *p, const char *s, size_t len)
     return TFX_OK;
 }
 
+int tfx__progress_write(tfx__progress *p, const char *s, size_t len)
+{
+    int rc = emit(p, s, len);
+    p->prev_width = 0; /* a bar being redrawn continues on a new line, not over this text */
+    return rc;
+}
+
 static void append(char *buf, size_t cap, size_t *used, const char *fmt, ...) TFX__PRINTF(4, 5);
 static void append(char *buf, size_t cap, size_t *used, const char *fmt, ...)
 {

@@ -32,6 +32,8 @@ typedef struct tfx__train {
     float *slot1, *slot2;      /* optimizer state: SGD velocity | Adam m, v | RMSprop ms */
     uint64_t step;             /* optimizer steps taken (Keras iterations) */
     double (*clock)(void);     /* seconds, monotonic; tests replace it */
+    struct tfx__progress *sink; /* the running fit's progress output (callbacks' verbose lines), else NULL */
+    int stop_training;          /* tfx_model_stop_training: Keras's model.stop_training */
 } tfx__train;
 
 /* The compiled state, or TFX_ESTATE (message naming fn) when not compiled / model changed. */
@@ -79,6 +81,8 @@ typedef struct tfx__progress {
 } tfx__progress;
 int tfx__progress_epoch_begin(tfx__progress *p, int epoch, int epochs, size_t steps);
 int tfx__progress_batch(tfx__progress *p, size_t current, double loss, double acc);
+/* Text as it is (callbacks' verbose lines) to the sink, if any. */
+int tfx__progress_write(tfx__progress *p, const char *s, size_t len);
 int tfx__progress_epoch_end(tfx__progress *p, double loss, double acc, int has_val, double val_loss,
                             double val_acc);
 

@@ -252,6 +252,34 @@ static int explainer_callback_method(int v)
     return rc;
 }
 
+static int checkpoint_mode(int v)
+{
+    tfx_model_checkpoint_options o = TFX_MODEL_CHECKPOINT_OPTIONS_INIT;
+    o.mode = v;
+    tfx_model_checkpoint_callback *cb = NULL;
+    int rc = tfx_model_checkpoint_callback_new(&cb, "libtfx-option-ranges.tfx", &o); /* no directory made */
+    tfx_model_checkpoint_callback_free(cb);
+    return rc;
+}
+static int early_stopping_mode(int v)
+{
+    tfx_early_stopping_options o = TFX_EARLY_STOPPING_OPTIONS_INIT;
+    o.mode = v;
+    tfx_early_stopping_callback *cb = NULL;
+    int rc = tfx_early_stopping_callback_new(&cb, &o);
+    tfx_early_stopping_callback_free(cb);
+    return rc;
+}
+static int reduce_lr_mode(int v)
+{
+    tfx_reduce_lr_on_plateau_options o = TFX_REDUCE_LR_ON_PLATEAU_OPTIONS_INIT;
+    o.mode = v;
+    tfx_reduce_lr_on_plateau_callback *cb = NULL;
+    int rc = tfx_reduce_lr_on_plateau_callback_new(&cb, &o);
+    tfx_reduce_lr_on_plateau_callback_free(cb);
+    return rc;
+}
+
 typedef struct range_case {
     const char *what;  /* the field (must appear in the message) */
     call_fn call;
@@ -314,6 +342,9 @@ static const range_case cases[] = {
     {"reduce", sanity_reduce, {3, -1, END}, {0, 2, END}, TFX_OK},
     {"num_classes", data_num_classes, {257, -1, END}, {1, 256, END}, TFX_OK},
     {"method", explainer_callback_method, {0, 20, END}, {1, 19, END}, TFX_EINVAL},
+    {"mode", checkpoint_mode, {3, -1, END}, {0, 2, END}, TFX_OK},
+    {"mode", early_stopping_mode, {3, -1, END}, {0, 2, END}, TFX_OK},
+    {"mode", reduce_lr_mode, {3, -1, END}, {0, 2, END}, TFX_OK},
 };
 
 static void test_option_ranges(void **state)

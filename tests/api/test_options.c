@@ -203,6 +203,12 @@ INIT_WRAP(event_writer)
 INIT_WRAP(tensorboard)
 INIT_WRAP(explainer_callback)
 INIT_WRAP(save)
+INIT_WRAP(model_checkpoint)
+INIT_WRAP(early_stopping)
+INIT_WRAP(reduce_lr_on_plateau)
+INIT_WRAP(learning_rate_scheduler)
+INIT_WRAP(csv_logger)
+INIT_WRAP(terminate_on_nan)
 INIT_WRAP(data)
 
 static void fill_conv2d(void *p)
@@ -370,6 +376,59 @@ static int use_explainer_callback(const void *o)
     return rc;
 }
 
+static int use_model_checkpoint(const void *o)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/ckpt/m-{epoch:02d}.tfx", fx.dir);
+    tfx_model_checkpoint_callback *cb;
+    int rc = tfx_model_checkpoint_callback_new(&cb, path, o);
+    tfx_model_checkpoint_callback_free(cb);
+    return rc;
+}
+static int use_early_stopping(const void *o)
+{
+    tfx_early_stopping_callback *cb;
+    int rc = tfx_early_stopping_callback_new(&cb, o);
+    tfx_early_stopping_callback_free(cb);
+    return rc;
+}
+static int use_reduce_lr_on_plateau(const void *o)
+{
+    tfx_reduce_lr_on_plateau_callback *cb;
+    int rc = tfx_reduce_lr_on_plateau_callback_new(&cb, o);
+    tfx_reduce_lr_on_plateau_callback_free(cb);
+    return rc;
+}
+static float same_lr(int epoch, float lr, void *payload)
+{
+    (void)epoch;
+    (void)payload;
+    return lr;
+}
+static int use_learning_rate_scheduler(const void *o)
+{
+    tfx_learning_rate_scheduler_callback *cb;
+    int rc = tfx_learning_rate_scheduler_callback_new(&cb, same_lr, NULL, o);
+    tfx_learning_rate_scheduler_callback_free(cb);
+    return rc;
+}
+static int use_csv_logger(const void *o)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/log.csv", fx.dir);
+    tfx_csv_logger_callback *cb;
+    int rc = tfx_csv_logger_callback_new(&cb, path, o);
+    tfx_csv_logger_callback_free(cb);
+    return rc;
+}
+static int use_terminate_on_nan(const void *o)
+{
+    tfx_terminate_on_nan_callback *cb;
+    int rc = tfx_terminate_on_nan_callback_new(&cb, o);
+    tfx_terminate_on_nan_callback_free(cb);
+    return rc;
+}
+
 static int use_save(const void *o)
 {
     size_t size = 0;
@@ -422,6 +481,17 @@ static const opt_case cases[] = {
     CASE(explainer_callback, TFX_EXPLAINER_CALLBACK_OPTIONS_VERSION, fill_explainer_callback, use_explainer_callback,
          sizeof(tfx_explainer_callback_options)),
     CASE(save, TFX_SAVE_OPTIONS_VERSION, NULL, use_save, sizeof(tfx_save_options)),
+    CASE(model_checkpoint, TFX_MODEL_CHECKPOINT_OPTIONS_VERSION, NULL, use_model_checkpoint,
+         sizeof(tfx_model_checkpoint_options)),
+    CASE(early_stopping, TFX_EARLY_STOPPING_OPTIONS_VERSION, NULL, use_early_stopping,
+         sizeof(tfx_early_stopping_options)),
+    CASE(reduce_lr_on_plateau, TFX_REDUCE_LR_ON_PLATEAU_OPTIONS_VERSION, NULL, use_reduce_lr_on_plateau,
+         sizeof(tfx_reduce_lr_on_plateau_options)),
+    CASE(learning_rate_scheduler, TFX_LEARNING_RATE_SCHEDULER_OPTIONS_VERSION, NULL, use_learning_rate_scheduler,
+         sizeof(tfx_learning_rate_scheduler_options)),
+    CASE(csv_logger, TFX_CSV_LOGGER_OPTIONS_VERSION, NULL, use_csv_logger, sizeof(tfx_csv_logger_options)),
+    CASE(terminate_on_nan, TFX_TERMINATE_ON_NAN_OPTIONS_VERSION, NULL, use_terminate_on_nan,
+         sizeof(tfx_terminate_on_nan_options)),
     CASE(data, TFX_DATA_OPTIONS_VERSION, NULL, use_data, sizeof(tfx_data_options)),
 };
 #define N_CASES (sizeof cases / sizeof cases[0])

@@ -10,7 +10,7 @@ ALLOWED = {
     'core': {'core'},
     'layers': {'core', 'layers'},
     'model': {'core', 'layers', 'model'},
-    'train': {'core', 'layers', 'model', 'train'},
+    'train': {'core', 'layers', 'model', 'saving', 'train'},  # ModelCheckpoint saves
     'saving': {'core', 'layers', 'model', 'saving'},
     'render': {'core', 'render'},
     'data': {'core', 'data'},

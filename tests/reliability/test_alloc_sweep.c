@@ -616,6 +616,70 @@ static void test_tensorboard_callback(void **state)
     sweep_m("TensorBoard callback during a 2-epoch fit", wl_tb_callback, NULL, 1);
 }
 
+/* Keras's built-in callbacks in one fit. An allocation failing inside a callback stops fit with
+ * TFX_EUSER whose message is the callback's "out of memory": counted here as TFX_ENOMEM. */
+static int wl_keras_callbacks(void *ctx, tfx_model *m, unsigned char **res, size_t *len)
+{
+    (void)ctx;
+    out_buf o = {0};
+    char *dir = tmpdir(); /* plain malloc, not counted */
+    char ckpt[4200], csv[4200];
+    snprintf(ckpt, sizeof ckpt, "%s/ck/m-{epoch:02d}-{val_loss:.3f}.tfx", dir);
+    snprintf(csv, sizeof csv, "%s/log.csv", dir);
+    tfx_model_checkpoint_callback *mc = NULL;
+    tfx_early_stopping_callback *es = NULL;
+    tfx_reduce_lr_on_plateau_callback *rl = NULL;
+    tfx_csv_logger_callback *cl = NULL;
+    tfx_terminate_on_nan_callback *tn = NULL;
+    tfx_early_stopping_options eo = TFX_EARLY_STOPPING_OPTIONS_INIT;
+    eo.restore_best_weights = 1;
+    eo.patience = 5;
+    tfx_reduce_lr_on_plateau_options ro = TFX_REDUCE_LR_ON_PLATEAU_OPTIONS_INIT;
+    ro.patience = 0;
+    int rc = tfx_model_checkpoint_callback_new(&mc, ckpt, NULL);
+    if (rc == TFX_OK) rc = tfx_early_stopping_callback_new(&es, &eo);
+    if (rc == TFX_OK) rc = tfx_reduce_lr_on_plateau_callback_new(&rl, &ro);
+    if (rc == TFX_OK) rc = tfx_csv_logger_callback_new(&cl, csv, NULL);
+    if (rc == TFX_OK) rc = tfx_terminate_on_nan_callback_new(&tn, NULL);
+    if (rc == TFX_OK) rc = tfx_model_compile(m, NULL);
+    if (rc == TFX_OK) {
+        const tfx_callback *cbs[5] = {tfx_model_checkpoint_callback_hooks(mc), tfx_early_stopping_callback_hooks(es),
+                                      tfx_reduce_lr_on_plateau_callback_hooks(rl), tfx_csv_logger_callback_hooks(cl),
+                                      tfx_terminate_on_nan_callback_hooks(tn)};
+        tfx_fit_options fo = TFX_FIT_OPTIONS_INIT;
+        fo.verbose = 0;
+        fo.batch_size = 4;
+        fo.epochs = 3;
+        fo.validation_split = 0.25;
+        fo.callbacks = cbs;
+        fo.n_callbacks = 5;
+        rc = tfx_model_fit(m, X, Y_SPARSE, NX, &fo, NULL);
+        if (rc == TFX_EUSER && strstr(tfx_error_last()->message, "out of memory")) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", tfx_error_last()->message);
+            rc = tfx__error(TFX_ENOMEM, "%s", msg);
+        }
+    }
+    tfx_model_checkpoint_callback_free(mc);
+    tfx_early_stopping_callback_free(es);
+    tfx_reduce_lr_on_plateau_callback_free(rl);
+    tfx_csv_logger_callback_free(cl);
+    tfx_terminate_on_nan_callback_free(tn);
+    if (rc == TFX_OK) {
+        put_weights(&o, m);
+        put_tree(&o, dir);
+    }
+    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    free(dir);
+    return done(&o, rc, res, len);
+}
+
+static void test_keras_callbacks(void **state)
+{
+    (void)state;
+    sweep_m("Keras's callbacks during a 3-epoch fit", wl_keras_callbacks, NULL, 1);
+}
+
 /* ---- renderers, PNG files ---- */
 
 static int wl_render(void *ctx, tfx_model *unused, unsigned char **res, size_t *len)
@@ -791,6 +855,7 @@ int main(void)
         cmocka_unit_test(test_picture_calls),
         cmocka_unit_test(test_event_writer_images),
         cmocka_unit_test(test_tensorboard_callback),
+        cmocka_unit_test(test_keras_callbacks),
         cmocka_unit_test(test_render),
         cmocka_unit_test(test_png_file),
         cmocka_unit_test(test_data_dirs),
