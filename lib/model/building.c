@@ -145,7 +145,8 @@ int tfx__model_add_layer(tfx_model *m, const tfx__layer_ops *ops, const tfx__lay
     if (trainable) memset(m->grads + m->n_params, 0, trainable * sizeof(float));
     m->n_params += trainable;
     m->layers[m->n_layers++] = l;
-    init_layer(m, l);
+    if (m->skip_init) tfx__model_weights_changed(m); /* the loader writes every weight next */
+    else init_layer(m, l);
     tfx__free(m->summary);
     m->summary = NULL;
     if (out) *out = l;

@@ -29,6 +29,7 @@ void tfx_model_free(tfx_model *m)
 {
     if (!m) return;
     if (m->train && m->train_free) m->train_free(m->train);
+    tfx__train_snapshot_free(m->resume);
     tfx__model_free_buffers(m);
     tfx__pool_free(&m->pool);
     for (size_t i = 0; i < m->n_layers; i++) {
@@ -43,6 +44,14 @@ void tfx_model_free(tfx_model *m)
     tfx__free(m->ws.data);
     tfx__free(m->summary);
     tfx__free(m);
+}
+
+void tfx__train_snapshot_free(tfx__train_snapshot *s)
+{
+    if (!s) return;
+    tfx__free(s->slot[0]);
+    tfx__free(s->slot[1]);
+    tfx__free(s);
 }
 
 int tfx__model_check_unlocked(const tfx_model *m, const char *fn)

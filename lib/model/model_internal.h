@@ -4,6 +4,8 @@
 
 #include "layers/layer.h"
 
+struct tfx__train_snapshot;
+
 struct tfx_model {
     tfx__shape input;
     tfx_layer **layers;
@@ -38,10 +40,33 @@ struct tfx_model {
     /* Training state (compile/fit), owned; freed through train_free. */
     void *train;
     void (*train_free)(void *train);
+    /* Set by compile: describe the compiled state for the model file (borrowed slots). */
+    int (*train_export)(const tfx_model *m, struct tfx__train_snapshot *out);
+    /* A loaded optimizer section not yet taken over by train (owned; see tfx__train_snapshot). */
+    struct tfx__train_snapshot *resume;
+    /* Set by the loader: adding a layer skips the random initialisation the file overwrites. */
+    int skip_init;
     /* Non-zero while tfx_model_fit runs (its hooks and progress sink may call back in): calls
      * that change layers, optimizer or weights check it through tfx__model_check_unlocked. */
     int fitting;
 };
+
+/* The compile configuration and optimizer state as the model file's optimizer section holds
+ * them (docs/file-format.md). One-way: train fills it through m->train_export for saving;
+ * saving's loader validates a section into one and parks it in m->resume; train takes it over
+ * (tfx__train_get) the first time the model is used for training. Saving never calls train. */
+typedef struct tfx__train_snapshot {
+    int loss, optimizer, metrics, nesterov; /* tfx_loss, tfx_optimizer, tfx_metric flags */
+    float lr;                               /* the current learning rate (callbacks may have changed it) */
+    float momentum, beta_1, beta_2, rho, epsilon;
+    uint64_t step;   /* optimizer steps taken */
+    size_t n_params; /* the model's trainable count */
+    int slots;       /* 0, 1 or 2 arrays of n_params floats */
+    float *slot[2];  /* SGD velocity | Adam m, v | RMSprop ms; tfx__alloc_streamed when owned */
+} tfx__train_snapshot;
+
+/* Free a pending snapshot (NULL: no-op). */
+void tfx__train_snapshot_free(tfx__train_snapshot *s);
 
 /* TFX_OK, or TFX_ESTATE "fn: model is being trained by tfx_model_fit; ..." while fit runs. Every
  * public call that changes the layer list, the optimizer, m->params or what fit relies on

@@ -16,17 +16,22 @@ uint32_t tfx__file_crc(const uint8_t *p, size_t n)
     return (uint32_t)crc;
 }
 
-void tfx__file_put_header(tfx__writer *w, size_t arch_len, size_t weights_len)
+void tfx__file_put_header(tfx__writer *w, size_t arch_len, size_t weights_len, size_t opt_len)
 {
     tfx__put_bytes(w, TFX__FILE_MAGIC, TFX__FILE_MAGIC_LEN);
     tfx__put_u32(w, TFX_MODEL_FORMAT_VERSION);
-    tfx__put_u32(w, 2);
+    tfx__put_u32(w, opt_len ? 3 : 2);
     tfx__put_u32(w, TFX__SECTION_ARCH);
     tfx__put_u32(w, TFX__SECTION_REQUIRED);
     tfx__put_u64(w, arch_len);
     tfx__put_u32(w, TFX__SECTION_WEIGHTS);
     tfx__put_u32(w, TFX__SECTION_REQUIRED);
     tfx__put_u64(w, weights_len);
+    if (opt_len) { /* optional: an older reader loads the model and skips it */
+        tfx__put_u32(w, TFX__SECTION_OPTIMIZER);
+        tfx__put_u32(w, 0);
+        tfx__put_u64(w, opt_len);
+    }
 }
 
 int tfx__file_sections_find(const uint8_t *b, size_t size, tfx__file_sections *s)
@@ -56,8 +61,8 @@ int tfx__file_sections_find(const uint8_t *b, size_t size, tfx__file_sections *s
     if (table_end > body)
         return tfx__error(TFX_EFORMAT, "header: a table of %lu sections does not fit in %zu bytes",
                           (unsigned long)n_sections, size);
-    const uint8_t *arch = NULL, *wts = NULL;
-    size_t arch_len = 0, wts_len = 0, off = table_end;
+    const uint8_t *arch = NULL, *wts = NULL, *opt = NULL;
+    size_t arch_len = 0, wts_len = 0, opt_len = 0, off = table_end;
     for (uint32_t i = 0; i < n_sections; i++) {
         const uint8_t *e = b + TFX__FILE_HEADER_LEN + (size_t)i * TFX__FILE_ENTRY_LEN;
         uint32_t type = tfx__get_le32(e), flags = tfx__get_le32(e + 4);
@@ -77,8 +82,11 @@ int tfx__file_sections_find(const uint8_t *b, size_t size, tfx__file_sections *s
             *slot = b + off;
             if (type == TFX__SECTION_ARCH) arch_len = (size_t)len;
             else wts_len = (size_t)len;
+        } else if (type == TFX__SECTION_OPTIMIZER) {
+            if (opt) return tfx__error(TFX_EFORMAT, "section %lu: a second optimizer section", (unsigned long)i);
+            opt = b + off;
+            opt_len = (size_t)len;
         } else if (flags & TFX__SECTION_REQUIRED) {
-            /* Includes the reserved optimizer section: this version cannot restore it. */
             return tfx__error(TFX_EFORMAT, "section %lu: required section type %lu is not known to this libtfx",
                               (unsigned long)i, (unsigned long)type);
         } /* else: an optional section this reader does not use; skip it */
@@ -92,5 +100,7 @@ int tfx__file_sections_find(const uint8_t *b, size_t size, tfx__file_sections *s
     s->arch_len = arch_len;
     s->weights = wts;
     s->weights_len = wts_len;
+    s->opt = opt;
+    s->opt_len = opt_len;
     return TFX_OK;
 }

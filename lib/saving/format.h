@@ -61,16 +61,27 @@ static inline uint64_t tfx__get_le64(const uint8_t *b)
 /* CRC-32 (zlib's) of n bytes. */
 uint32_t tfx__file_crc(const uint8_t *p, size_t n);
 
-/* Header and section table of a file with an architecture and a weights section. */
-void tfx__file_put_header(tfx__writer *w, size_t arch_len, size_t weights_len);
-/* Bytes of the header, section table and trailer around the sections' payloads. */
+/* Header and section table of a file with an architecture and a weights section, and an
+ * optimizer section when opt_len is not 0. */
+void tfx__file_put_header(tfx__writer *w, size_t arch_len, size_t weights_len, size_t opt_len);
+/* Bytes of the header, section table and trailer around the sections' payloads (without the
+ * optimizer section's table entry). */
 #define TFX__FILE_OVERHEAD (TFX__FILE_HEADER_LEN + 2 * TFX__FILE_ENTRY_LEN + TFX__FILE_TRAILER_LEN)
+
+/* The optimizer section (optimizer_section.c). */
+#define TFX__OPT_FIXED_LEN 116 /* bytes before the state arrays */
+/* The snapshot to write for include_optimizer (TFX_ESTATE when the model is not compiled). */
+int tfx__opt_section_source(const tfx_model *m, tfx__train_snapshot *s, const char *fn);
+int tfx__opt_section_size(const tfx__train_snapshot *s, size_t *len);
+void tfx__opt_section_put(tfx__writer *w, const tfx__train_snapshot *s, const tfx_model *m);
+/* Validate a section and park it in m->resume, restoring m's seed and RNG (TFX_EFORMAT). */
+int tfx__opt_section_read(tfx_model *m, const uint8_t *p, size_t len);
 
 /* The architecture and weights payloads of a whole file, after checking the magic, version,
  * checksum and section table (TFX_EFORMAT / TFX_EVERSION with a message). */
 typedef struct tfx__file_sections {
-    const uint8_t *arch, *weights;
-    size_t arch_len, weights_len;
+    const uint8_t *arch, *weights, *opt; /* opt: NULL when there is no optimizer section */
+    size_t arch_len, weights_len, opt_len;
 } tfx__file_sections;
 int tfx__file_sections_find(const uint8_t *b, size_t size, tfx__file_sections *s);
 

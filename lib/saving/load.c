@@ -172,8 +172,10 @@ static int load_layer(tfx_model *m, size_t index, reader *ar, reader *wr)
     return TFX_OK;
 }
 
-static int load_model(tfx_model **out, const uint8_t *arch, size_t arch_len, const uint8_t *wts, size_t wts_len)
+static int load_model(tfx_model **out, const tfx__file_sections *s)
 {
+    const uint8_t *arch = s->arch, *wts = s->weights;
+    const size_t arch_len = s->arch_len, wts_len = s->weights_len;
     reader ar = {arch, arch_len, 0}, wr = {wts, wts_len, 0};
     if (arch_len < 16) return tfx__error(TFX_EFORMAT, "architecture section: %zu bytes, too short for the input shape", arch_len);
     int32_t h = tfx__get_i32(arch), w = tfx__get_i32(arch + 4), c = tfx__get_i32(arch + 8);
@@ -203,10 +205,12 @@ static int load_model(tfx_model **out, const uint8_t *arch, size_t arch_len, con
                                        "at most 2^30 values)",
                           (long)h, (long)w, (long)c, TFX__FILE_MAX_DIM);
     }
+    m->skip_init = 1; /* every weight comes from the file: no random initialisation to overwrite */
     for (size_t i = 0; i < n_layers; i++) {
         rc = load_layer(m, i, &ar, &wr);
         if (rc) goto fail;
     }
+    m->skip_init = 0;
     if (ar.pos != ar.len) {
         rc = tfx__error(TFX_EFORMAT, "architecture section: %zu bytes left after the last layer", ar.len - ar.pos);
         goto fail;
@@ -214,6 +218,10 @@ static int load_model(tfx_model **out, const uint8_t *arch, size_t arch_len, con
     if (wr.pos != wr.len) {
         rc = tfx__error(TFX_EFORMAT, "weights section: %zu bytes left after the last layer", wr.len - wr.pos);
         goto fail;
+    }
+    if (s->opt) {
+        rc = tfx__opt_section_read(m, s->opt, s->opt_len);
+        if (rc) goto fail;
     }
     *out = m;
     return TFX_OK;
@@ -230,7 +238,7 @@ int tfx_model_load_from_memory(tfx_model **out, const void *data, size_t size)
     tfx__file_sections s;
     int rc = tfx__file_sections_find(data, size, &s);
     if (rc) return rc;
-    return load_model(out, s.arch, s.arch_len, s.weights, s.weights_len);
+    return load_model(out, &s);
 }
 
 int tfx_model_load(tfx_model **out, const char *path)

@@ -1,5 +1,6 @@
 /* Saving a model file (docs/file-format.md): the architecture and weights sections from the
- * layers' vtables (config records, Keras-order weights), written to a temporary file that is
+ * layers' vtables (config records, Keras-order weights), the optimizer section when asked,
+ * written to a temporary file that is
  * renamed into place. */
 #include <limits.h>
 #include <math.h>
@@ -104,19 +105,22 @@ static int check_saveable(const tfx_model *m)
     return TFX_OK;
 }
 
-static int check_save_options(const tfx_save_options *o, const char *fn)
+/* The options; with include_optimizer, what the optimizer section will hold (*opt_len 0: none). */
+static int check_save_options(const tfx_model *m, const tfx_save_options *o, const char *fn,
+                              tfx__train_snapshot *snap, size_t *opt_len)
 {
     tfx_save_options so;
+    *opt_len = 0;
     int rc = tfx__options_copy(&save_options, &so, o, fn);
     if (rc) return rc;
-    if (so.include_optimizer)
-        return tfx__error(TFX_ENOTSUP, "%s: include_optimizer: saving the optimizer state is not implemented yet",
-                          fn);
-    return TFX_OK;
+    if (!so.include_optimizer) return TFX_OK;
+    rc = tfx__opt_section_source(m, snap, fn);
+    if (!rc) rc = tfx__opt_section_size(snap, opt_len);
+    return rc;
 }
 
 /* File size, or 0 with an error when it does not fit in size_t. */
-static int file_size(const tfx_model *m, size_t *arch, size_t *weights, size_t *total)
+static int file_size(const tfx_model *m, size_t opt_len, size_t *arch, size_t *weights, size_t *total)
 {
     tfx__writer w = {NULL, 0};
     put_arch(&w, m);
@@ -129,15 +133,20 @@ static int file_size(const tfx_model *m, size_t *arch, size_t *weights, size_t *
         return tfx__error(TFX_ENOMEM, "the model's %zu weights are too many for one file", floats);
     *weights = 4 + 16 * m->n_layers + bytes;
     *total = TFX__FILE_OVERHEAD + *arch + *weights;
+    if (opt_len && opt_len > SIZE_MAX - *total - TFX__FILE_ENTRY_LEN)
+        return tfx__error(TFX_ENOMEM, "the model and its optimizer state are too large for one file");
+    if (opt_len) *total += TFX__FILE_ENTRY_LEN + opt_len;
     return TFX_OK;
 }
 
-static void serialize(const tfx_model *m, uint8_t *buf, size_t arch, size_t weights, size_t total)
+static void serialize(const tfx_model *m, const tfx__train_snapshot *snap, size_t opt_len, uint8_t *buf, size_t arch,
+                      size_t weights, size_t total)
 {
     tfx__writer w = {buf, 0};
-    tfx__file_put_header(&w, arch, weights);
+    tfx__file_put_header(&w, arch, weights, opt_len);
     put_arch(&w, m);
     put_weights(&w, m);
+    if (opt_len) tfx__opt_section_put(&w, snap, m);
     tfx__put_u32(&w, tfx__file_crc(buf, total - TFX__FILE_TRAILER_LEN));
 }
 
@@ -146,12 +155,14 @@ int tfx_model_save_to_memory(const tfx_model *m, const tfx_save_options *o, void
     TFX__CHECK_NULL(m);
     TFX__CHECK_NULL(size);
     *size = 0;
-    int rc = check_save_options(o, "tfx_model_save_to_memory");
+    tfx__train_snapshot snap;
+    size_t opt_len;
+    int rc = check_save_options(m, o, "tfx_model_save_to_memory", &snap, &opt_len);
     if (rc) return rc;
     rc = check_saveable(m);
     if (rc) return tfx__error_prefix("tfx_model_save_to_memory");
     size_t arch, weights, total;
-    rc = file_size(m, &arch, &weights, &total);
+    rc = file_size(m, opt_len, &arch, &weights, &total);
     if (rc) return rc;
     *size = total;
     if (!buf) {
@@ -161,7 +172,7 @@ int tfx_model_save_to_memory(const tfx_model *m, const tfx_save_options *o, void
     if (capacity < total)
         return tfx__error(TFX_EINVAL, "tfx_model_save_to_memory: the buffer holds %zu bytes, the model needs %zu",
                           capacity, total);
-    serialize(m, buf, arch, weights, total);
+    serialize(m, &snap, opt_len, buf, arch, weights, total);
     return TFX_OK;
 }
 
@@ -172,16 +183,18 @@ int tfx_model_save(const tfx_model *m, const char *path, const tfx_save_options 
     TFX__CHECK_NULL(m);
     TFX__CHECK_NULL(path);
     TFX__CHECK_ARG(path[0] != '\0', "tfx_model_save: path is empty");
-    int rc = check_save_options(o, "tfx_model_save");
+    tfx__train_snapshot snap;
+    size_t opt_len;
+    int rc = check_save_options(m, o, "tfx_model_save", &snap, &opt_len);
     if (rc) return rc;
     rc = check_saveable(m);
     if (rc) return tfx__error_prefix("tfx_model_save: '%s'", path);
     size_t arch, weights, total;
-    rc = file_size(m, &arch, &weights, &total);
+    rc = file_size(m, opt_len, &arch, &weights, &total);
     if (rc) return rc;
     uint8_t *buf = tfx__malloc(total);
     if (!buf) return tfx__error(TFX_ENOMEM, "tfx_model_save: out of memory for %zu bytes", total);
-    serialize(m, buf, arch, weights, total);
+    serialize(m, &snap, opt_len, buf, arch, weights, total);
     rc = tfx__file_write_atomic("tfx_model_save", path, buf, total);
     tfx__free(buf);
     return rc;

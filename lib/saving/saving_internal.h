@@ -14,7 +14,7 @@
 enum {
     TFX__SECTION_ARCH = 1,
     TFX__SECTION_WEIGHTS = 2,
-    TFX__SECTION_OPTIMIZER = 3 /* reserved for optimizer state (optional; not written yet) */
+    TFX__SECTION_OPTIMIZER = 3 /* compile configuration, optimizer state, RNG (optional) */
 };
 #define TFX__SECTION_REQUIRED 1u /* flags bit 0: a reader that does not know the type must fail */
 

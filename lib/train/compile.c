@@ -22,9 +22,16 @@ static void train_free(void *p)
     tfx__free(t);
 }
 
+static int train_export(const tfx_model *m, tfx__train_snapshot *s);
+static int adopt(tfx_model *m);
+
 int tfx__train_get(tfx_model *m, const char *fn, tfx__train **out)
 {
     *out = NULL;
+    if (m->resume) { /* a loaded optimizer section: the model is compiled with it now */
+        int rc = adopt(m);
+        if (rc) return tfx__error_prefix("%s: restoring the loaded optimizer state", fn);
+    }
     if (!m->train || m->train_free != train_free)
         return tfx__error(TFX_ESTATE, "%s: the model is not compiled (call tfx_model_compile first)", fn);
     tfx__train *t = m->train;
@@ -118,8 +125,11 @@ int tfx_model_compile(tfx_model *m, const tfx_compile_options *o)
     if (slots >= 1 && !(t->slot1 = tfx__alloc_streamed(n, 1))) goto nomem;
     if (slots >= 2 && !(t->slot2 = tfx__alloc_streamed(n, 1))) goto nomem;
     if (m->train && m->train_free) m->train_free(m->train);
+    tfx__train_snapshot_free(m->resume); /* a new compile resets the optimizer, as in Keras */
+    m->resume = NULL;
     m->train = t;
     m->train_free = train_free;
+    m->train_export = train_export;
     return TFX_OK;
 nomem:
     train_free(t);
@@ -127,8 +137,71 @@ nomem:
                       m->n_params);
 }
 
+/* The compiled state as the model file stores it (slots borrowed). */
+static int train_export(const tfx_model *m, tfx__train_snapshot *s)
+{
+    tfx__train *t;
+    int rc = tfx__train_get((tfx_model *)m, "saving the optimizer", &t);
+    if (rc) return rc;
+    memset(s, 0, sizeof *s);
+    s->loss = t->plan.loss;
+    s->optimizer = t->opt.kind;
+    s->metrics = t->metrics;
+    s->nesterov = t->opt.nesterov;
+    s->lr = t->opt.lr;
+    s->momentum = t->opt.momentum;
+    s->beta_1 = t->opt.beta_1;
+    s->beta_2 = t->opt.beta_2;
+    s->rho = t->opt.rho;
+    s->epsilon = t->opt.epsilon;
+    s->step = t->step;
+    s->n_params = t->n_params;
+    s->slots = tfx__optimizer_slots(&t->opt);
+    s->slot[0] = t->slot1;
+    s->slot[1] = t->slot2;
+    return TFX_OK;
+}
+
+/* Compile with a loaded snapshot's configuration (the loader checked it as compile checks its
+ * options) and take over its optimizer state. */
+static int adopt(tfx_model *m)
+{
+    tfx__train_snapshot *s = m->resume;
+    tfx_compile_options o = TFX_COMPILE_OPTIONS_INIT;
+    o.loss = s->loss;
+    o.optimizer = s->optimizer;
+    o.learning_rate = s->lr > 0.0f ? s->lr : 1.0f; /* the real rate (0 allowed) is set below */
+    o.momentum = s->momentum;
+    o.nesterov = s->nesterov;
+    o.beta_1 = s->beta_1;
+    o.beta_2 = s->beta_2;
+    o.rho = s->rho;
+    o.epsilon = s->epsilon;
+    o.metrics = s->metrics;
+    m->resume = NULL; /* compile would free it */
+    int rc = tfx_model_compile(m, &o);
+    if (rc) {
+        m->resume = s;
+        return rc;
+    }
+    tfx__train *t = m->train;
+    t->opt.lr = s->lr;
+    t->step = s->step;
+    if (s->n_params == t->n_params && s->slots == tfx__optimizer_slots(&t->opt)) {
+        float **dst[2] = {&t->slot1, &t->slot2};
+        for (int k = 0; k < s->slots; k++) {
+            tfx__free(*dst[k]);
+            *dst[k] = s->slot[k];
+            s->slot[k] = NULL;
+        }
+    }
+    tfx__train_snapshot_free(s);
+    return TFX_OK;
+}
+
 uint64_t tfx_model_train_steps(const tfx_model *m)
 {
+    if (m && m->resume) return m->resume->step;
     if (!m || !m->train || m->train_free != train_free) return 0;
     return ((const tfx__train *)m->train)->step;
 }

@@ -932,9 +932,9 @@ static void test_optional_and_required_sections(void **state)
     tfx_model *m = small_model();
     size_t n, n2;
     uint8_t *o = save_mem(m, &n);
-    /* Unknown optional sections (and the reserved optimizer section, optional) are skipped. */
-    uint32_t skipped[] = {77, TFX__SECTION_OPTIMIZER, 0xFFFFFFFFu};
-    for (size_t i = 0; i < 3; i++) {
+    /* Unknown optional sections are skipped. */
+    uint32_t skipped[] = {77, 0xFFFFFFFFu};
+    for (size_t i = 0; i < 2; i++) {
         uint8_t *b = with_extra_section(o, n, skipped[i], 0, 13, &n2);
         tfx_model *l;
         OK(tfx_model_load_from_memory(&l, b, n2));
@@ -942,15 +942,19 @@ static void test_optional_and_required_sections(void **state)
         tfx_model_free(l);
         free(b);
     }
-    /* Unknown required sections, and a required optimizer section this version cannot
-     * restore, are rejected. */
+    /* Unknown required sections are rejected; the optimizer section (type 3) is known now: a
+     * malformed one is rejected, optional or required. */
     uint8_t *b = with_extra_section(o, n, 77, TFX__SECTION_REQUIRED, 13, &n2);
     tfx_model *l = NULL;
     CHECK_ERR(tfx_model_load_from_memory(&l, b, n2), TFX_EFORMAT, "section 2: required section type 77");
     assert_null(l);
     free(b);
     b = with_extra_section(o, n, TFX__SECTION_OPTIMIZER, TFX__SECTION_REQUIRED, 0, &n2);
-    CHECK_ERR(tfx_model_load_from_memory(&l, b, n2), TFX_EFORMAT, "required section type 3");
+    CHECK_ERR(tfx_model_load_from_memory(&l, b, n2), TFX_EFORMAT, "optimizer section: 0 bytes, shorter");
+    free(b);
+    b = with_extra_section(o, n, TFX__SECTION_OPTIMIZER, 0, 13, &n2);
+    CHECK_ERR(tfx_model_load_from_memory(&l, b, n2), TFX_EFORMAT, "optimizer section: 13 bytes, shorter");
+    assert_null(l);
     free(b);
     free(o);
     tfx_model_free(m);
@@ -1086,8 +1090,8 @@ static void test_null_and_bad_args(void **state)
     o.version = 9;
     CHECK_ERR(tfx_model_save_to_memory(m, &o, NULL, 0, &n), TFX_EVERSION, "options version 9");
     o.version = 1;
-    o.include_optimizer = 1;
-    CHECK_ERR(tfx_model_save(m, "x.tfx", &o), TFX_ENOTSUP, "include_optimizer");
+    o.include_optimizer = 1; /* an uncompiled model has no optimizer state */
+    CHECK_ERR(tfx_model_save(m, "x.tfx", &o), TFX_ESTATE, "include_optimizer: the model is not compiled");
     o.include_optimizer = 0;
     OK(tfx_model_save_to_memory(m, &o, NULL, 0, &n));
     tfx_model_free(m);
