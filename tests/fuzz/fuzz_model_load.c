@@ -1,7 +1,8 @@
 /* libFuzzer target for the model-file reader (tfx_model_load_from_memory), written with
  * tests/saving and adopted by tests/fuzz (issue 8). Each input is loaded as is, then again
  * with its CRC-32 trailer recomputed so mutations reach the section and layer parsers; models
- * that load run one prediction. Seeds: tests/fuzz/corpus/model_load/. Built by meson
+ * that load run one prediction. An optimizer section is taken over (the learning rate read). Seeds: tests/fuzz/corpus/model_load/ (optimizer.tfx, with an
+ * optimizer section: tests/train/test_resume.c, TFX_RESUME_SEED_OUT). Built by meson
  * (tests/fuzz/meson.build: -Dfuzzers=true with clang; otherwise a corpus replayer); long run:
  * docs/security.md. */
 #include <stdint.h>
@@ -22,6 +23,11 @@ static void try_load(const uint8_t *data, size_t size)
         if (m != NULL || tfx_error_last()->message[0] == '\0') abort();
         return;
     }
+    /* an optimizer section: the model comes back compiled with a sane rate */
+    float lr = -1.0f;
+    int lrc = tfx_model_get_learning_rate(m, &lr);
+    if (lrc != TFX_OK && lrc != TFX_ESTATE) abort();
+    if (lrc == TFX_OK && !(lr >= 0.0f && lr <= 3.4e38f)) abort();
     int s[3];
     tfx_model_input_shape(m, s);
     size_t in = (size_t)s[0] * s[1] * s[2];

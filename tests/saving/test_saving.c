@@ -372,6 +372,26 @@ static void test_roundtrip_empty_model(void **state)
 /* A file assembled by hand from docs/file-format.md (not by the writer): Dense(2 -> 1) with
  * kernel {2, -3}, bias 0.5, linear. Loading it must give y = 2 x0 - 3 x1 + 0.5, and saving
  * the loaded model must reproduce the same bytes. */
+/* Load skips the random initialisation the file's weights overwrite: the loaded model's RNG has
+ * drawn nothing (it is a fresh tfx_model_new's, seed 0). */
+static void test_load_skips_init(void **state)
+{
+    (void)state;
+    tfx_model *m = small_model();
+    size_t n;
+    uint8_t *b = save_mem(m, &n);
+    tfx_model *l;
+    OK(tfx_model_load_from_memory(&l, b, n));
+    tfx__rng fresh;
+    tfx__rng_seed(&fresh, 0);
+    assert_memory_equal(l->rng.s, fresh.s, sizeof fresh.s);
+    assert_int_equal(l->skip_init, 0); /* layers added later are initialised again */
+    assert_same_predictions(m, l, 2);
+    tfx_model_free(l);
+    free(b);
+    tfx_model_free(m);
+}
+
 static void test_handmade_file(void **state)
 {
     (void)state;
@@ -1232,6 +1252,7 @@ int main(void)
         cmocka_unit_test(test_every_truncation),
         cmocka_unit_test(test_hostile_headers),
         cmocka_unit_test(test_optional_and_required_sections),
+        cmocka_unit_test(test_load_skips_init),
         cmocka_unit_test(test_injected_write_failure),
         cmocka_unit_test(test_paths),
         cmocka_unit_test(test_null_and_bad_args),

@@ -229,6 +229,15 @@ static void test_hostile_sections(void **state)
     fit(m, x, y, 0, 1, NULL);
     size_t n;
     uint8_t *good = save_mem(m, 1, &n);
+    /* The model-load fuzzer's seed with an optimizer section (tests/fuzz/corpus/model_load/optimizer.tfx)
+     * is this file: TFX_RESUME_SEED_OUT=<path> writes it. */
+    const char *seed_out = getenv("TFX_RESUME_SEED_OUT");
+    if (seed_out) {
+        FILE *sf = fopen(seed_out, "wb");
+        assert_non_null(sf);
+        assert_int_equal(fwrite(good, 1, n, sf), n);
+        fclose(sf);
+    }
     const size_t off = opt_offset(good);
     const size_t np = rd32(good + off + 104);
     assert_int_equal(n - 4 - off, 116 + 2 * 4 * np);
