@@ -13,8 +13,10 @@ TFX_BEGIN_DECLS
 #define TFX_SAVE_OPTIONS_VERSION 1
 typedef struct tfx_save_options {
     unsigned version;
-    /* Reserved: write the optimizer state (file section 3). Not written yet: non-zero gives
-     * TFX_ENOTSUP. */
+    /* Non-zero: also write the compile configuration, the optimizer state (current learning
+     * rate, step count, moments/velocity/mean squares) and the model's RNG (file section 3),
+     * so that a loaded model resumes fit bit for bit. TFX_ESTATE when the model is not
+     * compiled. */
     int include_optimizer;
 } tfx_save_options;
 #define TFX_SAVE_OPTIONS_INIT { TFX_SAVE_OPTIONS_VERSION, 0 }
@@ -35,7 +37,10 @@ TFX_API int tfx_model_save_to_memory(const tfx_model *model, const tfx_save_opti
 /* Read a model file into a new model (free it with tfx_model_free). *out is NULL on failure.
  * A truncated, corrupted or inconsistent file gives TFX_EFORMAT, a file from a newer format
  * version TFX_EVERSION, an unreadable path TFX_EIO; the message names the section, the layer
- * and the problem. The loaded model has seed 0 and the default predict batch size. */
+ * and the problem. The loaded model has the default predict batch size and, without an
+ * optimizer section, seed 0 and no training state; with one, it comes back compiled (loss,
+ * optimizer, metrics, learning rate and optimizer state as saved) with the saved seed and RNG
+ * state, so fit with initial_epoch continues where the saved run stopped. */
 TFX_API int tfx_model_load(tfx_model **out, const char *path);
 /* The same from size bytes at data (read during the call only). */
 TFX_API int tfx_model_load_from_memory(tfx_model **out, const void *data, size_t size);
