@@ -45,8 +45,10 @@ typedef enum tfx_monitor_mode {
  * e E f F g G % for any, none), "{{" and "}}" for braces; e.g. "ckpt/model-{epoch:02d}-
  * {val_loss:.2f}.tfx". With save_best_only, only when the monitored value improves on the best
  * so far (strictly; no min_delta, as Keras). Files are written with tfx_model_save (atomic);
- * missing directories are created. libtfx has no weights-only file: save_weights_only writes
- * the whole model too (architecture + weights, loadable by tfx_model_load). */
+ * missing directories are created. As Keras's model.save, a checkpoint includes the optimizer
+ * state (tfx_save_options.include_optimizer): load it and fit with initial_epoch to resume.
+ * libtfx has no weights-only file: save_weights_only writes the whole model without the
+ * optimizer state (architecture + weights, loadable by tfx_model_load). */
 typedef struct tfx_model_checkpoint_callback tfx_model_checkpoint_callback;
 
 #define TFX_MODEL_CHECKPOINT_OPTIONS_VERSION 1
@@ -55,7 +57,7 @@ typedef struct tfx_model_checkpoint_options {
     const char *monitor;       /* NULL: "val_loss" */
     int verbose;               /* 0 or 1 */
     int save_best_only;
-    int save_weights_only;     /* accepted; the whole model is saved (see above) */
+    int save_weights_only;     /* the model without its optimizer state (see above) */
     int mode;                  /* tfx_monitor_mode */
     int has_initial_value_threshold; /* non-zero: the best starts at initial_value_threshold */
     double initial_value_threshold;

@@ -60,7 +60,7 @@ typedef struct tfx__train_snapshot {
     float lr;                               /* the current learning rate (callbacks may have changed it) */
     float momentum, beta_1, beta_2, rho, epsilon;
     uint64_t step;   /* optimizer steps taken */
-    size_t n_params; /* the model's trainable count */
+    size_t n_params, n_layers; /* the model's size (a layer added before the takeover: compile again) */
     int slots;       /* 0, 1 or 2 arrays of n_params floats */
     float *slot[2];  /* SGD velocity | Adam m, v | RMSprop ms; tfx__alloc_streamed when owned */
 } tfx__train_snapshot;

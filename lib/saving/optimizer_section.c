@@ -141,6 +141,7 @@ int tfx__opt_section_read(tfx_model *m, const uint8_t *p, size_t len)
     if (slots != (uint32_t)want)
         return bad("%lu state arrays, optimizer %d keeps %d", (unsigned long)slots, s.optimizer, want);
     s.n_params = m->n_params;
+    s.n_layers = m->n_layers;
     s.slots = want;
     size_t need = 0;
     rc = tfx__opt_section_size(&s, &need);

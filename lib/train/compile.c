@@ -156,6 +156,7 @@ static int train_export(const tfx_model *m, tfx__train_snapshot *s)
     s->epsilon = t->opt.epsilon;
     s->step = t->step;
     s->n_params = t->n_params;
+    s->n_layers = t->n_layers;
     s->slots = tfx__optimizer_slots(&t->opt);
     s->slot[0] = t->slot1;
     s->slot[1] = t->slot2;
@@ -167,6 +168,11 @@ static int train_export(const tfx_model *m, tfx__train_snapshot *s)
 static int adopt(tfx_model *m)
 {
     tfx__train_snapshot *s = m->resume;
+    if (s->n_params != m->n_params || s->n_layers != m->n_layers) { /* as a compiled model would */
+        tfx__train_snapshot_free(s);
+        m->resume = NULL;
+        return tfx__error(TFX_ESTATE, "layers were added after tfx_model_load; compile again");
+    }
     tfx_compile_options o = TFX_COMPILE_OPTIONS_INIT;
     o.loss = s->loss;
     o.optimizer = s->optimizer;
@@ -187,13 +193,11 @@ static int adopt(tfx_model *m)
     tfx__train *t = m->train;
     t->opt.lr = s->lr;
     t->step = s->step;
-    if (s->n_params == t->n_params && s->slots == tfx__optimizer_slots(&t->opt)) {
-        float **dst[2] = {&t->slot1, &t->slot2};
-        for (int k = 0; k < s->slots; k++) {
-            tfx__free(*dst[k]);
-            *dst[k] = s->slot[k];
-            s->slot[k] = NULL;
-        }
+    float **dst[2] = {&t->slot1, &t->slot2}; /* the loader checked the count against the optimizer */
+    for (int k = 0; k < s->slots && k < tfx__optimizer_slots(&t->opt); k++) {
+        tfx__free(*dst[k]);
+        *dst[k] = s->slot[k];
+        s->slot[k] = NULL;
     }
     tfx__train_snapshot_free(s);
     return TFX_OK;

@@ -70,7 +70,10 @@ static int save(tfx_model *m, tfx_model_checkpoint_callback *cb, const char *pat
         int rc = tfx__file_mkdirs(fn_name, dir);
         if (rc) return rc;
     }
-    int rc = tfx_model_save(m, path, NULL);
+    /* Keras's model.save keeps the optimizer, so a checkpoint resumes training; weights only do not */
+    tfx_save_options so = TFX_SAVE_OPTIONS_INIT;
+    so.include_optimizer = !cb->opt.save_weights_only;
+    int rc = tfx_model_save(m, path, &so);
     if (rc) return tfx__error_prefix("%s: saving to '%.300s'", fn_name, path);
     snprintf(cb->last, sizeof cb->last, "%s", path);
     return TFX_OK;

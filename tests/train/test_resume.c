@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <cmocka.h>
@@ -182,6 +183,88 @@ static void test_resume_rmsprop(void **state)
     resume_case(&co);
 }
 
+/* Keras's workflow: ModelCheckpoint writes every epoch (with the optimizer, as model.save);
+ * resuming from the epoch-2 file gives the 3-epoch run's model. save_weights_only files have
+ * no optimizer section. */
+static void test_resume_from_checkpoint(void **state)
+{
+    (void)state;
+    float *x = malloc(N * IN * sizeof(float));
+    int32_t y[N];
+    make_data(x, y);
+    char dir[] = "/tmp/tfx_resume_XXXXXX", tmpl[64], path[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(tmpl, sizeof tmpl, "%s/ckpt-{epoch}.tfx", dir);
+    tfx_compile_options co = TFX_COMPILE_OPTIONS_INIT;
+    co.learning_rate = 0.01f;
+    for (int weights_only = 0; weights_only < 2; weights_only++) {
+        tfx_model_checkpoint_options mo = TFX_MODEL_CHECKPOINT_OPTIONS_INIT;
+        mo.save_weights_only = weights_only;
+        tfx_model_checkpoint_callback *cb;
+        OK(tfx_model_checkpoint_callback_new(&cb, tmpl, &mo));
+        const tfx_callback *cbs[] = {tfx_model_checkpoint_callback_hooks(cb)};
+        tfx_model *a = make_model(&co);
+        tfx_fit_options f = TFX_FIT_OPTIONS_INIT;
+        f.batch_size = 8;
+        f.epochs = 3;
+        f.validation_split = 0.2;
+        f.shuffle = 1;
+        f.callbacks = cbs;
+        f.n_callbacks = 1;
+        OK(tfx_model_fit(a, x, y, N, &f, NULL));
+        snprintf(path, sizeof path, "%s/ckpt-2.tfx", dir);
+        tfx_model *r;
+        OK(tfx_model_load(&r, path));
+        if (weights_only) {
+            assert_int_equal(tfx_model_train_steps(r), 0);
+            float lr;
+            assert_int_equal(tfx_model_get_learning_rate(r, &lr), TFX_ESTATE);
+        } else {
+            OK(tfx_model_set_threads(r, 1));
+            fit(r, x, y, 2, 3, NULL);
+            size_t na, nr;
+            uint8_t *fa = save_mem(a, 1, &na), *fr = save_mem(r, 1, &nr);
+            assert_int_equal(na, nr);
+            assert_memory_equal(fa, fr, na);
+            free(fa);
+            free(fr);
+        }
+        tfx_model_free(r);
+        tfx_model_free(a);
+        tfx_model_checkpoint_callback_free(cb);
+        for (int e = 1; e <= 3; e++) {
+            snprintf(path, sizeof path, "%s/ckpt-%d.tfx", dir, e);
+            assert_int_equal(remove(path), 0);
+        }
+    }
+    assert_int_equal(rmdir(dir), 0);
+    free(x);
+}
+
+/* A layer added to a loaded model before its optimizer state is taken over: as after compile,
+ * training asks for a new compile. */
+static void test_layer_added_after_load(void **state)
+{
+    (void)state;
+    tfx_compile_options co = TFX_COMPILE_OPTIONS_INIT;
+    tfx_model *m = make_model(&co);
+    size_t n;
+    uint8_t *b = save_mem(m, 1, &n);
+    tfx_model *l;
+    OK(tfx_model_load_from_memory(&l, b, n));
+    OK(tfx_model_add_activation(l, TFX_ACTIVATION_RELU, 0.0f, NULL, NULL));
+    float lr;
+    tfx_error_clear();
+    assert_int_equal(tfx_model_get_learning_rate(l, &lr), TFX_ESTATE);
+    assert_non_null(strstr(tfx_error_last()->message, "layers were added after tfx_model_load; compile again"));
+    assert_int_equal(tfx_model_train_steps(l), 0);
+    OK(tfx_model_compile(l, &co));
+    OK(tfx_model_get_learning_rate(l, &lr));
+    tfx_model_free(l);
+    free(b);
+    tfx_model_free(m);
+}
+
 /* ---- hostile optimizer sections ---- */
 
 static uint32_t rd32(const uint8_t *b)
@@ -341,6 +424,8 @@ int main(void)
         cmocka_unit_test(test_resume_adam),
         cmocka_unit_test(test_resume_sgd_momentum),
         cmocka_unit_test(test_resume_rmsprop),
+        cmocka_unit_test(test_resume_from_checkpoint),
+        cmocka_unit_test(test_layer_added_after_load),
         cmocka_unit_test(test_hostile_sections),
         cmocka_unit_test(test_without_section),
     };
