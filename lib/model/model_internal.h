@@ -59,10 +59,10 @@ typedef struct tfx__train_snapshot {
     int loss, optimizer, metrics, nesterov; /* tfx_loss, tfx_optimizer, tfx_metric flags */
     float lr;                               /* the current learning rate (callbacks may have changed it) */
     float momentum, beta_1, beta_2, rho, epsilon;
-    uint64_t step;   /* optimizer steps taken */
+    uint64_t step;             /* optimizer steps taken */
     size_t n_params, n_layers; /* the model's size (a layer added before the takeover: compile again) */
-    int slots;       /* 0, 1 or 2 arrays of n_params floats */
-    float *slot[2];  /* SGD velocity | Adam m, v | RMSprop ms; tfx__alloc_streamed when owned */
+    int slots;                 /* 0, 1 or 2 arrays of n_params floats */
+    float *slot[2];            /* SGD velocity | Adam m, v | RMSprop ms; tfx__alloc_streamed when owned */
 } tfx__train_snapshot;
 
 /* Free a pending snapshot (NULL: no-op). */

@@ -106,8 +106,8 @@ static int check_saveable(const tfx_model *m)
 }
 
 /* The options; with include_optimizer, what the optimizer section will hold (*opt_len 0: none). */
-static int check_save_options(const tfx_model *m, const tfx_save_options *o, const char *fn,
-                              tfx__train_snapshot *snap, size_t *opt_len)
+static int check_save_options(const tfx_model *m, const tfx_save_options *o, const char *fn, tfx__train_snapshot *snap,
+                              size_t *opt_len)
 {
     tfx_save_options so;
     *opt_len = 0;

@@ -1,10 +1,10 @@
 /* libFuzzer target for the model-file reader (tfx_model_load_from_memory), written with
  * tests/saving and adopted by tests/fuzz (issue 8). Each input is loaded as is, then again
  * with its CRC-32 trailer recomputed so mutations reach the section and layer parsers; models
- * that load run one prediction. An optimizer section is taken over (the learning rate read). Seeds: tests/fuzz/corpus/model_load/ (optimizer.tfx, with an
- * optimizer section: tests/train/test_resume.c, TFX_RESUME_SEED_OUT). Built by meson
- * (tests/fuzz/meson.build: -Dfuzzers=true with clang; otherwise a corpus replayer); long run:
- * docs/security.md. */
+ * that load run one prediction, and a loaded optimizer section is taken over (the learning
+ * rate read). Seeds: tests/fuzz/corpus/model_load/ (optimizer.tfx, with an optimizer section:
+ * tests/train/test_resume.c, TFX_RESUME_SEED_OUT). Built by meson (tests/fuzz/meson.build:
+ * -Dfuzzers=true with clang; otherwise a corpus replayer); long run: docs/security.md. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

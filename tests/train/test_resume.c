@@ -17,10 +17,10 @@
 #include "testing.h"
 #include "tfx/tfx.h"
 
-#define OK(call)                                                                                   \
-    do {                                                                                           \
-        int rc__ = (call);                                                                         \
-        if (rc__ != TFX_OK) fail_msg("%s -> %d: %s", #call, rc__, tfx_error_last()->message);       \
+#define OK(call)                                                                              \
+    do {                                                                                      \
+        int rc__ = (call);                                                                    \
+        if (rc__ != TFX_OK) fail_msg("%s -> %d: %s", #call, rc__, tfx_error_last()->message); \
     } while (0)
 
 enum { N = 90, IN = 36 };
