@@ -265,6 +265,47 @@ static void test_layer_added_after_load(void **state)
     tfx_model_free(m);
 }
 
+/* Out of memory at each allocation of a load with an optimizer section and of its takeover:
+ * TFX_ENOMEM, nothing leaked (ASan / valgrind builds), and the state stays pending until the
+ * takeover succeeds. */
+static void test_allocation_failures(void **state)
+{
+    (void)state;
+    tfx_compile_options co = TFX_COMPILE_OPTIONS_INIT;
+    co.learning_rate = 0.01f;
+    tfx_model *m = make_model(&co);
+    size_t n;
+    uint8_t *b = save_mem(m, 1, &n);
+    int loaded = 0, adopted = 0;
+    for (long k = 1; k < 1000 && !(loaded && adopted); k++) {
+        tfx_model *l = NULL;
+        tfx__alloc_fail_after(k);
+        int rc = tfx_model_load_from_memory(&l, b, n);
+        tfx__alloc_fail_after(0);
+        if (rc != TFX_OK) {
+            assert_int_equal(rc, TFX_ENOMEM);
+            assert_null(l);
+            continue;
+        }
+        loaded = 1;
+        float lr;
+        tfx__alloc_fail_after(k);
+        rc = tfx_model_get_learning_rate(l, &lr);
+        tfx__alloc_fail_after(0);
+        if (rc == TFX_OK)
+            adopted = 1;
+        else
+            assert_int_equal(rc, TFX_ENOMEM);
+        OK(tfx_model_get_learning_rate(l, &lr)); /* a failed takeover left the state pending */
+        assert_true(lr == co.learning_rate * 0.5f);
+        assert_int_equal(tfx_model_train_steps(l), tfx_model_train_steps(m));
+        tfx_model_free(l);
+    }
+    assert_true(loaded && adopted);
+    free(b);
+    tfx_model_free(m);
+}
+
 /* ---- hostile optimizer sections ---- */
 
 static uint32_t rd32(const uint8_t *b)
@@ -426,6 +467,7 @@ int main(void)
         cmocka_unit_test(test_resume_rmsprop),
         cmocka_unit_test(test_resume_from_checkpoint),
         cmocka_unit_test(test_layer_added_after_load),
+        cmocka_unit_test(test_allocation_failures),
         cmocka_unit_test(test_hostile_sections),
         cmocka_unit_test(test_without_section),
     };
