@@ -81,6 +81,48 @@ TFX_API const float *tfx_dataset_image(const tfx_dataset *ds, size_t i);
 /* Labels as one-hot rows into out (count * num_classes floats, caller-owned). */
 TFX_API int tfx_dataset_one_hot(const tfx_dataset *ds, float *out);
 
+/* ---- streaming (data larger than memory) ----
+ *
+ * A stream reads an IDX images + labels pair from disk batch by batch as a tfx_batch_provider
+ * (common.h) for tfx_model_fit_provider & co, holding only a batch (and the shuffle buffer) in
+ * memory. Plain files are read with pread at each batch's offset; gzip files are decompressed in
+ * order with zlib's gzread (rewound at each pass). Pixels are byte / 255 exactly as
+ * tfx_dataset_load_idx gives them, so a stream in file order feeds fit the same numbers as the
+ * in-memory dataset. Headers are checked at open as by tfx_dataset_load_idx; a plain file's size
+ * must match its header there, a gzip file's decompressed size is checked as it is read (a
+ * truncated stream or trailing bytes fail the pass with TFX_EFORMAT, as does a label >=
+ * num_classes). The stream is not thread-safe; one provider pass at a time. */
+typedef struct tfx_stream tfx_stream;
+
+#define TFX_STREAM_OPTIONS_VERSION 1
+typedef struct tfx_stream_options {
+    unsigned version;
+    /* tf.data's shuffle(buffer_size): 0 or 1 keeps the file order; K > 1 keeps a buffer of K
+     * samples, fills it from the file, then emits a uniformly chosen buffered sample and puts
+     * the next sample of the file in its place. Memory: K samples. This is NOT a full
+     * permutation: a sample moves at most about K places earlier, so with K much smaller than
+     * the data, data sorted by class stays mostly sorted (Keras/tf.data have the same
+     * limitation). K >= the sample count gives a uniform permutation. */
+    size_t shuffle_buffer;
+    uint64_t seed;   /* the shuffle's seed; pass e (epoch) uses seed and e, so epochs differ */
+    int one_hot;     /* 0: int32 labels (sparse categorical cross-entropy); 1: float one-hot rows
+                        of num_classes (the other losses) */
+    int num_classes; /* labels must be < num_classes (1..256); 0: 10 */
+} tfx_stream_options;
+#define TFX_STREAM_OPTIONS_INIT { TFX_STREAM_OPTIONS_VERSION, 0, 0, 0, 0 }
+TFX_API int tfx_stream_options_init(tfx_stream_options *opts, unsigned version);
+
+/* Open an IDX pair for streaming (the files stay open until tfx_stream_free). opts may be NULL. */
+TFX_API int tfx_stream_open_idx(tfx_stream **out, const char *images_path, const char *labels_path,
+                                const tfx_stream_options *opts);
+/* A provider over the stream (length = the sample count, shape = the images'), valid until
+ * tfx_stream_free. */
+TFX_API int tfx_stream_provider(tfx_stream *s, tfx_batch_provider *out);
+/* Number of samples (0 for NULL). */
+TFX_API size_t tfx_stream_count(const tfx_stream *s);
+/* Closes the files; no-op on NULL. */
+TFX_API void tfx_stream_free(tfx_stream *s);
+
 TFX_END_DECLS
 
 #endif
