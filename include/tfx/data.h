@@ -83,7 +83,7 @@ TFX_API int tfx_dataset_one_hot(const tfx_dataset *ds, float *out);
 
 /* ---- streaming (data larger than memory) ----
  *
- * A stream reads an IDX images + labels pair from disk batch by batch as a tfx_batch_provider
+ * A stream reads an IDX images + labels pair (or CIFAR-10 batches) from disk batch by batch as a tfx_batch_provider
  * (common.h) for tfx_model_fit_provider & co, holding only a batch (and the shuffle buffer) in
  * memory. Plain files are read with pread at each batch's offset; gzip files are decompressed in
  * order with zlib's gzread (rewound at each pass). Pixels are byte / 255 exactly as
@@ -115,6 +115,11 @@ TFX_API int tfx_stream_options_init(tfx_stream_options *opts, unsigned version);
 /* Open an IDX pair for streaming (the files stay open until tfx_stream_free). opts may be NULL. */
 TFX_API int tfx_stream_open_idx(tfx_stream **out, const char *images_path, const char *labels_path,
                                 const tfx_stream_options *opts);
+/* CIFAR-10 binary batches (plain files, not gzip: TFX_ENOTSUP), read in the given order as one
+ * stream of 32x32x3 samples (1..1024 files; each file's size must be a non-zero multiple of 3073 bytes), pixels
+ * as tfx_dataset_load_cifar10 gives them. opts may be NULL. */
+TFX_API int tfx_stream_open_cifar10(tfx_stream **out, const char *const *paths, size_t n_paths,
+                                    const tfx_stream_options *opts);
 /* A provider over the stream (length = the sample count, shape = the images'), valid until
  * tfx_stream_free. */
 TFX_API int tfx_stream_provider(tfx_stream *s, tfx_batch_provider *out);

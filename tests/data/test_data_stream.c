@@ -307,6 +307,68 @@ static void test_hostile(void **state)
     free(lab);
 }
 
+static void test_cifar10(void **state)
+{
+    (void)state;
+    size_t l1, l2;
+    unsigned char *a = th_cifar(0, 30, &l1), *b = th_cifar(30, 25, &l2);
+    th_write("c1", a, l1);
+    th_write("c2", b, l2);
+    const char *paths[2] = {NULL, NULL};
+    char p1[512], p2[512];
+    snprintf(p1, sizeof p1, "%s", th_path("c1"));
+    snprintf(p2, sizeof p2, "%s", th_path("c2"));
+    paths[0] = p1;
+    paths[1] = p2;
+    tfx_dataset *ds;
+    assert_int_equal(tfx_dataset_load_cifar10(&ds, paths, 2, NULL), 0);
+    tfx_stream *s;
+    assert_int_equal(tfx_stream_open_cifar10(&s, paths, 2, NULL), 0);
+    assert_int_equal(tfx_stream_count(s), 55);
+    tfx_batch_provider p;
+    assert_int_equal(tfx_stream_provider(s, &p), 0);
+    assert_true(p.height == 32 && p.width == 32 && p.channels == 3 && p.length == 55);
+    static float x[55 * 3072];
+    int32_t y[55];
+    for (int e = 0; e < 2; e++) {
+        int rc = p.reset(p.payload, e);
+        assert_int_equal(rc, 0);
+        size_t total = 0, got;
+        do { /* batches of 8 cross the file boundary at 30 */
+            assert_int_equal(p.next(p.payload, x + total * 3072, y + total, 8, &got), 0);
+            total += got;
+        } while (got);
+        assert_int_equal(total, 55);
+        assert_memory_equal(x, tfx_dataset_images(ds), sizeof x);
+        assert_memory_equal(y, tfx_dataset_labels(ds), sizeof y);
+    }
+    tfx_stream_free(s);
+
+    /* Not a whole number of records; gzip; a label past num_classes. */
+    th_write("c3", a, l1 - 1);
+    const char *bad[1] = {NULL};
+    char p3[512];
+    snprintf(p3, sizeof p3, "%s", th_path("c3"));
+    bad[0] = p3;
+    EXPECT(tfx_stream_open_cifar10(&s, bad, 1, NULL), TFX_EFORMAT, "3073-byte", NULL);
+    size_t gl;
+    unsigned char *g = th_gzip(a, l1, &gl);
+    th_write("c3", g, gl);
+    free(g);
+    EXPECT(tfx_stream_open_cifar10(&s, bad, 1, NULL), TFX_ENOTSUP, "gzip", NULL);
+    a[3073 * 4] = 200;
+    th_write("c3", a, l1);
+    assert_int_equal(tfx_stream_open_cifar10(&s, bad, 1, NULL), 0);
+    assert_int_equal(tfx_stream_provider(s, &p), 0);
+    assert_int_equal(p.reset(p.payload, 0), 0);
+    size_t got;
+    EXPECT(p.next(p.payload, x, y, 8, &got), TFX_EFORMAT, "label 200 of record 4", NULL);
+    tfx_stream_free(s);
+    free(a);
+    free(b);
+    tfx_dataset_free(ds);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_shuffle_buffer),
         cmocka_unit_test(test_fit_on_stream),
         cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_cifar10),
     };
     return cmocka_run_group_tests(tests, th_tmpdir_create, th_tmpdir_remove);
 }
