@@ -61,6 +61,34 @@ TFX_API int tfx_dataset_load_cifar10(tfx_dataset **out, const char *const *paths
 TFX_API int tfx_dataset_load_cifar10_dir(tfx_dataset **out, const char *dir, int split,
                                          const tfx_data_options *opts);
 
+/* Keras's image_dataset_from_directory: dir holds one subfolder per class (classes in sorted
+ * byte order of the folder names, labels 0..k-1); each subfolder's files ending in .png, .jpg,
+ * .jpeg, .bmp or .gif (any case) are images of that class (other files, hidden files and deeper
+ * folders are ignored, as Keras ignores other extensions). Each image is decoded (stb_image),
+ * converted to `channels`, scaled to [0, 1] like the other loaders (Keras gives 0..255: add
+ * Rescaling(1/255) there) and resized to height x width by bilinear interpolation with half-pixel
+ * centres (tf.image.resize's default). A file that does not decode is an error (TFX_EFORMAT
+ * naming it), never silently skipped. The file list (sorted per class, classes in order) is
+ * shuffled with `seed` when shuffle is set, then the LAST floor(validation_split * n) files are
+ * the validation subset and the others the training subset, as Keras does: load both subsets
+ * with the same seed and split. The whole subset is decoded into memory. */
+#define TFX_IMAGE_DIR_OPTIONS_VERSION 1
+typedef struct tfx_image_dir_options {
+    unsigned version;
+    int height, width;       /* image_size, 1..TFX_DATA_MAX_DIM; 0: 256 (Keras's default) */
+    int channels;            /* 1 grayscale, 3 rgb, 4 rgba; 0: 3 */
+    int shuffle;             /* non-zero: shuffle the file list with seed (Keras's default) */
+    uint64_t seed;
+    double validation_split; /* in [0, 1) */
+    int subset;              /* TFX_DATA_TRAIN: training files, TFX_DATA_TEST: validation files */
+} tfx_image_dir_options;
+#define TFX_IMAGE_DIR_OPTIONS_INIT { TFX_IMAGE_DIR_OPTIONS_VERSION, 256, 256, 3, 1, 0, 0.0, TFX_DATA_TRAIN }
+TFX_API int tfx_image_dir_options_init(tfx_image_dir_options *opts, unsigned version);
+TFX_API int tfx_dataset_load_image_dir(tfx_dataset **out, const char *dir, const tfx_image_dir_options *opts);
+/* The class (folder) name of label k for a dataset from tfx_dataset_load_image_dir (borrowed);
+ * NULL for other datasets or k out of range. */
+TFX_API const char *tfx_dataset_class_name(const tfx_dataset *ds, int k);
+
 /* No-op on NULL. */
 TFX_API void tfx_dataset_free(tfx_dataset *ds);
 
