@@ -16,12 +16,12 @@
 
 #include "tfx/tfx.h"
 
-#define CHECK(call)                                                                     \
-    do {                                                                                \
-        if ((call) != TFX_OK) {                                                         \
-            fprintf(stderr, "%s: %s\n", #call, tfx_error_last()->message);             \
-            exit(1);                                                                    \
-        }                                                                               \
+#define CHECK(call)                                                        \
+    do {                                                                   \
+        if ((call) != TFX_OK) {                                            \
+            fprintf(stderr, "%s: %s\n", #call, tfx_error_last()->message); \
+            exit(1);                                                       \
+        }                                                                  \
     } while (0)
 
 static double now_s(void)
@@ -77,9 +77,12 @@ int main(int argc, char **argv)
         return 2;
     }
     for (int i = 2; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--dir")) dir = argv[i + 1];
-        else if (!strcmp(argv[i], "--shuffle")) shuffle = (size_t)atol(argv[i + 1]);
-        else if (!strcmp(argv[i], "--batch")) batch = (size_t)atol(argv[i + 1]);
+        if (!strcmp(argv[i], "--dir"))
+            dir = argv[i + 1];
+        else if (!strcmp(argv[i], "--shuffle"))
+            shuffle = (size_t)atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--batch"))
+            batch = (size_t)atol(argv[i + 1]);
     }
     char ti[512], tl[512], vi[512], vl[512];
     snprintf(ti, sizeof ti, "%s/train-images-idx3-ubyte.gz", dir);
@@ -115,8 +118,8 @@ int main(int argc, char **argv)
         printf("fit_seconds %.1f s\n", now_s() - t0);
         tfx_dataset_free(tr);
         CHECK(tfx_dataset_load_idx(&te, vi, vl, NULL));
-        CHECK(tfx_model_evaluate(m, tfx_dataset_images(te), tfx_dataset_labels(te), tfx_dataset_count(te), &loss,
-                                 &acc));
+        CHECK(
+            tfx_model_evaluate(m, tfx_dataset_images(te), tfx_dataset_labels(te), tfx_dataset_count(te), &loss, &acc));
         tfx_dataset_free(te);
     }
     struct rusage ru;

@@ -24,8 +24,8 @@ int tfx_stream_options_init(tfx_stream_options *opts, unsigned version)
 typedef struct stream_file {
     int fd;
     gzFile gz;
-    size_t header; /* bytes before the first sample */
-    size_t per;    /* bytes per sample (IDX images: h * w; labels 1; CIFAR-10 records 3073) */
+    size_t header;       /* bytes before the first sample */
+    size_t per;          /* bytes per sample (IDX images: h * w; labels 1; CIFAR-10 records 3073) */
     size_t first, count; /* CIFAR-10: the file's samples in the stream */
     char name[256];
 } stream_file;
@@ -44,7 +44,7 @@ struct tfx_stream {
     size_t pos;         /* samples taken from the files in this pass */
     unsigned char *raw; /* one batch of image bytes and labels */
     unsigned char *lraw;
-    size_t raw_cap; /* samples raw and lraw hold */
+    size_t raw_cap;     /* samples raw and lraw hold */
     unsigned char *rec; /* CIFAR-10 records being read */
     size_t rec_cap;
     unsigned char *sbuf, *slab; /* the shuffle buffer: K samples */
@@ -112,8 +112,10 @@ static int file_open(const char *fn, stream_file *f, const char *path, int gzip_
 
 static void file_close(stream_file *f)
 {
-    if (f->gz) gzclose(f->gz);
-    else if (f->fd >= 0) close(f->fd);
+    if (f->gz)
+        gzclose(f->gz);
+    else if (f->fd >= 0)
+        close(f->fd);
     f->gz = NULL;
     f->fd = -1;
 }
@@ -241,15 +243,15 @@ fail:
     return rc;
 }
 
-int tfx_stream_open_cifar10(tfx_stream **out, const char *const *paths, size_t n_paths,
-                            const tfx_stream_options *opts)
+int tfx_stream_open_cifar10(tfx_stream **out, const char *const *paths, size_t n_paths, const tfx_stream_options *opts)
 {
     static const char fn[] = "tfx_stream_open_cifar10";
     TFX__CHECK_NULL(out);
     *out = NULL;
     TFX__CHECK_NULL(paths);
     TFX__CHECK_ARG(n_paths > 0 && n_paths <= 1024, "tfx_stream_open_cifar10: n_paths %zu must be in 1..1024", n_paths);
-    for (size_t i = 0; i < n_paths; i++) TFX__CHECK_ARG(paths[i] != NULL, "tfx_stream_open_cifar10: paths[%zu] is NULL", i);
+    for (size_t i = 0; i < n_paths; i++)
+        TFX__CHECK_ARG(paths[i] != NULL, "tfx_stream_open_cifar10: paths[%zu] is NULL", i);
     tfx_stream *s = NULL;
     int rc = stream_new(fn, opts, &s);
     if (rc) return rc;
@@ -271,8 +273,10 @@ int tfx_stream_open_cifar10(tfx_stream **out, const char *const *paths, size_t n
         }
         size_t len = (size_t)st.st_size;
         if (len == 0 || len % CIFAR_RECORD) {
-            rc = tfx__error(TFX_EFORMAT, "%s: '%s': %zu bytes is not a non-zero whole number of %d-byte CIFAR-10 "
-                                         "records", fn, paths[i], len, CIFAR_RECORD);
+            rc = tfx__error(TFX_EFORMAT,
+                            "%s: '%s': %zu bytes is not a non-zero whole number of %d-byte CIFAR-10 "
+                            "records",
+                            fn, paths[i], len, CIFAR_RECORD);
             break;
         }
         f->per = CIFAR_RECORD;

@@ -309,7 +309,8 @@ static int fit_validate(fit_run *r, int epoch)
  * (Keras's progress bar learns its target after the first epoch). */
 static int fit_provider_epoch_done(fit_run *r, int epoch, size_t steps, size_t samples)
 {
-    if (samples == 0) return tfx__error(TFX_EINVAL, "tfx_model_fit: the provider gave no samples in epoch %d", epoch + 1);
+    if (samples == 0)
+        return tfx__error(TFX_EINVAL, "tfx_model_fit: the provider gave no samples in epoch %d", epoch + 1);
     if (r->prov->length && samples != r->prov->length)
         return tfx__error(TFX_EINVAL, "tfx_model_fit: the provider gave %zu samples in epoch %d; its length is %zu",
                           samples, epoch + 1, r->prov->length);

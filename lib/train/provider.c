@@ -38,8 +38,8 @@ int tfx__provider_reset(const char *fn, const tfx_batch_provider *p, int epoch)
     return r ? provider_failed(fn, "provider reset", r) : TFX_OK;
 }
 
-int tfx__provider_next(const char *fn, const tfx_model *m, const tfx__train *t, const tfx_batch_provider *p,
-                       int epoch, size_t batch, float *x, void *y, size_t max, size_t *got)
+int tfx__provider_next(const char *fn, const tfx_model *m, const tfx__train *t, const tfx_batch_provider *p, int epoch,
+                       size_t batch, float *x, void *y, size_t max, size_t *got)
 {
     size_t n = 0;
     tfx_error_clear();
@@ -108,8 +108,8 @@ int tfx_model_evaluate_provider(tfx_model *m, const tfx_batch_provider *data, do
     const size_t bs = m->batch_size;
     const int sparse = t->plan.loss == TFX_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY;
     float *x = alloc_batch(bs, tfx__shape_size(m->input), sizeof(float));
-    void *y = alloc_batch(bs, sparse ? t->plan.rows : t->plan.rows * t->plan.cols,
-                          sparse ? sizeof(int32_t) : sizeof(float));
+    void *y =
+        alloc_batch(bs, sparse ? t->plan.rows : t->plan.rows * t->plan.cols, sparse ? sizeof(int32_t) : sizeof(float));
     if (!x || !y) {
         tfx__free(x);
         tfx__free(y);

@@ -51,8 +51,8 @@ static void make_folder(void)
         }
     }
     th_write("imgs/ant/notes.txt", "not an image", 12); /* ignored: not an image extension */
-    th_write("imgs/bee/.hidden.png", "x", 1);            /* ignored: hidden */
-    th_write("imgs/README", "top-level file", 14);       /* ignored: not a folder */
+    th_write("imgs/bee/.hidden.png", "x", 1);           /* ignored: hidden */
+    th_write("imgs/README", "top-level file", 14);      /* ignored: not a folder */
 }
 
 static void test_load(void **state)
@@ -126,7 +126,7 @@ static void test_split(void **state)
     for (size_t i = 0; i < 3; i++) seen[id_of(va, i)]++;
     for (int c = 0; c < 3; c++)
         for (int k = 0; k < per_class[c]; k++) assert_int_equal(seen[40 * c + 3 * k], 1); /* disjoint, complete */
-    assert_false(in_order); /* shuffled */
+    assert_false(in_order);                                                               /* shuffled */
     /* Same seed: the same subset; another seed: another order. */
     o.subset = TFX_DATA_TRAIN;
     o.seed = 10;

@@ -148,8 +148,8 @@ static void test_shuffle_buffer(void **state)
     order_of(s, 0, a, SN);
     order_of(s, 1, b, SN);
     order_of(s2, 0, c, SN);
-    assert_memory_equal(a, c, sizeof a);         /* seeded */
-    assert_memory_not_equal(a, b, sizeof a);     /* a new order each epoch */
+    assert_memory_equal(a, c, sizeof a);     /* seeded */
+    assert_memory_not_equal(a, b, sizeof a); /* a new order each epoch */
     int seen[SN] = {0}, moved = 0;
     for (int k = 0; k < SN; k++) {
         seen[a[k]]++;
@@ -372,12 +372,8 @@ static void test_cifar10(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plain),
-        cmocka_unit_test(test_gzip),
-        cmocka_unit_test(test_shuffle_buffer),
-        cmocka_unit_test(test_fit_on_stream),
-        cmocka_unit_test(test_hostile),
-        cmocka_unit_test(test_cifar10),
+        cmocka_unit_test(test_plain),         cmocka_unit_test(test_gzip),    cmocka_unit_test(test_shuffle_buffer),
+        cmocka_unit_test(test_fit_on_stream), cmocka_unit_test(test_hostile), cmocka_unit_test(test_cifar10),
     };
     return cmocka_run_group_tests(tests, th_tmpdir_create, th_tmpdir_remove);
 }

@@ -64,10 +64,10 @@ typedef struct arr {
     const int32_t *y;
     size_t n, pos;
     int epoch, resets;
-    int fail_epoch;      /* >= 0: next fails at batch fail_batch of this epoch */
+    int fail_epoch; /* >= 0: next fails at batch fail_batch of this epoch */
     size_t fail_batch, batch;
-    size_t extra;        /* reports max + extra samples */
-    int nan_batch;       /* >= 0: a NaN in this batch */
+    size_t extra;  /* reports max + extra samples */
+    int nan_batch; /* >= 0: a NaN in this batch */
 } arr;
 
 static int arr_reset(void *p, int epoch)
@@ -264,6 +264,37 @@ static void test_progress_unknown(void **state)
     tfx_model_free(m);
 }
 
+/* The fit guard: a hook cannot start another fit (either kind) on the model being trained. */
+static tfx_batch_provider *guard_provider;
+static int nested_fit(tfx_model *m, const tfx_train_logs *l, void *p)
+{
+    (void)l, (void)p;
+    int rc = tfx_model_fit_provider(m, guard_provider, NULL, NULL, NULL);
+    assert_int_equal(rc, TFX_ESTATE);
+    return rc;
+}
+
+static void test_fit_guard(void **state)
+{
+    (void)state;
+    make_data(N, 1, xs, ys);
+    tfx_model *m = make_model();
+    arr a;
+    tfx_batch_provider p = provider(&a, xs, ys, N, 0);
+    guard_provider = &p;
+    tfx_callback cb = TFX_CALLBACK_INIT;
+    cb.on_epoch_begin = nested_fit;
+    const tfx_callback *cbs[] = {&cb};
+    tfx_fit_options f = TFX_FIT_OPTIONS_INIT;
+    f.verbose = 0;
+    f.callbacks = cbs;
+    f.n_callbacks = 1;
+    int rc = tfx_model_fit_provider(m, &p, NULL, &f, NULL);
+    assert_int_equal(rc, TFX_EUSER);
+    assert_non_null(strstr(tfx_error_last()->message, "being trained"));
+    tfx_model_free(m);
+}
+
 static void test_bad_providers(void **state)
 {
     (void)state;
@@ -350,6 +381,7 @@ int main(void)
         cmocka_unit_test(test_unknown_length),
         cmocka_unit_test(test_predict),
         cmocka_unit_test(test_progress_unknown),
+        cmocka_unit_test(test_fit_guard),
         cmocka_unit_test(test_bad_providers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
