@@ -78,6 +78,35 @@ TFX_API void tfx_error_clear(void);
 #endif
 TFX_API int tfx_error_set(int code, const char *fmt, ...) TFX_PRINTF_LIKE(2, 3);
 
+/* ---- batch providers (data larger than memory) ---- */
+
+/* A source of batches that fit, evaluate and predict pull from (tfx_model_fit_provider & co in
+ * train.h; the streaming IDX reader in data.h makes one). Every call is on the caller's thread.
+ *
+ * next: fill up to max samples into x (max * H * W * C floats, NHWC) and, when y is not NULL,
+ *   their targets into y, typed as in tfx_model_fit (int32 labels for sparse categorical
+ *   cross-entropy, else float targets); set *got to the samples written (1..max), or to 0 at the
+ *   end of the pass. y is NULL when only inputs are needed (predict). Return 0, or non-zero to
+ *   fail: the call then fails with that code when it is negative (else TFX_EUSER) and with the
+ *   message the provider left through tfx_error_set (else "provider returned N").
+ * reset: rewind to the start of a pass; called before every pass (each epoch of fit, once for
+ *   evaluate and predict); epoch is the 0-based epoch (0 outside fit). Same return convention.
+ *   A provider may reorder its samples at each reset (a shuffle buffer).
+ * length: samples per pass when known (the progress bar shows n/steps, and fit checks that each
+ *   pass delivers exactly that many), 0 when unknown (Keras's "32/Unknown" bar).
+ * height, width, channels: the shape of one sample; must equal the model's input shape
+ *   (TFX_ESHAPE otherwise). */
+#define TFX_BATCH_PROVIDER_VERSION 1
+typedef struct tfx_batch_provider {
+    unsigned version;
+    void *payload; /* passed to next and reset */
+    int (*next)(void *payload, float *x, void *y, size_t max, size_t *got);
+    int (*reset)(void *payload, int epoch);
+    size_t length; /* samples per pass, 0: unknown */
+    int height, width, channels;
+} tfx_batch_provider;
+#define TFX_BATCH_PROVIDER_INIT { TFX_BATCH_PROVIDER_VERSION, NULL, NULL, NULL, 0, 0, 0, 0 }
+
 /* Runtime version: TFX_VERSION_NUMBER of the linked library, and its string. */
 TFX_API unsigned tfx_version(void);
 TFX_API const char *tfx_version_string(void);

@@ -61,6 +61,34 @@ TFX_API int tfx_dataset_load_cifar10(tfx_dataset **out, const char *const *paths
 TFX_API int tfx_dataset_load_cifar10_dir(tfx_dataset **out, const char *dir, int split,
                                          const tfx_data_options *opts);
 
+/* Keras's image_dataset_from_directory: dir holds one subfolder per class (classes in sorted
+ * byte order of the folder names, labels 0..k-1); each subfolder's files ending in .png, .jpg,
+ * .jpeg, .bmp or .gif (any case) are images of that class (other files, hidden files and deeper
+ * folders are ignored, as Keras ignores other extensions). Each image is decoded (stb_image),
+ * converted to `channels`, scaled to [0, 1] like the other loaders (Keras gives 0..255: add
+ * Rescaling(1/255) there) and resized to height x width by bilinear interpolation with half-pixel
+ * centres (tf.image.resize's default). A file that does not decode is an error (TFX_EFORMAT
+ * naming it), never silently skipped. The file list (sorted per class, classes in order) is
+ * shuffled with `seed` when shuffle is set, then the LAST floor(validation_split * n) files are
+ * the validation subset and the others the training subset, as Keras does: load both subsets
+ * with the same seed and split. The whole subset is decoded into memory. */
+#define TFX_IMAGE_DIR_OPTIONS_VERSION 1
+typedef struct tfx_image_dir_options {
+    unsigned version;
+    int height, width;       /* image_size, 1..TFX_DATA_MAX_DIM; 0: 256 (Keras's default) */
+    int channels;            /* 1 grayscale, 3 rgb, 4 rgba; 0: 3 */
+    int shuffle;             /* non-zero: shuffle the file list with seed (Keras's default) */
+    uint64_t seed;
+    double validation_split; /* in [0, 1) */
+    int subset;              /* TFX_DATA_TRAIN: training files, TFX_DATA_TEST: validation files */
+} tfx_image_dir_options;
+#define TFX_IMAGE_DIR_OPTIONS_INIT { TFX_IMAGE_DIR_OPTIONS_VERSION, 256, 256, 3, 1, 0, 0.0, TFX_DATA_TRAIN }
+TFX_API int tfx_image_dir_options_init(tfx_image_dir_options *opts, unsigned version);
+TFX_API int tfx_dataset_load_image_dir(tfx_dataset **out, const char *dir, const tfx_image_dir_options *opts);
+/* The class (folder) name of label k for a dataset from tfx_dataset_load_image_dir (borrowed);
+ * NULL for other datasets or k out of range. */
+TFX_API const char *tfx_dataset_class_name(const tfx_dataset *ds, int k);
+
 /* No-op on NULL. */
 TFX_API void tfx_dataset_free(tfx_dataset *ds);
 
@@ -80,6 +108,53 @@ TFX_API const int32_t *tfx_dataset_labels(const tfx_dataset *ds);
 TFX_API const float *tfx_dataset_image(const tfx_dataset *ds, size_t i);
 /* Labels as one-hot rows into out (count * num_classes floats, caller-owned). */
 TFX_API int tfx_dataset_one_hot(const tfx_dataset *ds, float *out);
+
+/* ---- streaming (data larger than memory) ----
+ *
+ * A stream reads an IDX images + labels pair (or CIFAR-10 batches) from disk batch by batch as a tfx_batch_provider
+ * (common.h) for tfx_model_fit_provider & co, holding only a batch (and the shuffle buffer) in
+ * memory. Plain files are read with pread at each batch's offset; gzip files are decompressed in
+ * order with zlib's gzread (rewound at each pass). Pixels are byte / 255 exactly as
+ * tfx_dataset_load_idx gives them, so a stream in file order feeds fit the same numbers as the
+ * in-memory dataset. Headers are checked at open as by tfx_dataset_load_idx; a plain file's size
+ * must match its header there, a gzip file's decompressed size is checked as it is read (a
+ * truncated stream or trailing bytes fail the pass with TFX_EFORMAT, as does a label >=
+ * num_classes). The stream is not thread-safe; one provider pass at a time. */
+typedef struct tfx_stream tfx_stream;
+
+#define TFX_STREAM_OPTIONS_VERSION 1
+typedef struct tfx_stream_options {
+    unsigned version;
+    /* tf.data's shuffle(buffer_size): 0 or 1 keeps the file order; K > 1 keeps a buffer of K
+     * samples, fills it from the file, then emits a uniformly chosen buffered sample and puts
+     * the next sample of the file in its place. Memory: K samples. This is NOT a full
+     * permutation: a sample moves at most about K places earlier, so with K much smaller than
+     * the data, data sorted by class stays mostly sorted (Keras/tf.data have the same
+     * limitation). K >= the sample count gives a uniform permutation. */
+    size_t shuffle_buffer;
+    uint64_t seed;   /* the shuffle's seed; pass e (epoch) uses seed and e, so epochs differ */
+    int one_hot;     /* 0: int32 labels (sparse categorical cross-entropy); 1: float one-hot rows
+                        of num_classes (the other losses) */
+    int num_classes; /* labels must be < num_classes (1..256); 0: 10 */
+} tfx_stream_options;
+#define TFX_STREAM_OPTIONS_INIT { TFX_STREAM_OPTIONS_VERSION, 0, 0, 0, 0 }
+TFX_API int tfx_stream_options_init(tfx_stream_options *opts, unsigned version);
+
+/* Open an IDX pair for streaming (the files stay open until tfx_stream_free). opts may be NULL. */
+TFX_API int tfx_stream_open_idx(tfx_stream **out, const char *images_path, const char *labels_path,
+                                const tfx_stream_options *opts);
+/* CIFAR-10 binary batches (plain files, not gzip: TFX_ENOTSUP), read in the given order as one
+ * stream of 32x32x3 samples (1..1024 files; each file's size must be a non-zero multiple of 3073 bytes), pixels
+ * as tfx_dataset_load_cifar10 gives them. opts may be NULL. */
+TFX_API int tfx_stream_open_cifar10(tfx_stream **out, const char *const *paths, size_t n_paths,
+                                    const tfx_stream_options *opts);
+/* A provider over the stream (length = the sample count, shape = the images'), valid until
+ * tfx_stream_free. */
+TFX_API int tfx_stream_provider(tfx_stream *s, tfx_batch_provider *out);
+/* Number of samples (0 for NULL). */
+TFX_API size_t tfx_stream_count(const tfx_stream *s);
+/* Closes the files; no-op on NULL. */
+TFX_API void tfx_stream_free(tfx_stream *s);
 
 TFX_END_DECLS
 

@@ -219,6 +219,41 @@ TFX_API int tfx_model_fit(tfx_model *m, const float *x, const void *y, size_t n,
 TFX_API int tfx_model_evaluate(tfx_model *m, const float *x, const void *y, size_t n, double *loss,
                                double *accuracy);
 
+/* ---- batch providers (common.h): data larger than memory ---- */
+
+/* fit on batches pulled from a provider instead of arrays. Each epoch calls train->reset(epoch),
+ * then train->next(max = batch_size) until it reports 0 samples; every provided batch is one
+ * optimizer step (a provider may return fewer than batch_size samples). validation (optional)
+ * is evaluated after each epoch as validation_data is. Options as for tfx_model_fit except:
+ * validation_split and validation_x/y/n must be 0/NULL (TFX_EINVAL: a stream cannot be split;
+ * pass a second provider), and shuffle is ignored (the order is the provider's: see the shuffle
+ * buffer of tfx_idx_stream). Callbacks, progress (with "Unknown" totals when length is 0 until
+ * the first epoch ends, as Keras), history, the fit guard and the errors are those of
+ * tfx_model_fit; each provided batch is checked like fit's input (non-finite x or targets,
+ * labels out of range: TFX_EINVAL naming the epoch, batch and index) before it is used, so a bad
+ * batch leaves the weights of the previous step. Also TFX_EINVAL when next reports more than
+ * max samples or a pass differs from a non-zero length; a provider error stops fit with its
+ * code (see tfx_batch_provider). With the same samples in the same order and the same batch
+ * sizes, the weights equal tfx_model_fit's with shuffle = 0, bit for bit. */
+TFX_API int tfx_model_fit_provider(tfx_model *m, const tfx_batch_provider *train, const tfx_batch_provider *validation,
+                                   const tfx_fit_options *o, tfx_history *history);
+
+/* evaluate over one pass of a provider (batches of at most tfx_model_set_batch_size samples).
+ * Same checks as tfx_model_fit_provider; an empty pass is TFX_EINVAL. */
+TFX_API int tfx_model_evaluate_provider(tfx_model *m, const tfx_batch_provider *data, double *loss,
+                                        double *accuracy);
+
+/* Receives predictions: count samples' outputs (count * output size floats, borrowed for the
+ * call) for samples first .. first + count - 1 of the pass. Non-zero stops predict with
+ * TFX_EUSER (or the negative code it returned, with its tfx_error_set message). */
+typedef int (*tfx_predict_sink_fn)(const float *out, size_t first, size_t count, void *payload);
+
+/* predict over one pass of a provider (next is called with y = NULL), the outputs going to sink
+ * batch by batch, so no output buffer of the pass's size is needed. n (optional) receives the
+ * number of samples predicted. */
+TFX_API int tfx_model_predict_provider(tfx_model *m, const tfx_batch_provider *data, tfx_predict_sink_fn sink,
+                                       void *payload, size_t *n);
+
 TFX_END_DECLS
 
 #endif

@@ -15,6 +15,7 @@ struct tfx_dataset {
     int num_classes;
     float *images;   /* n * height * width * channels, NHWC */
     int32_t *labels; /* n */
+    char **class_names; /* image folders: num_classes names (else NULL) */
 };
 
 /* Allocate a dataset with room for n samples (n may be 0: no buffers yet). */

@@ -59,6 +59,9 @@ int tfx__dataset_new(tfx_dataset **out, size_t n, int height, int width, int cha
 void tfx_dataset_free(tfx_dataset *ds)
 {
     if (ds == NULL) return;
+    if (ds->class_names)
+        for (int k = 0; k < ds->num_classes; k++) tfx__free(ds->class_names[k]);
+    tfx__free(ds->class_names);
     tfx__free(ds->images);
     tfx__free(ds->labels);
     tfx__free(ds);
@@ -107,4 +110,10 @@ int tfx_dataset_one_hot(const tfx_dataset *ds, float *out)
         out[i * k + (size_t)c] = 1.0f;
     }
     return TFX_OK;
+}
+
+const char *tfx_dataset_class_name(const tfx_dataset *ds, int k)
+{
+    if (ds == NULL || ds->class_names == NULL || k < 0 || k >= ds->num_classes) return NULL;
+    return ds->class_names[k];
 }

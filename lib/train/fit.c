@@ -109,6 +109,7 @@ typedef struct fit_run {
     tfx_history *history;
     const float *x;
     const void *y;
+    const tfx_batch_provider *prov, *val_prov; /* tfx_model_fit_provider: x, y and idx unused */
     size_t n_train, val_n;
     const float *val_x;
     const void *val_y;
@@ -118,6 +119,8 @@ typedef struct fit_run {
     tfx__progress prog;
     tfx_train_logs logs;
 } fit_run;
+
+static int fit_setup_common(fit_run *r, size_t bs);
 
 /* Validation split, data checks, history, buffers, progress and logs. Nothing to free on failure. */
 static int fit_setup(fit_run *r, size_t n)
@@ -158,7 +161,17 @@ static int fit_setup(fit_run *r, size_t n)
         rc = tfx__train_check_data("tfx_model_fit", "validation", t, m, r->val_x, r->val_y, r->val_n);
         if (rc) return rc;
     }
+    r->steps = (r->n_train + o->batch_size - 1) / o->batch_size;
+    return fit_setup_common(r, o->batch_size < r->n_train ? o->batch_size : r->n_train);
+}
 
+/* History, the buffers of batches of bs samples, progress and logs. */
+static int fit_setup_common(fit_run *r, size_t bs)
+{
+    tfx_model *m = r->m;
+    tfx__train *t = r->t;
+    const tfx_fit_options *o = r->o;
+    int rc;
     r->has_acc = (t->metrics & TFX_METRIC_ACCURACY) != 0;
     r->has_val = r->val_n > 0;
     const size_t n_epochs = o->epochs > o->initial_epoch ? (size_t)(o->epochs - o->initial_epoch) : 0;
@@ -168,7 +181,6 @@ static int fit_setup(fit_run *r, size_t n)
     }
 
     /* Everything a batch needs, allocated once. */
-    const size_t bs = o->batch_size < r->n_train ? o->batch_size : r->n_train;
     r->rows = t->plan.rows;
     r->cols = t->plan.cols;
     const int sparse = t->plan.loss == TFX_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY;
@@ -176,11 +188,11 @@ static int fit_setup(fit_run *r, size_t n)
     r->y_elem = sparse ? sizeof(int32_t) : sizeof(float);
     const size_t seed_per = tfx__shape_size(m->layers[t->plan.top]->out);
     fit_buffers *b = &r->b;
-    b->idx = alloc_array(r->n_train, 1, sizeof(size_t));
+    b->idx = r->prov ? NULL : alloc_array(r->n_train, 1, sizeof(size_t));
     b->bx = alloc_array(bs, r->in_sz, sizeof(float));
     b->by = alloc_array(bs, r->y_per, r->y_elem);
     b->seed = alloc_array(bs, seed_per, sizeof(float));
-    if (!b->idx || !b->bx || !b->by || !b->seed) {
+    if ((!r->prov && !b->idx) || !b->bx || !b->by || !b->seed) {
         free_buffers(b);
         return tfx__error(TFX_ENOMEM, "tfx_model_fit: out of memory for batches of %zu samples", bs);
     }
@@ -190,7 +202,6 @@ static int fit_setup(fit_run *r, size_t n)
         return tfx__error_prefix("tfx_model_fit");
     }
 
-    r->steps = (r->n_train + o->batch_size - 1) / o->batch_size;
     r->prog.verbose = o->verbose;
     r->prog.file = o->progress_file;
     r->prog.write = o->progress_write;
@@ -210,26 +221,39 @@ static int fit_setup(fit_run *r, size_t n)
     return TFX_OK;
 }
 
-/* Batch s of an epoch: hooks, forward, loss, backward, optimizer step, running means. */
-static int fit_batch(fit_run *r, int epoch, size_t s, double *loss_sum, double *correct_sum, double *seen)
+/* Batch s of an epoch into the batch buffers: *cnt samples, 0 at the end of the epoch. */
+static int fit_fill(fit_run *r, int epoch, size_t s, size_t *cnt)
+{
+    const tfx_fit_options *o = r->o;
+    if (r->prov)
+        return tfx__provider_next("tfx_model_fit", r->m, r->t, r->prov, epoch, s, r->b.bx, r->b.by, o->batch_size,
+                                  cnt);
+    size_t start = s * o->batch_size;
+    *cnt = 0;
+    if (s >= r->steps) return TFX_OK;
+    *cnt = r->n_train - start < o->batch_size ? r->n_train - start : o->batch_size;
+    for (size_t k = 0; k < *cnt; k++) {
+        size_t src = r->b.idx[start + k];
+        memcpy(r->b.bx + k * r->in_sz, r->x + src * r->in_sz, r->in_sz * sizeof(float));
+        memcpy((char *)r->b.by + k * r->y_per * r->y_elem, tfx__train_y_at(r->t, r->y, src), r->y_per * r->y_elem);
+    }
+    return TFX_OK;
+}
+
+/* Batch s of an epoch (cnt samples, filled): hooks, forward, loss, backward, optimizer step, running means. */
+static int fit_batch(fit_run *r, int epoch, size_t s, size_t cnt, double *loss_sum, double *correct_sum,
+                     double *seen)
 {
     tfx_model *m = r->m;
     tfx__train *t = r->t;
     const tfx_fit_options *o = r->o;
     tfx_train_logs *logs = &r->logs;
-    const size_t in_sz = r->in_sz, rows = r->rows;
-    size_t start = s * o->batch_size;
-    size_t cnt = r->n_train - start < o->batch_size ? r->n_train - start : o->batch_size;
+    const size_t rows = r->rows;
     logs->batch = s;
     logs->batch_size = cnt;
     logs->batch_loss = NAN;
     int rc = run_hooks(m, o, 0, o->n_callbacks, HOOK_BATCH_BEGIN, logs);
     if (rc) return rc;
-    for (size_t k = 0; k < cnt; k++) {
-        size_t src = r->b.idx[start + k];
-        memcpy(r->b.bx + k * in_sz, r->x + src * in_sz, in_sz * sizeof(float));
-        memcpy((char *)r->b.by + k * r->y_per * r->y_elem, tfx__train_y_at(t, r->y, src), r->y_per * r->y_elem);
-    }
     /* Forward, loss and backward back to back: a hook may run predict between batches and
      * reuse the forward buffers. */
     rc = tfx__model_forward(m, r->b.bx, cnt, 1 | TFX__FW_LEAN);
@@ -265,11 +289,36 @@ static int fit_batch(fit_run *r, int epoch, size_t s, double *loss_sum, double *
 static int fit_validate(fit_run *r, int epoch)
 {
     double vl, vc;
-    int rc = tfx__train_eval_sums(r->m, r->t, r->val_x, r->val_y, r->val_n, r->o->batch_size, &vl, &vc);
-    if (rc) return tfx__error_prefix("tfx_model_fit: validation after epoch %d", epoch + 1);
+    if (r->val_prov) {
+        size_t n;
+        int rc = tfx__provider_pass("tfx_model_fit: validation", r->m, r->t, r->val_prov, epoch, r->b.bx, r->b.by,
+                                    r->o->batch_size, &vl, &vc, &n);
+        if (rc) return rc;
+        r->val_n = r->logs.val_samples = n;
+    } else {
+        int rc = tfx__train_eval_sums(r->m, r->t, r->val_x, r->val_y, r->val_n, r->o->batch_size, &vl, &vc);
+        if (rc) return tfx__error_prefix("tfx_model_fit: validation after epoch %d", epoch + 1);
+    }
     const double count = (double)r->val_n * (double)r->rows;
     r->logs.val_loss = vl / count;
     r->logs.val_accuracy = r->has_acc ? vc / count : NAN;
+    return TFX_OK;
+}
+
+/* A provider's pass ended: check it against the announced length; an unknown step count becomes known
+ * (Keras's progress bar learns its target after the first epoch). */
+static int fit_provider_epoch_done(fit_run *r, int epoch, size_t steps, size_t samples)
+{
+    if (samples == 0)
+        return tfx__error(TFX_EINVAL, "tfx_model_fit: the provider gave no samples in epoch %d", epoch + 1);
+    if (r->prov->length && samples != r->prov->length)
+        return tfx__error(TFX_EINVAL, "tfx_model_fit: the provider gave %zu samples in epoch %d; its length is %zu",
+                          samples, epoch + 1, r->prov->length);
+    if (r->steps == 0) {
+        r->steps = r->logs.steps = steps;
+        r->prog.target = steps;
+    }
+    if (r->n_train == 0) r->n_train = r->logs.samples = samples;
     return TFX_OK;
 }
 
@@ -280,8 +329,8 @@ static int fit_epoch(fit_run *r, int epoch)
     const tfx_fit_options *o = r->o;
     tfx_train_logs *logs = &r->logs;
     size_t *idx = r->b.idx;
-    for (size_t i = 0; i < r->n_train; i++) idx[i] = i;
-    if (o->shuffle)
+    for (size_t i = 0; idx && i < r->n_train; i++) idx[i] = i;
+    if (idx && o->shuffle)
         for (size_t i = r->n_train; i > 1; i--) {
             size_t j = (size_t)tfx__rng_below(&m->rng, i);
             size_t tmp = idx[i - 1];
@@ -294,13 +343,27 @@ static int fit_epoch(fit_run *r, int epoch)
     /* Keras's ProgbarLogger is the first callback: its "Epoch 3/10" comes before the hooks' lines. */
     int rc = tfx__progress_epoch_begin(&r->prog, epoch, o->epochs, r->steps);
     if (rc) return rc;
+    if (r->prov) {
+        rc = tfx__provider_reset("tfx_model_fit", r->prov, epoch);
+        if (rc) return rc;
+    }
     rc = run_hooks(m, o, 0, o->n_callbacks, HOOK_EPOCH_BEGIN, logs);
     if (rc) return rc;
     double loss_sum = 0.0, correct_sum = 0.0, seen = 0.0;
-    for (size_t s = 0; s < r->steps; s++) {
-        rc = fit_batch(r, epoch, s, &loss_sum, &correct_sum, &seen);
+    size_t s = 0, samples = 0;
+    for (;; s++) {
+        size_t cnt;
+        rc = fit_fill(r, epoch, s, &cnt);
+        if (rc) return rc;
+        if (cnt == 0) break;
+        samples += cnt;
+        rc = fit_batch(r, epoch, s, cnt, &loss_sum, &correct_sum, &seen);
         if (rc) return rc;
         if (r->t->stop_training) break; /* Keras: the rest of the epoch is skipped, validation still runs */
+    }
+    if (r->prov && !r->t->stop_training) {
+        rc = fit_provider_epoch_done(r, epoch, s, samples);
+        if (rc) return rc;
     }
     logs->batch = logs->batch_size = 0;
     logs->batch_loss = NAN;
@@ -315,6 +378,8 @@ static int fit_epoch(fit_run *r, int epoch)
         tfx__history_append(r->history, epoch, logs->loss, logs->accuracy, logs->val_loss, logs->val_accuracy);
     return run_hooks(m, o, 0, o->n_callbacks, HOOK_EPOCH_END, logs);
 }
+
+static int fit_train(fit_run *r);
 
 int tfx_model_fit(tfx_model *m, const float *x, const void *y, size_t n, const tfx_fit_options *o,
                   tfx_history *history)
@@ -342,7 +407,17 @@ int tfx_model_fit(tfx_model *m, const float *x, const void *y, size_t n, const t
     r.y = y;
     rc = fit_setup(&r, n);
     if (rc) return rc;
+    return fit_train(&r);
+}
 
+/* The epochs, between on_train_begin and on_train_end; frees the run's buffers. */
+static int fit_train(fit_run *rp)
+{
+    fit_run r = *rp;
+    tfx_model *m = r.m;
+    tfx__train *t = r.t;
+    const tfx_fit_options opt = *r.o;
+    int rc = TFX_OK;
     size_t begun = 0;
     m->fitting = 1; /* from here to the last on_train_end, hooks may only read the model */
     t->stop_training = 0;
@@ -373,6 +448,46 @@ int tfx_model_fit(tfx_model *m, const float *x, const void *y, size_t n, const t
     if (saved_code) return tfx__error(saved_code, "%s", saved_msg);
     tfx_error_clear();
     return TFX_OK;
+}
+
+int tfx_model_fit_provider(tfx_model *m, const tfx_batch_provider *train, const tfx_batch_provider *validation,
+                           const tfx_fit_options *o, tfx_history *history)
+{
+    static const char fn[] = "tfx_model_fit_provider";
+    TFX__CHECK_NULL(m);
+    int rc = tfx__model_check_unlocked(m, fn);
+    if (rc) return rc;
+    TFX__CHECK_NULL(train);
+    tfx_fit_options opt;
+    rc = tfx__options_copy(&fit_options, &opt, o, fn);
+    if (rc) return rc;
+    tfx__train *t;
+    rc = tfx__train_get(m, fn, &t);
+    if (rc) return rc;
+    rc = check_options(&opt);
+    if (rc) return rc;
+    TFX__CHECK_ARG(opt.validation_split == 0.0 && opt.validation_n == 0,
+                   "tfx_model_fit_provider: validation_split %g / validation_n %zu: a provider cannot be split; pass "
+                   "a validation provider",
+                   opt.validation_split, opt.validation_n);
+    rc = tfx__provider_check(fn, "training", m, train);
+    if (!rc && validation) rc = tfx__provider_check(fn, "validation", m, validation);
+    if (rc) return rc;
+    fit_run r = {0};
+    r.m = m;
+    r.t = t;
+    r.o = &opt;
+    r.history = history;
+    r.prov = train;
+    r.val_prov = validation;
+    r.in_sz = tfx__shape_size(m->input);
+    r.n_train = train->length;
+    r.val_n = validation ? 1 : 0; /* the real count is known after the first validation pass */
+    r.steps = train->length ? (train->length + opt.batch_size - 1) / opt.batch_size : 0;
+    rc = fit_setup_common(&r, train->length && train->length < opt.batch_size ? train->length : opt.batch_size);
+    if (rc) return rc;
+    r.logs.val_samples = validation ? validation->length : 0;
+    return fit_train(&r);
 }
 
 int tfx_model_stop_training(tfx_model *m)

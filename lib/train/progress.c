@@ -99,6 +99,14 @@ static int draw(tfx__progress *p, size_t current, int final, double loss, double
     size_t cap = sizeof p->line, used = 0;
     if (p->prev_width) append(b, cap, &used, "\r");
     size_t bar_start = used;
+    double elapsed = now - p->start;
+    double per_step = current ? elapsed / (double)current : 0.0;
+    if (p->target == 0) {
+        /* Unknown length (a provider's first epoch): Keras's "%7d/Unknown", elapsed time and time per step. */
+        append(b, cap, &used, "%7zu/Unknown - %.0fs", current, elapsed);
+        append_time_per_step(b, cap, &used, per_step);
+        goto values;
+    }
     int nd = digits(p->target);
     append(b, cap, &used, "%*zu/%zu [", nd, current, p->target);
     size_t width = (size_t)((double)BAR_WIDTH * (double)current / (double)(p->target ? p->target : 1));
@@ -107,8 +115,6 @@ static int draw(tfx__progress *p, size_t current, int final, double loss, double
     if (width > 0) append(b, cap, &used, current < p->target ? ">" : "=");
     for (size_t i = width; i < BAR_WIDTH; i++) append(b, cap, &used, ".");
     append(b, cap, &used, "]");
-    double elapsed = now - p->start;
-    double per_step = current ? elapsed / (double)current : 0.0;
     if (final) {
         append(b, cap, &used, " - %.0fs", elapsed);
         append_time_per_step(b, cap, &used, per_step);
@@ -122,6 +128,7 @@ static int draw(tfx__progress *p, size_t current, int final, double loss, double
         else
             append(b, cap, &used, " - ETA: %lds", e);
     }
+values:
     append_value(b, cap, &used, "loss", loss);
     if (p->has_acc) append_value(b, cap, &used, "accuracy", acc);
     if (has_val) {

@@ -90,4 +90,18 @@ int tfx__progress_epoch_end(tfx__progress *p, double loss, double acc, int has_v
 int tfx__history_reset(tfx_history *h, size_t epochs, int has_acc, int has_val);
 void tfx__history_append(tfx_history *h, int epoch, double loss, double acc, double val_loss, double val_acc);
 
+/* Batch providers (provider.c). fn names the public call in messages. */
+/* Version, callbacks and sample shape against the model's input. */
+int tfx__provider_check(const char *fn, const char *what, const tfx_model *m, const tfx_batch_provider *p);
+/* p->reset(epoch), its failure turned into fn's error. */
+int tfx__provider_reset(const char *fn, const tfx_batch_provider *p, int epoch);
+/* p->next into x (and y unless NULL): *got samples (0: end of the pass), at most max, checked like
+ * fit's input (finite x and targets, labels in range). */
+int tfx__provider_next(const char *fn, const tfx_model *m, const tfx__train *t, const tfx_batch_provider *p,
+                       int epoch, size_t batch, float *x, void *y, size_t max, size_t *got);
+/* One inference-mode pass (reset, then batches of at most bs into x, y): loss sum, correct count and
+ * samples (an empty pass is TFX_EINVAL). */
+int tfx__provider_pass(const char *fn, tfx_model *m, const tfx__train *t, const tfx_batch_provider *p, int epoch,
+                       float *x, void *y, size_t bs, double *loss_sum, double *correct, size_t *n);
+
 #endif

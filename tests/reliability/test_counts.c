@@ -143,6 +143,13 @@ static int c_cifar10(size_t n)
     tfx_dataset_free(ds);
     return rc;
 }
+static int c_stream_cifar10(size_t n)
+{
+    tfx_stream *st = NULL;
+    int rc = tfx_stream_open_cifar10(&st, guard, n, NULL);
+    tfx_stream_free(st);
+    return rc;
+}
 static int c_batch_size(size_t n) { return tfx_model_set_batch_size(model, n); }
 static int c_png(size_t n) { return tfx_event_writer_add_image_png(writer, "t", 0, 4, 4, 1, guard, n); }
 #define CALLBACK(name, call)                            \
@@ -196,6 +203,7 @@ static const count_case cases[] = {
     {"tfx_colormap_apply_u8", "count", 3, 0, c_colormap_u8},
     {"tfx_colormap_apply", "count", sizeof(float), 0, c_colormap},
     {"tfx_dataset_load_cifar10", "n_paths", sizeof(char *), 0, c_cifar10},
+    {"tfx_stream_open_cifar10", "n_paths", sizeof(char *), 0, c_stream_cifar10},
     {"tfx_model_set_batch_size", "batch_size", 0, ((size_t)1 << 20) + 1, c_batch_size},
     {"tfx_event_writer_add_image_png", "png_size", 0, ((size_t)1 << 30) + 1, c_png},
     {"tfx_explainer_callback_new", "n", SAMPLE_BYTES, 0, c_cb},
