@@ -43,11 +43,16 @@ void tfx_error_clear(void)
 
 int tfx__error(int code, const char *fmt, ...)
 {
+    /* Format into a local buffer first: an argument may be the current message itself
+     * ("...: %s", tfx_error_last()->message), and vsnprintf's source and destination must not
+     * overlap. */
+    char msg[TFX__MSG_MAX];
     va_list ap;
-    tls_error.code = code;
     va_start(ap, fmt);
-    vsnprintf(tls_message, sizeof tls_message, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    tls_error.code = code;
+    memcpy(tls_message, msg, sizeof msg);
     return code;
 }
 
@@ -55,14 +60,16 @@ int tfx_error_set(int code, const char *fmt, ...)
 {
     if (code >= 0)
         return tfx__error(TFX_EINVAL, "tfx_error_set: code %d is not an error code (it must be negative)", code);
-    tls_error.code = code;
-    tls_message[0] = '\0';
-    if (fmt) {
+    char msg[TFX__MSG_MAX];
+    msg[0] = '\0';
+    if (fmt) { /* a local buffer first, as in tfx__error: an argument may be the current message */
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(tls_message, sizeof tls_message, fmt, ap);
+        vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
     }
+    tls_error.code = code;
+    memcpy(tls_message, msg, sizeof msg);
     return code;
 }
 

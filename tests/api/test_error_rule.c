@@ -23,6 +23,20 @@ static void assert_named_once(const char *s, const char *fn)
         fail_msg("message \"%s\" must start with \"%s:\" and name it once", s, fn);
 }
 
+/* A message may quote the current one (a callback's tfx_error_set, a wrapper adding context):
+ * the result is the whole new text, and no overlapping copy happens (valgrind and ASan report
+ * one: vsnprintf into the buffer an argument points into). */
+static void test_message_quoting_itself(void **state)
+{
+    (void)state;
+    tfx__error(TFX_EIO, "inner reason %d", 7);
+    tfx__error(TFX_EFORMAT, "outer: %s", tfx_error_last()->message);
+    assert_int_equal(tfx_error_last()->code, TFX_EFORMAT);
+    assert_string_equal(tfx_error_last()->message, "outer: inner reason 7");
+    assert_int_equal(tfx_error_set(TFX_EUSER, "hook: %s!", tfx_error_last()->message), TFX_EUSER);
+    assert_string_equal(tfx_error_last()->message, "hook: outer: inner reason 7!");
+}
+
 static void test_failure_then_clear(void **state)
 {
     (void)state;
@@ -102,6 +116,7 @@ static void test_cifar10_named_once(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_message_quoting_itself),
         cmocka_unit_test(test_failure_then_clear),
         cmocka_unit_test(test_later_failure_replaces),
         cmocka_unit_test(test_prefix_not_doubled),
