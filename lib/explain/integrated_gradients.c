@@ -9,39 +9,66 @@
 
 #include "explain/explain_internal.h"
 
-/* Gauss-Legendre: Newton's iteration on P_m from the usual cosine guesses, in double. The roots
- * are symmetric, so only the upper half is iterated. O(m^2) work: at m = 100000 (the steps cap)
- * a few seconds, next to 100000 forward/backward passes per image. */
+/* Gauss-Legendre: Newton's iteration on P_m in double from Tricomi's guesses
+ * (1 - 1/(8m^2) + 1/(8m^3)) cos(pi (4i + 3) / (4m + 2)), two or three steps per root. The roots are
+ * symmetric, so only the upper half is iterated, GL_LANES roots at a time: the three-term
+ * recurrence is a chain of dependent divisions, and independent lanes overlap them. O(m^2) work:
+ * 1 ms at m = 1000, 0.1 s at m = 10^4, about 10 s at the cap 10^5 (next to m forward/backward
+ * passes per image). */
+#define GL_LANES 8
+
+/* P_m(z[l]) and P_m'(z[l]) for GL_LANES values, |z| < 1. */
+static void legendre_lanes(size_t m, const double *z, double *p, double *dp)
+{
+    double p0[GL_LANES], p1[GL_LANES];
+    for (size_t l = 0; l < GL_LANES; l++) {
+        p0[l] = 1.0;
+        p1[l] = z[l];
+    }
+    for (size_t j = 2; j <= m; j++) { /* P_j = ((2j - 1) z P_{j-1} - (j - 1) P_{j-2}) / j */
+        const double a = (double)(2 * j - 1), b = (double)(j - 1), c = (double)j;
+        for (size_t l = 0; l < GL_LANES; l++) {
+            double p2 = (a * z[l] * p1[l] - b * p0[l]) / c;
+            p0[l] = p1[l];
+            p1[l] = p2;
+        }
+    }
+    for (size_t l = 0; l < GL_LANES; l++) {
+        p[l] = p1[l];
+        dp[l] = (double)m * (z[l] * p1[l] - p0[l]) / (z[l] * z[l] - 1.0);
+    }
+}
+
 void tfx__gauss_legendre(size_t m, double *x, double *w)
 {
-    const double pi = 3.14159265358979323846;
-    for (size_t i = 0; i < (m + 1) / 2; i++) {
-        double z = cos(pi * ((double)i + 0.75) / ((double)m + 0.5)), dp = 1.0;
+    const double pi = 3.14159265358979323846, M = (double)m;
+    const double shrink = 1.0 - 1.0 / (8.0 * M * M) + 1.0 / (8.0 * M * M * M);
+    const size_t half = (m + 1) / 2;
+    for (size_t i0 = 0; i0 < half; i0 += GL_LANES) {
+        double z[GL_LANES], p[GL_LANES], dp[GL_LANES];
+        for (size_t l = 0; l < GL_LANES; l++) { /* lanes past the half repeat its last root */
+            size_t i = i0 + l < half ? i0 + l : half - 1;
+            z[l] = shrink * cos(pi * ((double)i + 0.75) / (M + 0.5));
+        }
         for (int it = 0; it < 100; it++) {
-            double p0 = 1.0, p1 = z; /* P_0, P_1; then P_j = ((2j - 1) z P_{j-1} - (j - 1) P_{j-2}) / j */
-            for (size_t j = 2; j <= m; j++) {
-                double p2 = ((double)(2 * j - 1) * z * p1 - (double)(j - 1) * p0) / (double)j;
-                p0 = p1;
-                p1 = p2;
+            legendre_lanes(m, z, p, dp);
+            int done = 1;
+            for (size_t l = 0; l < GL_LANES; l++) {
+                double dz = p[l] / dp[l];
+                z[l] -= dz;
+                done &= fabs(dz) <= 1e-15;
             }
-            dp = (double)m * (z * p1 - p0) / (z * z - 1.0); /* P_m'(z) */
-            double dz = p1 / dp;
-            z -= dz;
-            if (fabs(dz) <= 1e-15) break;
+            if (done) break;
         }
-        /* P_m'(z) once more at the final z, for the weight. */
-        double p0 = 1.0, p1 = z;
-        for (size_t j = 2; j <= m; j++) {
-            double p2 = ((double)(2 * j - 1) * z * p1 - (double)(j - 1) * p0) / (double)j;
-            p0 = p1;
-            p1 = p2;
+        legendre_lanes(m, z, p, dp); /* P_m' at the final roots, for the weights */
+        for (size_t l = 0; l < GL_LANES && i0 + l < half; l++) {
+            const size_t i = i0 + l;
+            double zi = 2 * i + 1 == m ? 0.0 : z[l]; /* the middle root of an odd m is 0 exactly (numpy too) */
+            double wi = 2.0 / ((1.0 - z[l] * z[l]) * dp[l] * dp[l]);
+            x[i] = -zi;
+            x[m - 1 - i] = zi;
+            w[i] = w[m - 1 - i] = wi;
         }
-        dp = (double)m * (z * p1 - p0) / (z * z - 1.0);
-        double wi = 2.0 / ((1.0 - z * z) * dp * dp);
-        if (2 * i + 1 == m) z = 0.0; /* the middle root of an odd m is 0 exactly (numpy too) */
-        x[i] = -z;
-        x[m - 1 - i] = z;
-        w[i] = w[m - 1 - i] = wi;
     }
 }
 
