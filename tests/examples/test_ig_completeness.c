@@ -312,11 +312,6 @@ static void test_ig_rules_trained_seed_model(void **state)
             print_message("| %s | %d | %.3f %% | %.3f %% | %d of %zu |\n", names[rule], all_steps[t],
                           100.0 * med[rule][t], 100.0 * mx[rule][t], over[rule][t], n);
         }
-    /* At m = 20 the symmetric rules (middle, Gauss-Legendre) halve the default's median gap at
-     * least (measured on 10 images: 0.33 % and 0.13 % against 1.6 %; docs/methods.md). */
-    assert_true(med[TFX_IG_RIEMANN_MIDDLE][0] < 0.5 * med[TFX_IG_RIEMANN_RIGHT][0]);
-    assert_true(med[TFX_IG_GAUSS_LEGENDRE][0] < 0.5 * med[TFX_IG_RIEMANN_RIGHT][0]);
-    assert_true(mx[TFX_IG_GAUSS_LEGENDRE][0] < mx[TFX_IG_RIEMANN_RIGHT][0]);
     if (table) { /* the images Gauss-Legendre at m = 50 leaves above 1 %, every rule's gap on them */
         const double *gl50 = rel + ((size_t)TFX_IG_GAUSS_LEGENDRE * 3 + 1) * n;
         for (size_t i = 0; i < n; i++) {
@@ -330,6 +325,11 @@ static void test_ig_rules_trained_seed_model(void **state)
             print_message("\n");
         }
     }
+    /* At m = 20 Gauss-Legendre at least halves the default's median gap (measured: 0.13 % against
+     * 1.6 % on these 10 images; 0.36 % / 2.1 % and 0.61 % / 2.2 % over 100 images on this model and
+     * the tutorial's, docs/methods.md) and lowers the worst one. */
+    assert_true(med[TFX_IG_GAUSS_LEGENDRE][0] < 0.5 * med[TFX_IG_RIEMANN_RIGHT][0]);
+    assert_true(mx[TFX_IG_GAUSS_LEGENDRE][0] < mx[TFX_IG_RIEMANN_RIGHT][0]);
     free(zx);
     free(z0);
     free(zero);
