@@ -66,6 +66,21 @@ typedef enum tfx_score_cam_weights {
                                            constant ones as black images; docs/methods.md) */
 } tfx_score_cam_weights;
 
+/* Integrated Gradients integration rules (o->ig_rule): the attribution is
+ * (x - x') * sum_k w_k grad S(x' + alpha_k (x - x')), nodes alpha_k and weights w_k on [0, 1]
+ * (sum w_k = 1), m = o->steps nodes. docs/methods.md compares their completeness. */
+typedef enum tfx_ig_rule {
+    TFX_IG_RIEMANN_RIGHT = 0,  /* alpha_k = k/m, k = 1..m, w_k = 1/m (default) */
+    TFX_IG_RIEMANN_LEFT = 1,   /* alpha_k = k/m, k = 0..m-1, w_k = 1/m */
+    TFX_IG_RIEMANN_MIDDLE = 2, /* alpha_k = (k + 1/2)/m, k = 0..m-1, w_k = 1/m */
+    TFX_IG_TRAPEZOID = 3,      /* alpha_k = k/(m-1), k = 0..m-1, w_k = 1/(m-1) halved at both
+                                  ends (m >= 2; Captum's riemann_trapezoid weights sum to
+                                  (m-1)/m instead: docs/methods.md) */
+    TFX_IG_GAUSS_LEGENDRE = 4  /* Gauss-Legendre on [0, 1]: alpha_k = (1 + t_k)/2, w_k = v_k/2,
+                                  (t_k, v_k) the m-point rule on [-1, 1] (Captum's default
+                                  'gausslegendre', numpy's leggauss) */
+} tfx_ig_rule;
+
 /* Modes: tfx_compat in image.h (TFX_COMPAT_NONE: paper-correct definitions, the default;
  * TFX_COMPAT_TF_EXPLAIN: tf-explain 0.3.1's targets, quirks and pictures). */
 
@@ -77,8 +92,8 @@ typedef enum tfx_patch_fill {
 } tfx_patch_fill;
 
 /* Every call that takes these options checks the enum fields (compat, guided, patch_fill,
- * lrp_rule, base_method, tunnel, cam_alpha_normalize, score_cam_weights) whatever the method:
- * a value outside its enum is TFX_EINVAL naming the field, even where the method ignores it.
+ * lrp_rule, base_method, tunnel, cam_alpha_normalize, score_cam_weights, ig_rule) whatever the
+ * method: a value outside its enum is TFX_EINVAL naming the field, even where the method ignores it.
  * Valid special values: guided -1 (the mode's default). upsample is a C truth value. */
 
 /* Caps on the options that multiply the work (one forward and one backward per image per step or
@@ -88,7 +103,7 @@ typedef enum tfx_patch_fill {
 #define TFX_EXPLAIN_MAX_STEPS 100000
 #define TFX_EXPLAIN_MAX_SAMPLES 100000
 
-#define TFX_EXPLAIN_OPTIONS_VERSION 2
+#define TFX_EXPLAIN_OPTIONS_VERSION 3
 typedef struct tfx_explain_options {
     unsigned version;
     int method;                /* tfx_method */
@@ -130,13 +145,17 @@ typedef struct tfx_explain_options {
                                   image code, tf-keras-vis); 2 = over the cells with a positive
                                   gradient only (the authors' video code) */
     int score_cam_weights;     /* tfx_score_cam_weights */
+    /* --- version 3 --- */
+    int ig_rule;               /* tfx_ig_rule: Integrated Gradients' nodes and weights (default
+                                  TFX_IG_RIEMANN_RIGHT; ignored in compat mode, which keeps
+                                  tf-explain's path) */
 } tfx_explain_options;
 
 #define TFX_EXPLAIN_OPTIONS_INIT                                                              \
     { TFX_EXPLAIN_OPTIONS_VERSION, TFX_METHOD_VANILLA_GRADIENTS, -1, NULL, 50, 50, 0.15f, 4, \
       TFX_COMPAT_NONE, 0, NULL, 0, TFX_PATCH_ZERO, 0.0f, -1, 0, 0, 0.7f,                     \
       TFX_LRP_EPSILON, NULL, 0.1f, 1.0f, 0.0f, 0.0f, 1.0f, TFX_METHOD_VANILLA_GRADIENTS,      \
-      TFX_TUNNEL_SMOOTHGRAD, 0, TFX_SCORE_CAM_SOFTMAX_CLASSES }
+      TFX_TUNNEL_SMOOTHGRAD, 0, TFX_SCORE_CAM_SOFTMAX_CLASSES, TFX_IG_RIEMANN_RIGHT }
 TFX_API int tfx_explain_options_init(tfx_explain_options *opts, unsigned version);
 
 typedef struct tfx_attribution tfx_attribution;

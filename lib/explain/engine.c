@@ -11,8 +11,10 @@
 #define TFX__MAX_BATCH ((size_t)1 << 20)
 #define EXPLAIN_MIN_BATCH ((size_t)64)
 
-/* Version 1 ends where version 2 appended the LRP, noise tunnel and CAM variant fields. */
-static const size_t explain_options_older[] = {offsetof(tfx_explain_options, lrp_rule)};
+/* Version 1 ends where version 2 appended the LRP, noise tunnel and CAM variant fields;
+ * version 2 where version 3 appended ig_rule. */
+static const size_t explain_options_older[] = {offsetof(tfx_explain_options, lrp_rule),
+                                               offsetof(tfx_explain_options, ig_rule)};
 TFX__OPTIONS_DESC_VERSIONS(explain_options, tfx_explain_options, TFX_EXPLAIN_OPTIONS_VERSION,
                            TFX_EXPLAIN_OPTIONS_INIT, explain_options_older);
 
@@ -50,6 +52,9 @@ static int check_enums(const tfx_explain_options *o, const char *fn)
     TFX__CHECK_ARG(o->score_cam_weights == TFX_SCORE_CAM_SOFTMAX_CLASSES ||
                        o->score_cam_weights == TFX_SCORE_CAM_SOFTMAX_CHANNELS,
                    "%s: unknown score_cam_weights %d (must be 0 or 1)", fn, o->score_cam_weights);
+    TFX__CHECK_ARG(o->ig_rule >= TFX_IG_RIEMANN_RIGHT && o->ig_rule <= TFX_IG_GAUSS_LEGENDRE,
+                   "%s: unknown ig_rule %d (must be %d..%d)", fn, o->ig_rule, TFX_IG_RIEMANN_RIGHT,
+                   TFX_IG_GAUSS_LEGENDRE);
     return TFX_OK;
 }
 

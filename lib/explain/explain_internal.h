@@ -166,6 +166,12 @@ int tfx__explain_activations(tfx__xctx *c);
 int tfx__explain_gradients(tfx__xctx *c);          /* vanilla gradients, gradients x inputs */
 int tfx__explain_noise_tunnel(tfx__xctx *c);       /* SmoothGrad, Guided SmoothGrad, the noise tunnel */
 int tfx__explain_integrated_gradients(tfx__xctx *c);
+/* Integrated Gradients' integration rules (integrated_gradients.c). The m-point Gauss-Legendre
+ * nodes x (ascending) and weights w on [-1, 1], m >= 1, in double. */
+void tfx__gauss_legendre(size_t m, double *x, double *w);
+/* Nodes alpha and weights w (m each, sum w = 1) on [0, 1] of a tfx_ig_rule; TFX_EINVAL for an
+ * unknown rule, m = 0, or m = 1 with the trapezoid. */
+int tfx__ig_rule_nodes(int rule, size_t m, double *alpha, double *w);
 int tfx__explain_occlusion(tfx__xctx *c);
 int tfx__explain_grad_cam(tfx__xctx *c);
 int tfx__explain_grad_cam_plus_plus(tfx__xctx *c);

@@ -93,6 +93,7 @@ EXPLAIN_FIELD(base_method, TFX_METHOD_NOISE_TUNNEL)
 EXPLAIN_FIELD(tunnel, TFX_METHOD_NOISE_TUNNEL)
 EXPLAIN_FIELD(cam_alpha_normalize, TFX_METHOD_GRAD_CAM_PLUS_PLUS)
 EXPLAIN_FIELD(score_cam_weights, TFX_METHOD_SCORE_CAM)
+EXPLAIN_FIELD(ig_rule, TFX_METHOD_INTEGRATED_GRADIENTS)
 
 static int explain_method(int v)
 {
@@ -309,6 +310,9 @@ static const range_case cases[] = {
     {"cam_alpha_normalize", picture_cam_alpha_normalize, {3, END}, {2, END}, TFX_OK},
     {"score_cam_weights", explain_score_cam_weights, {2, -1, END}, {0, 1, END}, TFX_OK},
     {"score_cam_weights", picture_score_cam_weights, {2, END}, {1, END}, TFX_OK},
+    {"ig_rule", explain_ig_rule, {5, -1, END}, {0, 4, END}, TFX_OK},
+    {"ig_rule", picture_ig_rule, {5, END}, {4, END}, TFX_OK},
+    {"ig_rule", sanity_ig_rule, {-2, END}, {3, END}, TFX_OK},
     {"tunnel", picture_tunnel, {3, END}, {1, END}, TFX_OK},
     {"compat", sanity_compat, {7, END}, {1, END}, TFX_OK},
     {"lrp_rule", sanity_lrp_rule, {9, END}, {4, END}, TFX_OK},

@@ -452,8 +452,10 @@ static int use_data(const void *o)
     return rc;
 }
 
-/* Version 1 of tfx_explain_options ended before lrp_rule (the first field version 2 appended). */
+/* Version 1 of tfx_explain_options ended before lrp_rule (the first field version 2 appended),
+ * version 2 before ig_rule (version 3). */
 #define EXPLAIN_V1_SIZE offsetof(tfx_explain_options, lrp_rule)
+#define EXPLAIN_V2_SIZE offsetof(tfx_explain_options, ig_rule)
 /* Version 1 of the conv2d and dense options ended before clip_min. */
 #define CONV2D_V1_SIZE offsetof(tfx_conv2d_options, clip_min)
 #define DENSE_V1_SIZE offsetof(tfx_dense_options, clip_min)
@@ -472,7 +474,7 @@ static const opt_case cases[] = {
          sizeof(tfx_depthwise_conv2d_options)),
     CASE(compile, TFX_COMPILE_OPTIONS_VERSION, NULL, use_compile, sizeof(tfx_compile_options)),
     CASE(fit, TFX_FIT_OPTIONS_VERSION, fill_fit, use_fit, sizeof(tfx_fit_options)),
-    CASE(explain, TFX_EXPLAIN_OPTIONS_VERSION, fill_explain, use_explain, EXPLAIN_V1_SIZE,
+    CASE(explain, TFX_EXPLAIN_OPTIONS_VERSION, fill_explain, use_explain, EXPLAIN_V1_SIZE, EXPLAIN_V2_SIZE,
          sizeof(tfx_explain_options)),
     CASE(faithfulness, TFX_FAITHFULNESS_OPTIONS_VERSION, NULL, use_faithfulness, sizeof(tfx_faithfulness_options)),
     CASE(render, TFX_RENDER_OPTIONS_VERSION, NULL, use_render, RENDER_V1_SIZE, sizeof(tfx_render_options)),

@@ -234,6 +234,28 @@ put("occlusion_compat", up.numpy())
 # Activations of visualization_layer, NHWC.
 put("act_vis", features(X)[0].permute(0, 2, 3, 1).detach().numpy())
 
+
+# Integrated Gradients per integration rule (o->ig_rule), m = 8, with Captum's nodes and step sizes
+# (captum/attr/_utils/approximation_methods.py): (x - x') * sum_k w_k grad S(x' + alpha_k (x - x')).
+# Appended after every older array, so those stay byte-identical.
+def ig_rule(alphas, weights):
+    acc = torch.zeros_like(X)
+    for a, w in zip(alphas, weights):
+        acc += float(w) * grad_of(X * float(a), LOGIT, cls)
+    return (X * acc).numpy()
+
+
+m = 8
+leg_t, leg_v = np.polynomial.legendre.leggauss(m)
+put("ig8_right", ig_rule(np.linspace(1 / m, 1, m), [1 / m] * m))
+put("ig8_left", ig_rule(np.linspace(0, 1 - 1 / m, m), [1 / m] * m))
+put("ig8_middle", ig_rule(np.linspace(1 / (2 * m), 1 - 1 / (2 * m), m), [1 / m] * m))
+# The composite trapezoid rule on Captum's nodes k/(m-1): weights 1/(m-1), halved at both ends.
+put("ig8_trapezoid", ig_rule(np.linspace(0, 1, m), [0.5 / (m - 1)] + [1 / (m - 1)] * (m - 2) + [0.5 / (m - 1)]))
+# Captum's riemann_trapezoid itself: step sizes 1/m halved at both ends, summing to (m-1)/m.
+put("ig8_trapezoid_captum", ig_rule(np.linspace(0, 1, m), [0.5 / m] + [1 / m] * (m - 2) + [0.5 / m]))
+put("ig8_gausslegendre", ig_rule(0.5 * (1 + leg_t), 0.5 * leg_v))
+
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden_explain.bin")
 with open(out, "wb") as f:
     f.write(b"TFXG" + struct.pack("<I", len(arrays)))

@@ -1,5 +1,6 @@
 /* Raw maps of the seven explainers against golden values from PyTorch autograd
- * (gen_golden_explain.py, same weights, float64), in both modes; IG completeness; batching
+ * (gen_golden_explain.py, same weights, float64), in both modes; IG completeness and its
+ * integration rules; batching
  * invariance; no parameter gradients; targets; bad input; allocation failures. */
 #include <math.h>
 #include <setjmp.h>
@@ -198,6 +199,102 @@ static void test_golden_integrated_gradients(void **state)
     o = opts(TFX_METHOD_INTEGRATED_GRADIENTS, TFX_COMPAT_TF_EXPLAIN);
     o.steps = 5;
     expect_golden(m, &o, "ig5_compat", 10, 10, 3);
+    tfx_model_free(m);
+}
+
+/* Each ig_rule against Captum's formulas (gen_golden_explain.py: ig8_<rule>), m = 8. */
+static void test_golden_ig_rules(void **state)
+{
+    (void)state;
+    tfx_model *m = golden_model(0);
+    static const char *const names[] = {"ig8_right", "ig8_left", "ig8_middle", "ig8_trapezoid", "ig8_gausslegendre"};
+    tfx_explain_options o = opts(TFX_METHOD_INTEGRATED_GRADIENTS, TFX_COMPAT_NONE);
+    o.steps = 8;
+    for (int rule = TFX_IG_RIEMANN_RIGHT; rule <= TFX_IG_GAUSS_LEGENDRE; rule++) {
+        o.ig_rule = rule;
+        expect_golden(m, &o, names[rule], 10, 10, 3);
+    }
+    /* Captum's riemann_trapezoid weights sum to (m - 1)/m: its map is ours times 7/8. */
+    o.ig_rule = TFX_IG_TRAPEZOID;
+    tfx_attribution *a;
+    OK(tfx_explain(m, golden("x")->data, 3, &o, &a));
+    const garr *cap = golden("ig8_trapezoid_captum");
+    double num = 0.0, den = 0.0;
+    for (size_t i = 0; i < 3; i++)
+        for (size_t j = 0; j < 300; j++) {
+            num = fmax(num, fabs(tfx_attribution_data(a, i)[j] * 7.0 / 8.0 - cap->data[i * 300 + j]));
+            den = fmax(den, fabs(cap->data[i * 300 + j]));
+        }
+    print_message("  ig8_trapezoid_captum = 7/8 ours: rel err %.2e\n", num / den);
+    assert_true(num <= 1e-4 * den);
+    tfx_attribution_free(a);
+    tfx_model_free(m);
+}
+
+/* Every rule's completeness numbers use its own nodes and weights, and S(x) comes from the image
+ * itself also for rules whose last node is not 1 (left, middle, Gauss-Legendre: an extra forward). */
+static void test_ig_rules_completeness(void **state)
+{
+    (void)state;
+    tfx_model *m = golden_model(0);
+    const garr *z = golden("logits");
+    float zero[300] = {0}, s0[5];
+    OK(tfx__model_forward(m, zero, 1, 0));
+    memcpy(s0, m->layers[m->n_layers - 1]->preact, sizeof s0);
+    tfx_explain_options o = opts(TFX_METHOD_INTEGRATED_GRADIENTS, TFX_COMPAT_NONE);
+    o.class_indices = NULL; /* predicted classes */
+    o.steps = 16;
+    double gap[5];
+    for (int rule = TFX_IG_RIEMANN_RIGHT; rule <= TFX_IG_GAUSS_LEGENDRE; rule++) {
+        o.ig_rule = rule;
+        o.batch_size = rule == TFX_IG_GAUSS_LEGENDRE ? 5 : 0; /* chunks that split images, too */
+        tfx_attribution *a;
+        OK(tfx_explain(m, golden("x")->data, 3, &o, &a));
+        gap[rule] = 0.0;
+        for (size_t i = 0; i < 3; i++) {
+            double delta, diff, sum = 0.0;
+            OK(tfx_attribution_ig_delta(a, i, &delta, &diff));
+            const float *d = tfx_attribution_data(a, i);
+            for (size_t j = 0; j < 300; j++) sum += d[j];
+            assert_true(fabs(delta - fabs(sum - diff)) <= 1e-9 + 1e-6 * fabs(diff));
+            int k = tfx_attribution_class_index(a, i);
+            assert_true(fabs(z->data[i * 5 + k] - s0[k] - diff) < 1e-5);
+            gap[rule] = fmax(gap[rule], delta / fabs(diff));
+        }
+        tfx_attribution_free(a);
+    }
+    print_message("  m = 16, max relative gap: right %.3g%%, left %.3g%%, middle %.3g%%, trapezoid %.3g%%, "
+                  "Gauss-Legendre %.3g%%\n", 100 * gap[0], 100 * gap[1], 100 * gap[2], 100 * gap[3], 100 * gap[4]);
+    /* The second-order rules beat the first-order ones on this smooth-enough path. */
+    assert_true(gap[TFX_IG_RIEMANN_MIDDLE] < gap[TFX_IG_RIEMANN_RIGHT]);
+    assert_true(gap[TFX_IG_TRAPEZOID] < gap[TFX_IG_RIEMANN_RIGHT]);
+    assert_true(gap[TFX_IG_GAUSS_LEGENDRE] < gap[TFX_IG_RIEMANN_RIGHT]);
+
+    /* m = 1: Gauss-Legendre's one node is the midpoint (the same map, bit for bit). */
+    tfx_attribution *g, *mid;
+    o.steps = 1;
+    o.batch_size = 0;
+    o.ig_rule = TFX_IG_GAUSS_LEGENDRE;
+    OK(tfx_explain(m, golden("x")->data, 3, &o, &g));
+    o.ig_rule = TFX_IG_RIEMANN_MIDDLE;
+    OK(tfx_explain(m, golden("x")->data, 3, &o, &mid));
+    assert_memory_equal(tfx_attribution_data(g, 0), tfx_attribution_data(mid, 0), 3 * 300 * sizeof(float));
+    tfx_attribution_free(g);
+    tfx_attribution_free(mid);
+    /* The trapezoid needs two nodes. */
+    o.ig_rule = TFX_IG_TRAPEZOID;
+    CHECK_ERR(tfx_explain(m, golden("x")->data, 3, &o, &g), TFX_EINVAL,
+              "steps = 1 must be > 1 with ig_rule TFX_IG_TRAPEZOID");
+    /* Compat mode keeps tf-explain's path whatever the rule. */
+    tfx_attribution *c0, *c4;
+    o = opts(TFX_METHOD_INTEGRATED_GRADIENTS, TFX_COMPAT_TF_EXPLAIN);
+    o.steps = 5;
+    OK(tfx_explain(m, golden("x")->data, 3, &o, &c0));
+    o.ig_rule = TFX_IG_GAUSS_LEGENDRE;
+    OK(tfx_explain(m, golden("x")->data, 3, &o, &c4));
+    assert_memory_equal(tfx_attribution_data(c0, 0), tfx_attribution_data(c4, 0), 3 * 300 * sizeof(float));
+    tfx_attribution_free(c0);
+    tfx_attribution_free(c4);
     tfx_model_free(m);
 }
 
@@ -640,6 +737,8 @@ int main(void)
         cmocka_unit_test(test_predicted_class),
         cmocka_unit_test(test_separate_softmax),
         cmocka_unit_test(test_ig_completeness),
+        cmocka_unit_test(test_golden_ig_rules),
+        cmocka_unit_test(test_ig_rules_completeness),
         cmocka_unit_test(test_batch_invariance),
         cmocka_unit_test(test_no_param_grads),
         cmocka_unit_test(test_occlusion_overlap),
