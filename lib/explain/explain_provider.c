@@ -40,8 +40,8 @@ static int pass(const char *fn, tfx_model *m, const tfx_batch_provider *data, tf
         if (r) return callback_failed(fn, "provider next", r);
         if (got == 0) break;
         if (got > bs)
-            return tfx__error(TFX_EINVAL, "%s: provider gave %zu images for a batch of at most %zu (batch %zu)", fn, got,
-                              bs, b);
+            return tfx__error(TFX_EINVAL, "%s: provider gave %zu images for a batch of at most %zu (batch %zu)", fn,
+                              got, bs, b);
         if (got > SIZE_MAX - total || (data->length && total + got > data->length))
             return tfx__error(TFX_EINVAL, "%s: the provider gave more than its length %zu images (batch %zu)", fn,
                               data->length, b);
@@ -80,11 +80,11 @@ int tfx_explain_provider(tfx_model *m, const tfx_batch_provider *data, const tfx
     if (data->version == 0 || data->version > TFX_BATCH_PROVIDER_VERSION)
         return tfx__error(TFX_EVERSION, "%s: the provider has version %u (this library knows up to %u)", fn,
                           data->version, (unsigned)TFX_BATCH_PROVIDER_VERSION);
-    if (!data->next || !data->reset) return tfx__error(TFX_EINVAL, "%s: the provider has no next or reset function", fn);
+    if (!data->next || !data->reset)
+        return tfx__error(TFX_EINVAL, "%s: the provider has no next or reset function", fn);
     if (data->height != m->input.h || data->width != m->input.w || data->channels != m->input.c)
         return tfx__error(TFX_ESHAPE, "%s: the provider gives %dx%dx%d samples; the model takes %dx%dx%d", fn,
-                          data->height, data->width, data->channels, (int)m->input.h, (int)m->input.w,
-                          (int)m->input.c);
+                          data->height, data->width, data->channels, (int)m->input.h, (int)m->input.w, (int)m->input.c);
     if (opt.class_indices && data->length == 0)
         return tfx__error(TFX_EINVAL, "%s: class_indices needs a provider with a known length (length is 0)", fn);
     const size_t bs = opt.batch_size ? opt.batch_size : m->batch_size ? m->batch_size : 1;

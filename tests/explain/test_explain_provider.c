@@ -18,9 +18,9 @@
 
 enum { N = 7, H = 8, W = 8, C = 2, PX = H * W * C, K = 3 };
 
-#define OK(call)                                                                             \
-    do {                                                                                     \
-        int rc__ = (call);                                                                   \
+#define OK(call)                                                                              \
+    do {                                                                                      \
+        int rc__ = (call);                                                                    \
         if (rc__ != TFX_OK) fail_msg("%s -> %d: %s", #call, rc__, tfx_error_last()->message); \
     } while (0)
 
