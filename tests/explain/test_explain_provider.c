@@ -2,7 +2,8 @@
  * images bit for bit (vanilla gradients, Grad-CAM, SmoothGrad's noise stream, IG, occlusion;
  * batches of 1, 3, the model's and more than the data; known and unknown lengths; class_indices),
  * and bad passes: a provider error mid-pass, a sink that stops, a wrong sample shape, NaN in a
- * batch, too many samples, a wrong length. */
+ * batch, too many samples, a wrong length; an allocation failure at every step (ENOMEM, no leak
+ * under ASan). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "testing.h"
 #include "tfx/tfx.h"
 
 enum { N = 7, H = 8, W = 8, C = 2, PX = H * W * C, K = 3 };
@@ -289,11 +291,43 @@ static void test_bad_passes(void **state)
     tfx_model_free(m);
 }
 
+/* Every allocation failing in turn: ENOMEM (no other code), until the pass succeeds. */
+static void test_alloc_failures(void **state)
+{
+    (void)state;
+    make_data();
+    static const int methods[] = {TFX_METHOD_VANILLA_GRADIENTS, TFX_METHOD_GRAD_CAM, TFX_METHOD_SMOOTH_GRAD};
+    for (size_t k = 0; k < sizeof methods / sizeof methods[0]; k++) {
+        int ok = 0;
+        for (long f = 1; f < 400 && !ok; f++) {
+            tfx_model *m = make_model(); /* fresh buffers, so the model's allocations are exercised too */
+            arr a;
+            tfx_batch_provider p = provider(&a, N);
+            static float maps[N * PX];
+            sink_state s = {.stop_at = -1, .maps = maps, .max_count = 3};
+            tfx_explain_options o = TFX_EXPLAIN_OPTIONS_INIT;
+            o.method = methods[k];
+            o.batch_size = 3;
+            o.samples = 2;
+            tfx__alloc_fail_after(f);
+            int rc = tfx_explain_provider(m, &p, &o, collect, &s, NULL);
+            tfx__alloc_fail_after(0);
+            if (rc == TFX_OK)
+                ok = 1;
+            else
+                assert_int_equal(rc, TFX_ENOMEM);
+            tfx_model_free(m);
+        }
+        assert_true(ok);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_as_explain),
         cmocka_unit_test(test_bad_passes),
+        cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
