@@ -184,6 +184,28 @@ TFX_API int tfx_attribution_class_index(const tfx_attribution *a, size_t i);
 TFX_API int tfx_attribution_ig_delta(const tfx_attribution *a, size_t i, double *delta, double *score_diff);
 TFX_API void tfx_attribution_free(tfx_attribution *a);
 
+/* ---- batch providers (common.h): data larger than memory ---- */
+
+/* Receives the maps of one batch: a (borrowed, freed after the call returns) holds
+ * tfx_attribution_count(a) maps for images first .. first + count - 1 of the pass. Non-zero
+ * stops tfx_explain_provider with TFX_EUSER (or the negative code it returned, with its
+ * tfx_error_set message). */
+typedef int (*tfx_attribution_sink_fn)(const tfx_attribution *a, size_t first, void *payload);
+
+/* tfx_explain over one pass of a provider: data->reset(0), then next (with y = NULL: targets
+ * come from the options, never from the provider's labels) for batches of at most o->batch_size
+ * images (0: the model's batch size), each explained as tfx_explain explains it and handed to
+ * sink, so memory is bounded by one batch and its maps. Every method explains each image on
+ * its own and the noise tunnels (SmoothGrad) continue one noise stream from o->seed across the
+ * batches, so the maps equal one tfx_explain call on all the images bit for bit. class_indices,
+ * when set, has one entry per image of the pass and needs a known data->length. Errors: a
+ * provider error stops with its code (see tfx_batch_provider); TFX_ESHAPE when the provider's
+ * sample shape is not the model's input; TFX_EINVAL when a batch has a non-finite value (naming
+ * the image), next reports more than max images, or the pass differs from a non-zero length.
+ * An empty pass is not an error. n (optional) receives the number of images explained. */
+TFX_API int tfx_explain_provider(tfx_model *m, const tfx_batch_provider *data, const tfx_explain_options *o,
+                                 tfx_attribution_sink_fn sink, void *payload, size_t *n);
+
 /* LRP: relevance summed over each layer boundary for image i. sums[j] (j < layer count) is
  * the total relevance at the input of layer j, sums[layer count] the seeded class score
  * S_c. *count = layer count + 1 (always set); up to cap values are written (sums may be NULL

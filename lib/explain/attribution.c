@@ -104,7 +104,7 @@ int tfx__explain_picture(tfx_model *m, const float *x, size_t n, int method, int
         opt.class_indices = NULL;
     }
     opt.upsample = 0; /* the renderer resizes CAM maps (as heatmap_display does) */
-    tfx__explain_hooks hooks = {NULL, TFX_ACTIVATIONS_MAX_TILES};
+    tfx__explain_hooks hooks = {NULL, TFX_ACTIVATIONS_MAX_TILES, NULL};
     tfx_attribution *a;
     rc = tfx__explain_run(m, x, n, &opt, &hooks, &a);
     if (rc) return tfx__error_prefix("%s", fn);

@@ -8,7 +8,6 @@
 #include "core/options.h"
 #include "explain/explain_internal.h"
 
-#define TFX__MAX_BATCH ((size_t)1 << 20)
 #define EXPLAIN_MIN_BATCH ((size_t)64)
 
 /* Version 1 ends where version 2 appended the LRP, noise tunnel and CAM variant fields;

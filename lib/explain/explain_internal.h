@@ -25,11 +25,17 @@ typedef struct tfx__target {
     int xent_logits;  /* XENT computed from logits (Keras's path for a softmax output) */
 } tfx__target;
 
+/* Largest o->batch_size (rows per chunk; tfx_explain_provider: images per batch). */
+#define TFX__MAX_BATCH ((size_t)1 << 20)
+
 /* Internal requests (tests, the picture calls); tfx_explain passes none. */
 typedef struct tfx__explain_hooks {
     const float *noise; /* SmoothGrad: standard-normal draws, n * samples * H*W*C, replacing the
                            generator (scaled by sigma inside, exactly as the generator's) */
     size_t max_tiles;   /* activations: refuse more than this many n * k tiles (0: no limit) */
+    tfx__rng *rng;      /* noise tunnels: draw from this generator (seeded by the caller and left
+                           where the call stops) instead of one seeded with o->seed, so batches
+                           of a provider continue one stream (explain_provider.c) */
 } tfx__explain_hooks;
 
 struct tfx_attribution {

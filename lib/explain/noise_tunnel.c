@@ -17,7 +17,7 @@ typedef struct job {
     tfx__xctx *c;
     int times_input, tunnel, compat;
     size_t S;
-    tfx__rng rng;
+    tfx__rng rng, *gen; /* gen: &rng, or the caller's generator (hooks->rng) */
     float sigma;     /* of the current image */
     double *sum, *sq; /* D each; sq only for the squared statistics */
 } job;
@@ -47,7 +47,7 @@ static int make(void *u, size_t i, size_t s, float *row)
     const size_t D = c->in_sz;
     const float *xi = c->x + i * D;
     const float *eps = c->hooks && c->hooks->noise ? c->hooks->noise + (i * jb->S + s) * D : NULL;
-    for (size_t j = 0; j < D; j++) row[j] = xi[j] + jb->sigma * (eps ? eps[j] : (float)tfx__rng_normal(&jb->rng));
+    for (size_t j = 0; j < D; j++) row[j] = xi[j] + jb->sigma * (eps ? eps[j] : (float)tfx__rng_normal(jb->gen));
     return 1;
 }
 
@@ -137,6 +137,7 @@ int tfx__explain_noise_tunnel(tfx__xctx *c)
         goto out;
     }
     tfx__rng_seed(&jb.rng, c->o.seed);
+    jb.gen = c->hooks && c->hooks->rng ? c->hooks->rng : &jb.rng;
     /* The plain gradient runs without a rule (the engine's default), as vanilla gradients. */
     tfx__rows d = {.per_image = S, .pass = TFX__PASS_GRADIENT,
                    .rule = rule == TFX__RULE_GRADIENT ? NULL : tfx__explain_rule(rule), .u = &jb,

@@ -217,7 +217,7 @@ static void test_golden_noise_tunnel(void **state)
         o.samples = 4;
         o.noise = 0.2f;
         o.batch_size = 5;
-        tfx__explain_hooks hooks = {golden("nt_eps")->data, 0};
+        tfx__explain_hooks hooks = {golden("nt_eps")->data, 0, NULL};
         tfx_attribution *a;
         OK(tfx__explain_run(m, golden("x")->data, 3, &o, &hooks, &a));
         double e = rel_err(a, golden(cases[i].name));

@@ -300,7 +300,7 @@ static void test_ig_rules_completeness(void **state)
 
 static void run_hooked(tfx_model *m, const tfx_explain_options *o, const char *name)
 {
-    tfx__explain_hooks hooks = {golden("sg_eps")->data, 0};
+    tfx__explain_hooks hooks = {golden("sg_eps")->data, 0, NULL};
     tfx_attribution *a;
     OK(tfx__explain_run(m, golden("x")->data, 3, o, &hooks, &a));
     double e = rel_err(a, golden(name));
