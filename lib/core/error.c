@@ -109,3 +109,11 @@ const char *tfx__strerror(int e, char *buf, size_t n)
 
 unsigned tfx_version(void) { return TFX_VERSION_NUMBER; }
 const char *tfx_version_string(void) { return TFX_VERSION_STRING; }
+
+int tfx__callback_failed(const char *fn, const char *what, int r)
+{
+    const tfx_error *e = tfx_error_last();
+    int code = r < 0 ? r : TFX_EUSER;
+    if (e->code != TFX_OK && e->message[0]) return tfx__error(code, "%s: %s failed: %s", fn, what, e->message);
+    return tfx__error(code, "%s: %s returned %d", fn, what, r);
+}

@@ -46,6 +46,10 @@ const char *tfx__strerror(int e, char *buf, size_t n);
  * offset of the first sequence that is not. */
 int tfx__utf8_valid(const char *s, size_t *bad_offset);
 
+/* A user callback (a batch provider, a sink) returned r != 0: the error is r when negative, else
+ * TFX_EUSER, with the message the callback set (tfx_error_set) or "fn: what returned r". */
+int tfx__callback_failed(const char *fn, const char *what, int r);
+
 /* Argument checks that set a message naming the argument. */
 #define TFX__CHECK_ARG(cond, ...) \
     do { if (!(cond)) return tfx__error(TFX_EINVAL, __VA_ARGS__); } while (0)

@@ -8,19 +8,6 @@
 
 #include "explain/explain_internal.h"
 
-/* A callback's non-zero return: its code when negative (else TFX_EUSER) and its message. */
-static int callback_failed(const char *fn, const char *what, int r)
-{
-    const tfx_error *e = tfx_error_last();
-    int code = r < 0 ? r : TFX_EUSER;
-    if (e->code != TFX_OK && e->message[0]) {
-        char msg[512];
-        snprintf(msg, sizeof msg, "%s", e->message);
-        return tfx__error(code, "%s: %s failed: %s", fn, what, msg);
-    }
-    return tfx__error(code, "%s: %s returned %d", fn, what, r);
-}
-
 /* One pass; x holds bs images. rng carries the noise tunnels' stream from batch to batch. */
 static int pass(const char *fn, tfx_model *m, const tfx_batch_provider *data, tfx_explain_options *opt, float *x,
                 size_t bs, size_t in_sz, tfx_attribution_sink_fn sink, void *payload, size_t *n)
@@ -31,13 +18,13 @@ static int pass(const char *fn, tfx_model *m, const tfx_batch_provider *data, tf
     tfx__explain_hooks hooks = {NULL, 0, &rng};
     tfx_error_clear();
     int r = data->reset(data->payload, 0);
-    if (r) return callback_failed(fn, "provider reset", r);
+    if (r) return tfx__callback_failed(fn, "provider reset", r);
     size_t total = 0;
     for (size_t b = 0;; b++) {
         size_t got = 0;
         tfx_error_clear();
         r = data->next(data->payload, x, NULL, bs, &got);
-        if (r) return callback_failed(fn, "provider next", r);
+        if (r) return tfx__callback_failed(fn, "provider next", r);
         if (got == 0) break;
         if (got > bs)
             return tfx__error(TFX_EINVAL, "%s: provider gave %zu images for a batch of at most %zu (batch %zu)", fn,
@@ -54,7 +41,7 @@ static int pass(const char *fn, tfx_model *m, const tfx_batch_provider *data, tf
         tfx_error_clear();
         r = sink(a, total, payload);
         tfx_attribution_free(a);
-        if (r) return callback_failed(fn, "the attribution sink", r);
+        if (r) return tfx__callback_failed(fn, "the attribution sink", r);
         total += got;
     }
     if (data->length && total != data->length)

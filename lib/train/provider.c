@@ -6,19 +6,6 @@
 
 #include "train/train_internal.h"
 
-/* A provider's non-zero return: its code when negative (else TFX_EUSER) and its message. */
-static int provider_failed(const char *fn, const char *what, int r)
-{
-    const tfx_error *e = tfx_error_last();
-    int code = r < 0 ? r : TFX_EUSER;
-    if (e->code != TFX_OK && e->message[0]) {
-        char msg[512];
-        snprintf(msg, sizeof msg, "%s", e->message);
-        return tfx__error(code, "%s: %s failed: %s", fn, what, msg);
-    }
-    return tfx__error(code, "%s: %s returned %d", fn, what, r);
-}
-
 int tfx__provider_check(const char *fn, const char *what, const tfx_model *m, const tfx_batch_provider *p)
 {
     if (p->version == 0 || p->version > TFX_BATCH_PROVIDER_VERSION)
@@ -35,7 +22,7 @@ int tfx__provider_reset(const char *fn, const tfx_batch_provider *p, int epoch)
 {
     tfx_error_clear();
     int r = p->reset(p->payload, epoch);
-    return r ? provider_failed(fn, "provider reset", r) : TFX_OK;
+    return r ? tfx__callback_failed(fn, "provider reset", r) : TFX_OK;
 }
 
 int tfx__provider_next(const char *fn, const tfx_model *m, const tfx__train *t, const tfx_batch_provider *p, int epoch,
@@ -45,7 +32,7 @@ int tfx__provider_next(const char *fn, const tfx_model *m, const tfx__train *t, 
     tfx_error_clear();
     int r = p->next(p->payload, x, y, max, &n);
     *got = 0;
-    if (r) return provider_failed(fn, "provider next", r);
+    if (r) return tfx__callback_failed(fn, "provider next", r);
     if (n > max)
         return tfx__error(TFX_EINVAL, "%s: provider gave %zu samples for a batch of at most %zu (epoch %d, batch %zu)",
                           fn, n, max, epoch + 1, batch);
@@ -154,7 +141,7 @@ int tfx_model_predict_provider(tfx_model *m, const tfx_batch_provider *data, tfx
         tfx_error_clear();
         int r = sink(m->acts[m->n_layers], total, got, payload);
         if (r) {
-            rc = provider_failed(fn, "the output sink", r);
+            rc = tfx__callback_failed(fn, "the output sink", r);
             break;
         }
         total += got;
