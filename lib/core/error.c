@@ -41,18 +41,25 @@ void tfx_error_clear(void)
     tls_message[0] = '\0';
 }
 
-int tfx__error(int code, const char *fmt, ...)
+/* Format into a local buffer first: an argument may be the current message itself
+ * ("...: %s", tfx_error_last()->message), and vsnprintf's source and destination must not
+ * overlap. fmt NULL: an empty message. */
+static int set_message(int code, const char *fmt, va_list ap)
 {
-    /* Format into a local buffer first: an argument may be the current message itself
-     * ("...: %s", tfx_error_last()->message), and vsnprintf's source and destination must not
-     * overlap. */
     char msg[TFX__MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
+    msg[0] = '\0';
+    if (fmt) vsnprintf(msg, sizeof msg, fmt, ap);
     tls_error.code = code;
     memcpy(tls_message, msg, sizeof msg);
+    return code;
+}
+
+int tfx__error(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set_message(code, fmt, ap);
+    va_end(ap);
     return code;
 }
 
@@ -60,16 +67,10 @@ int tfx_error_set(int code, const char *fmt, ...)
 {
     if (code >= 0)
         return tfx__error(TFX_EINVAL, "tfx_error_set: code %d is not an error code (it must be negative)", code);
-    char msg[TFX__MSG_MAX];
-    msg[0] = '\0';
-    if (fmt) { /* a local buffer first, as in tfx__error: an argument may be the current message */
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof msg, fmt, ap);
-        va_end(ap);
-    }
-    tls_error.code = code;
-    memcpy(tls_message, msg, sizeof msg);
+    va_list ap;
+    va_start(ap, fmt);
+    set_message(code, fmt, ap);
+    va_end(ap);
     return code;
 }
 
