@@ -109,7 +109,8 @@ typedef struct tfx_train_logs {
     size_t batch_size;   /* samples in this batch (batch hooks; the last one may be smaller) */
     size_t steps;        /* batches per epoch */
     size_t samples;      /* training samples per epoch */
-    size_t val_samples;  /* validation samples (0: no validation) */
+    size_t val_samples;  /* validation samples (0: no validation; a validation provider of unknown
+                            length: 1 until its first pass has counted it) */
     double loss;         /* running mean over the epoch so far (on_batch_end, on_epoch_end) */
     double accuracy;     /* same, NaN when the accuracy metric is not compiled */
     double val_loss;     /* on_epoch_end (and on_train_end) with validation, else NaN */

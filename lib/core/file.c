@@ -53,11 +53,10 @@ int tfx__buf_grow(unsigned char **buf, size_t *cap, size_t need, size_t hard)
     return 0;
 }
 
-int tfx__file_read(const char *fn, const char *path, size_t max_bytes, unsigned char **out, size_t *len)
+int tfx__file_open_regular(const char *fn, const char *path, int *out_fd, struct stat *st)
 {
     char eb[128];
-    *out = NULL;
-    *len = 0;
+    *out_fd = -1;
     /* O_NONBLOCK: opening a FIFO without a writer would otherwise wait forever. Only regular
      * files are read (a FIFO, a socket or a device such as /dev/zero never has a size to trust
      * and may never end), so the flag is cleared again before reading. */
@@ -67,21 +66,20 @@ int tfx__file_read(const char *fn, const char *path, size_t max_bytes, unsigned 
         return tfx__error(TFX_EIO, "%s%scannot open '%s': %s", FN(fn), sep(fn), path,
                           tfx__strerror(e, eb, sizeof eb));
     }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
+    if (fstat(fd, st) != 0) {
         int e = errno;
         close(fd);
         return tfx__error(TFX_EIO, "%s%scannot stat '%s': %s", FN(fn), sep(fn), path,
                           tfx__strerror(e, eb, sizeof eb));
     }
-    if (S_ISDIR(st.st_mode)) {
+    if (S_ISDIR(st->st_mode)) {
         close(fd);
         return tfx__error(TFX_EIO, "%s%s'%s' is a directory", FN(fn), sep(fn), path);
     }
-    if (!S_ISREG(st.st_mode)) {
+    if (!S_ISREG(st->st_mode)) {
         close(fd);
         return tfx__error(TFX_EIO, "%s%s'%s' is not a regular file (%s)", FN(fn), sep(fn), path,
-                          tfx__file_kind(st.st_mode));
+                          tfx__file_kind(st->st_mode));
     }
     int fl = fcntl(fd, F_GETFL);
     if (fl == -1 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == -1) {
@@ -90,6 +88,19 @@ int tfx__file_read(const char *fn, const char *path, size_t max_bytes, unsigned 
         return tfx__error(TFX_EIO, "%s%scannot read '%s': %s", FN(fn), sep(fn), path,
                           tfx__strerror(e, eb, sizeof eb));
     }
+    *out_fd = fd;
+    return TFX_OK;
+}
+
+int tfx__file_read(const char *fn, const char *path, size_t max_bytes, unsigned char **out, size_t *len)
+{
+    char eb[128];
+    *out = NULL;
+    *len = 0;
+    int fd;
+    struct stat st;
+    int rc = tfx__file_open_regular(fn, path, &fd, &st);
+    if (rc) return rc;
     if ((unsigned long long)st.st_size > (unsigned long long)max_bytes) {
         close(fd);
         return tfx__error(TFX_EFORMAT, "%s%s'%s' is %lld bytes, above the limit of %zu bytes", FN(fn), sep(fn), path,

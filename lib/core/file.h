@@ -32,6 +32,13 @@ int tfx__file_write_atomic(const char *fn, const char *path, const void *data, s
  * directory is fine; an existing non-directory is TFX_EIO ("Not a directory"). */
 int tfx__file_mkdirs(const char *fn, const char *dir);
 
+/* Open path for reading if it is a regular file (blocking reads), with its stat in *st:
+ * opened with O_NONBLOCK so a FIFO without a writer cannot hang the call, and anything but a
+ * regular file (a directory, a FIFO, /dev/zero) refused with TFX_EIO naming the path. The
+ * readers that need the descriptor itself (the dataset streams) use it; tfx__file_read too. */
+struct stat;
+int tfx__file_open_regular(const char *fn, const char *path, int *fd, struct stat *st);
+
 /* "a FIFO", "a character device", ... for messages about a file of this st_mode. */
 const char *tfx__file_kind(unsigned mode);
 

@@ -47,4 +47,10 @@ int tfx__idx_from_memory(const void *images, size_t images_len, const void *labe
 int tfx__cifar10_from_memory(const void *buf, size_t len, const char *name, const tfx_data_options *opts,
                              tfx_dataset **out);
 
+/* Check the magic of an unsigned-byte IDX file with `ndims` dimensions (1..3) in its first len
+ * bytes and read them into dims (lib/data/idx.c; the in-memory loader and the stream share it).
+ * kind names the file in messages ("images", "labels"). */
+int tfx__idx_header(const unsigned char *d, size_t len, const char *name, int ndims, const char *kind,
+                    uint32_t *dims);
+
 #endif

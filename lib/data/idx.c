@@ -31,8 +31,7 @@ static int idx_bytes(const void *buf, size_t len, const char *name, size_t max_b
     return TFX_OK;
 }
 
-/* Check the magic of an unsigned-byte IDX file with `ndims` dimensions and read them. */
-static int idx_header(const unsigned char *d, size_t len, const char *name, int ndims, const char *kind,
+int tfx__idx_header(const unsigned char *d, size_t len, const char *name, int ndims, const char *kind,
                       uint32_t *dims)
 {
     if (len < 4)
@@ -77,7 +76,7 @@ int tfx__idx_from_memory(const void *images, size_t images_len, const void *labe
     if (rc) goto done;
 
     uint32_t d[3] = {0, 0, 0}, nl = 0;
-    rc = idx_header(img, img_len, images_name, 3, "images", d);
+    rc = tfx__idx_header(img, img_len, images_name, 3, "images", d);
     if (rc) goto done;
     size_t n = d[0], per = 0, bytes = 0;
     if (n == 0 || n > TFX_DATA_MAX_SAMPLES) {
@@ -106,7 +105,7 @@ int tfx__idx_from_memory(const void *images, size_t images_len, const void *labe
         goto done;
     }
 
-    rc = idx_header(lab, lab_len, labels_name, 1, "labels", &nl);
+    rc = tfx__idx_header(lab, lab_len, labels_name, 1, "labels", &nl);
     if (rc) goto done;
     if (lab_len - 8 != (size_t)nl) {
         if (lab_len - 8 < (size_t)nl)

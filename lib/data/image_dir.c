@@ -67,7 +67,11 @@ static int is_image_name(const char *name)
 static int list_dir(const char *dir, int want_dirs, name_list *out)
 {
     DIR *d = opendir(dir);
-    if (!d) return tfx__error(TFX_EIO, "tfx_dataset_load_image_dir: cannot open folder '%s': %s", dir, strerror(errno));
+    if (!d) {
+        char eb[128];
+        return tfx__error(TFX_EIO, "tfx_dataset_load_image_dir: cannot open folder '%s': %s", dir,
+                          tfx__strerror(errno, eb, sizeof eb));
+    }
     struct dirent *e;
     int rc = TFX_OK;
     char path[4096];

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "core/file.h"
 #include "core/options.h"
 #include "data/data_internal.h"
 
@@ -27,6 +28,7 @@ typedef struct stream_file {
     size_t header;       /* bytes before the first sample */
     size_t per;          /* bytes per sample (IDX images: h * w; labels 1; CIFAR-10 records 3073) */
     size_t first, count; /* CIFAR-10: the file's samples in the stream */
+    uint64_t size;       /* the file's size (plain files: checked against the header) */
     char name[256];
 } stream_file;
 
@@ -52,11 +54,6 @@ struct tfx_stream {
     tfx__rng rng;
 };
 
-static uint32_t be32(const unsigned char *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
-}
-
 /* len bytes at offset off (plain) or the next len bytes (gzip); a short read is a truncated file. */
 static int file_read(stream_file *f, void *dst, size_t len, size_t off)
 {
@@ -69,8 +66,9 @@ static int file_read(stream_file *f, void *dst, size_t len, size_t off)
             if (k < 0) {
                 int zerr;
                 const char *msg = gzerror(f->gz, &zerr);
+                char eb[128];
                 return tfx__error(zerr == Z_ERRNO ? TFX_EIO : TFX_EFORMAT, "'%s': gzip read failed: %s", f->name,
-                                  zerr == Z_ERRNO ? strerror(errno) : msg);
+                                  zerr == Z_ERRNO ? tfx__strerror(errno, eb, sizeof eb) : msg);
             }
             if (k == 0) break;
             done += (size_t)k;
@@ -78,7 +76,9 @@ static int file_read(stream_file *f, void *dst, size_t len, size_t off)
             ssize_t k = pread(f->fd, d + done, want, (off_t)(off + done));
             if (k < 0) {
                 if (errno == EINTR) continue;
-                return tfx__error(TFX_EIO, "'%s': read failed at byte %zu: %s", f->name, off + done, strerror(errno));
+                char eb[128];
+                return tfx__error(TFX_EIO, "'%s': read failed at byte %zu: %s", f->name, off + done,
+                                  tfx__strerror(errno, eb, sizeof eb));
             }
             if (k == 0) break;
             done += (size_t)k;
@@ -93,11 +93,10 @@ static int file_read(stream_file *f, void *dst, size_t len, size_t off)
 static int file_open(const char *fn, stream_file *f, const char *path, int gzip_ok)
 {
     snprintf(f->name, sizeof f->name, "%s", path);
-    f->fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (f->fd < 0) return tfx__error(TFX_EIO, "%s: cannot open '%s': %s", fn, path, strerror(errno));
-    struct stat st;
-    if (fstat(f->fd, &st) != 0 || S_ISDIR(st.st_mode))
-        return tfx__error(TFX_EIO, "%s: '%s' is a directory, not a data file", fn, path);
+    struct stat st; /* regular files only: a FIFO must not hang the open, /dev/zero not be read */
+    int rc = tfx__file_open_regular(fn, path, &f->fd, &st);
+    if (rc) return rc;
+    f->size = (uint64_t)st.st_size;
     unsigned char m[2];
     ssize_t k = pread(f->fd, m, 2, 0);
     if (k == 2 && tfx__data_is_gzip(m, 2)) {
@@ -128,10 +127,8 @@ static int file_header(stream_file *f, int ndims, uint32_t *dims)
     if (f->gz && gzrewind(f->gz) != 0) return tfx__error(TFX_EIO, "'%s': cannot rewind the gzip stream", f->name);
     int rc = file_read(f, h, len, 0);
     if (rc) return rc;
-    if (h[0] != 0 || h[1] != 0 || h[2] != 0x08 || h[3] != ndims)
-        return tfx__error(TFX_EFORMAT, "'%s': magic 0x%08x is not an unsigned-byte IDX file of %d dimensions (0x%08x)",
-                          f->name, (unsigned)be32(h), ndims, 0x0800u + (unsigned)ndims);
-    for (int i = 0; i < ndims; i++) dims[i] = be32(h + 4 + 4 * i);
+    rc = tfx__idx_header(h, len, f->name, ndims, ndims == 3 ? "images" : "labels", dims);
+    if (rc) return rc;
     f->header = len;
     return TFX_OK;
 }
@@ -139,12 +136,10 @@ static int file_header(stream_file *f, int ndims, uint32_t *dims)
 static int check_plain_size(const stream_file *f, size_t n)
 {
     if (f->gz) return TFX_OK; /* checked as it is read */
-    struct stat st;
-    if (fstat(f->fd, &st) != 0) return tfx__error(TFX_EIO, "'%s': fstat failed: %s", f->name, strerror(errno));
     size_t want = f->header + n * f->per;
-    if ((uint64_t)st.st_size != (uint64_t)want)
-        return tfx__error(TFX_EFORMAT, "'%s': %lld bytes; its header announces %zu", f->name, (long long)st.st_size,
-                          want);
+    if (f->size != (uint64_t)want)
+        return tfx__error(TFX_EFORMAT, "'%s': %llu bytes; its header announces %zu", f->name,
+                          (unsigned long long)f->size, want);
     return TFX_OK;
 }
 
@@ -266,12 +261,7 @@ int tfx_stream_open_cifar10(tfx_stream **out, const char *const *paths, size_t n
         stream_file *f = &s->files[i];
         rc = file_open(fn, f, paths[i], 0);
         if (rc) break;
-        struct stat st;
-        if (fstat(f->fd, &st) != 0) {
-            rc = tfx__error(TFX_EIO, "%s: '%s': fstat failed: %s", fn, paths[i], strerror(errno));
-            break;
-        }
-        size_t len = (size_t)st.st_size;
+        size_t len = (size_t)f->size;
         if (len == 0 || len % CIFAR_RECORD) {
             rc = tfx__error(TFX_EFORMAT,
                             "%s: '%s': %zu bytes is not a non-zero whole number of %d-byte CIFAR-10 "

@@ -32,11 +32,9 @@ static int pass(const char *fn, tfx_model *m, const tfx_batch_provider *data, tf
         if (got > SIZE_MAX - total || (data->length && total + got > data->length))
             return tfx__error(TFX_EINVAL, "%s: the provider gave more than its length %zu images (batch %zu)", fn,
                               data->length, b);
-        int rc = tfx__check_finite(fn, "x", x, got * in_sz, in_sz);
-        if (rc) return tfx__error_prefix("%s: batch %zu (first image %zu)", fn, b, total);
         if (classes) opt->class_indices = classes + total; /* the entries of this batch's images */
-        tfx_attribution *a = NULL;
-        rc = tfx__explain_run(m, x, got, opt, &hooks, &a);
+        tfx_attribution *a = NULL; /* tfx__explain_run scans x for NaN/Inf, as tfx_explain does */
+        int rc = tfx__explain_run(m, x, got, opt, &hooks, &a);
         if (rc) return tfx__error_prefix("%s: batch %zu (first image %zu)", fn, b, total);
         tfx_error_clear();
         r = sink(a, total, payload);
@@ -64,14 +62,8 @@ int tfx_explain_provider(tfx_model *m, const tfx_batch_provider *data, const tfx
     TFX__CHECK_ARG(opt.batch_size <= TFX__MAX_BATCH, "%s: batch_size %zu is larger than %zu", fn, opt.batch_size,
                    TFX__MAX_BATCH);
     if (m->n_layers == 0) return tfx__error(TFX_ESTATE, "%s: the model has no layers", fn);
-    if (data->version == 0 || data->version > TFX_BATCH_PROVIDER_VERSION)
-        return tfx__error(TFX_EVERSION, "%s: the provider has version %u (this library knows up to %u)", fn,
-                          data->version, (unsigned)TFX_BATCH_PROVIDER_VERSION);
-    if (!data->next || !data->reset)
-        return tfx__error(TFX_EINVAL, "%s: the provider has no next or reset function", fn);
-    if (data->height != m->input.h || data->width != m->input.w || data->channels != m->input.c)
-        return tfx__error(TFX_ESHAPE, "%s: the provider gives %dx%dx%d samples; the model takes %dx%dx%d", fn,
-                          data->height, data->width, data->channels, (int)m->input.h, (int)m->input.w, (int)m->input.c);
+    rc = tfx__provider_check(fn, "the", m, data);
+    if (rc) return rc;
     if (opt.class_indices && data->length == 0)
         return tfx__error(TFX_EINVAL, "%s: class_indices needs a provider with a known length (length is 0)", fn);
     const size_t bs = opt.batch_size ? opt.batch_size : m->batch_size ? m->batch_size : 1;

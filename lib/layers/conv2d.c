@@ -445,7 +445,7 @@ void tfx__conv2d_box_scratch(const tfx_layer *l, size_t rows, int bh, int bw, si
 
 double tfx__conv2d_box_cost(const tfx_layer *l)
 {
-    return (double)l->cfg.kernel_h * l->cfg.kernel_w * l->in.c * l->cfg.filters;
+    return (double)kdim(l) * l->cfg.filters; /* kdim: the taps of one group (depthwise: kh * kw) */
 }
 
 const tfx__layer_ops tfx__conv2d_ops = {

@@ -139,4 +139,8 @@ void tfx__model_get_head(const tfx_model *m, tfx__model_head *h);
 /* Make sure forward buffers hold n samples. */
 int tfx__model_reserve(tfx_model *m, size_t n);
 
+/* A batch provider's version, functions and sample shape against the model's input (fit,
+ * evaluate, predict and explain over providers); what names it ("training", "validation"). */
+int tfx__provider_check(const char *fn, const char *what, const tfx_model *m, const tfx_batch_provider *p);
+
 #endif

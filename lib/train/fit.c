@@ -484,9 +484,13 @@ int tfx_model_fit_provider(tfx_model *m, const tfx_batch_provider *train, const 
     r.n_train = train->length;
     r.val_n = validation ? 1 : 0; /* the real count is known after the first validation pass */
     r.steps = train->length ? (train->length + opt.batch_size - 1) / opt.batch_size : 0;
-    rc = fit_setup_common(&r, train->length && train->length < opt.batch_size ? train->length : opt.batch_size);
+    /* Whole batches: the providers are asked for up to batch_size samples (the validation one
+     * too, whatever the training provider's length), so the buffers must hold that many. */
+    rc = fit_setup_common(&r, opt.batch_size);
     if (rc) return rc;
-    r.logs.val_samples = validation ? validation->length : 0;
+    /* Unknown validation length: 1 until the first validation pass has counted it (0 would tell
+     * the callbacks there is no validation data). */
+    r.logs.val_samples = validation ? (validation->length ? validation->length : 1) : 0;
     return fit_train(&r);
 }
 

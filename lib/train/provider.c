@@ -6,18 +6,6 @@
 
 #include "train/train_internal.h"
 
-int tfx__provider_check(const char *fn, const char *what, const tfx_model *m, const tfx_batch_provider *p)
-{
-    if (p->version == 0 || p->version > TFX_BATCH_PROVIDER_VERSION)
-        return tfx__error(TFX_EVERSION, "%s: %s provider has version %u (this library knows up to %u)", fn, what,
-                          p->version, (unsigned)TFX_BATCH_PROVIDER_VERSION);
-    if (!p->next || !p->reset) return tfx__error(TFX_EINVAL, "%s: %s provider has no next or reset function", fn, what);
-    if (p->height != m->input.h || p->width != m->input.w || p->channels != m->input.c)
-        return tfx__error(TFX_ESHAPE, "%s: %s provider gives %dx%dx%d samples; the model takes %dx%dx%d", fn, what,
-                          p->height, p->width, p->channels, (int)m->input.h, (int)m->input.w, (int)m->input.c);
-    return TFX_OK;
-}
-
 int tfx__provider_reset(const char *fn, const tfx_batch_provider *p, int epoch)
 {
     tfx_error_clear();

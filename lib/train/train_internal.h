@@ -92,7 +92,6 @@ void tfx__history_append(tfx_history *h, int epoch, double loss, double acc, dou
 
 /* Batch providers (provider.c). fn names the public call in messages. */
 /* Version, callbacks and sample shape against the model's input. */
-int tfx__provider_check(const char *fn, const char *what, const tfx_model *m, const tfx_batch_provider *p);
 /* p->reset(epoch), its failure turned into fn's error. */
 int tfx__provider_reset(const char *fn, const tfx_batch_provider *p, int epoch);
 /* p->next into x (and y unless NULL): *got samples (0: end of the pass), at most max, checked like

@@ -71,6 +71,16 @@ static void each_reader(const char *path, const char *kind)
     ds = (tfx_dataset *)1;
     expect_refused(tfx_dataset_load_cifar10(&ds, paths + 1, 1, NULL), path, kind);
     assert_null(ds);
+    /* the streaming readers open the files themselves (issue 20) */
+    tfx_stream *st = (tfx_stream *)1;
+    expect_refused(tfx_stream_open_idx(&st, path, regular, NULL), path, kind);
+    assert_null(st);
+    st = (tfx_stream *)1;
+    expect_refused(tfx_stream_open_idx(&st, regular, path, NULL), path, kind);
+    assert_null(st);
+    st = (tfx_stream *)1;
+    expect_refused(tfx_stream_open_cifar10(&st, paths + 1, 1, NULL), path, kind);
+    assert_null(st);
 }
 
 static void test_fifo(void **state)

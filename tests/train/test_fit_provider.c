@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "testing.h"
+#include "tfx/callbacks.h"
 #include "train/train_internal.h"
 
 enum { N = 45, VN = 13, PX = 36 };
@@ -187,6 +188,41 @@ static void test_unknown_length(void **state)
 {
     (void)state;
     same_as_in_memory(0);
+}
+
+/* A training provider shorter than one batch with a longer validation provider: both are asked
+ * for batch_size samples, so the batch buffers must hold batch_size (they held only the
+ * training length: the validation pass wrote past them, an ASan heap overflow). Validation of
+ * unknown length: val_loss is available to a callback from train begin (it was refused as
+ * "this fit has no validation data"). */
+static void test_short_training_long_validation(void **state)
+{
+    (void)state;
+    make_data(N, 1, xs, ys);
+    make_data(VN, 2, vx, vy);
+    tfx_fit_options f = TFX_FIT_OPTIONS_INIT;
+    f.batch_size = 32;
+    f.epochs = 2;
+    f.verbose = 0;
+    tfx_early_stopping_options eo = TFX_EARLY_STOPPING_OPTIONS_INIT; /* monitors val_loss */
+    eo.patience = 5;
+    tfx_early_stopping_callback *es;
+    assert_int_equal(tfx_early_stopping_callback_new(&es, &eo), 0);
+    const tfx_callback *cbs[1] = {tfx_early_stopping_callback_hooks(es)};
+    f.callbacks = cbs;
+    f.n_callbacks = 1;
+    tfx_model *m = make_model();
+    arr ta, va;
+    tfx_batch_provider tp = provider(&ta, xs, ys, 4, 4), vp = provider(&va, vx, vy, VN, 0);
+    int rc = tfx_model_fit_provider(m, &tp, &vp, &f, NULL);
+    if (rc) fail_msg("fit_provider: %d %s", rc, tfx_error_last()->message);
+    assert_int_equal(va.resets, 2);
+    double l1, a1, l2, a2;
+    assert_int_equal(tfx_model_evaluate(m, vx, vy, VN, &l1, &a1), 0);
+    assert_int_equal(tfx_model_evaluate_provider(m, &vp, &l2, &a2), 0);
+    assert_true(l1 == l2 && a1 == a2);
+    tfx_early_stopping_callback_free(es);
+    tfx_model_free(m);
 }
 
 typedef struct sink_state {
@@ -383,6 +419,7 @@ int main(void)
         cmocka_unit_test(test_progress_unknown),
         cmocka_unit_test(test_fit_guard),
         cmocka_unit_test(test_bad_providers),
+        cmocka_unit_test(test_short_training_long_validation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
