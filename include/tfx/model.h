@@ -1,4 +1,5 @@
-/* Sequential models and their layers (NHWC float32, Keras weight layouts). */
+/* Models (Sequential chains and functional graphs) and their layers (NHWC float32, Keras weight
+ * layouts). */
 #ifndef TFX_MODEL_H
 #define TFX_MODEL_H
 
@@ -45,7 +46,10 @@ typedef enum tfx_layer_kind {
     TFX_LAYER_GLOBAL_MAX_POOLING2D = 10,
     TFX_LAYER_ZERO_PADDING2D = 11,
     TFX_LAYER_DEPTHWISE_CONV2D = 12,
-    TFX_LAYER_RESHAPE = 13
+    TFX_LAYER_RESHAPE = 13,
+    TFX_LAYER_ADD = 14,         /* element-wise sum of its inputs (ResNet's shortcut) */
+    TFX_LAYER_CONCATENATE = 15, /* its inputs side by side along the channel axis (DenseNet, Inception) */
+    TFX_LAYER_MULTIPLY = 16     /* element-wise product; a 1x1xC input is broadcast (squeeze-and-excitation) */
 } tfx_layer_kind;
 
 #define TFX_CONV2D_OPTIONS_VERSION 2
@@ -177,6 +181,47 @@ TFX_API int tfx_model_add_activation(tfx_model *m, int activation, float alpha, 
 TFX_API int tfx_model_add_clip(tfx_model *m, float min, float max, const char *name, tfx_layer **out);
 TFX_API int tfx_model_add_batch_normalization(tfx_model *m, const tfx_batch_norm_options *o,
                                               tfx_layer **out);
+
+/* ---- Graph models (Keras's functional API) ----
+ * A model is a directed acyclic graph of layers. By default each added layer reads the output of
+ * the layer added before it (the model input for the first), so a Sequential program needs no
+ * extra call. tfx_model_set_next_input makes the next single-input layer read another earlier
+ * layer's output instead (NULL: the model input); the one after it chains again. The multi-input
+ * layers take their inputs explicitly (NULL entries: the model input). The model's output is the
+ * last layer added; every other layer must lead to it (else forward, compile and save refuse
+ * the model with TFX_ESTATE naming the layer). Keras's
+ *
+ *     x = Conv2D(16, 3, padding="same", activation="relu")(inputs)
+ *     y = Conv2D(16, 3, padding="same")(x)
+ *     s = Conv2D(16, 1)(x)
+ *     z = Add()([y, s])
+ *
+ * is, with x, y, s, z of type tfx_layer *:
+ *
+ *     tfx_model_add_conv2d(m, &c3_relu, &x);   // reads the model input
+ *     tfx_model_add_conv2d(m, &c3, &y);        // reads x (chaining)
+ *     tfx_model_set_next_input(m, x);
+ *     tfx_model_add_conv2d(m, &c1, &s);        // reads x
+ *     tfx_layer *yz[2] = {y, s};
+ *     tfx_model_add_add(m, yz, 2, NULL, &z);
+ *
+ * from must be a layer of this model (TFX_EINVAL otherwise). */
+TFX_API int tfx_model_set_next_input(tfx_model *m, const tfx_layer *from);
+/* Add: the element-wise sum of n >= 2 inputs of one shape (TFX_ESHAPE naming both layers and
+ * shapes otherwise). An input may appear twice (x + x). */
+TFX_API int tfx_model_add_add(tfx_model *m, tfx_layer *const *inputs, size_t n, const char *name, tfx_layer **out);
+/* Concatenate (axis -1): n >= 2 feature maps of one height and width, channels side by side in
+ * input order; flat inputs concatenate their units. */
+TFX_API int tfx_model_add_concatenate(tfx_model *m, tfx_layer *const *inputs, size_t n, const char *name,
+                                      tfx_layer **out);
+/* Multiply: the element-wise product of n >= 2 inputs of one shape, where an input of shape
+ * 1x1xC (or flat C) is broadcast over the height and width of the others (a squeeze-and-excitation
+ * gate). */
+TFX_API int tfx_model_add_multiply(tfx_model *m, tfx_layer *const *inputs, size_t n, const char *name,
+                                   tfx_layer **out);
+/* The layers a layer reads, in order: up to cap pointers into inputs (NULL entries: the model
+ * input); *count receives the number of inputs. */
+TFX_API int tfx_layer_inputs(const tfx_layer *l, const tfx_layer **inputs, size_t cap, size_t *count);
 
 /* Layer lookup (borrowed pointers; NULL and an error message when absent). */
 TFX_API size_t tfx_model_layer_count(const tfx_model *m);

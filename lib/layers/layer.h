@@ -58,7 +58,10 @@ enum {
     /* y = act(x W + b) on a flat input, W stored unit-major [units][inputs] at the start of the
      * trainable weights, then the bias (Dense): occlusion adds a box's change to the clean
      * pre-activation through the kernel columns of the box. */
-    TFX__TRAIT_FULLY_CONNECTED = 128
+    TFX__TRAIT_FULLY_CONNECTED = 128,
+    /* Reads two or more tensors (Add, Concatenate, Multiply): infer_n, forward_n, backward_n
+     * replace infer, forward, backward. */
+    TFX__TRAIT_MULTI_INPUT = 256
 };
 
 /* Per-kind configuration, all kinds in one plain struct (small, and save/load reads it). */
@@ -144,6 +147,18 @@ typedef struct tfx__layer_ops {
     int (*backward)(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y, float *dy, float *dx,
                     size_t n, int flags, const tfx__rule *rule);
 
+    /* ---- multi-input kinds (TFX__TRAIT_MULTI_INPUT) ----
+     * k >= 2 inputs (l->n_inputs; their shapes l->in_shapes, l->in is the first). infer_n sets
+     * a message naming the inputs by index (the model adds the layer names). backward_n writes
+     * the gradient of input j into dxs[j] (a separate buffer per input, never aliasing another
+     * or dy; NULL: not needed); under an LRP rule, the relevance (docs/internals.md: Add splits
+     * it in proportion to each input's contribution, epsilon-stabilised; Concatenate splits it
+     * by channels; Multiply gives it all to the non-broadcast input, none to the gate). */
+    int (*infer_n)(tfx_layer *l, const tfx__shape *ins, size_t k, tfx__shape *out);
+    int (*forward_n)(tfx_layer *l, const tfx__layer_run *run, const float *const *xs, float *y, size_t n);
+    int (*backward_n)(tfx_layer *l, const tfx__layer_run *run, const float *const *xs, const float *y, float *dy,
+                      float *const *dxs, size_t n, int flags, const tfx__rule *rule);
+
     /* ---- weights in Keras layout (tfx_layer_get/set_weights) ---- */
     void (*weight_sizes)(const tfx_layer *l, size_t *kernel, size_t *bias);
     void (*set_weights)(tfx_layer *l, const float *kernel, const float *bias);
@@ -193,7 +208,13 @@ struct tfx_layer {
     tfx_model *model; /* the owner (opaque here: layers never look inside it) */
     int index;
     char name[TFX__NAME_MAX];
-    tfx__shape in, out;
+    tfx__shape in, out; /* in: the shape of the first input */
+    /* What the layer reads, in order: tensor numbers (0: the model input, k + 1: layer k's
+     * output), each below index + 1 (the layer list is a topological order), and their shapes.
+     * Owned; n_inputs >= 1. */
+    size_t n_inputs;
+    int *inputs;
+    tfx__shape *in_shapes;
     tfx__layer_config cfg;
     /* Trainable weights and their gradients: n_params floats each inside the model's flat
      * arrays (offset param_offset); the model updates the pointers when the arrays move.
@@ -229,6 +250,9 @@ extern const tfx__layer_ops tfx__global_max_pooling2d_ops;
 extern const tfx__layer_ops tfx__zero_padding2d_ops;
 extern const tfx__layer_ops tfx__depthwise_conv2d_ops;
 extern const tfx__layer_ops tfx__reshape_ops;
+extern const tfx__layer_ops tfx__add_ops;
+extern const tfx__layer_ops tfx__concatenate_ops;
+extern const tfx__layer_ops tfx__multiply_ops;
 
 /* Output size of a window layer (Conv2D, pooling) from cfg's kernel, strides and padding; sets
  * cfg.pad_* for VALID and SAME. TFX_ESHAPE (message naming the kernel) when the window does

@@ -30,7 +30,17 @@ struct tfx_model {
     float **owned_acts; /* what to free (NULL for aliases) */
     float **preacts;
     float **caches;
-    float *grad_a, *grad_b; /* backward ping-pong, buf_n * max layer size (first backward) */
+    /* Backward: gradient buffers of buf_n * the largest tensor, taken and given back as tensors'
+     * gradients come alive and die (a chain uses two). grads_of[t]: tensor t's gradient during
+     * a backward (L + 1 entries). */
+    float **grad_slots;
+    size_t n_grad_slots, free_grad_slots; /* the free ones are grad_slots[0 .. free_grad_slots) */
+    float **grads_of;
+    /* Inference forwards (TFX__FW_RELEASE): tensors share buffers once their last reader ran.
+     * rel_acts[t]: tensor t's buffer in that plan (NULL: not built yet). */
+    float **rel_acts;
+    float **rel_bufs;
+    size_t n_rel_bufs;
     tfx__workspace ws;      /* the layers' scratch */
     size_t cur_n;           /* samples in the current forward (0: none) */
     int cur_training;
@@ -46,6 +56,11 @@ struct tfx_model {
     struct tfx__train_snapshot *resume;
     /* Set by the loader: adding a layer skips the random initialisation the file overwrites. */
     int skip_init;
+    /* The tensor the next single-input layer reads (tfx_model_set_next_input), -1: the last
+     * layer's output (chaining). */
+    int next_input;
+    /* tfx__model_check_graph's verdict is cached until a layer is added: 0 unknown, 1 valid. */
+    int graph_checked;
     /* Non-zero while tfx_model_fit runs (its hooks and progress sink may call back in): calls
      * that change layers, optimizer or weights check it through tfx__model_check_unlocked. */
     int fitting;
@@ -79,6 +94,24 @@ int tfx__model_check_unlocked(const tfx_model *m, const char *fn);
 int tfx__model_add_layer(tfx_model *m, const tfx__layer_ops *ops, const tfx__layer_config *cfg, const char *name,
                          tfx_layer **out);
 
+/* The same with explicit inputs: k tensor numbers (0: model input, j + 1: layer j's output),
+ * each naming an existing tensor. Single-input kinds take k = 1, multi-input kinds k >= 2. */
+int tfx__model_add_layer_from(tfx_model *m, const tfx__layer_ops *ops, const tfx__layer_config *cfg, const char *name,
+                              const int *inputs, size_t k, tfx_layer **out);
+
+/* ---- the graph (graph.c) ---- */
+/* Non-zero when every layer reads exactly the previous one (layer 0: the model input). */
+int tfx__model_is_chain(const tfx_model *m);
+/* TFX_OK, or TFX_ESTATE naming the first layer that does not lead to the output (the last
+ * layer). Cached until a layer is added. */
+int tfx__model_check_graph(tfx_model *m);
+/* Non-zero when no layer at index >= t reads a tensor below t: tensor t (the input of the
+ * layers from t on in a chain) holds all the layers above need (a forward may start there). */
+int tfx__model_is_cut(const tfx_model *m, size_t t);
+/* The layer producing tensor t's values through aliasing layers (Flatten, Reshape): the tensor
+ * number whose buffer tensor t shares. */
+size_t tfx__model_tensor_root(const tfx_model *m, size_t t);
+
 /* Drop the forward buffers (laid out per layer; rebuilt on demand by tfx__model_reserve). */
 void tfx__model_free_buffers(tfx_model *m);
 
@@ -100,6 +133,10 @@ int tfx__model_forward(tfx_model *m, const float *x, size_t n, int mode);
  * suffices), saving a buffer and a pass. For fit and predict, whose callers never read those
  * pre-activations; explainers (LRP reads z) run without it. */
 #define TFX__FW_LEAN 2
+/* Inference only and nothing but the model's output (and the last layer's pre-activation) is
+ * read afterwards: tensors share buffers once their last reader ran (peak memory follows the
+ * graph's width, not its depth). No backward may follow. */
+#define TFX__FW_RELEASE 4
 
 /* Forward layers first..end over n samples whose input of layer `first` the caller wrote into
  * tfx__model_output_buffer(m, first - 1) (after tfx__model_reserve). No backward may follow
@@ -113,15 +150,25 @@ float *tfx__model_output_buffer(tfx_model *m, size_t i);
 /* Backward after a forward over the same n samples.
  * top:   index of the layer whose output gradient `seed` is (n * out size floats; with
  *        TFX__BW_SKIP_ACTIVATION, the gradient of its pre-activation).
- * stop:  lowest layer to go through; the result is the gradient w.r.t. that layer's input
- *        (stop = 0: the model input), returned in *out_grad (model-owned, valid until the
- *        next forward/backward) unless want_input_grad is 0.
+ * stop:  the tensor whose gradient is wanted: 0 the model input, k + 1 layer k's output (in a
+ *        chain, the input of layer stop). Layers top down to stop run, in reverse order; a
+ *        tensor read by several layers gets the sum of their gradients. The result is returned
+ *        in *out_grad (model-owned, valid until the next forward/backward; zeros when tensor stop
+ *        does not lead to layer top) unless want_input_grad is 0.
  * flags: TFX__BW_* ; rule: NULL for the plain gradient. */
 int tfx__model_backward(tfx_model *m, size_t n, size_t top, const float *seed, size_t stop,
                         int want_input_grad, int flags, const tfx__rule *rule, float **out_grad);
+/* The same with a rule per layer (rules[i] for layer i; LRP's composites) and, when sums is not
+ * NULL, the relevance total of each sample at each point of the walk: sums[s * (L + 1) + i] is
+ * the total over the gradients alive once layer i ran (in a chain, the total at layer i's
+ * input), for i from top down to stop. */
+int tfx__model_backward_rules(tfx_model *m, size_t n, size_t top, const float *seed, size_t stop, int want_input_grad,
+                              int flags, const tfx__rule *rules, double *sums, float **out_grad);
 
 /* Output of layer i from the last forward (n * out size), and its pre-activation (the
- * output itself when the layer has no fused activation). */
+ * output itself when the layer has no fused activation; an Activation layer's input). Tensor
+ * t's values (0: the model input). */
+const float *tfx__model_tensor(tfx_model *m, size_t t);
 float *tfx__model_layer_output(tfx_model *m, size_t i);
 float *tfx__model_layer_preactivation(tfx_model *m, size_t i);
 
