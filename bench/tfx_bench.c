@@ -23,6 +23,7 @@
  * --threads N: tfx_model_set_threads(N) on the model (libtfx's own threads; run with
  *          OPENBLAS_NUM_THREADS=1); default 0, the BLAS's threads.
  * Output: one "name value unit" line per measurement, medians over --reps runs. */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -383,6 +384,300 @@ static void bench_floor(int reps)
     tfx_model_free(m);
 }
 
+/* ---- graph networks (issue 17): torchvision 0.14's resnet18() and mobilenet_v2() at
+ * 224x224x3, built with the public graph API, layer by layer as torchvision's modules (names
+ * are the module paths; bench/torch_graph_reference.py writes weights in this order). ---- */
+enum { GH = 224, GW = 224, GC = 3, GIN = GH * GW * GC, GCLASSES = 1000 };
+
+static const char *g_net = "resnet18"; /* --net */
+static const char *g_weights;          /* --weights (graph-check) */
+
+static tfx_layer *g_conv(tfx_model *m, const char *name, int filters, int k, int stride, int pad)
+{
+    tfx_conv2d_options o = TFX_CONV2D_OPTIONS_INIT;
+    o.filters = filters;
+    o.kernel_h = o.kernel_w = k;
+    o.stride_h = o.stride_w = stride;
+    o.padding = TFX_PADDING_EXPLICIT;
+    o.pad_top = o.pad_bottom = o.pad_left = o.pad_right = pad;
+    o.use_bias = 0; /* torchvision: convolutions before a BatchNorm have no bias */
+    o.name = name;
+    tfx_layer *l;
+    CHECK(tfx_model_add_conv2d(m, &o, &l));
+    return l;
+}
+
+static tfx_layer *g_depthwise(tfx_model *m, const char *name, int stride)
+{
+    tfx_depthwise_conv2d_options o = TFX_DEPTHWISE_CONV2D_OPTIONS_INIT;
+    o.stride_h = o.stride_w = stride;
+    o.padding = TFX_PADDING_EXPLICIT;
+    o.pad_top = o.pad_bottom = o.pad_left = o.pad_right = 1;
+    o.use_bias = 0;
+    o.name = name;
+    tfx_layer *l;
+    CHECK(tfx_model_add_depthwise_conv2d(m, &o, &l));
+    return l;
+}
+
+static tfx_layer *g_bn(tfx_model *m, const char *name)
+{
+    tfx_batch_norm_options o = TFX_BATCH_NORM_OPTIONS_INIT;
+    o.momentum = 0.9f;   /* PyTorch's momentum 0.1 */
+    o.epsilon = 1e-5f;   /* PyTorch's eps */
+    o.name = name;
+    tfx_layer *l;
+    CHECK(tfx_model_add_batch_normalization(m, &o, &l));
+    return l;
+}
+
+static tfx_layer *g_act(tfx_model *m, int act, const char *name)
+{
+    tfx_layer *l;
+    CHECK(tfx_model_add_activation(m, act, 0.0f, name, &l));
+    return l;
+}
+
+static tfx_layer *g_add(tfx_model *m, tfx_layer *a, tfx_layer *b, const char *name)
+{
+    tfx_layer *in[2] = {a, b}, *l;
+    CHECK(tfx_model_add_add(m, in, 2, name, &l));
+    return l;
+}
+
+static void g_head(tfx_model *m, const char *pool, const char *fc)
+{
+    CHECK(tfx_model_add_global_average_pooling2d(m, pool, NULL));
+    tfx_dense_options d = TFX_DENSE_OPTIONS_INIT;
+    d.units = GCLASSES;
+    d.name = fc;
+    CHECK(tfx_model_add_dense(m, &d, NULL));
+}
+
+/* resnet18(): 7x7/2 stem (pads 3), BN, ReLU, 3x3/2 max pool (pads 1), four stages of two
+ * basic blocks (64, 128, 256, 512; the first block of stages 2-4 strides 2 with a 1x1/2
+ * projection + BN on the shortcut), global average pooling, fc 1000. Grad-CAM: "layer4". */
+static tfx_model *resnet18(void)
+{
+    tfx_model *m;
+    char n[64];
+    CHECK(tfx_model_new(&m, GH, GW, GC));
+    CHECK(tfx_model_set_threads(m, g_threads));
+    g_conv(m, "conv1", 64, 7, 2, 3);
+    g_bn(m, "bn1");
+    g_act(m, TFX_ACTIVATION_RELU, "relu");
+    tfx_pool2d_options p = TFX_POOL2D_OPTIONS_INIT;
+    p.pool_h = p.pool_w = 3;
+    p.stride_h = p.stride_w = 2;
+    p.padding = TFX_PADDING_EXPLICIT;
+    p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = 1;
+    p.name = "maxpool";
+    tfx_layer *in;
+    CHECK(tfx_model_add_max_pooling2d(m, &p, &in));
+    int in_c = 64;
+    for (int s = 1; s <= 4; s++) {
+        const int f = 64 << (s - 1);
+        for (int b = 0; b < 2; b++) {
+            const int stride = s > 1 && b == 0 ? 2 : 1;
+#define NAME(suffix) (snprintf(n, sizeof n, "layer%d.%d.%s", s, b, suffix), n)
+            CHECK(tfx_model_set_next_input(m, in));
+            g_conv(m, NAME("conv1"), f, 3, stride, 1);
+            g_bn(m, NAME("bn1"));
+            g_act(m, TFX_ACTIVATION_RELU, NAME("relu1"));
+            g_conv(m, NAME("conv2"), f, 3, 1, 1);
+            tfx_layer *y = g_bn(m, NAME("bn2")), *shortcut = in;
+            if (stride != 1 || in_c != f) {
+                CHECK(tfx_model_set_next_input(m, in));
+                g_conv(m, NAME("downsample.0"), f, 1, stride, 0);
+                shortcut = g_bn(m, NAME("downsample.1"));
+            }
+            g_add(m, y, shortcut, NAME("add"));
+            in = g_act(m, TFX_ACTIVATION_RELU, s == 4 && b == 1 ? "layer4" : NAME("relu2"));
+#undef NAME
+            in_c = f;
+        }
+    }
+    g_head(m, "avgpool", "fc");
+    return m;
+}
+
+/* mobilenet_v2() (width 1.0): 3x3/2 stem 32 + BN + ReLU6; 17 inverted residual blocks
+ * (expansion t: 1x1 conv + BN + ReLU6 when t > 1, 3x3 depthwise + BN + ReLU6, linear 1x1
+ * projection + BN, Add when the stride is 1 and the channels stay); 1x1 conv 1280 + BN + ReLU6
+ * ("features.18", Grad-CAM's layer); global average pooling, Dropout 0.2, Linear 1000. */
+static tfx_model *mobilenetv2(void)
+{
+    static const int setting[7][4] = {{1, 16, 1, 1},  {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
+                                      {6, 96, 3, 1},  {6, 160, 3, 2}, {6, 320, 1, 1}};
+    tfx_model *m;
+    char n[64];
+    CHECK(tfx_model_new(&m, GH, GW, GC));
+    CHECK(tfx_model_set_threads(m, g_threads));
+    g_conv(m, "features.0.0", 32, 3, 2, 1);
+    g_bn(m, "features.0.1");
+    tfx_layer *in = g_act(m, TFX_ACTIVATION_RELU6, "features.0.2");
+    int in_c = 32, idx = 1;
+    for (int k = 0; k < 7; k++) {
+        for (int i = 0; i < setting[k][2]; i++, idx++) {
+            const int t = setting[k][0], c = setting[k][1], stride = i == 0 ? setting[k][3] : 1;
+            int j = 0;
+#define NAME(a, b) (b >= 0 ? snprintf(n, sizeof n, "features.%d.conv.%d.%d", idx, a, b) \
+                           : snprintf(n, sizeof n, "features.%d.conv.%d", idx, a), n)
+            if (t != 1) {
+                g_conv(m, NAME(0, 0), in_c * t, 1, 1, 0);
+                g_bn(m, NAME(0, 1));
+                g_act(m, TFX_ACTIVATION_RELU6, NAME(0, 2));
+                j = 1;
+            }
+            g_depthwise(m, NAME(j, 0), stride);
+            g_bn(m, NAME(j, 1));
+            g_act(m, TFX_ACTIVATION_RELU6, NAME(j, 2));
+            g_conv(m, NAME(j + 1, -1), c, 1, 1, 0);
+            tfx_layer *y = g_bn(m, NAME(j + 2, -1));
+#undef NAME
+            if (stride == 1 && in_c == c) {
+                snprintf(n, sizeof n, "features.%d.add", idx);
+                y = g_add(m, y, in, n);
+            }
+            in = y;
+            in_c = c;
+        }
+    }
+    g_conv(m, "features.18.0", 1280, 1, 1, 0);
+    g_bn(m, "features.18.1");
+    g_act(m, TFX_ACTIVATION_RELU6, "features.18");
+    CHECK(tfx_model_add_global_average_pooling2d(m, "avgpool", NULL));
+    CHECK(tfx_model_add_dropout(m, 0.2f, "classifier.0", NULL));
+    tfx_dense_options d = TFX_DENSE_OPTIONS_INIT;
+    d.units = GCLASSES;
+    d.name = "classifier.1";
+    CHECK(tfx_model_add_dense(m, &d, NULL));
+    return m;
+}
+
+static tfx_model *graph_model(const char **cam_layer)
+{
+    if (strcmp(g_net, "resnet18") == 0) {
+        if (cam_layer) *cam_layer = "layer4";
+        return resnet18();
+    }
+    if (strcmp(g_net, "mobilenetv2") == 0) {
+        if (cam_layer) *cam_layer = "features.18";
+        return mobilenetv2();
+    }
+    fprintf(stderr, "tfx-bench: unknown --net '%s' (resnet18, mobilenetv2)\n", g_net);
+    exit(2);
+}
+
+static float *graph_images(size_t n)
+{
+    float *x = malloc(sizeof(float) * GIN * n);
+    if (!x) exit(1);
+    uint64_t s = 0x9E3779B97F4A7C15ull;
+    for (size_t i = 0; i < GIN * n; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)((s >> 40) & 0xFFFFFF) / 16777216.0f;
+    }
+    return x;
+}
+
+/* The work of torch_graph_reference.py bench: predict 1 and 16 images (batch size 16), vanilla
+ * gradients and Grad-CAM (at the last block) of one image, class 3; medians over reps. */
+static void bench_graph(int reps)
+{
+    const char *cam_layer;
+    tfx_model *m = graph_model(&cam_layer);
+    float *x = graph_images(16), *out = malloc(sizeof(float) * GCLASSES * 16);
+    double *t = calloc((size_t)reps, sizeof *t);
+    if (!out || !t) exit(1);
+    CHECK(tfx_model_set_batch_size(m, 16));
+    for (int k = 0; k < 4; k++) {
+        static const char *names[] = {"infer_b1", "infer_b16", "vanilla_1", "grad_cam_1"};
+        tfx_explain_options o = TFX_EXPLAIN_OPTIONS_INIT;
+        o.class_index = 3;
+        o.method = k == 2 ? TFX_METHOD_VANILLA_GRADIENTS : TFX_METHOD_GRAD_CAM;
+        o.layer_name = k == 3 ? cam_layer : NULL;
+        for (int r = -1; r < reps; r++) { /* r = -1: warm-up (buffers, worker threads) */
+            double t0 = now_s();
+            if (k < 2) {
+                CHECK(tfx_model_predict(m, x, k == 0 ? 1 : 16, out));
+            } else {
+                tfx_attribution *a;
+                CHECK(tfx_explain(m, x, 1, &o, &a));
+                tfx_attribution_free(a);
+            }
+            if (r >= 0) t[r] = now_s() - t0;
+        }
+        printf("%s_%s %.2f ms\n", g_net, names[k], 1e3 * median(t, reps));
+        fflush(stdout);
+    }
+    free(t), free(x), free(out);
+    tfx_model_free(m);
+}
+
+/* Loads the weights torch_graph_reference.py wrote (--weights), predicts its two images and
+ * compares with torch's logits; prints the parameter counts next to torchvision's. */
+static int bench_graph_check(void)
+{
+    tfx_model *m = graph_model(NULL);
+    size_t total = tfx_model_param_count(m), trainable = tfx_model_trainable_param_count(m);
+    const size_t torch_params = strcmp(g_net, "resnet18") == 0 ? 11689512u : 3504872u;
+    printf("%s: %zu parameters (%zu trainable; torchvision %zu; %zu BatchNorm moving statistics), %zu layers\n",
+           g_net, total, trainable, torch_params, total - trainable, tfx_model_layer_count(m));
+    int bad = trainable != torch_params;
+    if (!g_weights) {
+        tfx_model_free(m);
+        return bad;
+    }
+    FILE *f = fopen(g_weights, "rb");
+    char magic[4];
+    uint64_t count;
+    if (!f || fread(magic, 1, 4, f) != 4 || memcmp(magic, "TFXW", 4) != 0 || fread(&count, 8, 1, f) != 1) {
+        fprintf(stderr, "tfx-bench: cannot read %s\n", g_weights);
+        exit(1);
+    }
+    float *w = malloc(sizeof(float) * count);
+    if (!w || fread(w, sizeof(float), count, f) != count) exit(1);
+    fclose(f);
+    size_t at = 0;
+    for (size_t i = 0; i < tfx_model_layer_count(m); i++) {
+        tfx_layer *l = tfx_model_layer(m, i);
+        size_t ks, bs;
+        CHECK(tfx_layer_weight_sizes(l, &ks, &bs));
+        if (ks + bs == 0) continue;
+        if (at + ks + bs > count) break;
+        CHECK(tfx_layer_set_weights(l, w + at, bs ? w + at + ks : NULL));
+        at += ks + bs;
+    }
+    if (at + 2 * GIN + 2 * GCLASSES != count) {
+        fprintf(stderr, "tfx-bench: %s holds %llu floats, the model's weights and the test data %zu\n", g_weights,
+                (unsigned long long)count, at + 2 * GIN + 2 * GCLASSES);
+        exit(1);
+    }
+    const float *x = w + at, *ref = x + 2 * GIN;
+    float out[2 * GCLASSES];
+    CHECK(tfx_model_predict(m, x, 2, out));
+    double maxref = 0.0, maxdiff = 0.0;
+    int agree = 1;
+    for (int s = 0; s < 2; s++) {
+        int a = 0, b = 0;
+        for (int k = 0; k < GCLASSES; k++) {
+            const double r = ref[s * GCLASSES + k], o = out[s * GCLASSES + k];
+            if (fabs(r) > maxref) maxref = fabs(r);
+            if (fabs(r - o) > maxdiff) maxdiff = fabs(r - o);
+            if (o > out[s * GCLASSES + a]) a = k;
+            if (r > ref[s * GCLASSES + b]) b = k;
+        }
+        agree &= a == b;
+    }
+    printf("%s: logits of 2 images against torch: max |diff| %.3g, max |logit| %.3g, relative %.3g; top-1 %s\n",
+           g_net, maxdiff, maxref, maxdiff / maxref, agree ? "equal" : "DIFFERENT");
+    bad |= !(maxdiff <= 1e-4 * maxref) || !agree;
+    free(w);
+    tfx_model_free(m);
+    return bad;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = "all";
@@ -398,10 +693,17 @@ int main(int argc, char **argv)
             only = argv[++i];
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
             g_threads = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--net") == 0 && i + 1 < argc)
+            g_net = argv[++i];
+        else if (strcmp(argv[i], "--weights") == 0 && i + 1 < argc)
+            g_weights = argv[++i];
         else if (argv[i][0] != '-')
             mode = argv[i];
         else {
-            fprintf(stderr, "usage: %s [all|train|infer|explain|engine|rss|floor|layers] [--reps N] [--explain-batch N] [--only METHOD] [--count 1|16] [--threads N]\n",
+            fprintf(stderr,
+                    "usage: %s [all|train|infer|explain|engine|rss|floor|layers|graph|graph-check|graph-layers] [--reps N]\n"
+                    "       [--explain-batch N] [--only METHOD] [--count 1|16] [--threads N]\n"
+                    "       [--net resnet18|mobilenetv2] [--weights FILE]\n",
                     argv[0]);
             return 2;
         }
@@ -415,6 +717,8 @@ int main(int argc, char **argv)
     if (strcmp(mode, "rss") == 0) bench_rss(), done = 1;
     if (strcmp(mode, "floor") == 0) bench_floor(reps), done = 1;
     if (strcmp(mode, "layers") == 0) bench_layers(reps, only_count > 0 ? (size_t)only_count : 1), done = 1;
+    if (strcmp(mode, "graph") == 0) bench_graph(reps), done = 1;
+    if (strcmp(mode, "graph-check") == 0) return bench_graph_check();
     if (!done) {
         fprintf(stderr, "tfx-bench: unknown mode '%s'\n", mode);
         return 2;
