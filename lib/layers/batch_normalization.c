@@ -46,18 +46,94 @@ static float beta_of(const tfx_layer *l, size_t c)
 }
 
 /* y = gamma (x - mean) invstd + beta for channels c0 .. c0 + cn - 1 of rows pixels (mean and
- * invstd indexed from c0); xhat (may be NULL) keeps the normalised values for backward. */
+ * invstd indexed from c0); xhat (may be NULL) keeps the normalised values for backward; y may
+ * equal x. The per-channel constants are copied to local arrays so the loops vectorise, and the
+ * rows are split over the model's threads (each value computed alone: the same result for any
+ * split). */
+enum { BN_CHUNK = 256, BN_SPLIT = 1 << 15 };
+
+typedef struct bn_job {
+    const tfx_layer *l;
+    size_t c0, cn, r0, r1;
+    const float *mean, *invstd, *x, *dy;
+    float *xhat, *y, *dx;
+} bn_job;
+
+TFX__CLONES static void apply_rows(const bn_job *J)
+{
+    const tfx_layer *l = J->l;
+    const size_t C = (size_t)l->in.c;
+    float m[BN_CHUNK], s[BN_CHUNK], g[BN_CHUNK], b[BN_CHUNK];
+    for (size_t k0 = 0; k0 < J->cn; k0 += BN_CHUNK) {
+        const size_t cn = J->cn - k0 < BN_CHUNK ? J->cn - k0 : BN_CHUNK, c0 = J->c0 + k0;
+        for (size_t k = 0; k < cn; k++) {
+            m[k] = J->mean[k0 + k];
+            s[k] = J->invstd[k0 + k];
+            g[k] = gamma_of(l, c0 + k);
+            b[k] = beta_of(l, c0 + k);
+        }
+        for (size_t r = J->r0; r < J->r1; r++) {
+            const float *xr = J->x + r * C + c0;
+            float *yr = J->y + r * C + c0;
+            if (J->xhat) {
+                float *hr = J->xhat + r * C + c0;
+                for (size_t k = 0; k < cn; k++) {
+                    float h = (xr[k] - m[k]) * s[k];
+                    hr[k] = h;
+                    yr[k] = g[k] * h + b[k];
+                }
+            } else {
+                for (size_t k = 0; k < cn; k++) {
+                    float h = (xr[k] - m[k]) * s[k];
+                    yr[k] = g[k] * h + b[k];
+                }
+            }
+        }
+    }
+}
+
+/* dx = dy gamma invstd (inference: the statistics are constants), same split. */
+TFX__CLONES static void scale_rows(const bn_job *J)
+{
+    const tfx_layer *l = J->l;
+    const size_t C = (size_t)l->in.c;
+    float s[BN_CHUNK], g[BN_CHUNK];
+    for (size_t c0 = 0; c0 < C; c0 += BN_CHUNK) {
+        const size_t cn = C - c0 < BN_CHUNK ? C - c0 : BN_CHUNK;
+        for (size_t k = 0; k < cn; k++) {
+            s[k] = J->invstd[c0 + k];
+            g[k] = gamma_of(l, c0 + k);
+        }
+        for (size_t r = J->r0; r < J->r1; r++) {
+            const float *d = J->dy + r * C + c0;
+            float *o = J->dx + r * C + c0;
+            for (size_t k = 0; k < cn; k++) o[k] = d[k] * g[k] * s[k];
+        }
+    }
+}
+
+static void apply_job(void *arg) { apply_rows(arg); }
+static void scale_job(void *arg) { scale_rows(arg); }
+
+/* Runs fn over rows split in contiguous slices, one per thread when the work is large. */
+static void split_rows(void (*fn)(void *), const bn_job *proto, size_t rows, size_t cols)
+{
+    int threads = rows * cols >= BN_SPLIT ? tfx__threads() : 1;
+    if ((size_t)threads > rows) threads = rows ? (int)rows : 1;
+    bn_job jobs[TFX__MAX_THREADS];
+    for (int t = 0; t < threads; t++) {
+        jobs[t] = *proto;
+        jobs[t].r0 = rows * (size_t)t / (size_t)threads;
+        jobs[t].r1 = rows * (size_t)(t + 1) / (size_t)threads;
+    }
+    tfx__parallel(threads, fn, jobs, sizeof *jobs);
+}
+
 static void apply(const tfx_layer *l, size_t c0, size_t cn, const float *mean, const float *invstd, const float *x,
                   float *xhat, float *y, size_t rows)
 {
-    const size_t C = (size_t)l->in.c;
-    for (size_t r = 0; r < rows; r++)
-        for (size_t k = 0; k < cn; k++) {
-            size_t i = r * C + c0 + k;
-            float h = (x[i] - mean[k]) * invstd[k];
-            if (xhat) xhat[i] = h;
-            y[i] = gamma_of(l, c0 + k) * h + beta_of(l, c0 + k);
-        }
+    const bn_job proto = {l, c0, cn, 0, 0, mean, invstd, x, NULL, xhat, y, NULL};
+    split_rows(apply_job, &proto, rows, cn);
 }
 
 static int forward(tfx_layer *l, const tfx__layer_run *run, const float *x, float *y, size_t n)
@@ -87,7 +163,9 @@ static int forward(tfx_layer *l, const tfx__layer_run *run, const float *x, floa
             invstd[c] = 1.0f / sqrtf(mv[c] + l->cfg.epsilon);
         }
     }
-    apply(l, 0, C, mean, invstd, x, xhat, y, rows);
+    /* Inference keeps no xhat: its backward needs it only for parameter gradients, and then
+     * recomputes it from x with the same arithmetic. */
+    apply(l, 0, C, mean, invstd, x, run->training ? xhat : NULL, y, rows);
     return TFX_OK;
 }
 
@@ -110,7 +188,15 @@ static int backward(tfx_layer *l, const tfx__layer_run *run, const float *x, con
 {
     if (rule->kind >= TFX__RULE_LRP_0) return tfx__lrp_elementwise_linear(l, run, x, y, dy, dx, n, flags, rule);
     const size_t C = (size_t)l->in.c, rows = n * l->in.h * l->in.w;
-    const float *xhat = l->cache, *invstd = l->cache + rows * C + C;
+    const float *xhat = l->cache, *mean = l->cache + rows * C, *invstd = mean + C;
+    const int grads = (flags & TFX__BW_PARAM_GRADS) != 0;
+    if (!run->training && !grads) { /* an explainer's pass: a per-channel scale */
+        if (dx) {
+            const bn_job proto = {l, 0, C, 0, 0, mean, invstd, NULL, dy, NULL, NULL, dx};
+            split_rows(scale_job, &proto, rows, C);
+        }
+        return TFX_OK;
+    }
     /* Per-channel sums in double, from the model workspace (C may be large). */
     double *sum_dy = (double *)tfx__layer_scratch(l, run, 4 * C);
     if (!sum_dy) return TFX_ENOMEM;
@@ -118,10 +204,12 @@ static int backward(tfx_layer *l, const tfx__layer_run *run, const float *x, con
     for (size_t c = 0; c < C; c++) sum_dy[c] = sum_dy_xhat[c] = 0.0;
     for (size_t r = 0; r < rows; r++)
         for (size_t c = 0; c < C; c++) {
+            /* inference forwards keep no xhat: the forward's arithmetic again */
+            const float h = run->training ? xhat[r * C + c] : (x[r * C + c] - mean[c]) * invstd[c];
             sum_dy[c] += dy[r * C + c];
-            sum_dy_xhat[c] += (double)dy[r * C + c] * xhat[r * C + c];
+            sum_dy_xhat[c] += (double)dy[r * C + c] * h;
         }
-    if (flags & TFX__BW_PARAM_GRADS) {
+    if (grads) {
         float *g = tfx__layer_grads(l);
         size_t off = 0;
         if (l->cfg.scale) {
@@ -142,8 +230,8 @@ static int backward(tfx_layer *l, const tfx__layer_run *run, const float *x, con
                 dx[i] = (float)(gamma_of(l, c) * invstd[c] / M * v);
             }
     } else {
-        for (size_t r = 0; r < rows; r++)
-            for (size_t c = 0; c < C; c++) dx[r * C + c] = dy[r * C + c] * gamma_of(l, c) * invstd[c];
+        const bn_job proto = {l, 0, C, 0, 0, mean, invstd, NULL, dy, NULL, NULL, dx};
+        split_rows(scale_job, &proto, rows, C);
     }
     return TFX_OK;
 }

@@ -42,6 +42,13 @@ static float avg_scale(const tfx_layer *l, int h0, int h1, int w0, int w1)
     return 1.0f / (float)((h1 - h0) * (w1 - w0));
 }
 
+/* yc = max(yc, xc) over n channels; written as a select so it vectorises (the comparison and
+ * its NaN behaviour are the scalar code's: a NaN input never replaces the running maximum). */
+TFX__CLONES static void max_into(const float *restrict xc, float *restrict yc, int n)
+{
+    for (int c = 0; c < n; c++) yc[c] = xc[c] > yc[c] ? xc[c] : yc[c];
+}
+
 static int max_forward(tfx_layer *l, const tfx__layer_run *run, const float *x, float *y, size_t n)
 {
     (void)run;
@@ -56,26 +63,39 @@ static int max_forward(tfx_layer *l, const tfx__layer_run *run, const float *x, 
                 float *yc = yb + ((size_t)oh * l->out.w + ow) * C;
                 for (int c = 0; c < C; c++) yc[c] = -FLT_MAX;
                 for (int ih = h0; ih < h1; ih++)
-                    for (int iw = w0; iw < w1; iw++) {
-                        const float *xc = xb + ((size_t)ih * l->in.w + iw) * C;
-                        for (int c = 0; c < C; c++)
-                            if (xc[c] > yc[c]) yc[c] = xc[c];
-                    }
+                    for (int iw = w0; iw < w1; iw++) max_into(xb + ((size_t)ih * l->in.w + iw) * C, yc, C);
             }
     }
     return TFX_OK;
 }
 
-/* The gradient goes to the first maximal input of each window (TensorFlow's choice). */
+/* One window cell of an output cell's backward over n channels: the channels still open
+ * whose input equals the maximum take the gradient and close. */
+TFX__CLONES static void max_route(const float *restrict xc, const float *restrict yc, const float *restrict gc,
+                                  unsigned char *restrict open, float *restrict dc, int n)
+{
+    for (int c = 0; c < n; c++) {
+        const int hit = open[c] & (xc[c] == yc[c]);
+        dc[c] += hit ? gc[c] : 0.0f;
+        open[c] = (unsigned char)(open[c] & !hit);
+    }
+}
+
+/* The gradient goes to the first maximal input of each window in row-major order (TensorFlow's
+ * choice). Window cells are visited in that order for blocks of channels at a time, each
+ * channel closing at its first hit, so the loops run over contiguous channels. */
 static int max_backward(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y,
                         float *dy, float *dx, size_t n, int flags, const tfx__rule *rule)
 {
     (void)flags;
+    (void)run;
     if (rule->kind >= TFX__RULE_LRP_0 && rule->kind != TFX__RULE_LRP_0 && rule->kind != TFX__RULE_LRP_EPSILON &&
         rule->kind != TFX__RULE_LRP_ZPLUS && rule->kind != TFX__RULE_LRP_ALPHA_BETA)
         return tfx__error(TFX_ENOTSUP, "layer '%s' (MaxPooling2D): rule %s is not supported", l->name,
                           tfx__rule_name(rule->kind));
     if (!dx) return TFX_OK;
+    enum { BLOCK = 256 };
+    unsigned char open[BLOCK];
     const int C = l->in.c;
     memset(dx, 0, n * tfx__shape_size(l->in) * sizeof(float));
     for (size_t b = 0; b < n; b++) {
@@ -87,17 +107,14 @@ static int max_backward(tfx_layer *l, const tfx__layer_run *run, const float *x,
             for (int ow = 0; ow < l->out.w; ow++) {
                 int h0, h1, w0, w1;
                 pool_window(l, oh, ow, &h0, &h1, &w0, &w1);
-                size_t o = ((size_t)oh * l->out.w + ow) * C;
-                for (int c = 0; c < C; c++) {
-                    int found = 0;
-                    for (int ih = h0; ih < h1 && !found; ih++)
+                const size_t o = ((size_t)oh * l->out.w + ow) * C;
+                for (int c0 = 0; c0 < C; c0 += BLOCK) {
+                    const int cn = C - c0 < BLOCK ? C - c0 : BLOCK;
+                    memset(open, 1, (size_t)cn);
+                    for (int ih = h0; ih < h1; ih++)
                         for (int iw = w0; iw < w1; iw++) {
-                            size_t i = ((size_t)ih * l->in.w + iw) * C + c;
-                            if (xb[i] == yb[o + c]) {
-                                db[i] += gb[o + c];
-                                found = 1;
-                                break;
-                            }
+                            const size_t i = ((size_t)ih * l->in.w + iw) * C + (size_t)c0;
+                            max_route(xb + i, yb + o + c0, gb + o + c0, open, db + i, cn);
                         }
                 }
             }
