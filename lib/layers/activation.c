@@ -8,24 +8,75 @@ static int infer(tfx_layer *l, tfx__shape in, tfx__shape *out)
     return TFX_OK;
 }
 
+/* Large maps are split by rows over the model's threads (every kind works row by row, softmax
+ * included, so the result is the same for any split). */
+enum { SPLIT_FLOATS = 1 << 15 };
+
+typedef struct act_job {
+    const tfx_layer *l;
+    const float *x, *y, *dy;
+    float *out;
+    size_t r0, r1, cols;
+    int flags, rc;
+    const tfx__rule *rule;
+} act_job;
+
+static void forward_job(void *arg)
+{
+    act_job *J = arg;
+    const size_t o = J->r0 * J->cols;
+    tfx__activation_forward(J->l->cfg.activation, J->l->cfg.alpha, J->l->cfg.beta, J->x + o, J->out + o, J->r1 - J->r0,
+                            J->cols);
+}
+
+static void backward_job(void *arg)
+{
+    act_job *J = arg;
+    const size_t o = J->r0 * J->cols, n = (J->r1 - J->r0) * J->cols;
+    if (J->flags & TFX__BW_SKIP_ACTIVATION) {
+        for (size_t i = 0; i < n; i++) J->out[o + i] = J->dy[o + i];
+        return;
+    }
+    /* a kind whose backward needs no pre-activation may get none (x or y NULL) */
+    J->rc = tfx__activation_backward(J->l->cfg.activation, J->l->cfg.alpha, J->l->cfg.beta, J->x ? J->x + o : NULL,
+                                     J->y ? J->y + o : NULL, J->dy + o, J->out + o, J->r1 - J->r0, J->cols, J->rule);
+}
+
+/* Runs fn over [0, rows) in contiguous slices; the first failure's code (a failure depends on
+ * the kind and the rule only, so slice 0, run on the calling thread, fails too and its message
+ * is the caller's). */
+static int split_rows(void (*fn)(void *), const act_job *proto, size_t rows)
+{
+    int threads = rows * proto->cols >= SPLIT_FLOATS ? tfx__threads() : 1;
+    if ((size_t)threads > rows) threads = rows ? (int)rows : 1;
+    act_job jobs[TFX__MAX_THREADS];
+    for (int t = 0; t < threads; t++) {
+        jobs[t] = *proto;
+        jobs[t].r0 = rows * (size_t)t / (size_t)threads;
+        jobs[t].r1 = rows * (size_t)(t + 1) / (size_t)threads;
+    }
+    tfx__parallel(threads, fn, jobs, sizeof *jobs);
+    for (int t = 0; t < threads; t++)
+        if (jobs[t].rc) return jobs[t].rc;
+    return TFX_OK;
+}
+
 static int forward(tfx_layer *l, const tfx__layer_run *run, const float *x, float *y, size_t n)
 {
     (void)run;
     size_t cols = (size_t)l->in.c, rows = n * l->in.h * l->in.w;
-    tfx__activation_forward(l->cfg.activation, l->cfg.alpha, l->cfg.beta, x, y, rows, cols);
-    return TFX_OK;
+    const act_job proto = {l, x, NULL, NULL, y, 0, 0, cols, 0, TFX_OK, NULL};
+    return split_rows(forward_job, &proto, rows);
 }
 
 static int backward(tfx_layer *l, const tfx__layer_run *run, const float *x, const float *y,
                     float *dy, float *dx, size_t n, int flags, const tfx__rule *rule)
 {
+    (void)run;
     if (!dx) return TFX_OK;
     size_t cols = (size_t)l->in.c, rows = n * l->in.h * l->in.w;
-    if (flags & TFX__BW_SKIP_ACTIVATION) {
-        for (size_t i = 0; i < rows * cols; i++) dx[i] = dy[i];
-        return TFX_OK;
-    }
-    return tfx__activation_backward(l->cfg.activation, l->cfg.alpha, l->cfg.beta, x, y, dy, dx, rows, cols, rule);
+    const act_job proto = {l, x, y, dy, dx, 0, 0, cols, flags, TFX_OK, rule};
+    return split_rows(backward_job, &proto, rows);
 }
 
 /* Occlusion's boxes: per pixel (softmax runs over the channels of one pixel). */

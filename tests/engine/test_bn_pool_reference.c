@@ -1,11 +1,13 @@
-/* BatchNormalization at inference and MaxPooling2D (their vectorised, thread-split kernels)
+/* BatchNormalization at inference, MaxPooling2D and the Activation layer (their vectorised,
+ * thread-split kernels)
  * against scalar references written here, at sizes that take every path: more than 256 channels
  * (the kernels work in blocks of 256), enough values to split the rows over two threads, and
  * batch 2. BatchNormalization: the output and the input gradient must equal the reference
  * bit for bit (same float arithmetic, one value per element), the parameter gradients (from
  * an inference forward, which keeps no normalised copy) match a double reference. Max pooling:
  * ties everywhere (values on a coarse grid), so the rule "the first maximal cell of the window
- * in row-major order takes the gradient" is exercised; forward and input gradient exact. */
+ * in row-major order takes the gradient" is exercised; forward and input gradient exact.
+ * Activation: two threads against one, bit for bit. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -156,11 +158,61 @@ static void test_max_pooling(void **state)
     }
 }
 
+/* Activation layers split large maps by rows over the threads: outputs and input gradients
+ * (plain and guided) with two threads equal one thread's bit for bit, and ReLU6 equals the
+ * clamp written here. */
+static void test_activation_split(void **state)
+{
+    (void)state;
+    enum { N = 2, H = 20, W = 20, C = 100 };
+    const size_t total = (size_t)N * H * W * C;
+    static const int acts[] = {TFX_ACTIVATION_RELU6, TFX_ACTIVATION_SOFTMAX, TFX_ACTIVATION_HARD_SWISH};
+    float *x = randoms(total, -8.0, 8.0), *dy = randoms(total, -1.0, 1.0);
+    for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
+        float *out[2], *grad[2], *guided[2];
+        for (int threads = 1; threads <= 2; threads++) {
+            tfx_model *m;
+            assert_int_equal(tfx_model_new(&m, H, W, C), TFX_OK);
+            assert_int_equal(tfx_model_set_threads(m, threads), TFX_OK);
+            assert_int_equal(tfx_model_add_activation(m, acts[a], 0.0f, NULL, NULL), TFX_OK);
+            assert_int_equal(tfx__model_forward(m, x, N, 0), TFX_OK);
+            out[threads - 1] = malloc(total * sizeof(float));
+            grad[threads - 1] = malloc(total * sizeof(float));
+            guided[threads - 1] = malloc(total * sizeof(float));
+            memcpy(out[threads - 1], tfx__model_layer_output(m, 0), total * sizeof(float));
+            float *dx;
+            assert_int_equal(tfx__model_backward(m, N, 0, dy, 0, 1, 0, NULL, &dx), TFX_OK);
+            memcpy(grad[threads - 1], dx, total * sizeof(float));
+            const tfx__rule rule = {TFX__RULE_GUIDED, 0, 0, 0, 0, 0};
+            if (acts[a] == TFX_ACTIVATION_RELU6) {
+                assert_int_equal(tfx__model_backward(m, N, 0, dy, 0, 1, 0, &rule, &dx), TFX_OK);
+                memcpy(guided[threads - 1], dx, total * sizeof(float));
+            } else {
+                memset(guided[threads - 1], 0, total * sizeof(float));
+            }
+            tfx_model_free(m);
+        }
+        assert_memory_equal(out[0], out[1], total * sizeof(float));
+        assert_memory_equal(grad[0], grad[1], total * sizeof(float));
+        assert_memory_equal(guided[0], guided[1], total * sizeof(float));
+        if (acts[a] == TFX_ACTIVATION_RELU6)
+            for (size_t i = 0; i < total; i++) {
+                const float want = x[i] < 0.0f ? 0.0f : x[i] > 6.0f ? 6.0f : x[i];
+                assert_true(out[1][i] == want);
+                assert_true(grad[1][i] == (x[i] > 0.0f && x[i] < 6.0f ? dy[i] : 0.0f));
+                assert_true(guided[1][i] == (x[i] > 0.0f && x[i] < 6.0f && dy[i] > 0.0f ? dy[i] : 0.0f));
+            }
+        for (int t = 0; t < 2; t++) free(out[t]), free(grad[t]), free(guided[t]);
+    }
+    free(x), free(dy);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batch_norm_inference),
         cmocka_unit_test(test_max_pooling),
+        cmocka_unit_test(test_activation_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
