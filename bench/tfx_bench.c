@@ -3,7 +3,8 @@
  * both and prints the ratio table).
  *
  *   tfx-bench [mode] [--reps N] [--threads N]
- *   modes: all (default: train, infer, explain), train, infer, explain, engine, rss, floor, layers
+ *   modes: all (default: train, infer, explain), train, infer, explain, engine, rss, floor, layers,
+ *          graph, graph-check, graph-layers (--net resnet18|mobilenetv2)
  *
  * train:   tfx_model_fit, Adam, batch 50, one epoch over 500 synthetic images (10 batches)
  * infer:   tfx_model_predict of 256 images with batch size 256
@@ -20,6 +21,14 @@
  *          gradients: what explainers run) of --count images (default 1), medians over --reps;
  *          each layer timed alone on the model's own buffers, the previous layers' work in cache
  *          as in a whole pass
+ * graph:   torchvision's resnet18() / mobilenet_v2() (--net) at 224x224x3 built with the graph
+ *          API, random weights: predict 1 and 16 images (batch size 16), vanilla gradients and
+ *          Grad-CAM (at "layer4" / "features.18") of one image, class 3; medians over --reps
+ *          (bench/compare_graph.sh runs it against PyTorch and ONNX Runtime)
+ * graph-check: parameter counts against torchvision's; with --weights FILE (written by
+ *          bench/torch_graph_reference.py weights) torch's weights and two images: the logits
+ *          against torch's (exit status 1 beyond 1e-4 of the largest logit or another top-1)
+ * graph-layers: `layers` for the graph networks (--count images), and the sums by layer kind
  * --threads N: tfx_model_set_threads(N) on the model (libtfx's own threads; run with
  *          OPENBLAS_NUM_THREADS=1); default 0, the BLAS's threads.
  * Output: one "name value unit" line per measurement, medians over --reps runs. */
@@ -678,6 +687,85 @@ static int bench_graph_check(void)
     return bad;
 }
 
+/* Per-layer times of the graph networks (like `layers`): each layer's forward (inference) and
+ * backward (input gradients only, as explainers run it) timed alone on the model's buffers
+ * after a full forward; the backward gets a stand-in output gradient (its time does not depend
+ * on the values), multi-input layers one gradient buffer per input. Then the sums by kind. */
+static void bench_graph_layers(int reps, size_t n)
+{
+    tfx_model *m = graph_model(NULL);
+    float *x = graph_images(n);
+    const size_t L = m->n_layers;
+    double *fw = calloc(L * (size_t)reps, sizeof(double)), *bw = calloc(L * (size_t)reps, sizeof(double));
+    if (!fw || !bw) exit(1);
+    static const tfx__rule plain = {TFX__RULE_GRADIENT, 0, 0, 0, 0, 0};
+    CHECK(tfx__model_forward(m, x, n, TFX__FW_LEAN)); /* buffers, worker threads, transformed kernels */
+    size_t maxsz = GIN;
+    for (size_t i = 0; i < L; i++)
+        if (tfx__shape_size(m->layers[i]->out) > maxsz) maxsz = tfx__shape_size(m->layers[i]->out);
+    float *dy = malloc(n * maxsz * sizeof(float)), *dxs[4];
+    if (!dy) exit(1);
+    for (size_t i = 0; i < n * maxsz; i++) dy[i] = (float)((i * 7919) % 1000) * 1e-3f - 0.5f;
+    for (int j = 0; j < 4; j++)
+        if (!(dxs[j] = malloc(n * maxsz * sizeof(float)))) exit(1);
+    tfx__threads_own(m->threads);
+    tfx__pool_use(&m->pool);
+    const tfx__layer_run run = tfx__model_run(m, 0);
+    for (int r = 0; r < reps; r++) {
+        for (size_t i = 0; i < L; i++) {
+            tfx_layer *l = m->layers[i];
+            const float *xs[4];
+            for (size_t j = 0; j < l->n_inputs && j < 4; j++) xs[j] = m->acts[l->inputs[j]];
+            double t0 = now_s();
+            if (l->ops->traits & TFX__TRAIT_MULTI_INPUT)
+                CHECK(l->ops->forward_n(l, &run, xs, m->acts[i + 1], n));
+            else if (!l->ops->alias_output)
+                CHECK(l->ops->forward(l, &run, xs[0], m->acts[i + 1], n));
+            fw[i * (size_t)reps + (size_t)r] = now_s() - t0;
+        }
+        for (size_t i = L; i-- > 0;) {
+            tfx_layer *l = m->layers[i];
+            const float *xs[4];
+            for (size_t j = 0; j < l->n_inputs && j < 4; j++) xs[j] = m->acts[l->inputs[j]];
+            double t0 = now_s();
+            if (l->ops->traits & TFX__TRAIT_MULTI_INPUT)
+                CHECK(l->ops->backward_n(l, &run, xs, m->acts[i + 1], dy, dxs, n, 0, &plain));
+            else if (!l->ops->alias_output)
+                CHECK(l->ops->backward(l, &run, xs[0], m->acts[i + 1], dy, dxs[0], n,
+                                       i == L - 1 ? TFX__BW_SKIP_ACTIVATION : 0, &plain));
+            bw[i * (size_t)reps + (size_t)r] = now_s() - t0;
+            /* a layer may overwrite dy (Conv2D applies its activation's gradient in place) */
+            for (size_t k = 0; k < n * tfx__shape_size(l->out); k++) dy[k] = (float)((k * 7919) % 1000) * 1e-3f - 0.5f;
+        }
+    }
+    struct kind_sum {
+        const char *kind;
+        double f, b;
+    } sums[32];
+    int ns = 0;
+    double tf = 0.0, tb = 0.0;
+    for (size_t i = 0; i < L; i++) {
+        const tfx_layer *l = m->layers[i];
+        double f = median(fw + i * (size_t)reps, reps), b = median(bw + i * (size_t)reps, reps);
+        tf += f, tb += b;
+        printf("layer_%zu_%s_%s_%dx%dx%d_forward_ms %.3f ms\n", i, l->name, l->ops->type_name, l->out.h, l->out.w,
+               l->out.c, 1e3 * f);
+        printf("layer_%zu_%s_%s_%dx%dx%d_backward_ms %.3f ms\n", i, l->name, l->ops->type_name, l->out.h, l->out.w,
+               l->out.c, 1e3 * b);
+        int k = 0;
+        while (k < ns && strcmp(sums[k].kind, l->ops->type_name) != 0) k++;
+        if (k == ns && ns < 32) sums[ns++] = (struct kind_sum){l->ops->type_name, 0.0, 0.0};
+        if (k < 32) sums[k].f += f, sums[k].b += b;
+    }
+    for (int k = 0; k < ns; k++)
+        printf("kind_%s_%zu_forward_ms %.3f ms\nkind_%s_%zu_backward_ms %.3f ms\n", sums[k].kind, n, 1e3 * sums[k].f,
+               sums[k].kind, n, 1e3 * sums[k].b);
+    printf("layers_%zu_forward_ms %.3f ms\nlayers_%zu_backward_ms %.3f ms\n", n, 1e3 * tf, n, 1e3 * tb);
+    free(fw), free(bw), free(dy), free(x);
+    for (int j = 0; j < 4; j++) free(dxs[j]);
+    tfx_model_free(m);
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = "all";
@@ -719,6 +807,8 @@ int main(int argc, char **argv)
     if (strcmp(mode, "layers") == 0) bench_layers(reps, only_count > 0 ? (size_t)only_count : 1), done = 1;
     if (strcmp(mode, "graph") == 0) bench_graph(reps), done = 1;
     if (strcmp(mode, "graph-check") == 0) return bench_graph_check();
+    if (strcmp(mode, "graph-layers") == 0)
+        bench_graph_layers(reps, only_count > 0 ? (size_t)only_count : 1), done = 1;
     if (!done) {
         fprintf(stderr, "tfx-bench: unknown mode '%s'\n", mode);
         return 2;
