@@ -21,9 +21,10 @@ static int infer_n(tfx_layer *l, const tfx__shape *ins, size_t k, tfx__shape *ou
     int rc = tfx__merge_check_count("Multiply", k);
     if (rc) return rc;
     static const char needs[] = "equal shapes, or a 1x1xC gate beside feature maps of C channels";
-    size_t ref = 0; /* the first input larger than 1x1: the full shape, when there is one */
-    while (ref < k && (size_t)ins[ref].h * (size_t)ins[ref].w == 1) ref++;
-    if (ref == k) { /* all 1x1 or flat: nothing to broadcast */
+    size_t ref = 0; /* the first of the largest height x width: the full shape */
+    for (size_t j = 1; j < k; j++)
+        if ((size_t)ins[j].h * (size_t)ins[j].w > (size_t)ins[ref].h * (size_t)ins[ref].w) ref = j;
+    if ((size_t)ins[ref].h * (size_t)ins[ref].w == 1) { /* all 1x1 or flat: nothing to broadcast */
         for (size_t j = 1; j < k; j++)
             if (!same_shape(ins[j], ins[0])) return tfx__merge_mismatch("Multiply", ins, j, 0, needs);
         *out = ins[0];
