@@ -27,9 +27,12 @@ static int infer_n(tfx_layer *l, const tfx__shape *ins, size_t k, tfx__shape *ou
 static int forward_n(tfx_layer *l, const tfx__layer_run *run, const float *const *xs, float *y, size_t n)
 {
     (void)run;
+    /* (x_0 + x_1) + x_2 + ... in input order, as PyTorch's chain of additions. Plain loops: a
+     * memory-bound pass (16x56x56x64: 1.8 ms on one thread, 1.7 ms on two). */
     const size_t total = n * tfx__shape_size(l->out);
-    memcpy(y, xs[0], total * sizeof(float));
-    for (size_t j = 1; j < l->n_inputs; j++) {
+    const float *a = xs[0], *b = xs[1];
+    for (size_t i = 0; i < total; i++) y[i] = a[i] + b[i];
+    for (size_t j = 2; j < l->n_inputs; j++) {
         const float *x = xs[j];
         for (size_t i = 0; i < total; i++) y[i] += x[i];
     }
