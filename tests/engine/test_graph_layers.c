@@ -650,8 +650,8 @@ static double check_tensor(gctx *c, float *p, const float *g, size_t count, cons
     double worst = 0.0;
     size_t step = count > 300 ? (count + 299) / 300 : 1;
     for (size_t i = 0; i < count; i += step) {
-        double num = numeric(c, p + i, 0.125), e = rel_err(g[i], num);
-        if (e > TOL) print_error("%s: %s[%zu]: analytic %.8g numeric %.8g (err %.3g)\n", label, what, i, (double)g[i],
+        double num = numeric(c, p + i, 0.25), e = rel_err(g[i], num);
+        if (e > TOL || (getenv("GC_VERBOSE") && e > 2e-4)) print_error("%s: %s[%zu]: analytic %.8g numeric %.8g (err %.3g)\n", label, what, i, (double)g[i],
                                  num, e);
         worst = fmax(worst, e);
     }
@@ -868,7 +868,7 @@ static void test_bad_input(void **state)
         /* a name already taken */
         expect_error(add(m, nn, 2, "narrow", &out), TFX_EINVAL, none);
     }
-    assert_ptr_equal(out, (tfx_layer *)0x1); /* *out untouched on failure */
+    assert_null(out); /* *out is NULL on failure, as every add function */
     assert_int_equal(tfx_model_layer_count(m), layers);
     static const char *const next_msg[] = {NULL};
     expect_error(tfx_model_set_next_input(m, foreign), TFX_EINVAL, next_msg);
