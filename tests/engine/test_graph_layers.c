@@ -757,6 +757,24 @@ static void test_concatenate_and_add_twice(void **state)
     gradcheck_graph(m, 3, 1801, "Concatenate(a 2ch, b 3ch, c 5ch) -> GAP -> Dense");
     tfx_model_free(m);
 
+    /* flat inputs concatenate their units: two Dense heads of a GAP, then a Dense */
+    OK(tfx_model_new(&m, 4, 4, 3));
+    conv(m, 4, 3, 1, TFX_ACTIVATION_TANH, 1, NULL);
+    tfx_layer *gap = NULL;
+    OK(tfx_model_add_global_average_pooling2d(m, NULL, &gap));
+    tfx_layer *u = dense(m, 3, TFX_ACTIVATION_TANH, 1, NULL);
+    OK(tfx_model_set_next_input(m, gap));
+    tfx_layer *v = dense(m, 2, TFX_ACTIVATION_SIGMOID, 1, NULL);
+    tfx_layer *uv[3] = {u, v, gap};
+    cat = merge(m, TFX_LAYER_CONCATENATE, uv, 3, NULL);
+    OK(tfx_layer_output_shape(cat, shape));
+    assert_int_equal(shape[0], 1);
+    assert_int_equal(shape[1], 1);
+    assert_int_equal(shape[2], 3 + 2 + 4);
+    dense(m, 3, TFX_ACTIVATION_LINEAR, 1, NULL);
+    gradcheck_graph(m, 2, 1803, "Concatenate(flat 3, flat 2, flat 4) -> Dense");
+    tfx_model_free(m);
+
     OK(tfx_model_new(&m, 4, 5, 2));
     tfx_layer *x = conv(m, 3, 3, 1, TFX_ACTIVATION_TANH, 1, "x");
     tfx_layer *xx[2] = {x, x};
