@@ -95,9 +95,9 @@ static size_t block_images(const tfx_layer *l, size_t n)
 }
 
 /* Winograd for 3x3 stride-1 kernels: the forward conv (dx = 0) or the input gradient
- * (dx = 1: dz convolved with the rotated kernel, padding 2 - pad). Returns the tile size m,
- * or 0 for im2col. */
-static int wino_geom(const tfx_layer *l, int dx, tfx__wino_geom *g)
+ * (dx = 1: dz convolved with the rotated kernel, padding 2 - pad) of n images. Returns the
+ * tile size m, or 0 for im2col. */
+static int wino_geom(const tfx_layer *l, int dx, tfx__wino_geom *g, size_t n)
 {
     if (l->cfg.kernel_h != 3 || l->cfg.kernel_w != 3 || l->cfg.stride_h != 1 || l->cfg.stride_w != 1) return 0;
     if (groups(l) > 1) return 0;
@@ -109,7 +109,7 @@ static int wino_geom(const tfx_layer *l, int dx, tfx__wino_geom *g)
     else
         *g = (tfx__wino_geom){l->in.h, l->in.w, l->in.c, l->out.h, l->out.w, l->out.c, l->cfg.pad_top,
                               l->cfg.pad_left};
-    return tfx__winograd_choose(g->cin, g->cout, g->out_h, g->out_w);
+    return tfx__winograd_choose_n(g->cin, g->cout, g->out_h, g->out_w, n);
 }
 
 /* Scratch of one Winograd pass: the tile blocks, or the rotated taps while the input
@@ -123,44 +123,49 @@ static size_t wino_scratch(int m, const tfx__wino_geom *g, int dx, size_t n, int
 static size_t wino_floats(const tfx_layer *l, int dx, size_t n)
 {
     tfx__wino_geom g;
-    int m = wino_geom(l, dx, &g);
+    int m = wino_geom(l, dx, &g, n);
     return m ? wino_scratch(m, &g, dx, n, tfx__winograd_threads(m, &g, n)) : 0;
 }
 
 /* The Winograd-transformed kernel for direction dx, kept in l->derived[dx] until the weights
- * change (a third of a one-image forward was spent transforming them again). tmp: scratch for
- * the rotated taps. NULL with TFX_ENOMEM set. */
+ * change (a third of a one-image forward was spent transforming them again). The tile size
+ * depends on the image count (tfx__winograd_choose_n), so the slot keeps up to two kernels,
+ * the first at the start and the second after it (key: first | second << 8): alternating
+ * one-image and batch calls transform nothing again. tmp: scratch for the rotated taps. NULL
+ * with TFX_ENOMEM set. */
 static const float *wino_kernel(tfx_layer *l, uint64_t gen, int dx, int m, const tfx__wino_geom *g, float *tmp)
 {
-    if (l->derived[dx].data && l->derived[dx].gen == gen && l->derived[dx].key == m)
-        return l->derived[dx].data;
-    size_t need = tfx__winograd_kernel_floats(m, g);
+    const int valid = l->derived[dx].data && l->derived[dx].gen == gen;
+    const int first = valid ? l->derived[dx].key & 0xff : 0, second = valid ? (l->derived[dx].key >> 8) & 0xff : 0;
+    if (first == m) return l->derived[dx].data;
+    const size_t off = first ? tfx__winograd_kernel_floats(first, g) : 0;
+    if (second == m) return l->derived[dx].data + off;
+    const size_t need = off + tfx__winograd_kernel_floats(m, g);
     if (l->derived[dx].cap < need) {
-        tfx__free(l->derived[dx].data);
-        l->derived[dx].data = NULL;
-        l->derived[dx].cap = 0;
         float *p = tfx__alloc_floats(need, 1);
         if (!p) {
             tfx__error(TFX_ENOMEM, "layer '%s': out of memory for a %zu-float transformed kernel", l->name, need);
             return NULL;
         }
+        if (off) memcpy(p, l->derived[dx].data, off * sizeof(float));
+        tfx__free(l->derived[dx].data);
         l->derived[dx].data = p;
         l->derived[dx].cap = need;
     }
-    tfx__winograd_kernel(m, g, tfx__layer_params(l), dx, tmp, l->derived[dx].data);
+    tfx__winograd_kernel(m, g, tfx__layer_params(l), dx, tmp, l->derived[dx].data + off);
     l->derived[dx].gen = gen;
-    l->derived[dx].key = m;
-    return l->derived[dx].data;
+    l->derived[dx].key = first ? first | m << 8 : m;
+    return l->derived[dx].data + off;
 }
 
 /* The kernel gradient by Winograd (F(3x3, 2x2)) where the forward would use it. */
-static int wino_grad_geom(const tfx_layer *l, tfx__wino_geom *g) { return wino_geom(l, 0, g) != 0; }
+static int wino_grad_geom(const tfx_layer *l, tfx__wino_geom *g, size_t n) { return wino_geom(l, 0, g, n) != 0; }
 
 size_t tfx__conv2d_scratch_floats(const tfx_layer *l, size_t n)
 {
     if (groups(l) > 1) return 0;
     tfx__wino_geom g;
-    const int wg = wino_grad_geom(l, &g);
+    const int wg = wino_grad_geom(l, &g, n);
     size_t s = is_pointwise(l) ? 0 : block_images(l, n) * l->out.h * l->out.w * kdim(l);
     size_t f = wino_floats(l, 0, n), b = wino_floats(l, 1, n), k = wg ? tfx__winograd_grad_work_floats(&g, n) : 0;
     if (f > s) s = f;
@@ -188,7 +193,7 @@ int tfx__conv2d_forward(tfx_layer *l, const tfx__layer_run *run, const float *x,
         return TFX_OK;
     }
     tfx__wino_geom wg;
-    const int wm = wino_geom(l, 0, &wg);
+    const int wm = wino_geom(l, 0, &wg, n);
     if (wm) {
         const int nt = tfx__winograd_threads(wm, &wg, n);
         float *work = tfx__layer_scratch(l, run, wino_scratch(wm, &wg, 0, n, nt));
@@ -254,7 +259,7 @@ int tfx__conv2d_backward(tfx_layer *l, const tfx__layer_run *run, const float *x
     /* The kernel gradient and the input gradient by Winograd run after all blocks (which then
      * only apply the activation's gradient and sum the bias gradient), in the same scratch. */
     tfx__wino_geom wg, kg;
-    const int wm = dx ? wino_geom(l, 1, &wg) : 0, wk = grads && wino_grad_geom(l, &kg);
+    const int wm = dx ? wino_geom(l, 1, &wg, n) : 0, wk = grads && wino_grad_geom(l, &kg, n);
     const size_t col_floats = !pw && ((grads && !wk) || (dx && !wm)) ? nb * per_rows * K : 0;
     const int nt = wm ? tfx__winograd_threads(wm, &wg, n) : 1;
     const size_t wino_work = wm ? wino_scratch(wm, &wg, 1, n, nt) : 0;

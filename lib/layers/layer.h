@@ -227,7 +227,7 @@ struct tfx_layer {
     float *cache;                  /* per-forward cache (model-owned), cache_floats(n) */
     /* Data derived from the weights alone, kept across calls while the run's weights_gen
      * equals gen (Conv2D: Winograd-transformed kernels, [0] forward, [1] input gradient; key
-     * is the tile size). Owned. */
+     * the tile sizes held, up to two: layers/conv2d.c). Owned. */
     struct {
         float *data;
         size_t cap;
