@@ -48,9 +48,10 @@ static float beta_of(const tfx_layer *l, size_t c)
 /* y = gamma (x - mean) invstd + beta for channels c0 .. c0 + cn - 1 of rows pixels (mean and
  * invstd indexed from c0); xhat (may be NULL) keeps the normalised values for backward; y may
  * equal x. The per-channel constants are copied to local arrays so the loops vectorise, and the
- * rows are split over the model's threads (each value computed alone: the same result for any
- * split). */
-enum { BN_CHUNK = 256, BN_SPLIT = 1 << 15 };
+ * rows of maps of 2^17 values and more (~40 us of work: smaller ones are not worth a hand-off to
+ * a worker) are split over the model's threads (each value computed alone: the same result for
+ * any split). */
+enum { BN_CHUNK = 256, BN_SPLIT = 1 << 17 };
 
 typedef struct bn_job {
     const tfx_layer *l;

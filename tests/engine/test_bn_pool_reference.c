@@ -40,7 +40,7 @@ static float *randoms(size_t n, double lo, double hi)
 static void test_batch_norm_inference(void **state)
 {
     (void)state;
-    enum { N = 2, H = 9, W = 7, C = 300 };
+    enum { N = 2, H = 16, W = 15, C = 300 }; /* 144000 values: split (BN_SPLIT 2^17) */
     const size_t rows = (size_t)N * H * W, total = rows * C;
     for (int threads = 1; threads <= 2; threads++) {
         tfx_model *m;
@@ -164,7 +164,7 @@ static void test_max_pooling(void **state)
 static void test_activation_split(void **state)
 {
     (void)state;
-    enum { N = 2, H = 20, W = 20, C = 100 };
+    enum { N = 2, H = 26, W = 26, C = 100 }; /* 135200 values: split (SPLIT_FLOATS 2^17) */
     const size_t total = (size_t)N * H * W * C;
     static const int acts[] = {TFX_ACTIVATION_RELU6, TFX_ACTIVATION_SOFTMAX, TFX_ACTIVATION_HARD_SWISH};
     float *x = randoms(total, -8.0, 8.0), *dy = randoms(total, -1.0, 1.0);
