@@ -5,6 +5,7 @@ mobilenet_v2() at 224x224x3, random weights, doing the same work as `tfx-bench g
     torch_graph_reference.py bench --net resnet18|mobilenetv2 [--reps N] [--threads T]
     torch_graph_reference.py onnx --net NET --out FILE        (opset 13, dynamic batch)
     torch_graph_reference.py weights --net NET --out FILE     (for `tfx-bench graph-check`)
+    torch_graph_reference.py layers --net NET [--count N]     (per-module forward times)
 
 bench prints "NET_WORK value ms" lines (medians over --reps after a warm-up), WORK one of
   infer_b1 / infer_b16   eval mode, no_grad forward of 1 / 16 images (tfx_model_predict with
@@ -17,6 +18,10 @@ bench prints "NET_WORK value ms" lines (medians over --reps after a warm-up), WO
                          logit is backpropagated to it, weights = mean over h, w of the gradient,
                          map = ReLU(sum_k w_k A_k) (TFX_METHOD_GRAD_CAM at that layer)
 Threads: --threads (default $OPENBLAS_NUM_THREADS, else all cores) -> torch.set_num_threads.
+
+layers times each leaf module's forward (inference, no_grad, --count images) with forward
+hooks, medians over --reps after 2 warm-ups, and sums them by kind (Conv2d by kernel/stride and
+depthwise, BatchNorm2d, ReLU/ReLU6, ...): the profile to set against `tfx-bench graph-layers`.
 
 weights writes, for the model with BatchNorm statistics randomised (so the check exercises them),
 every libtfx layer's weights in the order `tfx-bench graph` adds the layers, in Keras layout
@@ -170,18 +175,56 @@ def export_weights(net, out):
     print(f"{net}: {params} parameters, {flat.size} floats written to {out}", file=sys.stderr)
 
 
+def layers(net, reps, count):
+    m = build(net).eval()
+    times = {}
+    names = {}
+
+    def pre(mod, _inp):
+        mod._t0 = time.perf_counter()
+
+    def post(mod, _inp, _out):
+        times.setdefault(names[mod], []).append(time.perf_counter() - mod._t0)
+
+    kinds = {}
+    for name, mod in m.named_modules():
+        if next(mod.children(), None) is None:
+            names[mod] = name
+            kind = type(mod).__name__
+            if isinstance(mod, torch.nn.Conv2d):
+                kind += f"_{mod.kernel_size[0]}x{mod.kernel_size[1]}s{mod.stride[0]}" + ("_dw" if mod.groups > 1 else "")
+            kinds[name] = kind
+            mod.register_forward_pre_hook(pre)
+            mod.register_forward_hook(post)
+    x = torch.rand(count, C, H, W)
+    with torch.no_grad():
+        for _ in range(reps + 2):
+            m(x)
+    sums = {}
+    for name, v in times.items():
+        t = statistics.median(v[2:])
+        print(f"module_{name}_{kinds[name]}_{count}_forward_ms {1e3 * t:.3f} ms")
+        sums[kinds[name]] = sums.get(kinds[name], 0.0) + t
+    for kind, t in sorted(sums.items(), key=lambda kv: -kv[1]):
+        print(f"kind_{kind}_{count}_forward_ms {1e3 * t:.3f} ms")
+    print(f"modules_{count}_forward_ms {1e3 * sum(sums.values()):.3f} ms")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["bench", "onnx", "weights"])
+    ap.add_argument("what", choices=["bench", "onnx", "weights", "layers"])
     ap.add_argument("--net", required=True, choices=["resnet18", "mobilenetv2"])
     env_threads = os.environ.get("OPENBLAS_NUM_THREADS")
     ap.add_argument("--threads", type=int, default=int(env_threads) if env_threads else os.cpu_count())
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--out")
+    ap.add_argument("--count", type=int, default=1, help="images (layers)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     if a.what == "bench":
         bench(a.net, a.reps)
+    elif a.what == "layers":
+        layers(a.net, a.reps, a.count)
     elif not a.out:
         ap.error("--out is required")
     elif a.what == "onnx":
