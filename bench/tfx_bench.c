@@ -789,8 +789,8 @@ int main(int argc, char **argv)
             mode = argv[i];
         else {
             fprintf(stderr,
-                    "usage: %s [all|train|infer|explain|engine|rss|floor|layers|graph|graph-check|graph-layers] [--reps N]\n"
-                    "       [--explain-batch N] [--only METHOD] [--count 1|16] [--threads N]\n"
+                    "usage: %s [all|train|infer|explain|engine|rss|floor|layers|graph|graph-check|graph-layers]\n"
+                    "       [--reps N] [--explain-batch N] [--only METHOD] [--count 1|16] [--threads N]\n"
                     "       [--net resnet18|mobilenetv2] [--weights FILE]\n",
                     argv[0]);
             return 2;

@@ -18,7 +18,7 @@ typedef struct tfx__wino_geom {
 /* Tile size m (2 or 4) to use for this convolution, or 0 for im2col. */
 int tfx__winograd_choose(int cin, int cout, int out_h, int out_w);
 /* (Tests force the choice: tfx__hook_winograd, core/hooks.h.) The same for n images: F(2x2)
- * where F(4x4)'s products would have under 16 rows (automatic choice only). */
+ * where F(4x4)'s products would have at most 16 rows (automatic choice only). */
 int tfx__winograd_choose_n(int cin, int cout, int out_h, int out_w, size_t n);
 
 /* Threads worth using for this convolution: tfx__threads() (lib/layers/layer.h), at most one
