@@ -1,0 +1,207 @@
+/* A small ResNet trained as the tutorial trains its seed ConvNet (train_seed_model.c: Adam, batch
+ * 50, validation_split 0.2, the same options and log), built with the graph API: Keras's
+ *
+ *     inputs = Input((28, 28, 1))
+ *     x = ReLU()(BatchNormalization()(Conv2D(16, 3, padding="same", use_bias=False)(inputs)))
+ *     x = block(x, 16, 1)                  # identity shortcut
+ *     x = block(x, 32, 2)                  # 1x1/2 projection shortcut
+ *     x = block(x, 64, 2, "visualization_layer")
+ *     outputs = Dense(10, activation="softmax")(GlobalAveragePooling2D()(x))
+ *
+ * where block(x, f, s) = ReLU()(Add()([BN(Conv(f, 3)(ReLU(BN(Conv(f, 3, s)(x))))), shortcut])),
+ * the shortcut being x, or BN(Conv(f, 1, s)(x)) when the shape changes. After the test accuracy,
+ * --pictures DIR writes Grad-CAM at --layer (default block2_relu1, between the two convolutions
+ * of a residual branch) and LRP-epsilon (relevance through the Adds) for four test images of
+ * distinct classes: DIR/resnet_grad_cam.png and DIR/resnet_lrp.png.
+ *
+ *   train_resnet [train_seed_model's options] [--pictures DIR] [--layer NAME] [DATASET_DIR] */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <tfx/tfx.h>
+
+#include "common.h"
+
+#define N_PICTURES 4
+
+/* Conv2D (same padding, no bias: BatchNormalization follows) + BatchNormalization [+ ReLU],
+ * reading `in` (NULL: the model input); names prefix_conv<k>, prefix_bn<k>, prefix_relu<k>. */
+static int conv_bn(tfx_model *m, const tfx_layer *in, int filters, int kernel, int stride, const char *prefix,
+                   const char *k, int relu, tfx_layer **out)
+{
+    char name[3][64];
+    snprintf(name[0], sizeof name[0], "%s_conv%s", prefix, k);
+    snprintf(name[1], sizeof name[1], "%s_bn%s", prefix, k);
+    snprintf(name[2], sizeof name[2], "%s_relu%s", prefix, k);
+    tfx_conv2d_options c = TFX_CONV2D_OPTIONS_INIT;
+    c.filters = filters;
+    c.kernel_h = c.kernel_w = kernel;
+    c.stride_h = c.stride_w = stride;
+    c.padding = TFX_PADDING_SAME;
+    c.use_bias = 0;
+    c.name = name[0];
+    tfx_batch_norm_options bn = TFX_BATCH_NORM_OPTIONS_INIT;
+    bn.name = name[1];
+    int rc = tfx_model_set_next_input(m, in);
+    if (!rc) rc = tfx_model_add_conv2d(m, &c, NULL);
+    if (!rc) rc = tfx_model_add_batch_normalization(m, &bn, out);
+    if (!rc && relu) rc = tfx_model_add_activation(m, TFX_ACTIVATION_RELU, 0.0f, name[2], out);
+    return rc;
+}
+
+/* A basic block on x: two 3x3 convolutions (the first with the stride) plus the shortcut, then
+ * ReLU named out_name. */
+static int basic_block(tfx_model *m, tfx_layer *x, int filters, int stride, int index, const char *out_name,
+                       tfx_layer **out)
+{
+    char prefix[32], name[64];
+    snprintf(prefix, sizeof prefix, "block%d", index);
+    int shape[3], rc = tfx_layer_output_shape(x, shape);
+    tfx_layer *branch[2] = {NULL, x};
+    if (!rc) rc = conv_bn(m, x, filters, 3, stride, prefix, "1", 1, &branch[0]);
+    if (!rc) rc = conv_bn(m, branch[0], filters, 3, 1, prefix, "2", 0, &branch[0]);
+    if (!rc && (stride != 1 || shape[2] != filters)) /* the shortcut's number is 0, as in Keras's ResNet */
+        rc = conv_bn(m, x, filters, 1, stride, prefix, "0", 0, &branch[1]);
+    snprintf(name, sizeof name, "%s_add", prefix);
+    if (!rc) rc = tfx_model_add_add(m, branch, 2, name, NULL);
+    if (!rc) rc = tfx_model_add_activation(m, TFX_ACTIVATION_RELU, 0.0f, out_name, out);
+    return rc;
+}
+
+static int build_resnet(tfx_model **out, const int shape[3])
+{
+    static const struct {
+        int filters, stride;
+        const char *out;
+    } blocks[] = {{16, 1, "block1_out"}, {32, 2, "block2_out"}, {64, 2, "visualization_layer"}};
+    tfx_model *m = NULL;
+    tfx_layer *x = NULL;
+    int rc = tfx_model_new(&m, shape[0], shape[1], shape[2]);
+    if (rc) return rc;
+    if ((rc = conv_bn(m, NULL, 16, 3, 1, "stem", "", 1, &x))) goto fail;
+    for (int b = 0; b < (int)(sizeof blocks / sizeof blocks[0]); b++)
+        if ((rc = basic_block(m, x, blocks[b].filters, blocks[b].stride, b + 1, blocks[b].out, &x))) goto fail;
+    if ((rc = tfx_model_add_global_average_pooling2d(m, "avg_pool", NULL))) goto fail;
+    tfx_dense_options dense = TFX_DENSE_OPTIONS_INIT;
+    dense.units = 10;
+    dense.activation = TFX_ACTIVATION_SOFTMAX;
+    dense.name = "predictions";
+    if ((rc = tfx_model_add_dense(m, &dense, NULL))) goto fail;
+    *out = m;
+    return TFX_OK;
+fail:
+    tfx_model_free(m);
+    return rc;
+}
+
+/* One method on the images (each for its label), drawn side by side with 224-pixel tiles. */
+static int write_picture(tfx_model *m, const float *x, const int *labels, size_t n, const tfx_explain_options *o,
+                         const char *dir, const char *file, tfx_attribution **kept)
+{
+    tfx_explain_options eo = *o;
+    eo.class_indices = labels;
+    tfx_attribution *a = NULL;
+    tfx_image *img = NULL;
+    int rc = tfx_explain(m, x, n, &eo, &a);
+    tfx_render_options ro = TFX_RENDER_OPTIONS_INIT;
+    ro.rows = 1;
+    ro.scale_mode = TFX_SCALE_NEAREST;
+    ro.tile_height = 224;
+    if (!rc) rc = tfx_attribution_render(a, x, &ro, &img);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    if (!rc) rc = tfx_image_write_png(img, path);
+    if (!rc) printf("  %s (%dx%d)\n", path, img->width, img->height);
+    tfx_image_free(img);
+    if (!rc && kept)
+        *kept = a;
+    else
+        tfx_attribution_free(a);
+    return rc;
+}
+
+/* Grad-CAM at `layer` and LRP-epsilon for the first test images of N_PICTURES distinct classes,
+ * with each image's LRP relevance total next to its class score (conservation through the Adds). */
+static int explain_test_images(tfx_model *m, const tfx_dataset *test, const char *layer, const char *dir)
+{
+    size_t sample = tfx_dataset_sample_size(test), n = 0;
+    int labels[N_PICTURES];
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return tfx_error_set(TFX_EIO, "cannot create %s: %s", dir, strerror(errno));
+    float *x = malloc(N_PICTURES * sample * sizeof *x);
+    if (!x) return tfx_error_set(TFX_ENOMEM, "explain_test_images: out of memory");
+    for (size_t i = 0; i < tfx_dataset_count(test) && n < N_PICTURES; i++) {
+        int label = tfx_dataset_labels(test)[i], seen = 0;
+        for (size_t j = 0; j < n; j++) seen |= labels[j] == label;
+        if (seen) continue;
+        memcpy(x + n * sample, tfx_dataset_image(test, i), sample * sizeof *x);
+        labels[n++] = label;
+    }
+    printf("Grad-CAM at %s and LRP-epsilon of %zu test images (their labels:", layer, n);
+    for (size_t i = 0; i < n; i++) printf(" %d", labels[i]);
+    printf("):\n");
+    tfx_explain_options o = TFX_EXPLAIN_OPTIONS_INIT;
+    o.method = TFX_METHOD_GRAD_CAM;
+    o.layer_name = layer;
+    tfx_attribution *lrp = NULL;
+    int rc = write_picture(m, x, labels, n, &o, dir, "resnet_grad_cam.png", NULL);
+    o = (tfx_explain_options)TFX_EXPLAIN_OPTIONS_INIT;
+    o.method = TFX_METHOD_LRP;
+    if (!rc) rc = write_picture(m, x, labels, n, &o, dir, "resnet_lrp.png", &lrp);
+    for (size_t i = 0; !rc && i < n; i++) {
+        double sums[64];
+        size_t count;
+        rc = tfx_attribution_relevance_sums(lrp, i, sums, 64, &count);
+        if (!rc && count <= 64)
+            printf("  image %zu: class score %.4f, LRP relevance at the input %.4f\n", i, sums[count - 1], sums[0]);
+    }
+    tfx_attribution_free(lrp);
+    free(x);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    ex_train_args args;
+    ex_train_args_init(&args, "resnet.tfx");
+    const char *pictures = NULL, *layer = "block2_relu1";
+    for (int i = 1; i < argc; i++) {
+        int k = ex_train_option(&args, argc, argv, i);
+        if (!k && i + 1 < argc && !strcmp(argv[i], "--pictures"))
+            pictures = argv[++i];
+        else if (!k && i + 1 < argc && !strcmp(argv[i], "--layer"))
+            layer = argv[++i];
+        else if (!k) {
+            ex_train_usage(argv[0], " [--pictures DIR] [--layer NAME]", "resnet.tfx");
+            fprintf(stderr, "  --pictures DIR   after training, write resnet_grad_cam.png and resnet_lrp.png there\n"
+                            "  --layer NAME     Grad-CAM's layer (default block2_relu1, inside a residual branch)\n");
+            return 2;
+        } else
+            i += k - 1;
+    }
+
+    tfx_dataset *train = NULL, *test = NULL;
+    tfx_model *m = NULL;
+    int shape[3], status = 1;
+    double t_fit;
+    CHECK(ex_load_datasets(&args, &train, &test, shape));
+    CHECK(build_resnet(&m, shape));
+    CHECK(ex_compile_fit(m, &args, train, &t_fit));
+    if (tfx_model_save(m, args.out_path, NULL) == TFX_OK)
+        printf("model saved to %s\n", args.out_path);
+    else if (tfx_error_last()->code == TFX_ENOTSUP) /* a library without graph saving: explain here anyway */
+        printf("model not saved: %s\n", tfx_error_last()->message);
+    else
+        CHECK(tfx_error_last()->code);
+    CHECK(ex_evaluate(m, test, t_fit));
+    if (pictures) CHECK(explain_test_images(m, test, layer, pictures));
+    status = 0;
+fail:
+    tfx_model_free(m);
+    tfx_dataset_free(train);
+    tfx_dataset_free(test);
+    return status;
+}
