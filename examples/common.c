@@ -100,7 +100,7 @@ int ex_compile_fit(tfx_model *m, const ex_train_args *a, const tfx_dataset *trai
 {
     tfx_history *history = NULL;
     int rc;
-    if ((rc = tfx_model_set_threads(m, a->threads))) return rc;
+    if ((rc = tfx_model_set_seed(m, a->seed)) || (rc = tfx_model_set_threads(m, a->threads))) return rc;
     printf("%s", tfx_model_summary(m));
 
     /* model.compile(optimizer='adam', loss='sparse_categorical_crossentropy', metrics=['accuracy']) */

@@ -35,7 +35,7 @@ double ex_now(void);
 /* (x_train, y_train), (x_test, y_test) = load_data() with the subsets; IDX or CIFAR-10 directory.
  * Prints one line about them. */
 int ex_load_datasets(const ex_train_args *a, tfx_dataset **train, tfx_dataset **test, int shape[3]);
-/* Threads, summary, compile (Adam, sparse categorical cross-entropy, accuracy) and fit
+/* Seed, threads, summary, compile (Adam, sparse categorical cross-entropy, accuracy) and fit
  * (batch 50, validation_split 0.2, Keras's log on stdout); *seconds: the time of fit. */
 int ex_compile_fit(tfx_model *m, const ex_train_args *a, const tfx_dataset *train, double *seconds);
 /* model.evaluate(x_test, y_test), printed with the fit time. */

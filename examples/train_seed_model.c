@@ -63,7 +63,6 @@ int main(int argc, char **argv)
     double t_fit;
     CHECK(ex_load_datasets(&args, &train, &test, shape));
     CHECK(build_seed_model(&m, shape));
-    CHECK(tfx_model_set_seed(m, args.seed));
     CHECK(ex_compile_fit(m, &args, train, &t_fit));
     CHECK(tfx_model_save(m, args.out_path, NULL));
     printf("model saved to %s\n", args.out_path);
