@@ -20,10 +20,14 @@ tensor and guided backprop / LRP can apply per-layer rules (docs/methods.md):
                    R_in = x * J^T (R / (z + eps sign z)), sign(0) = +1, z with the bias / BN shift;
                    activations and Dropout pass R through; max pooling is winner-take-all (its
                    gradient); Add splits R_j = x_j R / (sum_k x_k + eps sign(sum)); relevance adds
-                   up where a tensor has several consumers.
-Generated in float64 from float32 weights and inputs; the script asserts that no ReLU / ReLU6 input,
-max-pool winner or LRP denominator is so close to a kink that float32 rounding could change a mask
-(margins printed), so the goldens hold for any correct float32 implementation.
+                   up where a tensor has several consumers. Relevance sums as libtfx records them
+                   (tfx_attribution_relevance_sums): after each node, the total over the tensors
+                   whose producer has not run yet (a cut of the graph).
+Generated in float64 from float32 weights and inputs. Each model takes the first seed from 1700 on
+whose ReLU / ReLU6 inputs, max-pool winners (gap to the runner-up) and LRP denominators all stay at
+least 1e-5 from their kinks (3e-6 along the IG path; exact zeros, a conv over a window of zeros, are
+zero in float32 too), so float32 rounding cannot flip a mask: the goldens hold for any correct float32
+implementation. The margins are printed.
 
 File format: tests/common/golden_file.h ("TFXG"). Weights in Keras layout: "<model>/<layer>/kernel"
 (Conv2D HWIO [kh][kw][in][out], DepthwiseConv2D [kh][kw][in][1], Dense [in][out], BatchNormalization
@@ -117,7 +121,8 @@ def resnet_nodes(m):
 
 def mobilenet_nodes(m):
     f = m.features
-    nodes = [("stem_conv", "conv", f[0][0], None), ("stem_bn", "bn", f[0][1], None), ("stem_relu6", "relu6", None, None)]
+    nodes = [("stem_conv", "conv", f[0][0], None), ("stem_bn", "bn", f[0][1], None),
+             ("stem_relu6", "relu6", None, None)]
 
     def ir(prefix, b):
         x = len(nodes)
@@ -232,7 +237,8 @@ def export_weights(prefix, nodes):
             put(key + "/kernel", mod.weight.detach().permute(2, 3, 0, 1).numpy())  # (C,1,kh,kw) -> [kh][kw][C][1]
         elif kind == "bn":
             assert mod.eps == BN_EPS
-            put(key + "/kernel", torch.stack([mod.weight, mod.bias, mod.running_mean, mod.running_var]).detach().numpy())
+            k = torch.stack([mod.weight, mod.bias, mod.running_mean, mod.running_var])
+            put(key + "/kernel", k.detach().numpy())
         elif kind == "dense":
             put(key + "/kernel", mod.weight.detach().t().numpy())  # [out][in] -> [in][out]
             put(key + "/bias", mod.bias.detach().numpy())
@@ -341,11 +347,11 @@ def golden(prefix, model, nodes, h, w, n_img, classes_fn):
             outs = [xin[0] * tt_]
         for i, o in zip(ins, outs):
             R[i] = R[i] + o
-        layer_sums[:, k] = sum(o.sum(dim=tuple(range(1, o.dim()))) for o in outs).numpy()
+        # libtfx's record: after node k, the relevance total over the tensors still waiting for their
+        # producer (tensors 0..k: a cut of the graph; in a chain, node k's input).
+        layer_sums[:, k] = sum(R[i].sum(dim=tuple(range(1, R[i].dim()))) for i in range(k + 1)).numpy()
     put(prefix + "/lrp", nhwc(R[0]))
-    put(prefix + "/lrp_layer_sums", layer_sums)
-    # Relevance summed over each tensor (all consumers): t[0] is the input map's total.
-    put(prefix + "/lrp_tensor_sums", np.stack([rr.sum(dim=tuple(range(1, rr.dim()))).numpy() for rr in R], 1))
+    put(prefix + "/lrp_sums", layer_sums)
     at_x = margins(nodes, t)
     print("%s: margins at x: ReLU %.1e, max-pool %.1e, LRP denominators %.1e; on the IG path: ReLU %.1e, "
           "max-pool %.1e" % (prefix, *at_x, *path))
@@ -379,8 +385,9 @@ def make(prefix, cls, h, w, gamma_range, nodes_fn):
         nodes = nodes_fn(model)
         export_weights(prefix, nodes)
         if golden(prefix, model, nodes, h, w, 2, classes_pred_and_other):
-            print("%s: seed %d, logits %s, classes %s" % (prefix, seed, np.round(arrays[prefix + "/logits"].astype(float), 3).tolist(),
-                                                         arrays[prefix + "/classes"].astype(int).tolist()))
+            print("%s: seed %d, logits %s, classes %s" %
+                  (prefix, seed, np.round(arrays[prefix + "/logits"].astype(float), 3).tolist(),
+                   arrays[prefix + "/classes"].astype(int).tolist()))
             return nodes
     raise SystemExit("no seed in range keeps the margins")
 
@@ -397,8 +404,8 @@ for prefix, nodes in (("resnet", rn), ("mobilenet", mn)):
     with torch.no_grad():
         t = run_nodes(nodes, torch.tensor(arrays[prefix + "/x"]).permute(0, 3, 1, 2).double())
     r6 = [t[k] for k in range(1, len(t)) if nodes[k - 1][1] == "relu6"]
-    print("%s: %d layers; ReLU6 outputs clipped at 6: %d of %d" % (prefix, len(nodes), sum(int((a >= 6.0).sum()) for a in r6),
-                                                                    sum(a.numel() for a in r6)))
+    print("%s: %d layers; ReLU6 outputs clipped at 6: %d of %d" %
+          (prefix, len(nodes), sum(int((a >= 6.0).sum()) for a in r6), sum(a.numel() for a in r6)))
 
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden_graph.bin")
 with open(out, "wb") as f:
