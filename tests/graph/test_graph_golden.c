@@ -307,7 +307,10 @@ static void expect_maps(net *t, const tfx_explain_options *o, const char *key, i
         assert_int_equal(tfx_attribution_class_index(a, i), (int)golden("%s/classes", t->prefix)->data[i]);
     }
     char what[96];
-    snprintf(what, sizeof what, "%s %s", t->prefix, key);
+    if (o->batch_size)
+        snprintf(what, sizeof what, "%s %s, batch_size %zu", t->prefix, key, o->batch_size);
+    else
+        snprintf(what, sizeof what, "%s %s", t->prefix, key);
     compare(what, all, golden("%s/%s", t->prefix, key), N_IMG * per);
     free(all);
     tfx_attribution_free(a);
@@ -327,10 +330,24 @@ static void check_all(net *t, int H, int W, const char *cam_layers[2], const int
     tfx_explain_options o;
     explain_opts(&o, t, TFX_METHOD_VANILLA_GRADIENTS);
     expect_maps(t, &o, "vanilla", H, W, 3);
+    /* class -1: image 0's target is its predicted class (the generator's choice for it). */
+    explain_opts(&o, t, TFX_METHOD_VANILLA_GRADIENTS);
+    o.class_indices = NULL;
+    tfx_attribution *a0;
+    OK(tfx_explain(t->m, x->data, 1, &o, &a0));
+    assert_int_equal(tfx_attribution_class_index(a0, 0), (int)golden("%s/classes", t->prefix)->data[0]);
+    const garr *v = golden("%s/vanilla", t->prefix);
+    garr first = *v;
+    first.count = v->count / N_IMG;
+    snprintf(what, sizeof what, "%s vanilla, class -1", t->prefix);
+    compare(what, tfx_attribution_data(a0, 0), &first, first.count);
+    tfx_attribution_free(a0);
     explain_opts(&o, t, TFX_METHOD_GRADIENTS_INPUTS);
     expect_maps(t, &o, "grad_inputs", H, W, 3);
     explain_opts(&o, t, TFX_METHOD_INTEGRATED_GRADIENTS);
     o.steps = 16;
+    expect_maps(t, &o, "ig16", H, W, 3);
+    o.batch_size = 5; /* chunks that split an image's path: the graph's buffers at other row counts */
     expect_maps(t, &o, "ig16", H, W, 3);
     explain_opts(&o, t, TFX_METHOD_GUIDED_BACKPROP);
     expect_maps(t, &o, "guided", H, W, 3);
