@@ -182,8 +182,9 @@ static void functional_summary(strbuf *b, const tfx_model *m)
             py_repr(&conn, entry);
         }
         sb_printf(&conn, "]");
-        if (conn.failed) b->failed = 1;
-        else {
+        if (conn.failed) {
+            b->failed = 1;
+        } else {
             const char *row[4] = {col0, col1, col2, conn.p};
             fn_row(b, row);
             sb_printf(b, "%s\n", line);

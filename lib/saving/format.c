@@ -96,8 +96,9 @@ int tfx__file_sections_find(const uint8_t *b, size_t size, tfx__file_sections *s
             opt_len = (size_t)len;
         } else if (type == TFX__SECTION_GRAPH) {
             if (version < TFX__FILE_VERSION_GRAPH)
-                return tfx__error(TFX_EFORMAT, "section %lu: a graph section in a version %lu file (graphs are "
-                                               "version %d)",
+                return tfx__error(TFX_EFORMAT,
+                                  "section %lu: a graph section in a version %lu file (graphs are "
+                                  "version %d)",
                                   (unsigned long)i, (unsigned long)version, TFX__FILE_VERSION_GRAPH);
             if (graph) return tfx__error(TFX_EFORMAT, "section %lu: a second graph section", (unsigned long)i);
             graph = b + off;

@@ -108,11 +108,13 @@ static int read_inputs(graph_in *g, size_t index, const tfx__layer_ops *ops, whe
         return bad(at, "a list of %lu inputs runs past the end of the section", (unsigned long)k);
     for (uint32_t j = 0; j < k; j++) {
         uint32_t t = tfx__get_le32(r->p + r->pos + 4 * (size_t)j);
-        if (t == index + 1) return bad(at, "input %lu is tensor %lu, the layer's own output: a cycle", (unsigned long)j,
-                                       (unsigned long)t);
+        if (t == index + 1)
+            return bad(at, "input %lu is tensor %lu, the layer's own output: a cycle", (unsigned long)j,
+                       (unsigned long)t);
         if (t > index + 1 && t <= g->n_layers)
-            return bad(at, "input %lu is tensor %lu, the output of layer %lu, which comes later: a cycle or a forward "
-                           "reference (layers are stored in topological order)",
+            return bad(at,
+                       "input %lu is tensor %lu, the output of layer %lu, which comes later: a cycle or a forward "
+                       "reference (layers are stored in topological order)",
                        (unsigned long)j, (unsigned long)t, (unsigned long)t - 1);
         if (t > index + 1)
             return bad(at, "input %lu is tensor %lu, beyond the model's %zu layers (tensors 0..%zu): a dangling input",
@@ -279,8 +281,8 @@ static int load_model(tfx_model **out, const tfx__file_sections *s)
                               (unsigned long)g_layers, (unsigned long)n_layers);
         /* Each record has at least 8 bytes (a count and one input). */
         if ((size_t)n_layers * 8 > s->graph_len - 4)
-            return tfx__error(TFX_EFORMAT, "graph section: %lu layers cannot fit in %zu bytes",
-                              (unsigned long)n_layers, s->graph_len);
+            return tfx__error(TFX_EFORMAT, "graph section: %lu layers cannot fit in %zu bytes", (unsigned long)n_layers,
+                              s->graph_len);
         gin.r = (reader){s->graph, s->graph_len, 4};
         g = &gin;
     }

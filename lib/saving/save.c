@@ -149,8 +149,7 @@ static int check_save_options(const tfx_model *m, const tfx_save_options *o, con
 }
 
 /* File size, or 0 with an error when it does not fit in size_t. */
-static int file_size(const tfx_model *m, size_t opt_len, size_t *arch, size_t *weights, size_t *graph,
-                     size_t *total)
+static int file_size(const tfx_model *m, size_t opt_len, size_t *arch, size_t *weights, size_t *graph, size_t *total)
 {
     tfx__writer w = {NULL, 0};
     put_arch(&w, m);
