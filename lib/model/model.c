@@ -20,6 +20,7 @@ int tfx_model_new(tfx_model **out, int height, int width, int channels)
     m->input = (tfx__shape){height, width, channels, 0};
     m->batch_size = 32;
     m->weights_gen = 1;
+    m->next_input = -1;
     tfx__rng_seed(&m->rng, 0);
     *out = m;
     return TFX_OK;
@@ -34,6 +35,8 @@ void tfx_model_free(tfx_model *m)
     tfx__pool_free(&m->pool);
     for (size_t i = 0; i < m->n_layers; i++) {
         tfx__free(m->layers[i]->state);
+        tfx__free(m->layers[i]->inputs);
+        tfx__free(m->layers[i]->in_shapes);
         tfx__free(m->layers[i]->derived[0].data);
         tfx__free(m->layers[i]->derived[1].data);
         tfx__free(m->layers[i]);

@@ -41,6 +41,8 @@ struct tfx_model {
     float **rel_acts;
     float **rel_bufs;
     size_t n_rel_bufs;
+    int full_ready;   /* owned_acts allocated for buf_n samples */
+    float **xs;       /* scratch: 2 * the most inputs of a layer pointers (multi-input calls) */
     tfx__workspace ws;      /* the layers' scratch */
     size_t cur_n;           /* samples in the current forward (0: none) */
     int cur_training;
@@ -98,6 +100,10 @@ int tfx__model_add_layer(tfx_model *m, const tfx__layer_ops *ops, const tfx__lay
  * each naming an existing tensor. Single-input kinds take k = 1, multi-input kinds k >= 2. */
 int tfx__model_add_layer_from(tfx_model *m, const tfx__layer_ops *ops, const tfx__layer_config *cfg, const char *name,
                               const int *inputs, size_t k, tfx_layer **out);
+
+/* The tensor the next single-input layer will read (tfx_model_set_next_input, or the last
+ * layer's output). */
+int tfx__model_next_tensor(const tfx_model *m);
 
 /* ---- the graph (graph.c) ---- */
 /* Non-zero when every layer reads exactly the previous one (layer 0: the model input). */
