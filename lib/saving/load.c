@@ -89,6 +89,28 @@ typedef struct graph_in {
 /* Shape of tensor t (0: the model input, j + 1: layer j's output) of the layers built so far. */
 static tfx__shape tensor_shape(const tfx_model *m, int t) { return t == 0 ? m->input : m->layers[t - 1]->out; }
 
+/* The inputs of a merge layer whose shapes do not fit, for its message: "'a2' (8x8x4), the
+ * model input (8x8x3)" (the first four). */
+static void describe_inputs(const tfx_model *m, const int *inputs, size_t k, char *out, size_t cap)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t j = 0; j < k && j < 4 && len < cap; j++) {
+        tfx__shape sh = tensor_shape(m, inputs[j]);
+        const char *sep = j ? ", " : "";
+        int w = inputs[j] ? snprintf(out + len, cap - len, "%s'%s' ", sep, m->layers[inputs[j] - 1]->name)
+                          : snprintf(out + len, cap - len, "%sthe model input ", sep);
+        if (w < 0) return;
+        len += (size_t)w;
+        if (len >= cap) return;
+        w = sh.flat ? snprintf(out + len, cap - len, "(%d)", sh.c)
+                    : snprintf(out + len, cap - len, "(%dx%dx%d)", sh.h, sh.w, sh.c);
+        if (w < 0) return;
+        len += (size_t)w;
+    }
+    if (k > 4 && len < cap) snprintf(out + len, cap - len, ", ...");
+}
+
 /* Layer index's input record: the count, then each tensor number, which must name the model
  * input or an earlier layer (the list is topological: anything else is a cycle, a forward
  * reference or a dangling input). Into g->inputs. */
@@ -192,6 +214,12 @@ static int load_layer(tfx_model *m, size_t index, reader *ar, reader *wr, graph_
         probe.in = g->shapes[0];
         probe.in_shapes = g->shapes;
         rc = ops->infer_n(&probe, g->shapes, k, &probe.out);
+        if (rc && rc != TFX_ENOMEM) { /* name the layers read, as the add functions do */
+            char msg[300], who[600];
+            snprintf(msg, sizeof msg, "%s", tfx_error_last()->message);
+            describe_inputs(m, inputs, k, who, sizeof who);
+            return bad(&at, "%s (reading %s)", msg, who);
+        }
     } else {
         probe.in = tensor_shape(m, inputs[0]);
         probe.in_shapes = &probe.in;
