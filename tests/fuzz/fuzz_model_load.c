@@ -4,7 +4,7 @@
  * that load run one prediction, have their layers' inputs checked (earlier layers only) and
  * their summary built, and a loaded optimizer section is taken over (the learning rate read).
  * Seeds: tests/fuzz/corpus/model_load/ (optimizer.tfx, with an optimizer section:
- * tests/train/test_resume.c, TFX_RESUME_SEED_OUT; graph.tfx and graph-se.tfx, version 2 files
+ * tests/train/test_resume.c, TFX_RESUME_SEED_OUT; graph*.tfx, version 2 files
  * with a graph section: tests/saving/test_saving_graph.c, TFX_GRAPH_SEED_OUT). Built by meson
  * (tests/fuzz/meson.build: -Dfuzzers=true with clang; otherwise a corpus replayer); long run:
  * docs/security.md. */
