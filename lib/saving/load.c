@@ -90,12 +90,12 @@ typedef struct graph_in {
 static tfx__shape tensor_shape(const tfx_model *m, int t) { return t == 0 ? m->input : m->layers[t - 1]->out; }
 
 /* The inputs of a merge layer whose shapes do not fit, for its message: "'a2' (8x8x4), the
- * model input (8x8x3)" (the first four). */
+ * model input (8x8x3)" (the first eight, as the add functions name them). */
 static void describe_inputs(const tfx_model *m, const int *inputs, size_t k, char *out, size_t cap)
 {
     size_t len = 0;
     out[0] = '\0';
-    for (size_t j = 0; j < k && j < 4 && len < cap; j++) {
+    for (size_t j = 0; j < k && j < 8 && len < cap; j++) {
         tfx__shape sh = tensor_shape(m, inputs[j]);
         const char *sep = j ? ", " : "";
         int w = inputs[j] ? snprintf(out + len, cap - len, "%s'%s' ", sep, m->layers[inputs[j] - 1]->name)
@@ -108,7 +108,7 @@ static void describe_inputs(const tfx_model *m, const int *inputs, size_t k, cha
         if (w < 0) return;
         len += (size_t)w;
     }
-    if (k > 4 && len < cap) snprintf(out + len, cap - len, ", ...");
+    if (k > 8 && len < cap) snprintf(out + len, cap - len, ", ...");
 }
 
 /* Layer index's input record: the count, then each tensor number, which must name the model

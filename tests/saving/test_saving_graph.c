@@ -621,9 +621,8 @@ static void test_graph_hostile(void **state)
     /* Shapes that do not fit: the Add of a2, b1 and the model input (3 channels, not 4). */
     h = fresh(o, n), wr32(h.b + R5, 3), resize_at(&h, 2, R5 + 12, 4), wr32(h.b + R5 + 12, 0);
     HOSTILE(h, TFX_EFORMAT,
-            "architecture section, layer 5 ('add'): input 0 has shape 8x8x4 and input 2 has shape "
-            "8x8x3: Add needs equal shapes (reading 'a2' (8x8x4), 'b1' (8x8x4), the model input "
-            "(8x8x3))");
+            "architecture section, layer 5 ('add'): input 2 has shape 8x8x3, input 0 has 8x8x4: Add needs "
+            "equal shapes (reading 'a2' (8x8x4), 'b1' (8x8x4), the model input (8x8x3))");
     /* The Dense reads the model input (3 channels) instead of the pooled 4: its weights no longer fit. */
     h = fresh(o, n), wr32(h.b + R7 + 4, 0);
     HOSTILE(h, TFX_EFORMAT,
