@@ -1,9 +1,11 @@
 /* Model files of graph models (issue 17): format version 2 with a graph section (type 4) holding
- * each layer's input tensors. Round trips of two graphs (bit-identical predictions, names and
- * inputs, the same bytes again), chain files unchanged byte for byte (0.1's files in the fuzz
- * corpus), a version 2 file assembled by hand from docs/file-format.md, hostile graph sections
- * (cycles, forward references, dangling inputs, bad counts, truncation, kinds with the wrong
- * number of inputs, unreachable layers), every byte of the section edited, allocation failures.
+ * each layer's input tensors. Round trips of four graphs (two branches into Add, then
+ * Concatenate; the model input read by a merge layer and a tensor read twice; squeeze-and-
+ * excitation with Multiply): bit-identical predictions, names and inputs, the same bytes again;
+ * chain files unchanged byte for byte (0.1's files in the fuzz corpus), a version 2 file
+ * assembled by hand from docs/file-format.md, hostile graph sections (cycles, forward
+ * references, dangling inputs, bad counts, truncation, kinds with the wrong number of inputs,
+ * unreachable layers), every byte of the section edited, allocation failures.
  * TFX_GRAPH_SEED_OUT=<dir> writes the fuzz seeds graph*.tfx into <dir>. */
 #include <math.h>
 #include <setjmp.h>
@@ -124,8 +126,7 @@ static tfx_conv2d_options conv(int filters, int k, int activation, const char *n
  * -> Dense. Layers and their input tensors, without / with the Concatenate:
  *   0 stem [0]  1 a1 [1]  2 bn [2]  3 a2 [3]  4 b1 [1]  5 add [4, 5]  6 gap [6]  7 out [7]
  *   0 stem [0]  1 a1 [1]  2 bn [2]  3 a2 [3]  4 b1 [1]  5 add [4, 5]  6 cat [6, 1]  7 gap [7]
- *   8 out [8]
- * NULL (skipped test) with the Concatenate when this build has no Concatenate yet. */
+ *   8 out [8] */
 static tfx_model *branchy_model(int with_cat)
 {
     tfx_model *m;
@@ -147,12 +148,7 @@ static tfx_model *branchy_model(int with_cat)
     OK(tfx_model_add_add(m, sum_in, 2, "add", &add));
     if (with_cat) {
         tfx_layer *cat_in[2] = {add, stem};
-        int rc = tfx_model_add_concatenate(m, cat_in, 2, "cat", NULL);
-        if (rc == TFX_ENOTSUP) { /* the Concatenate kind lands separately (issue 17) */
-            tfx_model_free(m);
-            return NULL;
-        }
-        OK(rc);
+        OK(tfx_model_add_concatenate(m, cat_in, 2, "cat", NULL));
     }
     OK(tfx_model_add_global_average_pooling2d(m, "gap", NULL));
     tfx_dense_options d = TFX_DENSE_OPTIONS_INIT;
@@ -188,8 +184,7 @@ static tfx_model *input_model(void)
 
 /* Squeeze-and-excitation with a flat gate, and a Concatenate that reads the model input:
  *   0 c [0]  1 squeeze [1]  2 gate [2]  3 excite [1, 3]  4 with_input [4, 0]  5 flat [5]
- *   6 logits [6]
- * NULL (skipped test) when this build has no Multiply or Concatenate yet. */
+ *   6 logits [6] */
 static tfx_model *se_model(void)
 {
     tfx_model *m;
@@ -204,14 +199,9 @@ static tfx_model *se_model(void)
     d.name = "gate";
     OK(tfx_model_add_dense(m, &d, &gate));
     tfx_layer *mul_in[2] = {c_l, gate};
-    int rc = tfx_model_add_multiply(m, mul_in, 2, "excite", &ex);
+    OK(tfx_model_add_multiply(m, mul_in, 2, "excite", &ex));
     tfx_layer *cat_in[2] = {ex, NULL};
-    if (!rc) rc = tfx_model_add_concatenate(m, cat_in, 2, "with_input", NULL);
-    if (rc == TFX_ENOTSUP) { /* the Multiply and Concatenate kinds land separately (issue 17) */
-        tfx_model_free(m);
-        return NULL;
-    }
-    OK(rc);
+    OK(tfx_model_add_concatenate(m, cat_in, 2, "with_input", NULL));
     OK(tfx_model_add_flatten(m, "flat", NULL));
     d.units = 2;
     d.activation = TFX_ACTIVATION_LINEAR;
@@ -388,11 +378,6 @@ static void test_graph_roundtrip_merge_kinds(void **state)
     static const int cat_in[9][2] = {{0, -1}, {1, -1}, {2, -1}, {3, -1}, {1, -1}, {4, 5}, {6, 1}, {7, -1}, {8, -1}};
     static const int se_in[7][2] = {{0, -1}, {1, -1}, {2, -1}, {1, 3}, {4, 0}, {5, -1}, {6, -1}};
     tfx_model *m = branchy_model(1), *se = se_model();
-    if (!m || !se) {
-        tfx_model_free(m);
-        tfx_model_free(se);
-        skip(); /* this build has no Concatenate or Multiply yet */
-    }
     roundtrip(m, cat_in, "graph-concatenate.tfx");
     roundtrip(se, se_in, "graph-se.tfx");
     tfx_model_free(se);
