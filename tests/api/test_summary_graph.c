@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "testing.h"
 #include "tfx/tfx.h"
 
 #define OK(call)                                                                              \
@@ -177,11 +178,36 @@ static void test_summary_quotes_and_utf8(void **state)
     tfx_model_free(m);
 }
 
+/* Out of memory at every allocation of the functional summary: NULL with TFX_ENOMEM, then the
+ * same text once memory is back. */
+static void test_summary_allocation_failures(void **state)
+{
+    (void)state;
+    tfx_model *m = resnet_block();
+    int done = 0, failed = 0;
+    for (long k = 1; k < 200 && !done; k++) {
+        tfx__alloc_fail_after(k);
+        const char *s = tfx_model_summary(m);
+        tfx__alloc_fail_after(0);
+        if (s) {
+            done = 1;
+            assert_string_equal(s, expected);
+        } else {
+            assert_int_equal(tfx_error_last()->code, TFX_ENOMEM);
+            failed++;
+        }
+    }
+    assert_true(done && failed > 0);
+    print_message("    %d allocations failed in turn\n", failed);
+    tfx_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resnet_block_summary),
         cmocka_unit_test(test_summary_quotes_and_utf8),
+        cmocka_unit_test(test_summary_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
