@@ -17,23 +17,17 @@
  * still hold 15 % of their initial values (test accuracy 18 %), and 0.9's lag behind the weights
  * Adam moves (1-2 points below 0.5; docs/training.md, "Measured"). Training itself is the same.
  *
- * After the test accuracy, --pictures DIR writes Grad-CAM at --layer (default block2_relu1,
- * between the two convolutions of a residual branch) and LRP-epsilon (relevance through the
- * Adds) for four test images of distinct classes: DIR/resnet_grad_cam.png, DIR/resnet_lrp.png.
+ * The saved model goes to explain_all like the seed model's, e.g. Grad-CAM inside a residual
+ * branch: explain_all --model resnet.tfx --layer block2_relu1 --out resnet (examples/tutorial.sh).
  *
- *   train_resnet [train_seed_model's options] [--width W] [--bn-momentum M] [--pictures DIR]
- *                [--layer NAME] [DATASET_DIR] */
-#include <errno.h>
+ *   train_resnet [train_seed_model's options] [--width W] [--bn-momentum M] [DATASET_DIR] */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <tfx/tfx.h>
 
 #include "common.h"
-
-#define N_PICTURES 4
 
 /* Conv2D (same padding, no bias: BatchNormalization follows) + BatchNormalization [+ ReLU],
  * reading `in` (NULL: the model input); names prefix_conv<k>, prefix_bn<k>, prefix_relu<k>. */
@@ -112,79 +106,22 @@ fail:
     return rc;
 }
 
-/* One method on the images (each for its label), drawn side by side with 224-pixel tiles. */
-static int write_picture(tfx_model *m, const float *x, const int *labels, size_t n, int method, const char *layer,
-                         const char *dir, const char *file)
-{
-    tfx_explain_options o = TFX_EXPLAIN_OPTIONS_INIT;
-    o.method = method;
-    o.layer_name = layer;
-    o.class_indices = labels;
-    tfx_attribution *a = NULL;
-    tfx_image *img = NULL;
-    int rc = tfx_explain(m, x, n, &o, &a);
-    tfx_render_options ro = TFX_RENDER_OPTIONS_INIT;
-    ro.rows = 1;
-    ro.scale_mode = TFX_SCALE_NEAREST;
-    ro.tile_height = 224;
-    if (!rc) rc = tfx_attribution_render(a, x, &ro, &img);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, file);
-    if (!rc) rc = tfx_image_write_png(img, path);
-    if (!rc) printf("  %s (%dx%d)\n", path, img->width, img->height);
-    tfx_image_free(img);
-    tfx_attribution_free(a);
-    return rc;
-}
-
-/* Grad-CAM at `layer` and LRP-epsilon for the first test images of N_PICTURES distinct classes. */
-static int explain_test_images(tfx_model *m, const tfx_dataset *test, const char *layer, const char *dir)
-{
-    size_t sample = tfx_dataset_sample_size(test), n = 0;
-    int labels[N_PICTURES];
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return tfx_error_set(TFX_EIO, "cannot create %s: %s", dir, strerror(errno));
-    float *x = malloc(N_PICTURES * sample * sizeof *x);
-    if (!x) return tfx_error_set(TFX_ENOMEM, "explain_test_images: out of memory");
-    for (size_t i = 0; i < tfx_dataset_count(test) && n < N_PICTURES; i++) {
-        int label = tfx_dataset_labels(test)[i], seen = 0;
-        for (size_t j = 0; j < n; j++) seen |= labels[j] == label;
-        if (seen) continue;
-        memcpy(x + n * sample, tfx_dataset_image(test, i), sample * sizeof *x);
-        labels[n++] = label;
-    }
-    printf("Grad-CAM at %s and LRP-epsilon of %zu test images (their labels:", layer, n);
-    for (size_t i = 0; i < n; i++) printf(" %d", labels[i]);
-    printf("):\n");
-    int rc = write_picture(m, x, labels, n, TFX_METHOD_GRAD_CAM, layer, dir, "resnet_grad_cam.png");
-    if (!rc) rc = write_picture(m, x, labels, n, TFX_METHOD_LRP, NULL, dir, "resnet_lrp.png");
-    free(x);
-    return rc;
-}
-
 int main(int argc, char **argv)
 {
     ex_train_args args;
     ex_train_args_init(&args, "resnet.tfx");
-    const char *pictures = NULL, *layer = "block2_relu1";
     int width = 48;
     float momentum = 0.5f;
     for (int i = 1; i < argc; i++) {
         int k = ex_train_option(&args, argc, argv, i);
-        if (!k && i + 1 < argc && !strcmp(argv[i], "--pictures"))
-            pictures = argv[++i];
-        else if (!k && i + 1 < argc && !strcmp(argv[i], "--layer"))
-            layer = argv[++i];
-        else if (!k && i + 1 < argc && !strcmp(argv[i], "--width"))
+        if (!k && i + 1 < argc && !strcmp(argv[i], "--width"))
             width = atoi(argv[++i]);
         else if (!k && i + 1 < argc && !strcmp(argv[i], "--bn-momentum"))
             momentum = strtof(argv[++i], NULL);
         else if (!k) {
-            ex_train_usage(argv[0], " [--width W] [--bn-momentum M] [--pictures DIR] [--layer NAME]", "resnet.tfx");
+            ex_train_usage(argv[0], " [--width W] [--bn-momentum M]", "resnet.tfx");
             fprintf(stderr, "  --width W        the first block's filters, then 2W and 4W (default 48)\n"
-                            "  --bn-momentum M  BatchNormalization's momentum (default 0.5; Keras's is 0.99)\n"
-                            "  --pictures DIR   after training, write resnet_grad_cam.png and resnet_lrp.png there\n"
-                            "  --layer NAME     Grad-CAM's layer (default block2_relu1, inside a residual branch)\n");
+                            "  --bn-momentum M  BatchNormalization's momentum (default 0.5; Keras's is 0.99)\n");
             return 2;
         } else
             i += k - 1;
@@ -200,7 +137,6 @@ int main(int argc, char **argv)
     CHECK(tfx_model_save(m, args.out_path, NULL));
     printf("model saved to %s\n", args.out_path);
     CHECK(ex_evaluate(m, test, t_fit));
-    if (pictures) CHECK(explain_test_images(m, test, layer, pictures));
     status = 0;
 fail:
     tfx_model_free(m);
