@@ -59,7 +59,7 @@ void ex_train_usage(const char *argv0, const char *extra_usage, const char *defa
             argv0, extra_usage, default_out);
 }
 
-double ex_now(void)
+static double now(void)
 {
     struct timespec ts;
     timespec_get(&ts, TIME_UTC);
@@ -76,7 +76,8 @@ static int is_cifar_dir(const char *dir)
     return 1;
 }
 
-int ex_load_datasets(const ex_train_args *a, tfx_dataset **train, tfx_dataset **test, int shape[3])
+/* (x_train, y_train), (x_test, y_test) = load_data() with the subsets; IDX or CIFAR-10 directory. */
+static int load_datasets(const ex_train_args *a, tfx_dataset **train, tfx_dataset **test, int shape[3])
 {
     /* pixels / 255 is done by the readers */
     tfx_data_options dopt = TFX_DATA_OPTIONS_INIT, topt = TFX_DATA_OPTIONS_INIT;
@@ -91,12 +92,12 @@ int ex_load_datasets(const ex_train_args *a, tfx_dataset **train, tfx_dataset **
         if ((rc = tfx_dataset_load_idx_dir(test, a->dir, TFX_DATA_TEST, &topt))) return rc;
     }
     if ((rc = tfx_dataset_shape(*train, shape))) return rc;
-    printf("%s: %zu training and %zu test images of %dx%dx%d\n", cifar ? "CIFAR-10" : a->dir,
-           tfx_dataset_count(*train), tfx_dataset_count(*test), shape[0], shape[1], shape[2]);
+    printf("%s: %zu training and %zu test images of %dx%dx%d\n", cifar ? "CIFAR-10" : a->dir, tfx_dataset_count(*train),
+           tfx_dataset_count(*test), shape[0], shape[1], shape[2]);
     return TFX_OK;
 }
 
-int ex_compile_fit(tfx_model *m, const ex_train_args *a, const tfx_dataset *train, double *seconds)
+static int compile_fit(tfx_model *m, const ex_train_args *a, const tfx_dataset *train, double *seconds)
 {
     tfx_history *history = NULL;
     int rc;
@@ -118,24 +119,44 @@ int ex_compile_fit(tfx_model *m, const ex_train_args *a, const tfx_dataset *trai
     fopt.verbose = a->verbose;
     fopt.progress_file = stdout;
     if ((rc = tfx_history_new(&history))) return rc;
-    double t0 = ex_now();
+    double t0 = now();
     rc = tfx_model_fit(m, tfx_dataset_images(train), tfx_dataset_labels(train), tfx_dataset_count(train), &fopt,
                        history);
-    *seconds = ex_now() - t0;
+    *seconds = now() - t0;
     tfx_history_free(history);
     return rc;
 }
 
-int ex_evaluate(tfx_model *m, const tfx_dataset *test, double fit_seconds)
+static int evaluate(tfx_model *m, const tfx_dataset *test, double fit_seconds)
 {
     /* test_loss, test_acc = model.evaluate(x_test, y_test) */
-    double loss, acc, t0 = ex_now();
+    double loss, acc, t0 = now();
     int rc = tfx_model_set_batch_size(m, 50);
     if (!rc)
         rc = tfx_model_evaluate(m, tfx_dataset_images(test), tfx_dataset_labels(test), tfx_dataset_count(test), &loss,
                                 &acc);
     if (rc) return rc;
     printf("test loss: %.4f - test accuracy: %.4f (%zu images)\n", loss, acc, tfx_dataset_count(test));
-    printf("time: fit %.1f s, evaluate %.1f s\n", fit_seconds, ex_now() - t0);
+    printf("time: fit %.1f s, evaluate %.1f s\n", fit_seconds, now() - t0);
     return TFX_OK;
+}
+
+int ex_train_main(const ex_train_args *a, ex_build_fn build, const void *ctx)
+{
+    tfx_dataset *train = NULL, *test = NULL;
+    tfx_model *m = NULL;
+    int shape[3], status = 1;
+    double t_fit;
+    CHECK(load_datasets(a, &train, &test, shape));
+    CHECK(build(&m, shape, ctx));
+    CHECK(compile_fit(m, a, train, &t_fit));
+    CHECK(tfx_model_save(m, a->out_path, NULL));
+    printf("model saved to %s\n", a->out_path);
+    CHECK(evaluate(m, test, t_fit));
+    status = 0;
+fail:
+    tfx_model_free(m);
+    tfx_dataset_free(train);
+    tfx_dataset_free(test);
+    return status;
 }

@@ -7,12 +7,12 @@
 
 #include <tfx/tfx.h>
 
-#define CHECK(call)                                                                  \
-    do {                                                                             \
-        if ((call) != TFX_OK) {                                                      \
-            fprintf(stderr, "%s failed: %s\n", #call, tfx_error_last()->message);   \
-            goto fail;                                                               \
-        }                                                                            \
+#define CHECK(call)                                                               \
+    do {                                                                          \
+        if ((call) != TFX_OK) {                                                   \
+            fprintf(stderr, "%s failed: %s\n", #call, tfx_error_last()->message); \
+            goto fail;                                                            \
+        }                                                                         \
     } while (0)
 
 typedef struct ex_train_args {
@@ -30,15 +30,13 @@ int ex_train_option(ex_train_args *a, int argc, char **argv, int i);
 /* The common options' help, after "usage: argv0 [common options]" + extra_usage. */
 void ex_train_usage(const char *argv0, const char *extra_usage, const char *default_out);
 
-double ex_now(void);
+/* Builds a model for images of the given shape; ctx is the program's. */
+typedef int (*ex_build_fn)(tfx_model **out, const int shape[3], const void *ctx);
 
-/* (x_train, y_train), (x_test, y_test) = load_data() with the subsets; IDX or CIFAR-10 directory.
- * Prints one line about them. */
-int ex_load_datasets(const ex_train_args *a, tfx_dataset **train, tfx_dataset **test, int shape[3]);
-/* Seed, threads, summary, compile (Adam, sparse categorical cross-entropy, accuracy) and fit
- * (batch 50, validation_split 0.2, Keras's log on stdout); *seconds: the time of fit. */
-int ex_compile_fit(tfx_model *m, const ex_train_args *a, const tfx_dataset *train, double *seconds);
-/* model.evaluate(x_test, y_test), printed with the fit time. */
-int ex_evaluate(tfx_model *m, const tfx_dataset *test, double fit_seconds);
+/* The tutorial's training script: load the data (ex_load_datasets), build, set the seed and
+ * threads, print the summary, compile (Adam, sparse categorical cross-entropy, accuracy), fit
+ * (batch 50, validation_split 0.2, Keras's log on stdout), save to a->out_path, evaluate on the
+ * test set and print its loss, accuracy and the times. Returns main's exit status. */
+int ex_train_main(const ex_train_args *a, ex_build_fn build, const void *ctx);
 
 #endif

@@ -74,8 +74,16 @@ static int basic_block(tfx_model *m, tfx_layer *x, int filters, int stride, floa
     return rc;
 }
 
-static int build_resnet(tfx_model **out, const int shape[3], int width, float momentum)
+typedef struct resnet_arch {
+    int width;      /* the first block's filters */
+    float momentum; /* BatchNormalization's */
+} resnet_arch;
+
+static int build_resnet(tfx_model **out, const int shape[3], const void *ctx)
 {
+    const resnet_arch *arch = ctx;
+    int width = arch->width;
+    float momentum = arch->momentum;
     static const struct {
         int widen, stride;
         const char *out;
@@ -92,7 +100,8 @@ static int build_resnet(tfx_model **out, const int shape[3], int width, float mo
     pool.name = "stem_pool";
     if ((rc = tfx_model_add_max_pooling2d(m, &pool, &x))) goto fail;
     for (int b = 0; b < (int)(sizeof blocks / sizeof blocks[0]); b++)
-        if ((rc = basic_block(m, x, width * blocks[b].widen, blocks[b].stride, momentum, b + 1, blocks[b].out, &x))) goto fail;
+        if ((rc = basic_block(m, x, width * blocks[b].widen, blocks[b].stride, momentum, b + 1, blocks[b].out, &x)))
+            goto fail;
     if ((rc = tfx_model_add_global_average_pooling2d(m, "avg_pool", NULL))) goto fail;
     tfx_dense_options dense = TFX_DENSE_OPTIONS_INIT;
     dense.units = 10;
@@ -110,37 +119,22 @@ int main(int argc, char **argv)
 {
     ex_train_args args;
     ex_train_args_init(&args, "resnet.tfx");
-    int width = 48;
-    float momentum = 0.5f;
+    resnet_arch arch = {48, 0.5f};
     for (int i = 1; i < argc; i++) {
         int k = ex_train_option(&args, argc, argv, i);
         if (!k && i + 1 < argc && !strcmp(argv[i], "--width"))
-            width = atoi(argv[++i]);
+            arch.width = atoi(argv[++i]);
         else if (!k && i + 1 < argc && !strcmp(argv[i], "--bn-momentum"))
-            momentum = strtof(argv[++i], NULL);
+            arch.momentum = strtof(argv[++i], NULL);
         else if (!k) {
             ex_train_usage(argv[0], " [--width W] [--bn-momentum M]", "resnet.tfx");
-            fprintf(stderr, "  --width W        the first block's filters, then 2W and 4W (default 48)\n"
-                            "  --bn-momentum M  BatchNormalization's momentum (default 0.5; Keras's is 0.99)\n");
+            fprintf(stderr,
+                    "  --width W        the first block's filters, then 2W and 4W (default 48)\n"
+                    "  --bn-momentum M  BatchNormalization's momentum (default 0.5; Keras's is 0.99)\n");
             return 2;
         } else
             i += k - 1;
     }
 
-    tfx_dataset *train = NULL, *test = NULL;
-    tfx_model *m = NULL;
-    int shape[3], status = 1;
-    double t_fit;
-    CHECK(ex_load_datasets(&args, &train, &test, shape));
-    CHECK(build_resnet(&m, shape, width, momentum));
-    CHECK(ex_compile_fit(m, &args, train, &t_fit));
-    CHECK(tfx_model_save(m, args.out_path, NULL));
-    printf("model saved to %s\n", args.out_path);
-    CHECK(ex_evaluate(m, test, t_fit));
-    status = 0;
-fail:
-    tfx_model_free(m);
-    tfx_dataset_free(train);
-    tfx_dataset_free(test);
-    return status;
+    return ex_train_main(&args, build_resnet, &arch);
 }

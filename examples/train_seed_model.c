@@ -14,8 +14,9 @@
 #include "common.h"
 
 /* The seed model of the tutorial, for the dataset's input shape. */
-static int build_seed_model(tfx_model **out, const int shape[3])
+static int build_seed_model(tfx_model **out, const int shape[3], const void *ctx)
 {
+    (void)ctx;
     tfx_model *m = NULL;
     int rc = tfx_model_new(&m, shape[0], shape[1], shape[2]);
     if (rc) return rc;
@@ -57,20 +58,5 @@ int main(int argc, char **argv)
         i += k - 1;
     }
 
-    tfx_dataset *train = NULL, *test = NULL;
-    tfx_model *m = NULL;
-    int shape[3], status = 1;
-    double t_fit;
-    CHECK(ex_load_datasets(&args, &train, &test, shape));
-    CHECK(build_seed_model(&m, shape));
-    CHECK(ex_compile_fit(m, &args, train, &t_fit));
-    CHECK(tfx_model_save(m, args.out_path, NULL));
-    printf("model saved to %s\n", args.out_path);
-    CHECK(ex_evaluate(m, test, t_fit));
-    status = 0;
-fail:
-    tfx_model_free(m);
-    tfx_dataset_free(train);
-    tfx_dataset_free(test);
-    return status;
+    return ex_train_main(&args, build_seed_model, NULL);
 }
