@@ -801,12 +801,13 @@ static int check_name(const char *name)
 
 static int parse_layers(kb *b, json_t *layers, int functional)
 {
-    b->n = json_array_size(layers);
-    if (b->n == 0) return tfx__error(TFX_EFORMAT, "the model config has no layers");
-    if (b->n > TFX__KERAS_MAX_LAYERS)
-        return tfx__error(TFX_ENOTSUP, "the model config has %zu layers (at most %d)", b->n, TFX__KERAS_MAX_LAYERS);
-    b->L = tfx__calloc(b->n, sizeof *b->L);
+    const size_t count = json_array_size(layers);
+    if (count == 0) return tfx__error(TFX_EFORMAT, "the model config has no layers");
+    if (count > TFX__KERAS_MAX_LAYERS)
+        return tfx__error(TFX_ENOTSUP, "the model config has %zu layers (at most %d)", count, TFX__KERAS_MAX_LAYERS);
+    b->L = tfx__calloc(count, sizeof *b->L);
     if (!b->L) return tfx__error(TFX_ENOMEM, "out of memory");
+    b->n = count;
     for (size_t i = 0; i < b->n; i++) {
         json_t *e = json_array_get(layers, i);
         kl *l = &b->L[i];
