@@ -280,12 +280,11 @@ def write_keras3(path, layers, weights, config=None, extra=None, version="3.3.3"
             g = f.create_group("layers/%s/vars" % lname)
             for i, a in enumerate(weights.get(lname, [])):
                 g.create_dataset(str(i), data=a.astype(np.float32))
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("metadata.json", json.dumps({"keras_version": version, "date_saved": "2026-12-06@00:00:00"}))
-        z.writestr("config.json", cfg)
-        z.writestr("model.weights.h5", bio.getvalue())
-        for name, data in (extra or []):
-            z.writestr(name, data)
+    members = [("metadata.json", json.dumps({"keras_version": version, "date_saved": "2026-12-06@00:00:00"})),
+               ("config.json", cfg), ("model.weights.h5", bio.getvalue())] + list(extra or [])
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members:  # fixed dates: the same bytes on every run
+            z.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), data, compress_type=zipfile.ZIP_DEFLATED)
 
 
 def init_weights(layers, shapes, rng):
@@ -376,6 +375,43 @@ def fixture_reference(path):
     print("mnist_cnn_reference.bin: %d inputs, argmax histogram %s" % (N_FIXTURE, np.bincount(y.argmax(1), minlength=10)))
 
 
+def write_fuzz_seeds(fixture, graph2, graph3, tiny):
+    """Seeds of tests/fuzz/fuzz_keras_config.c: real and own configs, minified."""
+    d = os.path.join(HERE, "..", "fuzz", "corpus", "keras_config")
+    os.makedirs(d, exist_ok=True)
+
+    def put(name, cfg):
+        with open(os.path.join(d, "seed-" + name), "w") as f:
+            f.write(json.dumps(cfg, separators=(",", ":")))
+    with h5py.File(fixture, "r") as f:
+        put("mnist_cnn_keras2.json", json.loads(f.attrs["model_config"]))
+    put("graph_k2.json", keras2_config(graph2, True, "model", None))
+    put("graph_k3.json", keras3_config(graph3, "functional"))
+    put("seed_k2.json", keras2_config(seed_layers(), False, "seed", None))
+    put("tiny_k3.json", keras3_config(tiny, "tiny"))
+    kinds = [("InputLayer", "in", {"batch_input_shape": [None, 6, 6, 2]}, []),
+             ("ZeroPadding2D", "zp", {"padding": 1}, ["in"]),
+             ("MaxPooling2D", "mp", {"pool_size": 2, "strides": None, "padding": "same"}, ["zp"]),
+             ("BatchNormalization", "bn", {"axis": -1, "epsilon": 0.01, "center": False, "scale": True}, ["mp"]),
+             ("Activation", "a1", {"activation": "tanh"}, ["bn"]),
+             ("Activation", "a2", {"activation": "swish"}, ["a1"]),
+             ("Activation", "a3", {"activation": "elu"}, ["a2"]),
+             ("ReLU", "r", {"max_value": 6.0}, ["a3"]),
+             ("ReLU", "r2", {"negative_slope": 0.1}, ["r"]),
+             ("DepthwiseConv2D", "dw", {"kernel_size": 2, "depth_multiplier": 2, "activation": "relu6",
+                                        "padding": "valid"}, ["r2"]),
+             ("Conv2D", "c", {"filters": 4, "kernel_size": 1, "strides": 2, "groups": 2, "use_bias": False}, ["dw"]),
+             ("Reshape", "rs", {"target_shape": [1, -1, 4]}, ["c"]),
+             ("GlobalMaxPooling2D", "gm", {}, ["rs"]),
+             ("Reshape", "rs2", {"target_shape": [-1]}, ["gm"]),
+             ("Dense", "d", {"units": 3, "activation": "sigmoid"}, ["rs2"]),
+             ("LeakyReLU", "lk", {"alpha": 0.2}, ["d"]),
+             ("Dropout", "do", {"rate": 0.5}, ["lk"]),
+             ("Softmax", "sm", {"axis": -1}, ["do"])]
+    put("kinds_k2.json", keras2_config(kinds, False, "kinds", None))
+    put("kinds_k2_functional.json", keras2_config(kinds, True, "kinds", None))
+
+
 def main():
     os.makedirs(DATA, exist_ok=True)
     fixture = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "../../../shared/fixtures/keras/mnist_cnn_keras.h5")
@@ -434,6 +470,7 @@ def main():
         cd = lie.find(b"PK\x01\x02", cd + 4)
     struct.pack_into("<I", lie, info.header_offset + 22, info.file_size + 1000)
     open(os.path.join(bad, "lying_size.keras"), "wb").write(bytes(lie))
+    write_fuzz_seeds(fixture, L, L3, S)
     for root, _, files in os.walk(DATA):
         for fn in sorted(files):
             print("%-40s %7d bytes" % (os.path.relpath(os.path.join(root, fn), DATA), os.path.getsize(os.path.join(root, fn))))

@@ -411,13 +411,36 @@ static void test_configs(void **state)
     }
 }
 
+/* The fuzz target's seeds are configs that build (so mutations start from working models). */
+static void test_fuzz_seeds_build(void **state)
+{
+    (void)state;
+    static const char *const seeds[] = {"graph_k2.json", "graph_k3.json", "kinds_k2.json", "kinds_k2_functional.json",
+                                        "mnist_cnn_keras2.json", "seed_k2.json", "tiny_k3.json"};
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+        char rel[256];
+        snprintf(rel, sizeof rel, "tests/fuzz/corpus/keras_config/seed-%s", seeds[i]);
+        FILE *f = fopen(src_path(rel), "rb");
+        assert_non_null(f);
+        static char buf[1 << 16];
+        size_t n = fread(buf, 1, sizeof buf, f);
+        fclose(f);
+        tfx__keras_weights w = {NULL, NULL, mem_read};
+        tfx_keras_options o = TFX_KERAS_OPTIONS_INIT;
+        tfx_model *m = NULL;
+        int rc = tfx__keras_build(&m, buf, n, &w, 3, &o);
+        if (rc) fail_msg("%s: %d %s", seeds[i], rc, tfx_error_last()->message);
+        tfx_model_free(m);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixture_predictions), cmocka_unit_test(test_fixture_activation_grid),
         cmocka_unit_test(test_own_files),           cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_options),             cmocka_unit_test(test_alloc_failures),
-        cmocka_unit_test(test_configs),
+        cmocka_unit_test(test_configs),             cmocka_unit_test(test_fuzz_seeds_build),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
