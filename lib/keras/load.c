@@ -1,8 +1,10 @@
 /* tfx_model_load_keras's file side: tell HDF5 from zip by the first bytes, find the config and
  * the Keras version, hand them to the builder with the matching weight reader. */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <jansson.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,13 +72,18 @@ static int load_zip(tfx_model **out, const char *path, const tfx_keras_options *
 int tfx__keras_load_file(tfx_model **out, const char *path, const tfx_keras_options *o)
 {
     unsigned char magic[8] = {0};
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        char buf[128];
-        return tfx__error(TFX_EIO, "tfx_model_load_keras: cannot open %s: %s", path, tfx__strerror(errno, buf, sizeof buf));
+    char buf[128];
+    /* Non-blocking open: a FIFO without a writer must not hang the caller; only regular files. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return tfx__error(TFX_EIO, "tfx_model_load_keras: cannot open %s: %s", path, tfx__strerror(errno, buf, sizeof buf));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return tfx__error(TFX_EIO, "tfx_model_load_keras: '%s' is not a regular file", path);
     }
-    size_t n = fread(magic, 1, sizeof magic, f);
-    fclose(f);
+    ssize_t r = read(fd, magic, sizeof magic);
+    close(fd);
+    const size_t n = r > 0 ? (size_t)r : 0;
     static const unsigned char hdf5[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
     int rc;
     if (n == 8 && !memcmp(magic, hdf5, 8)) rc = load_h5(out, path, o);

@@ -220,6 +220,7 @@ static void test_bad_files(void **state)
         {"tests/keras/data/bad/lying_size.keras", TFX_EFORMAT, {"'config.json'", "does not hold", NULL}},
         {"tests/keras/data/keras_reference.bin", TFX_EFORMAT, {"neither an HDF5 file", NULL, NULL}},
         {"tests/keras/data/no_such_file.h5", TFX_EIO, {"cannot open", NULL, NULL}},
+        {"tests/keras/data", TFX_EIO, {"not a regular file", NULL, NULL}},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         tfx_model *m = (tfx_model *)&m;
