@@ -320,6 +320,11 @@ static void test_configs(void **state)
         const char *word;
     } cases[] = {
         {SEQ(IN(5, 5, 1) "," CONV("")), 2, 0, NULL},
+        /* Keras 3 Sequential (batch_shape), Keras 2 Sequential without an InputLayer */
+        {SEQ("{\"class_name\":\"InputLayer\",\"config\":{\"name\":\"in\",\"batch_shape\":[null,5,5,1]}}," CONV("")), 3,
+         0, NULL},
+        {SEQ(CONV(",\"batch_input_shape\":[null,5,5,1]")), 2, 0, NULL},
+        {SEQ(CONV("")), 2, TFX_ENOTSUP, "no input shape"},
         {SEQ(IN(5, 5, 1) "," CONV(",\"data_format\":\"channels_first\"")), 2, TFX_ENOTSUP, "channels_first"},
         {SEQ(IN(5, 5, 1) "," CONV(",\"dtype\":\"float16\"")), 2, TFX_ENOTSUP, "dtype 'float16'"},
         {SEQ(IN(5, 5, 1) "," CONV(",\"dtype\":{\"class_name\":\"DTypePolicy\",\"config\":{\"name\":\"mixed_float16\"}}")), 3,
