@@ -53,8 +53,11 @@ static int read_member(zip_t *z, zip_uint64_t idx, const char *name, zip_uint64_
     zip_int64_t more = got == n ? zip_fread(f, &extra, 1) : -1;
     if (got != n || more != 0) {
         zip_error_t *ze = zip_file_get_error(f);
-        rc = tfx__error(TFX_EFORMAT, "archive member '%s' does not hold the %zu bytes it states (%s)", name, n,
-                        zip_error_code_zip(ze) ? zip_error_strerror(ze) : got != n ? "short data" : "longer data");
+        if (zip_error_code_zip(ze))
+            rc = tfx__error(TFX_EFORMAT, "archive member '%s' is damaged: %s", name, zip_error_strerror(ze));
+        else
+            rc = tfx__error(TFX_EFORMAT, "archive member '%s' does not hold the %zu bytes it states (%s)", name, n,
+                            got != n ? "its data ends early" : "its data goes on");
     }
     zip_fclose(f);
     if (rc) {

@@ -470,6 +470,16 @@ def main():
         cd = lie.find(b"PK\x01\x02", cd + 4)
     struct.pack_into("<I", lie, info.header_offset + 22, info.file_size + 1000)
     open(os.path.join(bad, "lying_size.keras"), "wb").write(bytes(lie))
+    # a zip whose config.json data does not match its CRC-32 (both headers agree on the wrong one)
+    crc = bytearray(good)
+    cd = crc.find(b"PK\x01\x02")
+    while cd >= 0:
+        nlen = struct.unpack_from("<H", crc, cd + 28)[0]
+        if crc[cd + 46:cd + 46 + nlen] == b"config.json":
+            struct.pack_into("<I", crc, cd + 16, info.CRC ^ 0x5A5A5A5A)
+        cd = crc.find(b"PK\x01\x02", cd + 4)
+    struct.pack_into("<I", crc, info.header_offset + 14, info.CRC ^ 0x5A5A5A5A)
+    open(os.path.join(bad, "bad_crc.keras"), "wb").write(bytes(crc))
     write_fuzz_seeds(fixture, L, L3, S)
     for root, _, files in os.walk(DATA):
         for fn in sorted(files):

@@ -218,6 +218,7 @@ static void test_bad_files(void **state)
         {"tests/keras/data/bad/malformed_json.h5", TFX_EFORMAT, {"not valid JSON", "line 1", NULL}},
         {"tests/keras/data/bad/path_outside.keras", TFX_EFORMAT, {"'../../evil.txt'", "outside the archive", NULL}},
         {"tests/keras/data/bad/lying_size.keras", TFX_EFORMAT, {"'config.json'", "does not hold", NULL}},
+        {"tests/keras/data/bad/bad_crc.keras", TFX_EFORMAT, {"'config.json'", "CRC", NULL}},
         {"tests/keras/data/keras_reference.bin", TFX_EFORMAT, {"neither an HDF5 file", NULL, NULL}},
         {"tests/keras/data/no_such_file.h5", TFX_EIO, {"cannot open", NULL, NULL}},
         {"tests/keras/data", TFX_EIO, {"not a regular file", NULL, NULL}},
