@@ -21,6 +21,7 @@ typedef struct kl {
     int state;         /* topological walk: 0 new, 1 on the stack, 2 placed */
     int is_input;
     tfx_layer *made;   /* NULL for the InputLayer: the model input */
+    char key[340];     /* Keras 3's weights key: snake_case(class)[_k] */
 } kl;
 
 typedef struct kb {
@@ -225,7 +226,7 @@ static int read_weights(kb *b, const kl *l, warr *arr, size_t k)
 {
     if (b->w->count) {
         size_t have = 0;
-        int rc = b->w->count(b->w->ctx, l->name, &have);
+        int rc = b->w->count(b->w->ctx, b->w->by_class_key ? l->key : l->name, &have);
         if (rc) return tfx__error_prefix("layer '%s' (%s)", l->name, l->cls);
         if (have < k)
             return LAYER_ERR(TFX_EFORMAT, l, "weight %zu (%s) is missing: the file has %zu weight arrays, the config needs %zu",
@@ -234,7 +235,8 @@ static int read_weights(kb *b, const kl *l, warr *arr, size_t k)
             return LAYER_ERR(TFX_EFORMAT, l, "the file has %zu weight arrays, the config needs %zu", have, k);
     }
     for (size_t i = 0; i < k; i++) {
-        int rc = b->w->read(b->w->ctx, l->name, i, arr[i].what, arr[i].dims, arr[i].rank, arr[i].dst);
+        int rc = b->w->read(b->w->ctx, b->w->by_class_key ? l->key : l->name, i, arr[i].what, arr[i].dims, arr[i].rank,
+                            arr[i].dst);
         if (rc) return tfx__error_prefix("layer '%s' (%s)", l->name, l->cls);
     }
     return TFX_OK;
@@ -787,6 +789,46 @@ static int io_layer(const kb *b, json_t *cfg, const char *key, int *idx)
     return TFX_OK;
 }
 
+/* Keras's naming.to_snake_case of a class name (its three regular expressions, in order):
+ * drop non-word characters; "(.)([A-Z][a-z]+)" -> "\\1_\\2"; "([a-z])([A-Z])" -> "\\1_\\2"; lower. */
+static void snake_case(const char *cls, char *out, size_t cap)
+{
+    char a[160], b2[320];
+    size_t n = 0, m = 0;
+    for (const char *p = cls; *p && n + 1 < sizeof a; p++)
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_') a[n++] = *p;
+    a[n] = '\0';
+#define UP(c) ((c) >= 'A' && (c) <= 'Z')
+#define LO(c) ((c) >= 'a' && (c) <= 'z')
+    for (size_t p = 0; p < n;) { /* each match consumes the char before and the capitalised word */
+        if (p + 2 < n + 1 && UP(a[p + 1]) && LO(a[p + 2])) {
+            size_t e = p + 2;
+            while (e < n && LO(a[e])) e++;
+            b2[m++] = a[p];
+            b2[m++] = '_';
+            for (size_t k = p + 1; k < e; k++) b2[m++] = a[k];
+            p = e;
+        } else {
+            b2[m++] = a[p++];
+        }
+    }
+    size_t o = 0;
+    for (size_t p = 0; p < m && o + 3 < cap;) {
+        if (p + 1 < m && LO(b2[p]) && UP(b2[p + 1])) {
+            out[o++] = b2[p];
+            out[o++] = '_';
+            out[o++] = (char)(b2[p + 1] - 'A' + 'a');
+            p += 2;
+        } else {
+            out[o++] = UP(b2[p]) ? (char)(b2[p] - 'A' + 'a') : b2[p];
+            p++;
+        }
+    }
+    out[o] = '\0';
+#undef UP
+#undef LO
+}
+
 static int check_name(const char *name)
 {
     size_t len = strlen(name);
@@ -833,6 +875,7 @@ static int parse_layers(kb *b, json_t *layers, int functional)
             (json_is_string(mod) && strncmp(json_string_value(mod), "keras", 5)))
             return LAYER_ERR(TFX_ENOTSUP, l, "%s", "a custom layer (registered outside Keras) is not supported");
         l->is_input = !strcmp(l->cls, "InputLayer");
+        snake_case(l->cls, l->key, 300);
         if (functional) {
             json_t *nodes = json_object_get(e, "inbound_nodes");
             if (nodes && !json_is_array(nodes)) return LAYER_ERR(TFX_EFORMAT, l, "%s", "'inbound_nodes' must be a list");
@@ -841,6 +884,17 @@ static int parse_layers(kb *b, json_t *layers, int functional)
                 return LAYER_ERR(TFX_ENOTSUP, l, "the layer is called %zu times (shared layers are not supported)", k);
             if (k == 1 && l->is_input) return LAYER_ERR(TFX_EFORMAT, l, "%s", "an InputLayer with an inbound node");
             l->node = k ? json_array_get(nodes, 0) : NULL;
+        }
+    }
+    /* Keras 3's weights key: the class in snake case, numbered among the earlier layers of the
+     * same class ("conv2d", "conv2d_1", ...); from the last layer back, so the earlier keys are
+     * still the bare class names when counted. */
+    for (size_t i = b->n; i-- > 0;) {
+        size_t same = 0;
+        for (size_t j = 0; j < i; j++) same += !strcmp(b->L[j].key, b->L[i].key);
+        if (same) {
+            size_t len = strlen(b->L[i].key);
+            snprintf(b->L[i].key + len, sizeof b->L[i].key - len, "_%zu", same);
         }
     }
     if (functional)

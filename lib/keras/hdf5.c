@@ -177,7 +177,8 @@ int tfx__keras_h5_root_string(tfx__keras_h5 *h, const char *name, char **out, si
     return TFX_OK;
 }
 
-/* The group holding a layer's arrays; -1 when the file has none (no error set). */
+/* The group holding a layer's arrays; -1 when the file has none (no error set). Keras 3 files
+ * it by its class key (keras_internal.h), Keras 2.13's .keras under another container name. */
 static hid_t layer_group(tfx__keras_h5 *h, const char *layer)
 {
     static const char *const k2[] = {"model_weights/%s", NULL};
@@ -312,4 +313,5 @@ void tfx__keras_h5_weights(tfx__keras_h5 *h, int keras3, tfx__keras_weights *w)
     w->ctx = h;
     w->count = keras3 ? k3_count : k2_count;
     w->read = h5_read;
+    w->by_class_key = keras3;
 }

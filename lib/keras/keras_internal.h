@@ -25,6 +25,11 @@ typedef struct tfx__keras_weights {
      * the layer, `what` and both shapes otherwise). */
     int (*read)(void *ctx, const char *layer, size_t i, const char *what, const size_t *dims, int rank,
                 float *dst);
+    /* 0: `layer` is the layer's name (Keras 2 .h5). 1: it is the key Keras 3's saving_lib files
+     * the layer under, from its class and not its name: "conv2d", "conv2d_1", "dense",
+     * "batch_normalization" (snake_case of the class, numbered by occurrence in the model's
+     * layer list). */
+    int by_class_key;
 } tfx__keras_weights;
 
 /* Build a model from the Keras JSON config (len bytes, not NUL-terminated) and weights.
@@ -51,7 +56,7 @@ int tfx__keras_h5_root_string(tfx__keras_h5 *h, const char *name, char **out, si
 /* 1 when the root group has the attribute. */
 int tfx__keras_h5_has_root_attr(tfx__keras_h5 *h, const char *name);
 /* The weights provider: Keras 2 (model_weights/<layer>, weight_names) or Keras 3
- * (layers/<layer>/vars/<i>). */
+ * (layers/<class key>/vars/<i>, or Keras 2.13's _layer_checkpoint_dependencies/...). */
 void tfx__keras_h5_weights(tfx__keras_h5 *h, int keras3, tfx__keras_weights *w);
 
 /* Zip archives (archive.c): the three members of a .keras file, read whole under caps. */

@@ -26,7 +26,7 @@ static int fill(void *ctx, const char *layer, size_t i, const char *what, const 
 
 static void run(const uint8_t *data, size_t size, int major)
 {
-    tfx__keras_weights w = {NULL, NULL, fill};
+    tfx__keras_weights w = {NULL, NULL, fill, 0};
     tfx_keras_options o = TFX_KERAS_OPTIONS_INIT;
     tfx_model *m = (tfx_model *)&w;
     int rc = tfx__keras_build_capped(&m, (const char *)data, size, &w, major, &o, (size_t)1 << 20);

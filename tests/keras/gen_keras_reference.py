@@ -19,6 +19,7 @@ Golden files use tests/common/golden_file.h's TFXG format.
 import io
 import json
 import os
+import re
 import struct
 import sys
 import zipfile
@@ -272,12 +273,35 @@ def write_keras2_h5(path, layers, weights, functional, fixed_strings=False, conf
                 g.create_dataset(w, data=a.astype(np.float32))
 
 
+def to_snake_case(name):
+    """keras.src.utils.naming.to_snake_case."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def keras3_keys(layers):
+    """Keras 3's saving_lib files a layer's variables under layers/<key>/vars, key = the snake_case
+    class name numbered by occurrence in the model's layer list (not the layer's name)."""
+    used, keys = {}, {}
+    for cls, lname, c, ins in layers:
+        k = to_snake_case(cls)
+        if k in used:
+            used[k] += 1
+            k = "%s_%d" % (k, used[k])
+        else:
+            used[k] = 0
+        keys[lname] = k
+    return keys
+
+
 def write_keras3(path, layers, weights, config=None, extra=None, version="3.3.3"):
     cfg = config if config is not None else json.dumps(keras3_config(layers, "functional"))
+    keys = keras3_keys(layers)
     bio = io.BytesIO()
     with h5py.File(bio, "w") as f:
         for cls, lname, c, ins in layers:
-            g = f.create_group("layers/%s/vars" % lname)
+            g = f.create_group("layers/%s/vars" % keys[lname])
             for i, a in enumerate(weights.get(lname, [])):
                 g.create_dataset(str(i), data=a.astype(np.float32))
     members = [("metadata.json", json.dumps({"keras_version": version, "date_saved": "2026-12-06@00:00:00"})),

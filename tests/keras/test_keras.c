@@ -302,7 +302,7 @@ static int mem_read(void *ctx, const char *layer, size_t i, const char *what, co
 
 static int build(const char *json, int major, tfx_model **m)
 {
-    tfx__keras_weights w = {NULL, NULL, mem_read};
+    tfx__keras_weights w = {NULL, NULL, mem_read, 0};
     tfx_keras_options o = TFX_KERAS_OPTIONS_INIT;
     return tfx__keras_build(m, json, strlen(json), &w, major, &o);
 }
@@ -432,7 +432,7 @@ static void test_fuzz_seeds_build(void **state)
         static char buf[1 << 16];
         size_t n = fread(buf, 1, sizeof buf, f);
         fclose(f);
-        tfx__keras_weights w = {NULL, NULL, mem_read};
+        tfx__keras_weights w = {NULL, NULL, mem_read, 0};
         tfx_keras_options o = TFX_KERAS_OPTIONS_INIT;
         tfx_model *m = NULL;
         int rc = tfx__keras_build(&m, buf, n, &w, 3, &o);
