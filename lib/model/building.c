@@ -123,11 +123,17 @@ int tfx__model_add_layer_from(tfx_model *m, const tfx__layer_ops *ops, const tfx
     l->in = l->in_shapes[0];
     rc = multi ? ops->infer_n(l, l->in_shapes, k, &l->out) : ops->infer(l, l->in, &l->out);
     if (rc) {
-        if (multi) {
-            char a[TFX__NAME_MAX + 64], b[TFX__NAME_MAX + 64];
-            describe_tensor(m, inputs[0], a, sizeof a);
-            describe_tensor(m, inputs[1], b, sizeof b);
-            tfx__error_prefix("layer '%s' (%s) reading %s, %s%s", final_name, ops->type_name, a, b, k > 2 ? ", ..." : "");
+        if (multi) { /* name every input (up to eight) with its shape */
+            char list[1024], one[TFX__NAME_MAX + 64];
+            size_t used = 0;
+            list[0] = '\0';
+            for (size_t j = 0; j < k && j < 8; j++) {
+                describe_tensor(m, inputs[j], one, sizeof one);
+                int w = snprintf(list + used, sizeof list - used, "%s%s", j ? ", " : "", one);
+                if (w < 0 || (size_t)w >= sizeof list - used) break;
+                used += (size_t)w;
+            }
+            tfx__error_prefix("layer '%s' (%s) reading %s%s", final_name, ops->type_name, list, k > 8 ? ", ..." : "");
         } else {
             tfx__error_prefix("layer '%s' (%s)", final_name, ops->type_name);
         }
