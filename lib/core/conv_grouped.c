@@ -15,12 +15,14 @@
  * AVX2, baseline; picked at run time, tfx__hook_isa_level can force a lower one). */
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "core/hooks.h"
 #include "core/kernels.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
+#  include <immintrin.h>
 #  define DW_X86 1
 #endif
 
@@ -29,6 +31,7 @@ typedef int dw_v16i __attribute__((vector_size(64), aligned(4), may_alias));
 
 enum {
     DW_MAX_K = 16,       /* kernel rows the depthwise kernel takes */
+    DW_MAX_TAPS = 64,    /* and taps */
     DW_MAX_TABLE = 4096, /* destination columns x kernel columns of its column table */
     DW_ACT_NONE = 0,     /* y = z (+ bias) */
     DW_ACT_CLAMP = 1,    /* y = min(max(z, lo), hi): ReLU (hi = inf), ReLU6, clip */
@@ -47,14 +50,16 @@ typedef struct dw_plan {
     size_t C;
     int src_h, src_w, dst_h, dst_w, kh, kw;
     int row_a, row_b, row_d, row_s;
-    const int *col;       /* [dst_w][kw]: source column, or -1 */
+    const int *col;          /* [dst_w][kw]: source column, or -1 */
     int col_a, col_b, col_d; /* where full_lo <= p < full_hi, tap kj reads p * col_a + col_b + kj * col_d */
     int full_lo, full_hi;
+    int pair_lo, pair_hi; /* columns in pairs (p, p + 1): p's taps 0 and 2 read c and c - 1, p + 1's tap 1 c */
     int act, gate_mode;
     float lo, hi;              /* clamp bounds, gate window */
     int fwd_act;               /* DW_ACT_OTHER: the activation */
     float alpha, beta;
     size_t chunks, chunk_c; /* channel chunks per line, channels per chunk (a multiple of 16) */
+    int stream;             /* vector stores past the caches (a destination far larger than them) */
 } dw_plan;
 
 typedef struct dw_job {
@@ -65,6 +70,22 @@ typedef struct dw_job {
 #define DW_CAT2(a, b) a##b
 #define DW_CAT(a, b) DW_CAT2(a, b)
 #define DW_FN(name) DW_CAT(name, DW_SUFFIX)
+
+/* Streaming stores: four 16-byte pieces (heap buffers are 16-byte aligned, rarely 64: glibc
+ * puts a large block 16 bytes into its pages; the write-combining buffers join the pieces). */
+#if DW_X86
+typedef float dw_v4f __attribute__((vector_size(16)));
+#  define DW_STREAM(q, v)                                                                    \
+    do {                                                                                     \
+        dw_v4f h_[4];                                                                        \
+        memcpy(h_, &(v), sizeof h_);                                                         \
+        for (int i_ = 0; i_ < 4; i_++) _mm_stream_ps((q) + 4 * i_, (__m128)h_[i_]);         \
+    } while (0)
+#  define DW_FENCE() _mm_sfence()
+#else
+#  define DW_STREAM(q, v) (*(dw_v16f *)(q) = (v))
+#  define DW_FENCE() ((void)0)
+#endif
 
 #if DW_X86 && defined(__clang__)
 #  define DW_SUFFIX _512
@@ -125,6 +146,17 @@ static void dw_columns(dw_plan *P, int col_s, int *col)
         if (!all) in_run = 0;
     }
     if (col_s != 1) P->full_lo = P->full_hi = 0;
+    /* a 3x3's input gradient at column stride 2: the columns alternate between taps 0 and 2
+     * and tap 1 alone, reading the same two source columns (the run of such pairs) */
+    P->pair_lo = P->pair_hi = 0;
+    if (P->kw != 3 || col_s != 2) return;
+    for (int p = 0; p + 1 < P->dst_w; p++) {
+        const int *a = col + (size_t)p * 3, *b = a + 3;
+        const int ok = a[0] >= 1 && a[2] == a[0] - 1 && a[1] < 0 && b[1] == a[0] && b[0] < 0 && b[2] < 0;
+        if (ok && P->pair_hi == P->pair_lo) P->pair_lo = p, P->pair_hi = p + 2;
+        else if (ok && p == P->pair_hi) P->pair_hi = p + 2;
+        else if (P->pair_hi > P->pair_lo && p >= P->pair_hi) break;
+    }
 }
 
 static int split(size_t work);
@@ -150,11 +182,20 @@ static void dw_run(dw_plan *P, size_t lines)
     tfx__parallel(nt, fn, jobs, sizeof *jobs);
 }
 
+/* Stream the destination past the caches: far larger than them (it is not read back soon;
+ * as tfx__sgemm_wide's C), whole vectors at 16-byte aligned addresses only. */
+static int dw_streams(const dw_plan *P, size_t lines)
+{
+    const size_t bytes = lines * (size_t)P->dst_w * P->C * sizeof(float);
+    return P->act != DW_ACT_OTHER && P->C % 16 == 0 && bytes >= TFX__WIDE_STREAM_BYTES &&
+           (uintptr_t)P->z % 16 == 0 && (!P->y || (uintptr_t)P->y % 16 == 0);
+}
+
 /* Whether the depthwise kernel takes this layer (one filter per channel, a small kernel). */
 static int dw_fits(const tfx__conv_geom *g, int groups, size_t F, int dst_w)
 {
     return groups == g->in_c && F == (size_t)g->in_c && g->kh <= DW_MAX_K && g->kw >= 1 &&
-           (size_t)dst_w * (size_t)g->kw <= DW_MAX_TABLE;
+           g->kh * g->kw <= DW_MAX_TAPS && (size_t)dst_w * (size_t)g->kw <= DW_MAX_TABLE;
 }
 
 typedef struct grouped_job {
@@ -244,6 +285,7 @@ void tfx__conv_grouped(const tfx__conv_geom *g, int groups, size_t n, const floa
             P.beta = ep->beta;
         }
         dw_columns(&P, 1, col);
+        P.stream = dw_streams(&P, lines);
         dw_run(&P, lines);
         return;
     }
@@ -327,6 +369,7 @@ void tfx__conv_grouped_dx(const tfx__conv_geom *g, int groups, size_t n, const f
             if (P.gate_mode == DW_GATE_POS) P.gate = dz; /* deconvnet: dz's sign only */
         }
         dw_columns(&P, g->sw, col);
+        P.stream = dw_streams(&P, lines);
         dw_run(&P, lines);
         return;
     }
