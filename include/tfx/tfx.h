@@ -12,5 +12,6 @@
 #include "saving.h"
 #include "data.h"
 #include "tensorboard.h"
+#include "onnx.h"
 
 #endif

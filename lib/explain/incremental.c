@@ -14,8 +14,15 @@
 static int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-/* The layer computes boxes (tfx__layer_ops.box_forward) on an image input. */
-static int is_local(const tfx_layer *l) { return l->ops->box_forward && !l->in.flat; }
+/* The layer computes boxes (tfx__layer_ops.box_forward) on an image input, and reads the layer
+ * before it (the prefix is a chain). */
+static int is_local(const tfx_layer *l)
+{
+    return l->ops->box_forward && !l->in.flat && l->n_inputs == 1 && l->inputs[0] == l->index;
+}
+
+/* Layer i reads the previous layer only. */
+static int chained(const tfx_layer *l) { return l->n_inputs == 1 && l->inputs[0] == l->index; }
 
 static int is_window_layer(const tfx_layer *l) { return (l->ops->traits & TFX__TRAIT_WINDOW) != 0; }
 
@@ -53,7 +60,7 @@ int tfx__incr_init(tfx__incr *p, tfx_model *m, int box_h, int box_w, size_t rows
     /* Box sizes layer by layer; stop where the box covers more than half the map (recomputing
      * it would cost about as much as the full layer). */
     size_t depth = 0;
-    double full = 0.0, part = 0.0;
+    double full = 0.0, part = 0.0, full_at = 0.0, part_at = 0.0; /* _at: up to depth */
     for (size_t i = 0; i < L; i++) {
         const tfx_layer *l = m->layers[i];
         if (!is_local(l)) break;
@@ -72,11 +79,17 @@ int tfx__incr_init(tfx__incr *p, tfx_model *m, int box_h, int box_w, size_t rows
             full += per * l->out.h * l->out.w;
             part += per * bh * bw;
         }
-        depth = i + 1;
+        /* the rest of the model must need nothing below this layer's output (graphs: a shortcut
+         * reading an earlier tensor ends the prefix before it) */
+        if (tfx__model_is_cut(m, i + 1)) {
+            depth = i + 1;
+            full_at = full;
+            part_at = part;
+        }
     }
     /* The layer after the prefix reads a model-owned buffer: the prefix's last layer must own
      * its output (every local kind does) and be worth it. */
-    if (depth == 0 || part > 0.5 * full) {
+    if (depth == 0 || part_at > 0.5 * full_at) {
         p->depth = 0;
         return TFX_OK;
     }
@@ -84,8 +97,9 @@ int tfx__incr_init(tfx__incr *p, tfx_model *m, int box_h, int box_w, size_t rows
     /* A Dense layer reading the flattened boxes (Flatten and inference-time Dropout between):
      * its pre-activation is the clean one plus the boxes' change times their kernel rows. */
     size_t j = depth;
-    while (j < L && (m->layers[j]->ops->traits & TFX__TRAIT_INFERENCE_IDENTITY)) j++;
-    if (j > depth && j < L && (m->layers[j]->ops->traits & TFX__TRAIT_FULLY_CONNECTED) &&
+    while (j < L && (m->layers[j]->ops->traits & TFX__TRAIT_INFERENCE_IDENTITY) && chained(m->layers[j])) j++;
+    if (j > depth && j < L && (m->layers[j]->ops->traits & TFX__TRAIT_FULLY_CONNECTED) && chained(m->layers[j]) &&
+        tfx__model_is_cut(m, j + 1) &&
         m->layers[j]->in.flat && (size_t)m->layers[j]->in.c == tfx__shape_size(m->layers[depth - 1]->out)) {
         p->dense = j;
         /* map row = out.w * out.c floats, within a shape's size (no overflow) */

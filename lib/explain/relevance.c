@@ -1,8 +1,8 @@
 /* LRP (Bach et al. 2015; Montavon et al. 2018) as an explainer: relevance starts as the class
- * score S_c (the pre-softmax logit, one-hot) and goes down the model one layer at a time through
- * the engine's backward with that layer's rule (lib/layers/lrp.c), so each layer may use its own
- * rule (composites) and the relevance total at every layer boundary is recorded
- * (tfx_attribution_relevance_sums) to show conservation. */
+ * score S_c (the pre-softmax logit, one-hot) and goes down the model through the engine's
+ * backward with a rule per layer (lib/layers/lrp.c; merge layers: lib/layers/add.c and the
+ * others), so each layer may use its own rule (composites); the relevance total after every
+ * layer is recorded (tfx_attribution_relevance_sums) to show conservation. */
 #include <math.h>
 #include <string.h>
 
@@ -35,11 +35,13 @@ static int layer_rule(const tfx__xctx *c, size_t i, size_t first_weighted)
 typedef struct job {
     tfx__xctx *c;
     tfx__rule *rules; /* per layer */
-    float *R;         /* batch * the largest layer input */
+    float *R;         /* batch * classes: the seed */
+    double *sums;     /* batch * (L + 1): the totals of one chunk */
 } job;
 
-/* After the forward of a chunk: relevance S_c on the class, then down one layer at a time with
- * that layer's rule, recording the total at every boundary. */
+/* After the forward of a chunk: relevance S_c on the class, then down the graph in reverse
+ * topological order, each layer under its rule (one backward with a rule per layer), recording
+ * the total over the relevance alive after each layer (in a chain, at its input). */
 static int relevance_walk(void *u, const tfx__chunk *ch)
 {
     job *jb = u;
@@ -47,24 +49,17 @@ static int relevance_walk(void *u, const tfx__chunk *ch)
     const size_t nb = ch->nb, L = c->n_layers, NS = L + 1, s = ch->image[0];
     float *R = jb->R;
     memset(R, 0, nb * c->K * sizeof(float));
+    memset(jb->sums, 0, nb * NS * sizeof(double));
     for (size_t b = 0; b < nb; b++) {
         double S = tfx__explain_score(c, b, ch->cls[b]);
         R[b * c->K + (size_t)ch->cls[b]] = (float)S;
-        c->a->relevance[(s + b) * NS + L] = S;
+        jb->sums[b * NS + L] = S;
     }
-    for (size_t i = c->t.top + 1; i-- > 0;) {
-        float *out;
-        int rc = tfx__model_backward(c->m, nb, i, R, i, 1, i == c->t.top ? c->t.flags : 0, &jb->rules[i], &out);
-        if (rc) return tfx__error_prefix("tfx_explain: LRP");
-        size_t sz = tfx__shape_size(c->m->layers[i]->in);
-        memcpy(R, out, nb * sz * sizeof(float));
-        for (size_t b = 0; b < nb; b++) {
-            double t = 0.0;
-            for (size_t j = 0; j < sz; j++) t += R[b * sz + j];
-            c->a->relevance[(s + b) * NS + i] = t;
-        }
-    }
-    memcpy(c->a->data + s * c->in_sz, R, nb * c->in_sz * sizeof(float));
+    float *out;
+    int rc = tfx__model_backward_rules(c->m, nb, c->t.top, R, 0, 1, c->t.flags, jb->rules, jb->sums, &out);
+    if (rc) return tfx__error_prefix("tfx_explain: LRP");
+    memcpy(c->a->relevance + s * NS, jb->sums, nb * NS * sizeof(double));
+    memcpy(c->a->data + s * c->in_sz, out, nb * c->in_sz * sizeof(float));
     return TFX_OK;
 }
 
@@ -106,13 +101,9 @@ int tfx__explain_lrp(tfx__xctx *c)
     const size_t NS = L + 1;
     c->a->relevance = tfx__calloc(c->n * NS, sizeof(double));
     c->a->n_relevance = NS;
-    size_t maxsz = c->K;
-    for (size_t i = 0; i < L; i++) {
-        size_t s = tfx__shape_size(c->m->layers[i]->in);
-        maxsz = s > maxsz ? s : maxsz;
-    }
-    job jb = {c, tfx__malloc(L * sizeof(tfx__rule)), tfx__malloc(c->batch * maxsz * sizeof(float))};
-    if (!c->a->relevance || !jb.rules || !jb.R) {
+    job jb = {c, tfx__malloc(L * sizeof(tfx__rule)), tfx__malloc(c->batch * c->K * sizeof(float)),
+              tfx__malloc(c->batch * NS * sizeof(double))};
+    if (!c->a->relevance || !jb.rules || !jb.R || !jb.sums) {
         rc = tfx__error(TFX_ENOMEM, "tfx_explain: out of memory for LRP");
         goto out;
     }
@@ -124,6 +115,7 @@ int tfx__explain_lrp(tfx__xctx *c)
 out:
     tfx__free(jb.rules);
     tfx__free(jb.R);
+    tfx__free(jb.sums);
     return rc;
 }
 

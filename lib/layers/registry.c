@@ -19,6 +19,9 @@ const tfx__layer_ops *tfx__layer_ops_for_kind(int kind)
         &tfx__zero_padding2d_ops,
         &tfx__depthwise_conv2d_ops,
         &tfx__reshape_ops,
+        &tfx__add_ops,
+        &tfx__concatenate_ops,
+        &tfx__multiply_ops,
     };
     if (kind <= 0 || kind >= (int)(sizeof table / sizeof table[0])) return NULL;
     return table[kind];

@@ -61,11 +61,39 @@ static void auto_name(const tfx_model *m, const char *stem, char *out)
     for (int k = 1; name_taken(m, out); k++) snprintf(out, TFX__NAME_MAX, "%s_%d", stem, k);
 }
 
+static tfx__shape tensor_shape(const tfx_model *m, int t) { return t ? m->layers[t - 1]->out : m->input; }
+
+/* "'conv2d' 8x8x16" for messages about inputs. */
+static void describe_tensor(const tfx_model *m, int t, char *out, size_t cap)
+{
+    tfx__shape s = tensor_shape(m, t);
+    const char *name = t ? m->layers[t - 1]->name : "the model input";
+    if (s.flat) snprintf(out, cap, "%s%s%s (%d)", t ? "'" : "", name, t ? "'" : "", s.c);
+    else snprintf(out, cap, "%s%s%s (%dx%dx%d)", t ? "'" : "", name, t ? "'" : "", s.h, s.w, s.c);
+}
+
+int tfx__model_next_tensor(const tfx_model *m) { return m->next_input >= 0 ? m->next_input : (int)m->n_layers; }
+
 int tfx__model_add_layer(tfx_model *m, const tfx__layer_ops *ops, const tfx__layer_config *cfg,
                          const char *name, tfx_layer **out)
 {
+    const int t = tfx__model_next_tensor(m);
+    return tfx__model_add_layer_from(m, ops, cfg, name, &t, 1, out);
+}
+
+int tfx__model_add_layer_from(tfx_model *m, const tfx__layer_ops *ops, const tfx__layer_config *cfg,
+                              const char *name, const int *inputs, size_t k, tfx_layer **out)
+{
     if (out) *out = NULL;
     CHECK_UNLOCKED(m, "adding a layer"); /* backstop: each public add function checks first, by name */
+    const int multi = (ops->traits & TFX__TRAIT_MULTI_INPUT) != 0;
+    if (multi ? k < 2 : k != 1)
+        return tfx__error(TFX_EINVAL, "a %s layer reads %s input%s, not %zu", ops->type_name, multi ? "two or more" : "one",
+                          multi ? "s" : "", k);
+    for (size_t j = 0; j < k; j++)
+        if (inputs[j] < 0 || (size_t)inputs[j] > m->n_layers)
+            return tfx__error(TFX_EINVAL, "input %zu of the new %s layer is tensor %d: the model has %zu layers (tensors "
+                              "0..%zu)", j, ops->type_name, inputs[j], m->n_layers, m->n_layers);
     if (m->n_layers >= TFX__MAX_LAYERS)
         return tfx__error(TFX_EINVAL, "model already has %d layers (the limit)", TFX__MAX_LAYERS);
     char final_name[TFX__NAME_MAX];
@@ -76,6 +104,7 @@ int tfx__model_add_layer(tfx_model *m, const tfx__layer_ops *ops, const tfx__lay
     } else {
         auto_name(m, ops->base_name, final_name);
     }
+    int rc;
     tfx_layer *l = tfx__calloc(1, sizeof *l);
     if (!l) return tfx__error(TFX_ENOMEM, "adding layer '%s': out of memory", final_name);
     l->ops = ops;
@@ -83,24 +112,45 @@ int tfx__model_add_layer(tfx_model *m, const tfx__layer_ops *ops, const tfx__lay
     l->index = (int)m->n_layers;
     l->cfg = *cfg;
     memcpy(l->name, final_name, sizeof final_name);
-    l->in = m->n_layers ? m->layers[m->n_layers - 1]->out : m->input;
-    int rc = ops->infer(l, l->in, &l->out);
+    l->inputs = tfx__malloc(k * sizeof *l->inputs);
+    l->in_shapes = tfx__malloc(k * sizeof *l->in_shapes);
+    if (!l->inputs || !l->in_shapes) goto nomem;
+    l->n_inputs = k;
+    for (size_t j = 0; j < k; j++) {
+        l->inputs[j] = inputs[j];
+        l->in_shapes[j] = tensor_shape(m, inputs[j]);
+    }
+    l->in = l->in_shapes[0];
+    rc = multi ? ops->infer_n(l, l->in_shapes, k, &l->out) : ops->infer(l, l->in, &l->out);
     if (rc) {
-        tfx__free(l);
-        return tfx__error_prefix("layer '%s' (%s)", final_name, ops->type_name);
+        if (multi) { /* name every input (up to eight) with its shape */
+            char list[1024], one[TFX__NAME_MAX + 64];
+            size_t used = 0;
+            list[0] = '\0';
+            for (size_t j = 0; j < k && j < 8; j++) {
+                describe_tensor(m, inputs[j], one, sizeof one);
+                int w = snprintf(list + used, sizeof list - used, "%s%s", j ? ", " : "", one);
+                if (w < 0 || (size_t)w >= sizeof list - used) break;
+                used += (size_t)w;
+            }
+            tfx__error_prefix("layer '%s' (%s) reading %s%s", final_name, ops->type_name, list, k > 8 ? ", ..." : "");
+        } else {
+            tfx__error_prefix("layer '%s' (%s)", final_name, ops->type_name);
+        }
+        goto fail;
     }
     if ((double)tfx__shape_size(l->out) > (double)(1u << 30)) {
-        tfx__free(l);
-        return tfx__error(TFX_ESHAPE, "layer '%s': output of %dx%dx%d floats per sample is too large",
-                          final_name, l->out.h, l->out.w, l->out.c);
+        rc = tfx__error(TFX_ESHAPE, "layer '%s': output of %dx%dx%d floats per sample is too large",
+                        final_name, l->out.h, l->out.w, l->out.c);
+        goto fail;
     }
     size_t trainable = 0, state = 0;
     if (ops->counts) ops->counts(l, &trainable, &state);
     if (state) {
         l->state = tfx__calloc(state, sizeof(float));
         if (!l->state) {
-            tfx__free(l);
-            return tfx__error(TFX_ENOMEM, "layer '%s': out of memory for %zu weights", final_name, state);
+            rc = tfx__error(TFX_ENOMEM, "layer '%s': out of memory for %zu weights", final_name, state);
+            goto fail;
         }
         l->n_state = state;
     }
@@ -145,6 +195,8 @@ int tfx__model_add_layer(tfx_model *m, const tfx__layer_ops *ops, const tfx__lay
     if (trainable) memset(m->grads + m->n_params, 0, trainable * sizeof(float));
     m->n_params += trainable;
     m->layers[m->n_layers++] = l;
+    m->next_input = -1;
+    m->graph_checked = 0;
     if (m->skip_init) tfx__model_weights_changed(m); /* the loader writes every weight next */
     else init_layer(m, l);
     tfx__free(m->summary);
@@ -152,9 +204,13 @@ int tfx__model_add_layer(tfx_model *m, const tfx__layer_ops *ops, const tfx__lay
     if (out) *out = l;
     return TFX_OK;
 nomem:
+    rc = tfx__error(TFX_ENOMEM, "adding layer '%s': out of memory", final_name);
+fail:
     tfx__free(l->state);
+    tfx__free(l->inputs);
+    tfx__free(l->in_shapes);
     tfx__free(l);
-    return tfx__error(TFX_ENOMEM, "adding layer '%s': out of memory", final_name);
+    return rc;
 }
 
 static int check_activation(const char *fn, int act)
@@ -394,7 +450,7 @@ int tfx_model_add_reshape(tfx_model *m, int height, int width, int channels, con
         TFX__CHECK_ARG(unknown < 0, "%s: target shape %dx%dx%d: only one size may be -1", fn, height, width, channels);
         unknown = i;
     }
-    const tfx__shape in = m->n_layers ? m->layers[m->n_layers - 1]->out : m->input;
+    const tfx__shape in = tensor_shape(m, tfx__model_next_tensor(m));
     const double total = (double)tfx__shape_size(in);
     if (unknown >= 0) {
         const double d = total / known;

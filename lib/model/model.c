@@ -20,6 +20,7 @@ int tfx_model_new(tfx_model **out, int height, int width, int channels)
     m->input = (tfx__shape){height, width, channels, 0};
     m->batch_size = 32;
     m->weights_gen = 1;
+    m->next_input = -1;
     tfx__rng_seed(&m->rng, 0);
     *out = m;
     return TFX_OK;
@@ -34,10 +35,14 @@ void tfx_model_free(tfx_model *m)
     tfx__pool_free(&m->pool);
     for (size_t i = 0; i < m->n_layers; i++) {
         tfx__free(m->layers[i]->state);
+        tfx__free(m->layers[i]->inputs);
+        tfx__free(m->layers[i]->in_shapes);
         tfx__free(m->layers[i]->derived[0].data);
         tfx__free(m->layers[i]->derived[1].data);
         tfx__free(m->layers[i]);
     }
+    for (size_t i = 0; i < m->n_aliases; i++) tfx__free(m->aliases[i].name);
+    tfx__free(m->aliases);
     tfx__free(m->layers);
     tfx__free(m->params);
     tfx__free(m->grads);
@@ -122,6 +127,8 @@ tfx_layer *tfx_model_find_layer(tfx_model *m, const char *name)
     }
     for (size_t i = 0; i < m->n_layers; i++)
         if (strcmp(m->layers[i]->name, name) == 0) return m->layers[i];
+    for (size_t i = 0; i < m->n_aliases; i++) /* importers: a source tensor's name */
+        if (strcmp(m->aliases[i].name, name) == 0) return m->layers[m->aliases[i].layer];
     /* Name the valid choices so the caller can fix the typo. */
     char list[400];
     size_t used = 0;
@@ -227,5 +234,31 @@ int tfx_layer_input_shape(const tfx_layer *l, int shape[3])
     TFX__CHECK_NULL(l);
     TFX__CHECK_NULL(shape);
     put_shape(l->in, shape);
+    return TFX_OK;
+}
+
+int tfx__model_add_alias(tfx_model *m, const tfx_layer *l, const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len >= TFX__NAME_MAX)
+        return tfx__error(TFX_EINVAL, "alias of layer '%s': a name of %zu bytes (1..%d)", l->name, len, TFX__NAME_MAX - 1);
+    if (tfx_model_find_layer(m, name)) {
+        if (tfx_model_find_layer(m, name) == l) return TFX_OK;
+        return tfx__error(TFX_EINVAL, "alias '%s' of layer '%s' already names another layer", name, l->name);
+    }
+    tfx_error_clear();
+    if (m->n_aliases == m->cap_aliases) {
+        size_t cap = m->cap_aliases ? 2 * m->cap_aliases : 8;
+        void *p = tfx__realloc(m->aliases, cap * sizeof *m->aliases);
+        if (!p) return tfx__error(TFX_ENOMEM, "out of memory for the alias '%s'", name);
+        m->aliases = p;
+        m->cap_aliases = cap;
+    }
+    char *copy = tfx__malloc(len + 1);
+    if (!copy) return tfx__error(TFX_ENOMEM, "out of memory for the alias '%s'", name);
+    memcpy(copy, name, len + 1);
+    m->aliases[m->n_aliases].name = copy;
+    m->aliases[m->n_aliases].layer = l->index;
+    m->n_aliases++;
     return TFX_OK;
 }

@@ -41,6 +41,8 @@ struct tfx_model {
     float **rel_acts;
     float **rel_bufs;
     size_t n_rel_bufs;
+    int full_ready;   /* owned_acts allocated for buf_n samples */
+    float **xs;       /* scratch: 2 * the most inputs of a layer pointers (multi-input calls) */
     tfx__workspace ws;      /* the layers' scratch */
     size_t cur_n;           /* samples in the current forward (0: none) */
     int cur_training;
@@ -56,6 +58,13 @@ struct tfx_model {
     struct tfx__train_snapshot *resume;
     /* Set by the loader: adding a layer skips the random initialisation the file overwrites. */
     int skip_init;
+    /* Other names of layers (importers: an ONNX node's output tensor), found by
+     * tfx_model_find_layer after the layer names. Owned. */
+    struct tfx__alias {
+        char *name;
+        int layer;
+    } *aliases;
+    size_t n_aliases, cap_aliases;
     /* The tensor the next single-input layer reads (tfx_model_set_next_input), -1: the last
      * layer's output (chaining). */
     int next_input;
@@ -98,6 +107,14 @@ int tfx__model_add_layer(tfx_model *m, const tfx__layer_ops *ops, const tfx__lay
  * each naming an existing tensor. Single-input kinds take k = 1, multi-input kinds k >= 2. */
 int tfx__model_add_layer_from(tfx_model *m, const tfx__layer_ops *ops, const tfx__layer_config *cfg, const char *name,
                               const int *inputs, size_t k, tfx_layer **out);
+
+/* The tensor the next single-input layer will read (tfx_model_set_next_input, or the last
+ * layer's output). */
+int tfx__model_next_tensor(const tfx_model *m);
+
+/* Another name tfx_model_find_layer answers with layer l (importers: the ONNX output tensor a
+ * fused layer computes). TFX_EINVAL when the name is empty, too long or names another layer. */
+int tfx__model_add_alias(tfx_model *m, const tfx_layer *l, const char *name);
 
 /* ---- the graph (graph.c) ---- */
 /* Non-zero when every layer reads exactly the previous one (layer 0: the model input). */

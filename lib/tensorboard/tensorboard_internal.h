@@ -23,19 +23,6 @@ uint32_t tfx__masked_crc32c(const void *data, size_t n);
 /* rec holds 16 + payload_len bytes with the payload already at rec + 12; fill the rest. */
 void tfx__tfrecord_frame(uint8_t *rec, size_t payload_len);
 
-/* ---- protobuf wire-format encoder ----
- * A sink with p == NULL only counts, so the same code computes nested sizes and writes. */
-typedef struct tfx__pb {
-    uint8_t *p;
-    size_t n; /* bytes written (or counted) */
-} tfx__pb;
-enum { TFX__PB_VARINT = 0, TFX__PB_FIXED64 = 1, TFX__PB_LEN = 2, TFX__PB_FIXED32 = 5 };
-size_t tfx__pb_varint_size(uint64_t v);
-void tfx__pb_varint(tfx__pb *b, uint64_t v);
-void tfx__pb_float(tfx__pb *b, unsigned field, float v);   /* key + fixed32 */
-void tfx__pb_double(tfx__pb *b, unsigned field, double v); /* key + fixed64 */
-void tfx__pb_int64(tfx__pb *b, unsigned field, int64_t v); /* key + varint (negatives: 10 bytes) */
-
 /* ---- Event / Summary encoding (the legacy forms research/tfevents.md recommends) ---- */
 enum { TFX__TB_NONE = 0, TFX__TB_SIMPLE_VALUE = 1, TFX__TB_IMAGE = 2, TFX__TB_TENSOR_FLOAT = 3 };
 typedef struct tfx__tb_value {

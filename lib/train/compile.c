@@ -72,9 +72,9 @@ static void make_plan(const tfx_model *m, int loss, tfx__loss_plan *p)
     if (!h.standalone) {
         p->from_logits = 1;
         p->skip_act = 1;
-    } else if (L >= 2) {
+    } else if (last->inputs[0] > 0) { /* the logits are the Activation layer's input */
         p->from_logits = 1;
-        p->top = L - 2;
+        p->top = (size_t)last->inputs[0] - 1;
     }
 }
 
@@ -90,6 +90,8 @@ int tfx_model_compile(tfx_model *m, const tfx_compile_options *o)
     int copy_rc = tfx__options_copy(&compile_options, &opt, o, "tfx_model_compile");
     if (copy_rc) return copy_rc;
     if (m->n_layers == 0) return tfx__error(TFX_ESTATE, "tfx_model_compile: the model has no layers");
+    int graph_rc = tfx__model_check_graph(m);
+    if (graph_rc) return tfx__error_prefix("tfx_model_compile");
     TFX__CHECK_ARG(opt.loss >= TFX_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY && opt.loss <= TFX_LOSS_MEAN_SQUARED_ERROR,
                    "tfx_model_compile: unknown loss %d", opt.loss);
     TFX__CHECK_ARG(opt.optimizer >= TFX_OPTIMIZER_SGD && opt.optimizer <= TFX_OPTIMIZER_RMSPROP,

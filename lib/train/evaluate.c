@@ -54,7 +54,7 @@ int tfx__train_eval_sums(tfx_model *m, const tfx__train *t, const float *x, cons
     double ls = 0.0, ok = 0.0;
     for (size_t start = 0; start < n; start += bs) {
         size_t b = n - start < bs ? n - start : bs;
-        int rc = tfx__model_forward(m, x + start * in_sz, b, 0);
+        int rc = tfx__model_forward(m, x + start * in_sz, b, TFX__FW_RELEASE);
         if (rc) return rc;
         double c = 0.0;
         ls += tfx__loss_eval(t->plan.loss, t->plan.from_logits, tfx__train_logits(m, t), tfx__model_layer_output(m, L - 1),

@@ -121,7 +121,7 @@ int tfx_model_predict_provider(tfx_model *m, const tfx_batch_provider *data, tfx
         size_t got;
         rc = tfx__provider_next(fn, m, NULL, data, 0, s, x, NULL, bs, &got);
         if (rc || got == 0) break;
-        rc = tfx__model_forward(m, x, got, TFX__FW_LEAN);
+        rc = tfx__model_forward(m, x, got, TFX__FW_LEAN | TFX__FW_RELEASE);
         if (rc) {
             rc = tfx__error_prefix("%s", fn);
             break;

@@ -197,9 +197,9 @@ static void signature(tfx_model *m, size_t n, sigbuf *s)
             is_kinky(l->cfg.activation)) {
             for (size_t j = 0; j < osz; j++) sig_push(s, kink_piece(l, l->preact[j]));
         } else if (kind == TFX_LAYER_ACTIVATION && is_kinky(l->cfg.activation)) {
-            for (size_t j = 0; j < osz; j++) sig_push(s, kink_piece(l, m->acts[i][j]));
+            for (size_t j = 0; j < osz; j++) sig_push(s, kink_piece(l, m->acts[l->inputs[0]][j]));
         } else if (kind == TFX_LAYER_GLOBAL_MAX_POOLING2D) {
-            const float *x = m->acts[i];
+            const float *x = m->acts[l->inputs[0]];
             const size_t C = (size_t)l->in.c, P = (size_t)l->in.h * l->in.w;
             for (size_t b = 0; b < n; b++)
                 for (size_t c = 0; c < C; c++) {
@@ -209,7 +209,7 @@ static void signature(tfx_model *m, size_t n, sigbuf *s)
                     sig_push(s, (int32_t)best);
                 }
         } else if (kind == TFX_LAYER_MAX_POOLING2D) {
-            const float *x = m->acts[i];
+            const float *x = m->acts[l->inputs[0]];
             int C = l->in.c;
             for (size_t b = 0; b < n; b++)
                 for (int oh = 0; oh < l->out.h; oh++)
@@ -1007,6 +1007,44 @@ static void test_skip_activation(void **state)
 
 /* backward(stop = k) returns d L / d (input of layer k); checked against finite differences
  * of a copy of layers k..top fed with that input. Layers below k keep their gradients. */
+/* ---------- graphs: fan-out and merges ---------- */
+
+/* One tensor read by three layers (two convolutions and the Add that also sums their outputs),
+ * and the model input read by a convolution and by an Add (an identity shortcut): the gradients
+ * of the fan-out tensors are sums over their readers. */
+static void test_graph_fan_out(void **state)
+{
+    (void)state;
+    tfx_model *m = new_model(6, 5, 2);
+    tfx_layer *a, *b, *c;
+    add_conv(m, 3, 3, 3, 1, 1, TFX_PADDING_SAME, TFX_ACTIVATION_TANH, 0.0f, 1); /* a: read three times */
+    a = m->layers[0];
+    add_conv(m, 3, 3, 3, 1, 1, TFX_PADDING_SAME, TFX_ACTIVATION_SIGMOID, 0.0f, 1); /* b = conv(a) */
+    b = m->layers[1];
+    assert_int_equal(tfx_model_set_next_input(m, a), TFX_OK);
+    add_conv(m, 3, 1, 1, 1, 1, TFX_PADDING_VALID, TFX_ACTIVATION_LINEAR, 0.0f, 0); /* c = conv1x1(a) */
+    c = m->layers[2];
+    tfx_layer *abc[3] = {b, c, a};
+    assert_int_equal(tfx_model_add_add(m, abc, 3, NULL, NULL), TFX_OK);
+    assert_int_equal(tfx_model_add_flatten(m, NULL, NULL), TFX_OK);
+    add_dense(m, 4, TFX_ACTIVATION_LINEAR, 0.0f, 1);
+    gc_opts o = {3, 0, 0, 1300, GRID_FINE, 0, 0};
+    gradcheck_model(m, &o, "graph: conv read by conv, conv and Add(b, c, a)", 0);
+    tfx_model_free(m);
+
+    m = new_model(5, 4, 3);
+    add_conv(m, 3, 3, 3, 1, 1, TFX_PADDING_SAME, TFX_ACTIVATION_TANH, 0.0f, 1);
+    tfx_layer *xa[2] = {NULL, m->layers[0]}; /* the model input and conv(input) */
+    assert_int_equal(tfx_model_add_add(m, xa, 2, NULL, NULL), TFX_OK);
+    tfx_layer *twice[2] = {m->layers[1], m->layers[1]}; /* x + x */
+    assert_int_equal(tfx_model_add_add(m, twice, 2, NULL, NULL), TFX_OK);
+    assert_int_equal(tfx_model_add_flatten(m, NULL, NULL), TFX_OK);
+    add_dense(m, 2, TFX_ACTIVATION_SOFTMAX, 0.0f, 1);
+    gc_opts o2 = {2, 0, 1, 1301, GRID_FINE, 0, 0};
+    gradcheck_model(m, &o2, "graph: identity shortcut Add(input, conv), Add(x, x), softmax logits", 0);
+    tfx_model_free(m);
+}
+
 static void test_stop_layer(void **state)
 {
     (void)state;
@@ -1135,6 +1173,7 @@ int main(void)
         cmocka_unit_test(test_batch_norm),
         cmocka_unit_test(test_skip_activation),
         cmocka_unit_test(test_stop_layer),
+        cmocka_unit_test(test_graph_fan_out),
         cmocka_unit_test(test_deep_mixed),
     };
     return cmocka_run_group_tests(tests, NULL, print_summary);

@@ -18,7 +18,7 @@
 
 #define OK(call) assert_int_equal((call), TFX_OK)
 /* The last tfx_layer_kind: every kind up to it is registered and tested here. */
-#define LAST_KIND TFX_LAYER_RESHAPE
+#define LAST_KIND TFX_LAYER_MULTIPLY
 
 static void test_registry_and_entries(void **state)
 {
@@ -32,10 +32,17 @@ static void test_registry_and_entries(void **state)
         assert_int_equal(o->kind, k);
         assert_non_null(o->base_name);
         assert_non_null(o->type_name);
-        assert_non_null(o->infer);
-        if (!o->alias_output) {
-            assert_non_null(o->forward);
-            assert_non_null(o->backward);
+        if (o->traits & TFX__TRAIT_MULTI_INPUT) { /* Add, Concatenate, Multiply: the k-input entries */
+            assert_non_null(o->infer_n);
+            assert_non_null(o->forward_n);
+            assert_non_null(o->backward_n);
+            assert_false(o->alias_output);
+        } else {
+            assert_non_null(o->infer);
+            if (!o->alias_output) {
+                assert_non_null(o->forward);
+                assert_non_null(o->backward);
+            }
         }
         /* the public get/set_weights need all three */
         assert_true(!o->weight_sizes == !o->set_weights && !o->set_weights == !o->get_weights);
@@ -111,10 +118,27 @@ static tfx_model *global_max_pooling(void)
     return m;
 }
 
+/* The multi-input kinds: a graph. */
+static tfx_model *merging(void)
+{
+    tfx_model *m;
+    OK(tfx_model_new(&m, 4, 4, 2));
+    tfx_layer *a, *b, *g;
+    OK(tfx_model_add_global_average_pooling2d(m, NULL, &g));
+    OK(tfx_model_add_reshape(m, 1, 1, 2, NULL, &g));
+    tfx_layer *se[2] = {NULL, g}, *sum[3] = {NULL, NULL, NULL};
+    OK(tfx_model_add_multiply(m, se, 2, NULL, &a));
+    sum[0] = a; /* a + input + input */
+    OK(tfx_model_add_add(m, sum, 3, NULL, &b));
+    tfx_layer *cat[2] = {b, a};
+    OK(tfx_model_add_concatenate(m, cat, 2, NULL, NULL));
+    return m;
+}
+
 static void test_config_records_round_trip(void **state)
 {
     (void)state;
-    tfx_model *models[] = {every_kind(), global_pooling(), global_max_pooling()};
+    tfx_model *models[] = {every_kind(), global_pooling(), global_max_pooling(), merging()};
     int seen[32] = {0};
     for (size_t mi = 0; mi < sizeof models / sizeof models[0]; mi++) {
         tfx_model *m = models[mi];

@@ -16,6 +16,8 @@ ALLOWED = {
     'data': {'core', 'data'},
     'explain': {'core', 'layers', 'model', 'render', 'explain'},
     'tensorboard': {'core', 'layers', 'model', 'train', 'render', 'explain', 'tensorboard'},
+    'onnx': {'core', 'layers', 'model', 'onnx'},    # ONNX import and export
+    'keras': {'core', 'layers', 'model', 'keras'},  # Keras .h5 / .keras import
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 

@@ -711,8 +711,9 @@ static void test_inference_buffers(void **state)
     OK(tfx_model_add_dense(m, &d, NULL));
     float *x = rand_floats(5 * 8 * 8 * 2, 41, 0.0f, 1.0f), out[15];
     OK(tfx_model_predict(m, x, 5, out));
-    assert_null(m->grad_a);
-    assert_null(m->grad_b);
+    assert_int_equal(m->n_grad_slots, 0);
+    assert_false(m->full_ready);      /* predict's released plan: no buffer per layer */
+    assert_int_equal(m->n_rel_bufs, 2); /* conv output, dense output (Flatten aliases the conv's) */
     assert_null(m->preacts[0]);      /* ReLU: the output suffices */
     assert_non_null(m->preacts[2]);  /* softmax logits */
     double s = 0.0;

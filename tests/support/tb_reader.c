@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/protobuf.h"
 #include "tb_reader.h"
 
 static uint64_t get_le(const uint8_t *p, int n)

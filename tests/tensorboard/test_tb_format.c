@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "core/protobuf.h"
 #include "tb_test_util.h"
 
 static void test_crc32c_vectors(void **state)

@@ -1,0 +1,38 @@
+/* ONNX models: load a .onnx file (opsets 7..17, float32) into an ordinary libtfx model taking
+ * NHWC input, and write any libtfx model as ONNX (opset 13). docs/onnx.md lists the operators,
+ * the layout conversion and the naming rules. */
+#ifndef TFX_ONNX_H
+#define TFX_ONNX_H
+
+#include "common.h"
+#include "model.h"
+
+TFX_BEGIN_DECLS
+
+#define TFX_ONNX_OPTIONS_VERSION 1
+typedef struct tfx_onnx_options {
+    unsigned version;
+    /* Loading: non-zero (default) folds a BatchNormalization into the Conv/Gemm before it and
+     * fuses a following Relu/Clip/Sigmoid/... into it; 0 keeps one libtfx layer per ONNX node
+     * (BatchNormalization as its own layer). */
+    int fuse;
+    /* Loading: the input height and width to use when the file leaves them symbolic (a dynamic
+     * axis); 0: the file's (TFX_ENOTSUP when symbolic). The batch axis may always be symbolic. */
+    int input_height, input_width;
+    /* Saving: the opset to write (0: 13; 13 is the only one written today). */
+    int opset;
+} tfx_onnx_options;
+#define TFX_ONNX_OPTIONS_INIT { TFX_ONNX_OPTIONS_VERSION, 1, 0, 0, 0 }
+TFX_API int tfx_onnx_options_init(tfx_onnx_options *opts, unsigned version);
+
+/* (The import helper adds tfx_model_load_onnx / _from_memory here; the export helper
+ * tfx_model_save_onnx.) */
+
+/* Layout conversions for callers whose data is NCHW (PyTorch, ONNX): n images of c x h x w
+ * floats to n x h x w x c, and back. src and dst must not overlap. */
+TFX_API int tfx_tensor_nchw_to_nhwc(const float *src, float *dst, size_t n, int channels, int height, int width);
+TFX_API int tfx_tensor_nhwc_to_nchw(const float *src, float *dst, size_t n, int height, int width, int channels);
+
+TFX_END_DECLS
+
+#endif
