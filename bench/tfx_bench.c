@@ -430,8 +430,8 @@ static void copy_job(void *arg)
 #if defined(__x86_64__)
         if (s->stream) {
             for (size_t j = 0; j + 64 <= s->n; j += 64) {
-                const __m128 a = _mm_load_ps((const float *)(s->src + j)), b = _mm_load_ps((const float *)(s->src + j + 16)),
-                             c = _mm_load_ps((const float *)(s->src + j + 32)), d = _mm_load_ps((const float *)(s->src + j + 48));
+                const float *q = (const float *)(s->src + j);
+                const __m128 a = _mm_load_ps(q), b = _mm_load_ps(q + 4), c = _mm_load_ps(q + 8), d = _mm_load_ps(q + 12);
                 _mm_stream_ps((float *)(s->dst + j), a);
                 _mm_stream_ps((float *)(s->dst + j + 16), b);
                 _mm_stream_ps((float *)(s->dst + j + 32), c);
@@ -452,7 +452,8 @@ static double copy_gbs(char *src, char *dst, size_t bytes, int threads, int time
 {
     copy_slice sl[TFX__MAX_THREADS];
     for (int t = 0; t < threads; t++) {
-        size_t a = bytes * (size_t)t / (size_t)threads / 64 * 64, b = bytes * (size_t)(t + 1) / (size_t)threads / 64 * 64;
+        const size_t a = bytes * (size_t)t / (size_t)threads / 64 * 64;
+        const size_t b = bytes * (size_t)(t + 1) / (size_t)threads / 64 * 64;
         sl[t] = (copy_slice){src + a, dst + a, b - a, times, stream};
     }
     double t0 = now_s();

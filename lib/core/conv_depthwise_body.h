@@ -29,15 +29,6 @@
         acc = acc + t_;                                                                        \
     } while (0)
 
-/* *q = v, past the caches when the plan streams (q is then 16-byte aligned) */
-#define DW_PUT(q, v)                                                                           \
-    do {                                                                                       \
-        if (stream)                                                                            \
-            DW_STREAM(q, v);                                                                   \
-        else                                                                                   \
-            *(dw_v16f *)(q) = v;                                                               \
-    } while (0)
-
 /* acc += x * w, the product rounded first */
 #define DW_MAC(acc, x, w)                                                                      \
     do {                                                                                       \
@@ -85,22 +76,32 @@
         DW_STORE(a3, p + 3);                                                                   \
     } while (0)
 
+/* The nine weight vectors of a 3x3 for channels [f, f + 16). */
+#define DW_WEIGHTS(f)                                                                          \
+    const float *w0 = P->w + (f);                                                              \
+    const dw_v16f w00 = *(const dw_v16f *)(w0), w01 = *(const dw_v16f *)(w0 + C),             \
+                  w02 = *(const dw_v16f *)(w0 + 2 * C), w10 = *(const dw_v16f *)(w0 + 3 * C), \
+                  w11 = *(const dw_v16f *)(w0 + 4 * C), w12 = *(const dw_v16f *)(w0 + 5 * C), \
+                  w20 = *(const dw_v16f *)(w0 + 6 * C), w21 = *(const dw_v16f *)(w0 + 7 * C), \
+                  w22 = *(const dw_v16f *)(w0 + 8 * C)
+
 /* The sums of destination column p, channels [f, f + 16): bias, pre-activation, activation. */
 #define DW_STORE(acc, p)                                                                       \
     do {                                                                                       \
         dw_v16f z_ = acc;                                                                      \
+        if (pf.n) dw_ahead_step(&pf);                                                          \
         const size_t o_ = (size_t)(p) * C + f;                                                 \
         if (P->bias) z_ = z_ + *(const dw_v16f *)(P->bias + f);                                \
         if (P->act == DW_ACT_CLAMP) {                                                          \
-            if (zl != yl) DW_PUT(zl + o_, z_);                                                 \
+            if (zl != yl) *(dw_v16f *)(zl + o_) = z_;                                          \
             const dw_v16i a_ = z_ > lov;                                                       \
             const dw_v16f v_ = (dw_v16f)((a_ & (dw_v16i)z_) | (~a_ & (dw_v16i)lov));           \
             const dw_v16i b_ = v_ < hiv;                                                       \
             const dw_v16f y_ = (dw_v16f)((b_ & (dw_v16i)v_) | (~b_ & (dw_v16i)hiv));           \
-            DW_PUT(yl + o_, y_);                                                               \
+            *(dw_v16f *)(yl + o_) = y_;                                                        \
         } else if (P->act == DW_ACT_NONE) {                                                    \
-            if (zl != yl) DW_PUT(zl + o_, z_);                                                 \
-            DW_PUT(yl + o_, z_);                                                               \
+            if (zl != yl) *(dw_v16f *)(zl + o_) = z_;                                          \
+            *(dw_v16f *)(yl + o_) = z_;                                                        \
         } else {                                                                               \
             *(dw_v16f *)(zl + o_) = z_; /* the activation follows over the line */             \
         }                                                                                      \
@@ -112,9 +113,8 @@ static void DW_FN(dw_units)(void *arg)
     const dw_job *J = arg;
     const dw_plan *P = J->plan;
     const size_t C = P->C, C16 = C / 16 * 16, kw = (size_t)P->kw;
-    const size_t src_img = (size_t)P->src_h * P->src_w * C;
     const ptrdiff_t goff = P->gate ? P->gate - P->src : 0;
-    const int gm = P->gate ? P->gate_mode : 0, stream = P->stream;
+    const int gm = P->gate ? P->gate_mode : 0;
     const dw_v16f zero = {0}, lov = zero + P->lo, hiv = zero + P->hi;
     const dw_v16i ones = (dw_v16i){0} - 1;
     const float *rows[DW_MAX_K];
@@ -122,41 +122,33 @@ static void DW_FN(dw_units)(void *arg)
     for (size_t u = J->u0; u < J->u1; u++) {
         const size_t t = u / P->chunks, ch = u % P->chunks;
         const size_t c0 = ch * P->chunk_c, c1 = ch + 1 == P->chunks ? C : c0 + P->chunk_c;
-        const size_t b = t / (size_t)P->dst_h;
-        const int r = (int)(t % (size_t)P->dst_h);
-        const float *sb = P->src + b * src_img;
-        int nr = 0;
-        for (int ki = 0; ki < P->kh; ki++) {
-            const int num = r * P->row_a + P->row_b + ki * P->row_d;
-            if (num < 0 || num % P->row_s || num / P->row_s >= P->src_h) continue;
-            rows[nr] = sb + (size_t)(num / P->row_s) * P->src_w * C;
-            rk[nr++] = ki;
-        }
+        const int nr = dw_rows(P, t, rows, rk);
         float *zl = P->z + t * (size_t)P->dst_w * C, *yl = P->y ? P->y + t * (size_t)P->dst_w * C : zl;
         const size_t fv = c1 < C16 ? c1 : C16; /* [c0, fv): whole vectors; [fv, c1): one at a time */
-        /* Columns whose nine taps of a 3x3 all land: 16 channels at a time along the line, the
-         * weights in registers. */
+        dw_ahead pf;
+        dw_ahead_plan(P, t, rows, nr, (fv - c0) / 16 * (size_t)P->dst_w, &pf);
+        /* Columns whose nine taps of a 3x3 all land: four columns (stride 1) or one at a time,
+         * all their channels 16 at a time, so the source is read in address order (a sweep
+         * along the line per 16 channels strided through memory that the prefetchers did not
+         * follow); the nine weight vectors are loaded per 16 channels (from L1). */
         const int full = P->kh == 3 && P->kw == 3 && nr == 3 && P->full_hi > P->full_lo;
         const int lo = full ? P->full_lo : -1, hi = full ? P->full_hi : -1;
         if (full) {
             const ptrdiff_t dC = (ptrdiff_t)P->col_d * (ptrdiff_t)C;
-            for (size_t f = c0; f < fv; f += 16) {
-                const float *w0 = P->w + f;
-                const dw_v16f w00 = *(const dw_v16f *)(w0), w01 = *(const dw_v16f *)(w0 + C),
-                              w02 = *(const dw_v16f *)(w0 + 2 * C), w10 = *(const dw_v16f *)(w0 + 3 * C),
-                              w11 = *(const dw_v16f *)(w0 + 4 * C), w12 = *(const dw_v16f *)(w0 + 5 * C),
-                              w20 = *(const dw_v16f *)(w0 + 6 * C), w21 = *(const dw_v16f *)(w0 + 7 * C),
-                              w22 = *(const dw_v16f *)(w0 + 8 * C);
-                int p = lo;
-                if (P->col_a == 1) /* stride 1: four columns share their loads */
-                    for (; p + 4 <= hi; p += 4) {
+            int p = lo;
+            if (P->col_a == 1) /* stride 1: four columns share their loads */
+                for (; p + 4 <= hi; p += 4)
+                    for (size_t f = c0; f < fv; f += 16) {
+                        DW_WEIGHTS(f);
                         const ptrdiff_t off = ((ptrdiff_t)p + P->col_b) * (ptrdiff_t)C + (ptrdiff_t)f;
                         if (P->col_d > 0)
                             DW_QUAD(1);
                         else
                             DW_QUAD(-1);
                     }
-                for (; p < hi; p++) {
+            for (; p < hi; p++)
+                for (size_t f = c0; f < fv; f += 16) {
+                    DW_WEIGHTS(f);
                     const ptrdiff_t off = ((ptrdiff_t)p * P->col_a + P->col_b) * (ptrdiff_t)C + (ptrdiff_t)f;
                     const float *s0 = rows[0] + off, *s1 = rows[1] + off, *s2 = rows[2] + off;
                     dw_v16f acc = zero;
@@ -171,7 +163,6 @@ static void DW_FN(dw_units)(void *arg)
                     DW_TAP(acc, s2 + 2 * dC, w22);
                     DW_STORE(acc, p);
                 }
-            }
         }
         /* The input gradient of a 3x3 at column stride 2: pairs of columns read two source
          * columns per kernel row, loaded (and gated) once. */
@@ -253,7 +244,6 @@ static void DW_FN(dw_units)(void *arg)
         if (P->act == DW_ACT_OTHER) /* one chunk per line: whole rows */
             tfx__activation_forward(P->fwd_act, P->alpha, P->beta, zl, yl, (size_t)P->dst_w, C);
     }
-    if (stream) DW_FENCE(); /* the streamed values reach memory before the join */
 }
 
 #undef DW_LOAD
@@ -261,5 +251,5 @@ static void DW_FN(dw_units)(void *arg)
 #undef DW_MAC
 #undef DW_ROW4
 #undef DW_QUAD
-#undef DW_PUT
+#undef DW_WEIGHTS
 #undef DW_STORE

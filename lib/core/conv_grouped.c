@@ -15,14 +15,12 @@
  * AVX2, baseline; picked at run time, tfx__hook_isa_level can force a lower one). */
 #include <math.h>
 #include <stddef.h>
-#include <stdint.h>
 #include <string.h>
 
 #include "core/hooks.h"
 #include "core/kernels.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
-#  include <immintrin.h>
 #  define DW_X86 1
 #endif
 
@@ -59,7 +57,8 @@ typedef struct dw_plan {
     int fwd_act;               /* DW_ACT_OTHER: the activation */
     float alpha, beta;
     size_t chunks, chunk_c; /* channel chunks per line, channels per chunk (a multiple of 16) */
-    int stream;             /* vector stores past the caches (a destination far larger than them) */
+    size_t lines;           /* destination lines (all images) */
+    int ahead;              /* fetch the next line's rows ahead (the data comes from memory) */
 } dw_plan;
 
 typedef struct dw_job {
@@ -67,25 +66,82 @@ typedef struct dw_job {
     size_t u0, u1;
 } dw_job;
 
+/* The source rows destination line t reads, in kernel-row order (rk: their kernel rows). */
+static int dw_rows(const dw_plan *P, size_t t, const float **rows, int *rk)
+{
+    const size_t b = t / (size_t)P->dst_h, C = P->C;
+    const int r = (int)(t % (size_t)P->dst_h);
+    const float *sb = P->src + b * (size_t)P->src_h * P->src_w * C;
+    int nr = 0;
+    for (int ki = 0; ki < P->kh; ki++) {
+        const int num = r * P->row_a + P->row_b + ki * P->row_d;
+        if (num < 0 || num % P->row_s || num / P->row_s >= P->src_h) continue;
+        rows[nr] = sb + (size_t)(num / P->row_s) * P->src_w * C;
+        rk[nr++] = ki;
+    }
+    return nr;
+}
+
+/* Fetching ahead: while line t runs, the source rows line t + 1 adds (and their gate rows) and
+ * line t + 1's destination are touched in address order, a few cache lines per stored vector.
+ * The kernel walks a line 16 channels at a time, which the hardware prefetchers do not follow
+ * across rows that come from memory (batch 16: the input gradient ran 1.5x slower than the
+ * generic kernel's line-by-line walk without this). */
+enum { DW_AHEAD_SEGS = DW_MAX_K * 2 + 2 };
+typedef struct dw_ahead {
+    const char *p[DW_AHEAD_SEGS];
+    size_t lines[DW_AHEAD_SEGS];
+    int seg, nseg, n; /* n: cache lines per step (0: off) */
+    size_t at;
+} dw_ahead;
+
+static void dw_ahead_plan(const dw_plan *P, size_t t, const float *const *rows, int nr, size_t steps, dw_ahead *a)
+{
+    a->n = 0;
+    a->nseg = a->seg = 0;
+    a->at = 0;
+    if (!P->ahead || t + 1 >= P->lines || P->chunks != 1 || steps == 0) return;
+    const float *next[DW_MAX_K];
+    int rk[DW_MAX_K];
+    const int nn = dw_rows(P, t + 1, next, rk);
+    const size_t row_lines = (size_t)P->src_w * P->C * sizeof(float) / 64 + 1;
+    const size_t dst_lines = (size_t)P->dst_w * P->C * sizeof(float) / 64 + 1;
+    size_t total = 0;
+    for (int i = 0; i < nn; i++) {
+        int have = 0;
+        for (int j = 0; j < nr; j++) have |= next[i] == rows[j];
+        if (have) continue;
+        a->p[a->nseg] = (const char *)next[i];
+        a->lines[a->nseg++] = row_lines;
+        total += row_lines;
+        if (P->gate && P->gate != P->src) {
+            a->p[a->nseg] = (const char *)(P->gate + (next[i] - P->src));
+            a->lines[a->nseg++] = row_lines;
+            total += row_lines;
+        }
+    }
+    a->p[a->nseg] = (const char *)(P->z + (t + 1) * (size_t)P->dst_w * P->C);
+    a->lines[a->nseg++] = dst_lines;
+    total += dst_lines;
+    if (P->y && P->y != P->z) {
+        a->p[a->nseg] = (const char *)(P->y + (t + 1) * (size_t)P->dst_w * P->C);
+        a->lines[a->nseg++] = dst_lines;
+        total += dst_lines;
+    }
+    a->n = (int)((total + steps - 1) / steps);
+}
+
+static inline void dw_ahead_step(dw_ahead *a)
+{
+    for (int k = 0; k < a->n && a->seg < a->nseg; k++) {
+        __builtin_prefetch(a->p[a->seg] + 64 * a->at, 0, 3);
+        if (++a->at == a->lines[a->seg]) a->at = 0, a->seg++;
+    }
+}
+
 #define DW_CAT2(a, b) a##b
 #define DW_CAT(a, b) DW_CAT2(a, b)
 #define DW_FN(name) DW_CAT(name, DW_SUFFIX)
-
-/* Streaming stores: four 16-byte pieces (heap buffers are 16-byte aligned, rarely 64: glibc
- * puts a large block 16 bytes into its pages; the write-combining buffers join the pieces). */
-#if DW_X86
-typedef float dw_v4f __attribute__((vector_size(16)));
-#  define DW_STREAM(q, v)                                                                    \
-    do {                                                                                     \
-        dw_v4f h_[4];                                                                        \
-        memcpy(h_, &(v), sizeof h_);                                                         \
-        for (int i_ = 0; i_ < 4; i_++) _mm_stream_ps((q) + 4 * i_, (__m128)h_[i_]);         \
-    } while (0)
-#  define DW_FENCE() _mm_sfence()
-#else
-#  define DW_STREAM(q, v) (*(dw_v16f *)(q) = (v))
-#  define DW_FENCE() ((void)0)
-#endif
 
 #if DW_X86 && defined(__clang__)
 #  define DW_SUFFIX _512
@@ -174,21 +230,15 @@ static void dw_run(dw_plan *P, size_t lines)
     P->chunk_c = want > 1 ? (blocks + want - 1) / want * 16 : P->C;
     P->chunks = want > 1 ? (P->C + P->chunk_c - 1) / P->chunk_c : 1;
     const size_t units = lines * P->chunks;
+    P->lines = lines;
+    /* from memory: more than fits the caches of the threads at hand */
+    P->ahead = (double)lines * P->dst_w * P->C * sizeof(float) > 4.0 * 1024 * 1024;
     const int nt = split(units);
     void (*fn)(void *) = dw_pick();
     dw_job jobs[TFX__MAX_THREADS];
     for (int i = 0; i < nt; i++)
         jobs[i] = (dw_job){P, units * (size_t)i / (size_t)nt, units * (size_t)(i + 1) / (size_t)nt};
     tfx__parallel(nt, fn, jobs, sizeof *jobs);
-}
-
-/* Stream the destination past the caches: far larger than them (it is not read back soon;
- * as tfx__sgemm_wide's C), whole vectors at 16-byte aligned addresses only. */
-static int dw_streams(const dw_plan *P, size_t lines)
-{
-    const size_t bytes = lines * (size_t)P->dst_w * P->C * sizeof(float);
-    return P->act != DW_ACT_OTHER && P->C % 16 == 0 && bytes >= TFX__WIDE_STREAM_BYTES &&
-           (uintptr_t)P->z % 16 == 0 && (!P->y || (uintptr_t)P->y % 16 == 0);
 }
 
 /* Whether the depthwise kernel takes this layer (one filter per channel, a small kernel). */
@@ -285,7 +335,6 @@ void tfx__conv_grouped(const tfx__conv_geom *g, int groups, size_t n, const floa
             P.beta = ep->beta;
         }
         dw_columns(&P, 1, col);
-        P.stream = dw_streams(&P, lines);
         dw_run(&P, lines);
         return;
     }
@@ -358,7 +407,9 @@ void tfx__conv_grouped_dx(const tfx__conv_geom *g, int groups, size_t n, const f
         /* the activation's backward as tfx__activation_backward has it (ReLU6: clip to [0, 6]) */
         if (gate && gate->act != TFX_ACTIVATION_LINEAR) {
             const float lo = gate->act == TFX_ACTIVATION_CLIP ? gate->alpha : 0.0f;
-            const float hi = gate->act == TFX_ACTIVATION_RELU6 ? 6.0f : gate->act == TFX_ACTIVATION_CLIP ? gate->beta : 0.0f;
+            const float hi = gate->act == TFX_ACTIVATION_RELU6  ? 6.0f
+                             : gate->act == TFX_ACTIVATION_CLIP ? gate->beta
+                                                                : 0.0f;
             const int hi_bit = gate->act == TFX_ACTIVATION_RELU ? 0 : DW_GATE_HI;
             P.gate = gate->z;
             P.lo = lo;
@@ -369,7 +420,6 @@ void tfx__conv_grouped_dx(const tfx__conv_geom *g, int groups, size_t n, const f
             if (P.gate_mode == DW_GATE_POS) P.gate = dz; /* deconvnet: dz's sign only */
         }
         dw_columns(&P, g->sw, col);
-        P.stream = dw_streams(&P, lines);
         dw_run(&P, lines);
         return;
     }
