@@ -6,13 +6,14 @@
  * Depthwise layers with one filter per channel (MobileNet's) have their own kernel: both
  * directions are a 2-D correlation of one image per channel (the input gradient with the
  * mirrored taps and, for strides > 1, only the taps that land), vectorised along the channels
- * (16 per vector) with the nine taps of a 3x3 unrolled and their weights in registers, the bias
- * and a clamping activation (ReLU, ReLU6, clip) applied in registers, and the input gradient
- * gated by the activation's backward as it reads dz: one pass over the memory each way (the
- * generic code below wrote its sums, then read and wrote them again for the bias and the
- * activation, and the backward rewrote dz first). It sums in the generic code's order, so
- * results are bit-identical to it, in every instruction set it is compiled for (AVX-512,
- * AVX2, baseline; picked at run time, tfx__hook_isa_level can force a lower one). */
+ * (16 per vector), a 3x3's nine taps unrolled (four columns at a time at stride 1, column pairs
+ * for the input gradient at stride 2), the bias and a clamping activation (ReLU, ReLU6, clip)
+ * applied in registers, and the input gradient gated by the activation's backward as it reads
+ * dz: one pass over the memory each way (the generic code below wrote its sums, then read and
+ * wrote them again for the bias and the activation, and the backward rewrote dz first). It sums
+ * in the generic code's order, so results are bit-identical to it, in every instruction set it
+ * is compiled for (AVX-512, AVX2, baseline; picked at run time, tfx__hook_isa_level can force a
+ * lower one). docs/internals.md "Depthwise convolution". */
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
