@@ -30,7 +30,8 @@
  *          write counted, the faster of memcpy and a copy with streaming stores in each round)
  *          and over the copy bandwidth of a cache-sized working set when
  *          the layer's bytes fit there (L2, L3). Rounds interleave the shapes and the
- *          bandwidth sweeps; medians, min and max over --reps rounds (default 9).
+ *          bandwidth sweeps; per round the median of a few calls (about 2 ms of work), then
+ *          medians, min and max over --reps rounds (default 9).
  * --threads N: tfx_model_set_threads(N) on the model (libtfx's own threads; run with
  *          OPENBLAS_NUM_THREADS=1); default 0, the BLAS's threads.
  * Output: one "name value unit" line per measurement, medians over --reps runs. */
@@ -560,7 +561,8 @@ static void bench_depthwise(int reps)
             const size_t wbytes = 10 * (size_t)s->c * sizeof(float);
             c->fw_bytes = (c->in_sz + c->out_sz) * sizeof(float) + wbytes;
             c->bw_bytes = (2 * c->out_sz + c->in_sz) * sizeof(float) + 9 * (size_t)s->c * sizeof(float);
-            /* about 2 ms of work per sample at 20 GB/s */
+            /* calls per round: about 2 ms of work at 20 GB/s, timed one by one (their median: a
+             * call the scheduler interrupted on a shared machine does not count) */
             c->iters = (int)(4e7 / (double)c->fw_bytes);
             if (c->iters < 1) c->iters = 1;
             c->fw = calloc((size_t)reps, sizeof(double));
@@ -576,6 +578,10 @@ static void bench_depthwise(int reps)
            *bw_l3 = calloc((size_t)reps, sizeof(double)), *bw_l2 = calloc((size_t)reps, sizeof(double));
     if (!bw_dram || !bw_nt || !bw_l3 || !bw_l2) exit(1);
 
+    int max_iters = 1;
+    for (size_t i = 0; i < nc; i++) max_iters = cases[i].iters > max_iters ? cases[i].iters : max_iters;
+    double *calls = calloc((size_t)max_iters, sizeof(double));
+    if (!calls) exit(1);
     tfx_model *pm = cases[0].m; /* its worker pool runs the bandwidth sweeps */
     for (int r = -1; r < reps; r++) { /* round -1: warm-up (pools, page faults) */
         tfx__threads_own(pm->threads);
@@ -592,19 +598,26 @@ static void bench_depthwise(int reps)
             const tfx__layer_run run = tfx__model_run(c->m, 0);
             c->l->preact = NULL; /* inference: y only (ReLU6's backward reads y) */
             CHECK(c->l->ops->forward(c->l, &run, x, y, c->n)); /* this case's data in cache, as in a pass */
-            double t0 = now_s();
-            for (int it = 0; it < c->iters; it++) CHECK(c->l->ops->forward(c->l, &run, x, y, c->n));
-            double t1 = now_s();
+            for (int it = 0; it < c->iters; it++) {
+                const double t0 = now_s();
+                CHECK(c->l->ops->forward(c->l, &run, x, y, c->n));
+                calls[it] = now_s() - t0;
+            }
+            if (r >= 0) c->fw[r] = median(calls, c->iters);
             memcpy(dy, dy0, c->out_sz * sizeof(float));
             CHECK(c->l->ops->backward(c->l, &run, x, y, dy, dx, c->n, 0, &plain));
-            double t2 = now_s();
-            for (int it = 0; it < c->iters; it++) CHECK(c->l->ops->backward(c->l, &run, x, y, dy, dx, c->n, 0, &plain));
-            double t3 = now_s();
-            if (r >= 0) c->fw[r] = (t1 - t0) / c->iters, c->bw[r] = (t3 - t2) / c->iters;
+            for (int it = 0; it < c->iters; it++) {
+                const double t0 = now_s();
+                CHECK(c->l->ops->backward(c->l, &run, x, y, dy, dx, c->n, 0, &plain));
+                calls[it] = now_s() - t0;
+            }
+            if (r >= 0) c->bw[r] = median(calls, c->iters);
         }
     }
     const double dram = dw_median(bw_dram, reps), cl3 = dw_median(bw_l3, reps), cl2 = dw_median(bw_l2, reps);
-    printf("# %d threads, %d rounds (shapes and bandwidth sweeps interleaved); medians [min, max]\n", threads, reps);
+    printf("# %d threads, %d rounds (shapes and bandwidth sweeps interleaved); per round the median call; medians "
+           "[min, max] over the rounds\n",
+           threads, reps);
     printf("depthwise_bandwidth_dram %.1f GB/s [%.1f, %.1f] (copy of %zu MB, read + write: the faster of memcpy "
            "and a streaming-store copy per round)\n",
            dram, dw_min(bw_dram, reps), dw_max(bw_dram, reps), dram_bytes >> 20);
@@ -642,7 +655,7 @@ static void bench_depthwise(int reps)
         free(cases[i].bw);
     }
     tfx__free(x), tfx__free(y), tfx__free(dy0), tfx__free(dy), tfx__free(dx);
-    free(bw_dram), free(bw_nt), free(bw_l3), free(bw_l2), free(src), free(dst);
+    free(bw_dram), free(bw_nt), free(bw_l3), free(bw_l2), free(src), free(dst), free(calls);
 }
 
 int main(int argc, char **argv)

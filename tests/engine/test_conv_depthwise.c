@@ -9,7 +9,8 @@
  *    bit-identical.
  * Shapes: strides 1, 2, 3 (also mixed), odd sizes, asymmetric pads (also beyond the kernel),
  * 1x1, 2x3, 5x5 kernels, channel counts that are not a multiple of the vector width, depth
- * multipliers 2 and 3 (the generic kernel), lines fewer than threads (the channels split). Then
+ * multipliers 2 and 3 (the generic kernel), layers large enough to be split over threads, by
+ * lines and, when lines are fewer than threads, by lines x channel chunks. Then
  * the DepthwiseConv2D layer itself (forward with and without a kept pre-activation; input
  * gradient under the plain, guided and deconvnet rules, with and without the activation) for
  * linear, ReLU, ReLU6, clip and hard swish. */
@@ -43,12 +44,16 @@ static const dw_case cases[] = {
     {2, 6, 7, 32, 1, 2, 3, 1, 2, 0, 1, 2, 1},   /* 2x3, strides 1 x 2 */
     {1, 4, 4, 5, 1, 3, 3, 3, 3, 1, 1, 1, 1},    /* stride 3, 5 channels */
     {1, 12, 12, 64, 1, 3, 3, 1, 1, 0, 0, 0, 0}, /* no padding */
-    {1, 3, 17, 80, 1, 3, 3, 1, 1, 1, 1, 1, 1},  /* 3 lines: channels split over threads */
+    {1, 3, 17, 80, 1, 3, 3, 1, 1, 1, 1, 1, 1},  /* 3 lines, 5 vectors of channels */
     {1, 2, 3, 160, 1, 3, 3, 2, 2, 1, 1, 1, 1},  /* 1 output line */
     {1, 5, 5, 7, 3, 3, 3, 2, 2, 1, 1, 1, 1},    /* multiplier 3 */
     {2, 14, 14, 24, 1, 3, 3, 2, 2, 1, 1, 1, 1}, /* MobileNetV2's stride 2 */
     {1, 4, 5, 17, 1, 3, 3, 1, 1, 3, 2, 4, 1},   /* pads beyond the kernel: lines and columns of bias only */
     {1, 6, 6, 20, 1, 1, 1, 2, 2, 0, 0, 0, 0},   /* 1x1, stride 2 */
+    /* large enough to be split over threads (smaller layers run on one) */
+    {1, 48, 47, 67, 1, 3, 3, 1, 1, 1, 1, 1, 1}, /* lines split, 67 channels */
+    {2, 33, 40, 48, 1, 3, 3, 2, 2, 0, 1, 1, 0}, /* stride 2, asymmetric pads */
+    {1, 3, 96, 320, 1, 3, 3, 1, 1, 1, 1, 1, 1}, /* 3 lines: lines x channel chunks split */
 };
 enum { N_CASES = sizeof cases / sizeof cases[0] };
 
