@@ -168,8 +168,8 @@ static void DW_FN(dw_units)(void *arg)
          * columns per kernel row, loaded (and gated) once. */
         const int plo = P->pair_lo, phi = P->pair_hi;
         if (phi > plo)
-            for (size_t f = c0; f < fv; f += 16)
-                for (int p = plo; p < phi; p += 2) {
+            for (int p = plo; p < phi; p += 2) /* all channels of a pair, in address order */
+                for (size_t f = c0; f < fv; f += 16) {
                     const size_t c = (size_t)P->col[(size_t)p * 3] * C + f;
                     dw_v16f a0 = zero, a1 = zero;
                     for (int i = 0; i < nr; i++) {
