@@ -5,20 +5,8 @@
  * source), then the bias; products and sums are separate statements, so no compiler contracts
  * them into fused multiply-adds and every copy computes the same bits. */
 
-/* v = the source value at s, gated by the activation's backward (P->gate: where the gate
- * tensor fails the window, or the value is not positive when asked, 0). */
-#define DW_LOAD(v, s)                                                                          \
-    do {                                                                                       \
-        v = *(const dw_v16f *)(s);                                                             \
-        if (gm) {                                                                              \
-            const dw_v16f g_ = *(const dw_v16f *)((s) + goff);                                 \
-            dw_v16i m_ = ones;                                                                 \
-            if (gm & DW_GATE_LO) m_ &= g_ > lov;                                               \
-            if (gm & DW_GATE_HI) m_ &= g_ < hiv;                                               \
-            if (gm & DW_GATE_POS) m_ &= v > zero;                                              \
-            v = (dw_v16f)((dw_v16i)v & m_);                                                    \
-        }                                                                                      \
-    } while (0)
+/* v = the source vector at s */
+#define DW_LOAD(v, s) (v = *(const dw_v16f *)(s))
 
 /* acc += source(s) * weight vector wv */
 #define DW_TAP(acc, s, wv)                                                                     \
@@ -37,7 +25,7 @@
     } while (0)
 
 /* One kernel row of a 3x3 for four neighbouring destination columns at unit source step
- * (stride 1): the six source columns they read are loaded (and gated) once. D = 1: column j's
+ * (stride 1): the six source columns they read are loaded once. D = 1: column j's
  * tap kj reads source column j + kj (forward); D = -1: j - kj (the input gradient's mirrored
  * taps; s points at destination column 0's tap 0). Each sum still adds its taps in order. */
 #define DW_ROW4(s, W0, W1, W2, D)                                                              \
@@ -113,10 +101,7 @@ static void DW_FN(dw_units)(void *arg)
     const dw_job *J = arg;
     const dw_plan *P = J->plan;
     const size_t C = P->C, C16 = C / 16 * 16, kw = (size_t)P->kw;
-    const ptrdiff_t goff = P->gate ? P->gate - P->src : 0;
-    const int gm = P->gate ? P->gate_mode : 0;
     const dw_v16f zero = {0}, lov = zero + P->lo, hiv = zero + P->hi;
-    const dw_v16i ones = (dw_v16i){0} - 1;
     const float *rows[DW_MAX_K];
     int rk[DW_MAX_K];
     for (size_t u = J->u0; u < J->u1; u++) {
@@ -165,7 +150,7 @@ static void DW_FN(dw_units)(void *arg)
                 }
         }
         /* The input gradient of a 3x3 at column stride 2: pairs of columns read two source
-         * columns per kernel row, loaded (and gated) once. */
+         * columns per kernel row, loaded once. */
         const int plo = P->pair_lo, phi = P->pair_hi;
         if (phi > plo)
             for (int p = plo; p < phi; p += 2) /* all channels of a pair, in address order */
@@ -215,14 +200,7 @@ static void DW_FN(dw_units)(void *arg)
             for (; f < c1; f++) {
                 float acc = 0.0f;
                 for (int q = 0; q < nt; q++) {
-                    const float *sv = sp[q] + f;
-                    float v = *sv;
-                    if (gm) {
-                        const float g = sv[goff];
-                        if (((gm & DW_GATE_LO) && !(g > P->lo)) || ((gm & DW_GATE_HI) && !(g < P->hi)) ||
-                            ((gm & DW_GATE_POS) && !(v > 0.0f)))
-                            v = 0.0f;
-                    }
+                    const float v = sp[q][f];
                     const float tv = v * wp[q][f];
                     acc = acc + tv;
                 }

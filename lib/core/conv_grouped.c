@@ -8,10 +8,9 @@
  * mirrored taps and, for strides > 1, only the taps that land), vectorised along the channels
  * (16 per vector), a 3x3's nine taps unrolled (four columns at a time at stride 1, column pairs
  * for the input gradient at stride 2), the bias and a clamping activation (ReLU, ReLU6, clip)
- * applied in registers, and the input gradient gated by the activation's backward as it reads
- * dz: one pass over the memory each way (the generic code below wrote its sums, then read and
- * wrote them again for the bias and the activation, and the backward rewrote dz first). It sums
- * in the generic code's order, so results are bit-identical to it, in every instruction set it
+ * applied in registers: one pass over the memory (the generic code below wrote its sums, then
+ * read and wrote them again for the bias and the activation). It sums in the generic code's
+ * order, so results are bit-identical to it, in every instruction set it
  * is compiled for (AVX-512, AVX2, baseline; picked at run time, tfx__hook_isa_level can force a
  * lower one). docs/internals.md "Depthwise convolution". */
 #include <math.h>
@@ -35,17 +34,14 @@ enum {
     DW_MAX_TABLE = 4096, /* destination columns x kernel columns of its column table */
     DW_ACT_NONE = 0,     /* y = z (+ bias) */
     DW_ACT_CLAMP = 1,    /* y = min(max(z, lo), hi): ReLU (hi = inf), ReLU6, clip */
-    DW_ACT_OTHER = 2,    /* tfx__activation_forward over each finished line */
-    DW_GATE_LO = 1,      /* dz passes where the gate tensor is > lo */
-    DW_GATE_HI = 2,      /* ... and < hi */
-    DW_GATE_POS = 4      /* ... and dz > 0 (guided backprop, deconvnet) */
+    DW_ACT_OTHER = 2     /* tfx__activation_forward over each finished line */
 };
 
 /* dst(r, p) = sum over taps (ki, kj) in order of src(row, col) * w[ki][kj][c], where the source
  * row of destination row r and tap ki is (r * row_a + row_b + ki * row_d) / row_s when that
  * divides and lands in the source (columns alike, tabulated in col). */
 typedef struct dw_plan {
-    const float *src, *w, *bias, *gate;
+    const float *src, *w, *bias;
     float *z, *y; /* y: NULL in the input gradient (the sums go to z) */
     size_t C;
     int src_h, src_w, dst_h, dst_w, kh, kw;
@@ -54,8 +50,8 @@ typedef struct dw_plan {
     int col_a, col_b, col_d; /* where full_lo <= p < full_hi, tap kj reads p * col_a + col_b + kj * col_d */
     int full_lo, full_hi;
     int pair_lo, pair_hi; /* columns in pairs (p, p + 1): p's taps 0 and 2 read c and c - 1, p + 1's tap 1 c */
-    int act, gate_mode;
-    float lo, hi;              /* clamp bounds, gate window */
+    int act;
+    float lo, hi;              /* clamp bounds */
     int fwd_act;               /* DW_ACT_OTHER: the activation */
     float alpha, beta;
     size_t chunks, chunk_c; /* channel chunks per line, channels per chunk (a multiple of 16) */
@@ -84,12 +80,12 @@ static int dw_rows(const dw_plan *P, size_t t, const float **rows, int *rk)
     return nr;
 }
 
-/* Fetching ahead: while line t runs, the source rows line t + 1 adds (and their gate rows) and
+/* Fetching ahead: while line t runs, the source rows line t + 1 adds and
  * line t + 1's destination are touched in address order, a few cache lines per stored vector.
  * The kernel walks a line 16 channels at a time, which the hardware prefetchers do not follow
  * across rows that come from memory (batch 16: the input gradient ran 1.5x slower than the
  * generic kernel's line-by-line walk without this). */
-enum { DW_AHEAD_SEGS = DW_MAX_K * 2 + 2 };
+enum { DW_AHEAD_SEGS = DW_MAX_K + 2 };
 typedef struct dw_ahead {
     const char *p[DW_AHEAD_SEGS];
     size_t lines[DW_AHEAD_SEGS];
@@ -116,11 +112,6 @@ static void dw_ahead_plan(const dw_plan *P, size_t t, const float *const *rows, 
         a->p[a->nseg] = (const char *)next[i];
         a->lines[a->nseg++] = row_lines;
         total += row_lines;
-        if (P->gate && P->gate != P->src) {
-            a->p[a->nseg] = (const char *)(P->gate + (next[i] - P->src));
-            a->lines[a->nseg++] = row_lines;
-            total += row_lines;
-        }
     }
     a->p[a->nseg] = (const char *)(P->z + (t + 1) * (size_t)P->dst_w * P->C);
     a->lines[a->nseg++] = dst_lines;
@@ -393,16 +384,8 @@ static void dx_lines(void *arg)
     }
 }
 
-int tfx__conv_grouped_gate_fits(const tfx__conv_geom *g, int groups, size_t F, int act, int rule)
-{
-    if (!dw_fits(g, groups, F, g->in_w)) return 0;
-    const int relu_like = act == TFX_ACTIVATION_RELU || act == TFX_ACTIVATION_RELU6 || act == TFX_ACTIVATION_CLIP;
-    return (act == TFX_ACTIVATION_LINEAR || relu_like) &&
-           (rule == TFX__RULE_GRADIENT || rule == TFX__RULE_GUIDED || rule == TFX__RULE_DECONVNET);
-}
-
 void tfx__conv_grouped_dx(const tfx__conv_geom *g, int groups, size_t n, const float *dz, const float *w, size_t F,
-                          float *dx, const tfx__grouped_gate *gate)
+                          float *dx)
 {
     const size_t lines = n * (size_t)g->in_h;
     if (lines == 0 || g->in_w <= 0) return;
@@ -411,21 +394,6 @@ void tfx__conv_grouped_dx(const tfx__conv_geom *g, int groups, size_t n, const f
         dw_plan P = {.src = dz, .w = w, .z = dx, .C = F, .src_h = g->out_h, .src_w = g->out_w, .dst_h = g->in_h,
                      .dst_w = g->in_w, .kh = g->kh, .kw = g->kw, .row_a = 1, .row_b = g->pad_top, .row_d = -1,
                      .row_s = g->sh, .col = col, .col_a = 1, .col_b = g->pad_left, .col_d = -1, .act = DW_ACT_NONE};
-        /* the activation's backward as tfx__activation_backward has it (ReLU6: clip to [0, 6]) */
-        if (gate && gate->act != TFX_ACTIVATION_LINEAR) {
-            const float lo = gate->act == TFX_ACTIVATION_CLIP ? gate->alpha : 0.0f;
-            const float hi = gate->act == TFX_ACTIVATION_RELU6  ? 6.0f
-                             : gate->act == TFX_ACTIVATION_CLIP ? gate->beta
-                                                                : 0.0f;
-            const int hi_bit = gate->act == TFX_ACTIVATION_RELU ? 0 : DW_GATE_HI;
-            P.gate = gate->z;
-            P.lo = lo;
-            P.hi = hi;
-            P.gate_mode = gate->rule == TFX__RULE_DECONVNET ? DW_GATE_POS
-                          : gate->rule == TFX__RULE_GUIDED  ? DW_GATE_LO | hi_bit | DW_GATE_POS
-                                                            : DW_GATE_LO | hi_bit;
-            if (P.gate_mode == DW_GATE_POS) P.gate = dz; /* deconvnet: dz's sign only */
-        }
         P.col_s = g->sw;
         dw_columns(&P, g->sw, col);
         dw_run(&P, lines);

@@ -125,17 +125,8 @@ void tfx__col2im(const tfx__conv_geom *g, size_t n, const float *col, float *dx)
  * dx = its transpose applied to dz (dx overwritten); dw = the kernel gradient (overwritten). */
 void tfx__conv_grouped(const tfx__conv_geom *g, int groups, size_t n, const float *x, const float *w, size_t F,
                        float *z, const tfx__direct_epilogue *ep);
-/* The activation's backward fused into tfx__conv_grouped_dx: dz passes where tfx__activation_backward
- * (act, alpha, beta, z, ..., rule) would pass it, else 0. Only where tfx__conv_grouped_gate_fits. */
-typedef struct tfx__grouped_gate {
-    int act;
-    float alpha, beta;
-    const float *z; /* the pre-activation, or the output (the activation's output suffices) */
-    int rule;       /* tfx__rule_kind */
-} tfx__grouped_gate;
-int tfx__conv_grouped_gate_fits(const tfx__conv_geom *g, int groups, size_t F, int act, int rule);
 void tfx__conv_grouped_dx(const tfx__conv_geom *g, int groups, size_t n, const float *dz, const float *w,
-                          size_t F, float *dx, const tfx__grouped_gate *gate);
+                          size_t F, float *dx);
 void tfx__conv_grouped_dw(const tfx__conv_geom *g, int groups, size_t n, const float *x, const float *dz,
                           size_t F, float *dw);
 

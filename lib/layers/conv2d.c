@@ -233,14 +233,6 @@ int tfx__conv2d_backward(tfx_layer *l, const tfx__layer_run *run, const float *x
     geom(l, &g);
     if (groups(l) > 1) { /* the direct grouped kernels, whole batch */
         const size_t rows = n * per_rows;
-        const int gact = act ? l->cfg.activation : TFX_ACTIVATION_LINEAR;
-        if (!grads && dx && tfx__conv_grouped_gate_fits(&g, groups(l), F, gact, rule->kind)) {
-            /* the input gradient alone (explainers): the activation's backward is applied as
-             * the kernel reads dy, which is left as it was */
-            const tfx__grouped_gate gate = {gact, l->cfg.alpha, l->cfg.beta, l->preact ? l->preact : y, rule->kind};
-            tfx__conv_grouped_dx(&g, groups(l), n, dy, w, F, dx, &gate);
-            return TFX_OK;
-        }
         if (act) {
             int rc = tfx__activation_backward(l->cfg.activation, l->cfg.alpha, l->cfg.beta, l->preact, y, dy, dy,
                                               rows, F, rule);
@@ -255,7 +247,7 @@ int tfx__conv2d_backward(tfx_layer *l, const tfx__layer_run *run, const float *x
                     for (size_t f = 0; f < F; f++) gb[f] += dy[r * F + f];
             }
         }
-        if (dx) tfx__conv_grouped_dx(&g, groups(l), n, dy, w, F, dx, NULL);
+        if (dx) tfx__conv_grouped_dx(&g, groups(l), n, dy, w, F, dx);
         return TFX_OK;
     }
     const size_t nb = pw ? n : block_images(l, n);

@@ -57,7 +57,7 @@ static void lin_fwd(lin *L, const float *in, const float *w, float alpha, float 
 static void lin_bwd(lin *L, const float *s, const float *w, float *out)
 {
     if (L->groups > 1) {
-        tfx__conv_grouped_dx(&L->g, L->groups, L->n, s, w, L->F, out, NULL);
+        tfx__conv_grouped_dx(&L->g, L->groups, L->n, s, w, L->F, out);
         return;
     }
     if (L->conv) {

@@ -1,5 +1,5 @@
 /* The depthwise convolution kernel (lib/core/conv_grouped.c: vectorised along the channels,
- * 3x3 unrolled, bias, clamping activations and the activation's backward fused) against
+ * 3x3 unrolled, bias and clamping activations fused) against
  *  - a naive convolution written here in double: |a - b| <= 1e-6 * S per element, S the sum of
  *    |terms| of that element (relative to the magnitude the float sum works with);
  *  - the generic grouped kernel's arithmetic, written here in float in its order (zero, taps in
@@ -204,7 +204,7 @@ static void run_core(const tfx__conv_geom *g, int M, size_t n, const float *x, c
     const size_t F = (size_t)g->in_c * (size_t)M;
     const tfx__direct_epilogue ep = {act, lo, hi, b, y};
     tfx__conv_grouped(g, g->in_c, n, x, w, F, z, &ep);
-    tfx__conv_grouped_dx(g, g->in_c, n, dz, w, F, dx, NULL);
+    tfx__conv_grouped_dx(g, g->in_c, n, dz, w, F, dx);
 }
 
 /* Core kernels of one case: naive, the generic order, threads and instruction sets. */
@@ -266,7 +266,7 @@ static void test_core_kernels(void **state)
     printf("depthwise kernels vs naive: max err / sum|terms| z %.2e dx %.2e\n", g_worst_y, g_worst_dx);
 }
 
-/* ---- the DepthwiseConv2D layer (layers/conv2d.c's choice of fused paths) ---- */
+/* ---- the DepthwiseConv2D layer (layers/conv2d.c's grouped path) ---- */
 
 static tfx_layer *make_layer(tfx_model **m, const dw_case *k, int act, float lo, float hi, tfx__rng *rng)
 {
@@ -360,57 +360,11 @@ static void test_layer(void **state)
             check_layer(&cases[which[i]], acts[a], 900 + 10 * a + i);
 }
 
-/* A gate tensor with values exactly at the window's edges, zeros and NaNs: the fused gate
- * passes dz exactly where tfx__activation_backward does. */
-static void test_gate_edges(void **state)
-{
-    (void)state;
-    const dw_case k = {1, 6, 7, 21, 1, 3, 3, 1, 1, 1, 1, 1, 1};
-    tfx__conv_geom g;
-    geom(&k, &g);
-    const size_t F = 21, ny = (size_t)g.out_h * g.out_w * F, nx = (size_t)k.h * k.w * k.c;
-    tfx__rng rng;
-    tfx__rng_seed(&rng, 77);
-    float *w = falloc(9 * F), *dz = falloc(ny), *gz = falloc(ny), *rdz = falloc(ny), *rdx = falloc(nx),
-          *dx = falloc(nx);
-    fill(&rng, w, 9 * F, -0.5, 0.5);
-    fill(&rng, dz, ny, -1.0, 1.0);
-    static const float edges[] = {0.0f, -0.0f, 6.0f, 5.999999f, 1e-30f, -1e-30f, 6.000001f, 3.0f, -1.0f, 7.0f};
-    for (size_t i = 0; i < ny; i++) gz[i] = edges[i % 10];
-    gz[5] = NAN;
-    dz[7] = 0.0f;
-    dz[8] = -0.0f;
-    static const int acts[] = {TFX_ACTIVATION_RELU, TFX_ACTIVATION_RELU6, TFX_ACTIVATION_CLIP};
-    static const int rules[] = {TFX__RULE_GRADIENT, TFX__RULE_GUIDED, TFX__RULE_DECONVNET};
-    for (size_t a = 0; a < 3; a++)
-        for (size_t r = 0; r < 3; r++) {
-            assert_true(tfx__conv_grouped_gate_fits(&g, k.c, F, acts[a], rules[r]));
-            const tfx__rule rule = {rules[r], 0, 0, 0, 0, 0};
-            assert_int_equal(tfx__activation_backward(acts[a], 0.0f, 6.0f, gz, NULL, dz, rdz, ny / F, F, &rule),
-                             TFX_OK);
-            order_dx(&g, 1, 1, rdz, w, rdx);
-            const tfx__grouped_gate gate = {acts[a], 0.0f, 6.0f, gz, rules[r]};
-            for (int level = 3; level >= 1; level--) {
-                tfx__sgemm_wide_force(level);
-                tfx__conv_grouped_dx(&g, k.c, 1, dz, w, F, dx, &gate);
-                check_same("gated dx", tfx__activation_name(acts[a]), dx, rdx, nx);
-            }
-        }
-    tfx__sgemm_wide_force(0);
-    /* what the fused gate does not take: LRP rules, other activations, groups that are not depthwise */
-    assert_false(tfx__conv_grouped_gate_fits(&g, k.c, F, TFX_ACTIVATION_SIGMOID, TFX__RULE_GRADIENT));
-    assert_false(tfx__conv_grouped_gate_fits(&g, k.c, F, TFX_ACTIVATION_RELU, TFX__RULE_LRP_EPSILON));
-    assert_false(tfx__conv_grouped_gate_fits(&g, k.c, 2 * F, TFX_ACTIVATION_RELU, TFX__RULE_GRADIENT));
-    assert_false(tfx__conv_grouped_gate_fits(&g, 7, F, TFX_ACTIVATION_RELU, TFX__RULE_GRADIENT));
-    free(w), free(dz), free(gz), free(rdz), free(rdx), free(dx);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_core_kernels),
         cmocka_unit_test(test_layer),
-        cmocka_unit_test(test_gate_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
