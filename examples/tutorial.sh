@@ -44,3 +44,13 @@ echo "== training with tf-explain's ActivationsVisualizationCallback (examples/a
 # Kept small so the whole tutorial stays near a minute; TFX_TUTORIAL_CALLBACK_SUBSET raises it.
 ./build/examples/activation_visualization_training --subset "${TFX_TUTORIAL_CALLBACK_SUBSET:-2000}" \
   --epochs "${TFX_TUTORIAL_EPOCHS:-2}" "$out/visualizations"
+echo
+echo "== a model libtfx did not train: a Keras 2.6 MNIST CNN saved by Keras (examples/explain_keras.c) =="
+# The real Keras file of ../shared/fixtures (docs/keras.md), loaded with tfx_model_load_keras and
+# explained on an MNIST test digit (examples/data/digit_2.png, from the ONNX Model Zoo's mnist-8).
+keras_model=../shared/fixtures/keras/mnist_cnn_keras.h5
+if [ -f "$keras_model" ] && [ -x ./build/examples/explain_keras ]; then
+  ./build/examples/explain_keras "$keras_model" --image examples/data/digit_2.png --out "$out/keras"
+else
+  echo "skipped: $keras_model or the Keras importer (meson feature 'keras') is missing"
+fi
