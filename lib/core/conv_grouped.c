@@ -30,7 +30,7 @@ typedef int dw_v16i __attribute__((vector_size(64), aligned(4), may_alias));
 enum {
     DW_MAX_K = 16,       /* kernel rows the depthwise kernel takes */
     DW_MAX_TAPS = 64,    /* and taps */
-    DW_SPLIT_MACS = 1 << 19, /* multiply-adds below which one thread runs it all (~25 us) */
+    DW_SPLIT_MACS = 1 << 21, /* multiply-adds below which one thread runs it all (~100 us) */
     DW_MAX_TABLE = 4096, /* destination columns x kernel columns of its column table */
     DW_ACT_NONE = 0,     /* y = z (+ bias) */
     DW_ACT_CLAMP = 1,    /* y = min(max(z, lo), hi): ReLU (hi = inf), ReLU6, clip */
@@ -224,9 +224,10 @@ static void dw_run(dw_plan *P, size_t lines)
     P->chunks = want > 1 ? (P->C + P->chunk_c - 1) / P->chunk_c : 1;
     const size_t units = lines * P->chunks;
     P->lines = lines;
-    /* Small layers stay on one thread: waking a worker costs 5-10 us on an idle machine and
-     * 0.2 ms and more on a busy one (MobileNetV2's 14x14 and 7x7 layers at batch 1 took 0.22
-     * to 0.25 ms per call on two threads there, 0.02 to 0.04 ms on one). */
+    /* Small layers stay on one thread: a split gives each thread at least ~50 us, the pool's
+     * spin window (pool.c). Waking a worker costs 5-10 us on an idle machine and 0.2 ms and more
+     * on a busy one: MobileNetV2's 14x14 layers at batch 1 took 0.23-0.26 ms per call on two
+     * threads there, 0.02-0.06 ms on one. */
     const double macs = (double)lines * P->dst_w * P->C * P->kh * P->kw / (P->row_s * (double)P->col_s);
     const int nt = macs < DW_SPLIT_MACS ? 1 : split(units);
     /* from memory: more than fits the caches of the threads at hand */

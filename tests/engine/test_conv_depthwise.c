@@ -50,10 +50,10 @@ static const dw_case cases[] = {
     {2, 14, 14, 24, 1, 3, 3, 2, 2, 1, 1, 1, 1}, /* MobileNetV2's stride 2 */
     {1, 4, 5, 17, 1, 3, 3, 1, 1, 3, 2, 4, 1},   /* pads beyond the kernel: lines and columns of bias only */
     {1, 6, 6, 20, 1, 1, 1, 2, 2, 0, 0, 0, 0},   /* 1x1, stride 2 */
-    /* large enough to be split over threads (smaller layers run on one) */
-    {1, 48, 47, 67, 1, 3, 3, 1, 1, 1, 1, 1, 1}, /* lines split, 67 channels */
-    {2, 33, 40, 48, 1, 3, 3, 2, 2, 0, 1, 1, 0}, /* stride 2, asymmetric pads */
-    {1, 3, 96, 320, 1, 3, 3, 1, 1, 1, 1, 1, 1}, /* 3 lines: lines x channel chunks split */
+    /* large enough to be split over threads (2^21 multiply-adds and more; smaller run on one) */
+    {2, 48, 47, 67, 1, 3, 3, 1, 1, 1, 1, 1, 1}, /* lines split, 67 channels */
+    {3, 65, 66, 96, 1, 3, 3, 2, 2, 0, 1, 1, 0}, /* stride 2, asymmetric pads */
+    {1, 3, 256, 320, 1, 3, 3, 1, 1, 1, 1, 1, 1}, /* 3 lines: lines x channel chunks split */
 };
 enum { N_CASES = sizeof cases / sizeof cases[0] };
 
