@@ -307,6 +307,20 @@ int tfx__onnx_build(const char *fn, const tfx__onnx_model *om, const tfx_onnx_op
     }
     if ((rc = build_table(&c)) || (rc = check_io(&c)) || (rc = sort_nodes(&c)) || (rc = mark_live(&c))) goto done;
     if ((rc = tfx__onnx_make_input(&c))) goto done;
+    /* constants first, so a layer absorbing the nodes after it sees their constant operands */
+    for (size_t j = 0; j < om->n_nodes; j++) {
+        size_t i = c.order[j];
+        const tfx__onnx_node *n = &om->nodes[i];
+        int all_const = c.live[i];
+        for (size_t k = 0; k < n->n_inputs && all_const; k++) {
+            tfx__onnx_val *v = n->inputs[k][0] ? tfx__onnx_find(&c, n->inputs[k]) : NULL;
+            if (v && v->kind != TFX__ONNX_CONST) all_const = 0;
+        }
+        if (!all_const) continue;
+        if (strcmp(n->domain, "") && strcmp(n->domain, "ai.onnx")) continue; /* refused in order below */
+        if ((rc = tfx__onnx_fold(&c, n))) goto done;
+        c.absorbed[i] = 1;
+    }
     for (size_t j = 0; j < om->n_nodes; j++) {
         size_t i = c.order[j];
         if (!c.live[i] || c.absorbed[i]) continue;
