@@ -45,7 +45,12 @@ typedef struct tfx__onnx_ctx {
     char *live, *absorbed;
     tfx__onnx_val *input, *output;
     tfx__onnx_arena arena; /* folded constants, scratch names */
+    size_t const_elems;    /* elements of the constants folded so far (TFX__ONNX_MAX_FOLDED) */
 } tfx__onnx_ctx;
+
+/* Elements all constants made at load may hold together (1 GiB of floats): a file of a few bytes
+ * cannot make the loader allocate without bound (ConstantOfShape); the light VGG-19 needs 143 M. */
+#define TFX__ONNX_MAX_FOLDED ((size_t)1 << 28)
 
 tfx__onnx_val *tfx__onnx_find(tfx__onnx_ctx *c, const char *name);
 const char *tfx__onnx_node_label(const tfx__onnx_node *n);

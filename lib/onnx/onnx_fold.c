@@ -31,16 +31,22 @@ tfx__onnx_tensor *tfx__onnx_new_const(tfx__onnx_ctx *c, const char *name, int is
     size_t count = 1;
     for (int k = 0; k < rank; k++) {
         if (dims[k] < 0 || dims[k] > TFX__ONNX_MAX_ELEMS || (dims[k] && count > (size_t)(TFX__ONNX_MAX_ELEMS / dims[k]))) {
-            tfx__error(TFX_ENOTSUP, "%s: constant '%s' of dimension %lld: more than 2^31 elements or negative", c->fn,
-                       name, (long long)dims[k]);
+            tfx__error(TFX_ENOTSUP, "constant '%s' of dimension %lld: more than 2^31 elements or negative", name,
+                       (long long)dims[k]);
             return NULL;
         }
         count *= (size_t)dims[k];
     }
+    if (count > TFX__ONNX_MAX_FOLDED - c->const_elems) {
+        tfx__error(TFX_ENOTSUP, "constant '%s' of %zu elements: the constants made at load would pass 2^28 elements",
+                   name, count);
+        return NULL;
+    }
+    c->const_elems += count;
     tfx__onnx_tensor *t = tfx__onnx_arena_alloc(&c->arena, sizeof *t);
     void *data = tfx__onnx_arena_alloc(&c->arena, count * (is_int ? sizeof(int64_t) : sizeof(float)));
     if (!t || !data) {
-        tfx__error(TFX_ENOMEM, "%s: out of memory for constant '%s' (%zu elements)", c->fn, name, count);
+        tfx__error(TFX_ENOMEM, "out of memory for constant '%s' (%zu elements)", name, count);
         return NULL;
     }
     memset(t, 0, sizeof *t);
@@ -68,6 +74,12 @@ int tfx__onnx_const_check(tfx__onnx_ctx *c, const tfx__onnx_node *n, const tfx__
     return TFX_OK;
 }
 
+/* A constant could not be made: name the node in front of new_const's message. */
+static int const_fail(tfx__onnx_ctx *c, const tfx__onnx_node *n)
+{
+    return tfx__error_prefix("%s: node '%s' (%s)", c->fn, tfx__onnx_node_label(n), n->op_type);
+}
+
 static int is_int(const tfx__onnx_tensor *t) { return t->data_type != TFX__ONNX_FLOAT; }
 
 static int set_out(tfx__onnx_ctx *c, const tfx__onnx_node *n, size_t k, const tfx__onnx_tensor *t)
@@ -84,7 +96,7 @@ static int reshaped(tfx__onnx_ctx *c, const tfx__onnx_node *n, const tfx__onnx_t
                     const int64_t *dims)
 {
     tfx__onnx_tensor *t = tfx__onnx_new_const(c, n->outputs[0], is_int(src), rank, dims);
-    if (!t) return tfx__error_prefix("node '%s' (%s)", tfx__onnx_node_label(n), n->op_type);
+    if (!t) return const_fail(c, n);
     if (t->count != src->count)
         return tfx__onnx_fail(c, n, TFX_ESHAPE, "%zu elements reshaped to %zu", src->count, t->count);
     for (size_t i = 0; i < t->count; i++) {
@@ -126,7 +138,7 @@ static int fold_binary(tfx__onnx_ctx *c, const tfx__onnx_node *n, const tfx__onn
     }
     int integer = is_int(a) && is_int(b);
     tfx__onnx_tensor *t = tfx__onnx_new_const(c, n->outputs[0], integer, rank, dims);
-    if (!t) return tfx__error_prefix("node '%s' (%s)", tfx__onnx_node_label(n), n->op_type);
+    if (!t) return const_fail(c, n);
     int op = n->op_type[0]; /* A(dd), S(ub), M(ul), D(iv) */
     for (size_t i = 0; i < t->count; i++) {
         size_t rem = i, ia = 0, ib = 0, sa = 1, sb = 1;
@@ -183,7 +195,7 @@ int tfx__onnx_fold(tfx__onnx_ctx *c, const tfx__onnx_node *n)
         if ((a = tfx__onnx_attr_find(n, "value_float")) || (a = tfx__onnx_attr_find(n, "value_int"))) {
             int integer = strcmp(a->name, "value_int") == 0;
             tfx__onnx_tensor *t = tfx__onnx_new_const(c, n->outputs[0], integer, 0, dims);
-            if (!t) return TFX_ENOMEM;
+            if (!t) return const_fail(c, n);
             if (integer) ((int64_t *)t->i)[0] = a->i;
             else ((float *)t->f)[0] = a->f;
             return set_out(c, n, 0, t);
@@ -192,7 +204,7 @@ int tfx__onnx_fold(tfx__onnx_ctx *c, const tfx__onnx_node *n)
             int integer = strcmp(a->name, "value_ints") == 0;
             dims[0] = (int64_t)(integer ? a->n_ints : a->n_floats);
             tfx__onnx_tensor *t = tfx__onnx_new_const(c, n->outputs[0], integer, 1, dims);
-            if (!t) return TFX_ENOMEM;
+            if (!t) return const_fail(c, n);
             for (int64_t i = 0; i < dims[0]; i++) {
                 if (integer) ((int64_t *)t->i)[i] = a->ints[i];
                 else ((float *)t->f)[i] = a->floats[i];
@@ -209,7 +221,7 @@ int tfx__onnx_fold(tfx__onnx_ctx *c, const tfx__onnx_node *n)
         if (to != TFX__ONNX_FLOAT && to != TFX__ONNX_INT64 && to != TFX__ONNX_INT32)
             return tfx__onnx_unsup(c, n, "cast to data type %lld", (long long)to);
         tfx__onnx_tensor *t = tfx__onnx_new_const(c, n->outputs[0], to != TFX__ONNX_FLOAT, x->rank, x->dims);
-        if (!t) return TFX_ENOMEM;
+        if (!t) return const_fail(c, n);
         for (size_t i = 0; i < t->count; i++) {
             if (t->i) {
                 float f = tfx__onnx_tensor_float(x, i);
@@ -305,7 +317,7 @@ int tfx__onnx_fold(tfx__onnx_ctx *c, const tfx__onnx_node *n)
             dims[k] = x->dims[p];
         }
         tfx__onnx_tensor *t = tfx__onnx_new_const(c, n->outputs[0], is_int(x), x->rank, dims);
-        if (!t) return TFX_ENOMEM;
+        if (!t) return const_fail(c, n);
         size_t in_stride[TFX__ONNX_MAX_RANK];
         size_t s = 1;
         for (int k = x->rank - 1; k >= 0; k--) {
@@ -341,7 +353,7 @@ int tfx__onnx_fold(tfx__onnx_ctx *c, const tfx__onnx_node *n)
             iv = tfx__onnx_tensor_int(a->t, 0);
         }
         tfx__onnx_tensor *t = tfx__onnx_new_const(c, n->outputs[0], integer, (int)x->count, dims);
-        if (!t) return tfx__error_prefix("node '%s' (%s)", tfx__onnx_node_label(n), n->op_type);
+        if (!t) return const_fail(c, n);
         for (size_t i = 0; i < t->count; i++) {
             if (integer) ((int64_t *)t->i)[i] = iv;
             else ((float *)t->f)[i] = fv;
@@ -368,7 +380,7 @@ int tfx__onnx_fold(tfx__onnx_ctx *c, const tfx__onnx_node *n)
         }
         int integer = is_int(x);
         tfx__onnx_tensor *t = tfx__onnx_new_const(c, n->outputs[0], integer, x->rank, dims);
-        if (!t) return TFX_ENOMEM;
+        if (!t) return const_fail(c, n);
         size_t outer = 1, inner = 1, o = 0;
         for (int k = 0; k < axis; k++) outer *= (size_t)dims[k];
         for (int k = (int)axis + 1; k < x->rank; k++) inner *= (size_t)dims[k];
