@@ -297,8 +297,8 @@ int tfx__onnx_build(const char *fn, const tfx__onnx_model *om, const tfx_onnx_op
     c.o = o;
     c.opset = om->opset ? om->opset : 1;
     int rc = TFX_OK;
-    if (om->opset && (om->opset < 7 || om->opset > 17)) {
-        rc = tfx__error(TFX_ENOTSUP, "%s: opset %lld; libtfx reads opsets 7 to 17", fn, (long long)om->opset);
+    if (om->opset > 17) {
+        rc = tfx__error(TFX_ENOTSUP, "%s: opset %lld; libtfx reads opsets up to 17", fn, (long long)om->opset);
         goto done;
     }
     if (om->n_nodes == 0) {
@@ -316,7 +316,7 @@ int tfx__onnx_build(const char *fn, const tfx__onnx_model *om, const tfx_onnx_op
             tfx__onnx_val *v = n->inputs[k][0] ? tfx__onnx_find(&c, n->inputs[k]) : NULL;
             if (v && v->kind != TFX__ONNX_CONST) all_const = 0;
         }
-        if (!all_const) continue;
+        if (!all_const || c.opset < 7) continue; /* (old opsets: the checks of tfx__onnx_run_node first) */
         if (strcmp(n->domain, "") && strcmp(n->domain, "ai.onnx")) continue; /* refused in order below */
         if ((rc = tfx__onnx_fold(&c, n))) goto done;
         c.absorbed[i] = 1;

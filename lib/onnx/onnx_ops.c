@@ -39,6 +39,11 @@ static void set_runtime(tfx__onnx_ctx *c, tfx__onnx_val *v, int t, int rank)
         int64_t d[4] = {-1, s.c, s.h, s.w};
         memcpy(v->dims, d, sizeof d);
         memcpy(v->ax, AX_NCHW, sizeof AX_NCHW);
+    } else if (rank == 3) { /* [N, C, L]: libtfx 1 x L x C */
+        int64_t d[3] = {-1, s.c, s.w};
+        int ax[3] = {TFX__AX_N, TFX__AX_C, TFX__AX_W};
+        memcpy(v->dims, d, sizeof d);
+        memcpy(v->ax, ax, sizeof ax);
     } else {
         v->dims[0] = -1;
         v->dims[1] = (int64_t)s.h * s.w * s.c;
@@ -176,6 +181,15 @@ int tfx__onnx_make_input(tfx__onnx_ctx *c)
             memcpy(v->dims, d, sizeof d);
             memcpy(v->ax, ax, sizeof ax);
         }
+    } else if (vi->rank == 3) {
+        int64_t C = vi->dims[1], L = vi->dims[2];
+        if (L < 0 && c->o->input_width) L = c->o->input_width;
+        if (C <= 0 || L <= 0 || C > (1 << 20) || L > (1 << 20))
+            return tfx__error(TFX_ENOTSUP, "%s: graph input '%s' of shape [N, %lld, %lld]", c->fn, v->name,
+                              (long long)C, (long long)L);
+        int rc = tfx_model_new(&c->m, 1, (int)L, (int)C);
+        if (rc) return tfx__error_prefix("%s", c->fn);
+        set_runtime(c, v, 0, 3);
     } else if (vi->rank == 2) {
         int64_t K = vi->dims[1];
         if (K <= 0 || K > (1 << 20))
@@ -184,7 +198,7 @@ int tfx__onnx_make_input(tfx__onnx_ctx *c)
         if (rc) return tfx__error_prefix("%s", c->fn);
         set_runtime(c, v, 0, 2);
     } else {
-        return tfx__error(TFX_ENOTSUP, "%s: graph input '%s' of rank %d; libtfx takes [N, C, H, W] or [N, K]", c->fn,
+        return tfx__error(TFX_ENOTSUP, "%s: graph input '%s' of rank %d; libtfx takes [N, C, H, W], [N, C, L] or [N, K]", c->fn,
                           v->name, vi->rank);
     }
     return TFX_OK;
@@ -252,7 +266,7 @@ static int activation_of(tfx__onnx_ctx *c, const tfx__onnx_node *n, const tfx__o
         int64_t def = c->opset < 13 ? 1 : -1, axis = tfx__onnx_attr_int(n, "axis", def);
         if (axis < 0) axis += x->rank;
         int ok;
-        if (x->rank != 2 && x->rank != 4) ok = 0;
+        if (x->rank < 2 || x->rank > 4) ok = 0;
         else if (c->opset >= 13 || axis == x->rank - 1) ok = axis >= 0 && axis < x->rank && x->ax[axis] == TFX__AX_C;
         else /* opset < 13: over everything from axis on, coerced to 2-D; channels only when the rest is 1 x 1 */
             ok = axis == 1 && x->ax[1] == TFX__AX_C && x->rank == 4 && x->dims[2] * x->dims[3] == 1;
@@ -717,7 +731,7 @@ static int op_batchnorm(tfx__onnx_ctx *c, const tfx__onnx_node *n)
     if (rc) return rc;
     if (tfx__onnx_attr_int(n, "training_mode", 0)) return tfx__onnx_unsup(c, n, "training_mode 1");
     if (!tfx__onnx_attr_int(n, "spatial", 1)) return tfx__onnx_unsup(c, n, "spatial 0");
-    if ((x->rank != 4 && x->rank != 2) || x->ax[1] != TFX__AX_C || x->chw[0])
+    if (x->rank < 2 || x->rank > 4 || x->ax[1] != TFX__AX_C || x->chw[0])
         return tfx__onnx_unsup(c, n, "input '%s' has its channels elsewhere than libtfx's channel axis", x->name);
     int O = (int)x->dims[1];
     lin L;
@@ -1076,6 +1090,12 @@ int tfx__onnx_run_node(tfx__onnx_ctx *c, size_t i)
     if (strcmp(n->domain, "") && strcmp(n->domain, "ai.onnx"))
         return tfx__onnx_unsup(c, n, "operator of domain '%s' (only the default ONNX domain)", n->domain);
     if (n->n_outputs < 1 || !n->outputs[0][0]) return tfx__onnx_fail(c, n, TFX_EFORMAT, "no output");
+    /* before opset 7 these had other semantics (a broadcast attribute, is_test, a shape attribute) */
+    static const char *const changed[] = {"Add", "Sub", "Mul", "Div", "Sum", "Gemm", "BatchNormalization", "Dropout",
+                                          "Reshape", "Concat"};
+    for (size_t k = 0; c->opset < 7 && k < sizeof changed / sizeof changed[0]; k++)
+        if (!strcmp(op, changed[k]))
+            return tfx__onnx_unsup(c, n, "opset %lld: libtfx reads this operator from opset 7 on", (long long)c->opset);
     int all_const = 1;
     for (size_t k = 0; k < n->n_inputs; k++) {
         tfx__onnx_val *v = in_val(c, n, k);
@@ -1136,7 +1156,15 @@ int tfx__onnx_finish(tfx__onnx_ctx *c)
         return tfx__error(TFX_ENOTSUP,
                           "%s: the graph output '%s' is a flattened NCHW map in C,H,W order; libtfx would give it in "
                           "H,W,C order", c->fn, y->name);
-    if (y->rank == 4 && !is_nchw(y) && !(y->ax[1] == TFX__AX_H && y->ax[2] == TFX__AX_W && y->ax[3] == TFX__AX_C))
+    /* channels first or last, the positions in order: libtfx's NHWC output is that tensor
+     * (channels first: transposed, as the input) */
+    int first = y->ax[1] == TFX__AX_C, last = y->ax[y->rank - 1] == TFX__AX_C, prev = 0;
+    for (int a = 1; a < y->rank; a++) {
+        if (y->ax[a] == TFX__AX_C) continue;
+        if (y->ax[a] < prev) first = last = 0;
+        prev = y->ax[a];
+    }
+    if (y->rank >= 3 && !first && !last)
         return tfx__error(TFX_ENOTSUP, "%s: the graph output '%s' has permuted axes", c->fn, y->name);
     int rc = tfx__model_check_graph(c->m);
     if (rc) return tfx__error_prefix("%s", c->fn);
