@@ -160,10 +160,17 @@ static void test_graph_errors(void **state)
     pm_value_info(&g, 12, "x", 1, 4, X4);
     f = pm_model(&g, 13);
     expect(&f, TFX_ENOTSUP, "no node", NULL);
-    /* an opset out of range */
+    /* an opset out of range; an operator whose semantics changed at opset 7 */
     g = conv_relu_graph();
-    f = pm_model(&g, 5);
-    expect(&f, TFX_ENOTSUP, "opset 5", NULL);
+    f = pm_model(&g, 18);
+    expect(&f, TFX_ENOTSUP, "opset 18", NULL);
+    g = (pmsg){0};
+    pm_value_info(&g, 11, "x", 1, 4, X4);
+    const char *ai[] = {"x", "x"}, *ao[] = {"y"};
+    pm_node(&g, "Add", "old_add", ai, 2, ao, 1, NULL);
+    pm_value_info(&g, 12, "y", 1, 4, X4);
+    f = pm_model(&g, 6);
+    expect(&f, TFX_ENOTSUP, "node 'old_add' (Add): opset 6", NULL);
 }
 
 static void test_tensors(void **state)
