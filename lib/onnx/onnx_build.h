@@ -46,6 +46,8 @@ typedef struct tfx__onnx_ctx {
     tfx__onnx_val *input, *output;
     tfx__onnx_arena arena; /* folded constants, scratch names */
     size_t const_elems;    /* elements of the constants folded so far (TFX__ONNX_MAX_FOLDED) */
+    float *scratch[2];     /* weight buffers reused across layers (onnx_ops.c) */
+    size_t scratch_cap[2];
 } tfx__onnx_ctx;
 
 /* Elements all constants made at load may hold together (1 GiB of floats): a file of a few bytes

@@ -285,6 +285,8 @@ static void ctx_free(tfx__onnx_ctx *c)
     tfx__free(c->order);
     tfx__free(c->live);
     tfx__free(c->absorbed);
+    tfx__free(c->scratch[0]);
+    tfx__free(c->scratch[1]);
     tfx__onnx_arena_free(&c->arena);
 }
 

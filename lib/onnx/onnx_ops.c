@@ -12,6 +12,19 @@
 
 static const int AX_NCHW[4] = {TFX__AX_N, TFX__AX_C, TFX__AX_H, TFX__AX_W};
 
+/* Scratch k (0: the weights in ONNX layout, 1: converted) of n floats, kept across layers so
+ * a large model does not map fresh pages for every layer (freed with the context). */
+static float *scratch(tfx__onnx_ctx *c, int k, size_t n)
+{
+    if (n > c->scratch_cap[k]) {
+        float *p = tfx__realloc(c->scratch[k], (n ? n : 1) * sizeof *p);
+        if (!p) return NULL;
+        c->scratch[k] = p;
+        c->scratch_cap[k] = n;
+    }
+    return c->scratch[k];
+}
+
 static tfx__shape tensor_shape(tfx__onnx_ctx *c, int t)
 {
     return t == 0 ? c->m->input : c->m->layers[t - 1]->out;
@@ -142,6 +155,22 @@ static void read_from(tfx__onnx_ctx *c, int t) { tfx_model_set_next_input(c->m, 
 
 /* ---- the input ---- */
 
+static int make_model(tfx__onnx_ctx *c, int h, int w, int ch)
+{
+    int rc = tfx_model_new(&c->m, h, w, ch);
+    if (rc) return tfx__error_prefix("%s", c->fn);
+    /* every weight is set from the file: no random initialisation; and room for the weights
+     * once (the float initializers bound them, up to folded biases) instead of growing the
+     * flat arrays layer by layer */
+    c->m->skip_init = 1;
+    size_t n = 0;
+    for (size_t i = 0; i < c->om->n_inits; i++)
+        if (c->om->inits[i].data_type == TFX__ONNX_FLOAT && n < ((size_t)1 << 31)) n += c->om->inits[i].count;
+    if (n && tfx__model_reserve_params(c->m, n < ((size_t)1 << 31) ? n : ((size_t)1 << 31)))
+        tfx_error_clear(); /* not fatal: the arrays grow as layers come */
+    return TFX_OK;
+}
+
 int tfx__onnx_make_input(tfx__onnx_ctx *c)
 {
     tfx__onnx_val *v = c->input;
@@ -172,8 +201,8 @@ int tfx__onnx_make_input(tfx__onnx_ctx *c)
                               "need tfx_onnx_options.input_height / input_width (channels must be given)",
                               c->fn, v->name, (long long)H, (long long)W, (long long)C);
         h = (int)H, w = (int)W, ch = (int)C;
-        int rc = tfx_model_new(&c->m, h, w, ch);
-        if (rc) return tfx__error_prefix("%s", c->fn);
+        int rc = make_model(c, h, w, ch);
+        if (rc) return rc;
         set_runtime(c, v, 0, 4);
         if (nhwc) {
             int64_t d[4] = {-1, H, W, C};
@@ -187,15 +216,15 @@ int tfx__onnx_make_input(tfx__onnx_ctx *c)
         if (C <= 0 || L <= 0 || C > (1 << 20) || L > (1 << 20))
             return tfx__error(TFX_ENOTSUP, "%s: graph input '%s' of shape [N, %lld, %lld]", c->fn, v->name,
                               (long long)C, (long long)L);
-        int rc = tfx_model_new(&c->m, 1, (int)L, (int)C);
-        if (rc) return tfx__error_prefix("%s", c->fn);
+        int rc = make_model(c, 1, (int)L, (int)C);
+        if (rc) return rc;
         set_runtime(c, v, 0, 3);
     } else if (vi->rank == 2) {
         int64_t K = vi->dims[1];
         if (K <= 0 || K > (1 << 20))
             return tfx__error(TFX_ENOTSUP, "%s: graph input '%s' of %lld features", c->fn, v->name, (long long)K);
-        int rc = tfx_model_new(&c->m, 1, 1, (int)K);
-        if (rc) return tfx__error_prefix("%s", c->fn);
+        int rc = make_model(c, 1, 1, (int)K);
+        if (rc) return rc;
         set_runtime(c, v, 0, 2);
     } else {
         return tfx__error(TFX_ENOTSUP, "%s: graph input '%s' of rank %d; libtfx takes [N, C, H, W], [N, C, L] or [N, K]", c->fn,
@@ -467,7 +496,7 @@ static int make_lin(tfx__onnx_ctx *c, lin *L)
     if (L->kind == 0) {
         int C = L->I * L->g;
         size_t kn = (size_t)L->kh * L->kw * L->I * L->O;
-        float *hwio = tfx__malloc(kn * sizeof *hwio);
+        float *hwio = scratch(c, 1, kn);
         if (!hwio) return tfx__error(TFX_ENOMEM, "%s: out of memory for the weights of '%s'", c->fn, name);
         for (int o = 0; o < L->O; o++)
             for (int i = 0; i < L->I; i++)
@@ -500,7 +529,6 @@ static int make_lin(tfx__onnx_ctx *c, lin *L)
             rc = tfx_model_add_conv2d(c->m, &d, &l);
         }
         if (!rc) rc = tfx_layer_set_weights(l, hwio, L->has_bias ? L->b : NULL);
-        tfx__free(hwio);
     } else if (L->kind == 1) {
         tfx_dense_options d = TFX_DENSE_OPTIONS_INIT;
         d.units = L->O;
@@ -618,7 +646,7 @@ static int op_conv(tfx__onnx_ctx *c, const tfx__onnx_node *n)
     if ((rc = window(c, n, x, L.kh, L.kw, &L.sh, &L.sw, pads))) return rc;
     L.pt = pads[0], L.pl = pads[1], L.pb = pads[2], L.pr = pads[3];
     L.wn = W->count;
-    L.w = tfx__malloc(W->count * sizeof *L.w);
+    L.w = scratch(c, 0, W->count);
     L.b = tfx__calloc((size_t)L.O, sizeof *L.b);
     float *tmp = tfx__malloc((size_t)L.O * sizeof *tmp);
     if (!L.w || !L.b || !tmp) {
@@ -642,7 +670,6 @@ static int op_conv(tfx__onnx_ctx *c, const tfx__onnx_node *n)
     absorb(c, &L, tmp);
     rc = make_lin(c, &L);
 done:
-    tfx__free(L.w);
     tfx__free(L.b);
     tfx__free(tmp);
     return rc;
@@ -675,7 +702,7 @@ static int op_dense(tfx__onnx_ctx *c, const tfx__onnx_node *n, int gemm)
     L.kind = 1;
     L.O = (int)M;
     L.wn = Bw->count;
-    L.w = tfx__malloc(L.wn * sizeof *L.w);
+    L.w = scratch(c, 0, L.wn);
     L.b = tfx__calloc((size_t)M, sizeof *L.b);
     float *tmp = tfx__malloc((size_t)M * sizeof *tmp);
     if (!L.w || !L.b || !tmp) {
@@ -717,7 +744,6 @@ static int op_dense(tfx__onnx_ctx *c, const tfx__onnx_node *n, int gemm)
     absorb(c, &L, tmp);
     rc = make_lin(c, &L);
 done:
-    tfx__free(L.w);
     tfx__free(L.b);
     tfx__free(tmp);
     return rc;
@@ -740,7 +766,7 @@ static int op_batchnorm(tfx__onnx_ctx *c, const tfx__onnx_node *n)
     L.O = O;
     L.eps = tfx__onnx_attr_float(n, "epsilon", 1e-5f);
     if (!(L.eps > 0.0f) || !isfinite(L.eps)) return tfx__onnx_unsup(c, n, "epsilon %g", L.eps);
-    L.w = tfx__malloc(4 * (size_t)O * sizeof *L.w);
+    L.w = scratch(c, 0, 4 * (size_t)O);
     float *tmp = tfx__malloc((size_t)O * sizeof *tmp);
     if (!L.w || !tmp) {
         rc = tfx__error(TFX_ENOMEM, "%s: out of memory", c->fn);
@@ -762,7 +788,6 @@ static int op_batchnorm(tfx__onnx_ctx *c, const tfx__onnx_node *n)
     absorb(c, &L, tmp);
     rc = make_lin(c, &L);
 done:
-    tfx__free(L.w);
     tfx__free(tmp);
     return rc;
 }
@@ -1168,5 +1193,6 @@ int tfx__onnx_finish(tfx__onnx_ctx *c)
         return tfx__error(TFX_ENOTSUP, "%s: the graph output '%s' has permuted axes", c->fn, y->name);
     int rc = tfx__model_check_graph(c->m);
     if (rc) return tfx__error_prefix("%s", c->fn);
+    c->m->skip_init = 0; /* layers the caller adds later are initialised as usual */
     return TFX_OK;
 }
