@@ -143,7 +143,8 @@ int tfx__pbr_key(tfx__pbr *r, unsigned *field, unsigned *wire)
     r->field = 0;
     int rc = tfx__pbr_varint(r, &k);
     if (rc) return rc;
-    if ((k >> 3) == 0 || (k >> 3) > 0x1fffffff) return pbr_fail(r, "key with field number %llu", (unsigned long long)(k >> 3));
+    if ((k >> 3) == 0 || (k >> 3) > 0x1fffffff)
+        return pbr_fail(r, "key with field number %llu", (unsigned long long)(k >> 3));
     r->field = (unsigned)(k >> 3);
     unsigned w = (unsigned)(k & 7);
     if (w == 3 || w == 4) return pbr_fail(r, "group wire type %u not supported", w);
@@ -155,7 +156,8 @@ int tfx__pbr_key(tfx__pbr *r, unsigned *field, unsigned *wire)
 
 static int pbr_need(tfx__pbr *r, size_t n, const char *what)
 {
-    if (tfx__pbr_left(r) < n) return pbr_fail(r, "%s of %zu bytes beyond the %zu bytes left", what, n, tfx__pbr_left(r));
+    if (tfx__pbr_left(r) < n)
+        return pbr_fail(r, "%s of %zu bytes beyond the %zu bytes left", what, n, tfx__pbr_left(r));
     return TFX_OK;
 }
 

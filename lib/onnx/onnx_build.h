@@ -19,9 +19,9 @@ enum { TFX__AX_N = 0, TFX__AX_H = 1, TFX__AX_W = 2, TFX__AX_C = 3 };
 typedef struct tfx__onnx_val {
     const char *name;
     int kind;
-    const tfx__onnx_tensor *k;        /* TFX__ONNX_CONST */
-    const tfx__onnx_value_info *vi;   /* TFX__ONNX_INPUT: the declaration */
-    int t;                            /* TFX__ONNX_RUNTIME / INPUT once made */
+    const tfx__onnx_tensor *k;      /* TFX__ONNX_CONST */
+    const tfx__onnx_value_info *vi; /* TFX__ONNX_INPUT: the declaration */
+    int t;                          /* TFX__ONNX_RUNTIME / INPUT once made */
     int rank;
     int64_t dims[TFX__ONNX_MAX_RANK];
     int ax[TFX__ONNX_MAX_RANK];

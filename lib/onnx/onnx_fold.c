@@ -30,7 +30,8 @@ tfx__onnx_tensor *tfx__onnx_new_const(tfx__onnx_ctx *c, const char *name, int is
 {
     size_t count = 1;
     for (int k = 0; k < rank; k++) {
-        if (dims[k] < 0 || dims[k] > TFX__ONNX_MAX_ELEMS || (dims[k] && count > (size_t)(TFX__ONNX_MAX_ELEMS / dims[k]))) {
+        if (dims[k] < 0 || dims[k] > TFX__ONNX_MAX_ELEMS ||
+            (dims[k] && count > (size_t)(TFX__ONNX_MAX_ELEMS / dims[k]))) {
             tfx__error(TFX_ENOTSUP, "constant '%s' of dimension %lld: more than 2^31 elements or negative", name,
                        (long long)dims[k]);
             return NULL;
@@ -55,8 +56,10 @@ tfx__onnx_tensor *tfx__onnx_new_const(tfx__onnx_ctx *c, const char *name, int is
     t->rank = rank;
     for (int k = 0; k < rank; k++) t->dims[k] = dims[k];
     t->count = count;
-    if (is_int) t->i = data;
-    else t->f = data;
+    if (is_int)
+        t->i = data;
+    else
+        t->f = data;
     return t;
 }
 
@@ -100,8 +103,10 @@ static int reshaped(tfx__onnx_ctx *c, const tfx__onnx_node *n, const tfx__onnx_t
     if (t->count != src->count)
         return tfx__onnx_fail(c, n, TFX_ESHAPE, "%zu elements reshaped to %zu", src->count, t->count);
     for (size_t i = 0; i < t->count; i++) {
-        if (t->i) ((int64_t *)t->i)[i] = tfx__onnx_tensor_int(src, i);
-        else ((float *)t->f)[i] = tfx__onnx_tensor_float(src, i);
+        if (t->i)
+            ((int64_t *)t->i)[i] = tfx__onnx_tensor_int(src, i);
+        else
+            ((float *)t->f)[i] = tfx__onnx_tensor_float(src, i);
     }
     return set_out(c, n, 0, t);
 }
@@ -157,17 +162,25 @@ static int fold_binary(tfx__onnx_ctx *c, const tfx__onnx_node *n, const tfx__onn
         }
         if (integer) {
             int64_t x = tfx__onnx_tensor_int(a, ia), y = tfx__onnx_tensor_int(b, ib), r;
-            if (op == 'A') r = (int64_t)((uint64_t)x + (uint64_t)y);
-            else if (op == 'S') r = (int64_t)((uint64_t)x - (uint64_t)y);
-            else if (op == 'M') r = (int64_t)((uint64_t)x * (uint64_t)y);
-            else r = (y == 0 || (x == INT64_MIN && y == -1)) ? 0 : x / y;
+            if (op == 'A')
+                r = (int64_t)((uint64_t)x + (uint64_t)y);
+            else if (op == 'S')
+                r = (int64_t)((uint64_t)x - (uint64_t)y);
+            else if (op == 'M')
+                r = (int64_t)((uint64_t)x * (uint64_t)y);
+            else
+                r = (y == 0 || (x == INT64_MIN && y == -1)) ? 0 : x / y;
             ((int64_t *)t->i)[i] = r;
         } else {
             float x = tfx__onnx_tensor_float(a, ia), y = tfx__onnx_tensor_float(b, ib), r;
-            if (op == 'A') r = x + y;
-            else if (op == 'S') r = x - y;
-            else if (op == 'M') r = x * y;
-            else r = x / y;
+            if (op == 'A')
+                r = x + y;
+            else if (op == 'S')
+                r = x - y;
+            else if (op == 'M')
+                r = x * y;
+            else
+                r = x / y;
             ((float *)t->f)[i] = r;
         }
     }
@@ -196,8 +209,10 @@ int tfx__onnx_fold(tfx__onnx_ctx *c, const tfx__onnx_node *n)
             int integer = strcmp(a->name, "value_int") == 0;
             tfx__onnx_tensor *t = tfx__onnx_new_const(c, n->outputs[0], integer, 0, dims);
             if (!t) return const_fail(c, n);
-            if (integer) ((int64_t *)t->i)[0] = a->i;
-            else ((float *)t->f)[0] = a->f;
+            if (integer)
+                ((int64_t *)t->i)[0] = a->i;
+            else
+                ((float *)t->f)[0] = a->f;
             return set_out(c, n, 0, t);
         }
         if ((a = tfx__onnx_attr_find(n, "value_floats")) || (a = tfx__onnx_attr_find(n, "value_ints"))) {
@@ -206,8 +221,10 @@ int tfx__onnx_fold(tfx__onnx_ctx *c, const tfx__onnx_node *n)
             tfx__onnx_tensor *t = tfx__onnx_new_const(c, n->outputs[0], integer, 1, dims);
             if (!t) return const_fail(c, n);
             for (int64_t i = 0; i < dims[0]; i++) {
-                if (integer) ((int64_t *)t->i)[i] = a->ints[i];
-                else ((float *)t->f)[i] = a->floats[i];
+                if (integer)
+                    ((int64_t *)t->i)[i] = a->ints[i];
+                else
+                    ((float *)t->f)[i] = a->floats[i];
             }
             return set_out(c, n, 0, t);
         }
@@ -225,8 +242,8 @@ int tfx__onnx_fold(tfx__onnx_ctx *c, const tfx__onnx_node *n)
         for (size_t i = 0; i < t->count; i++) {
             if (t->i) {
                 float f = tfx__onnx_tensor_float(x, i);
-                ((int64_t *)t->i)[i] = is_int(x) ? tfx__onnx_tensor_int(x, i)
-                                                 : (isfinite(f) && fabsf(f) < 9.2e18f ? (int64_t)f : 0);
+                ((int64_t *)t->i)[i] =
+                    is_int(x) ? tfx__onnx_tensor_int(x, i) : (isfinite(f) && fabsf(f) < 9.2e18f ? (int64_t)f : 0);
             } else {
                 ((float *)t->f)[i] = tfx__onnx_tensor_float(x, i);
             }
@@ -331,8 +348,10 @@ int tfx__onnx_fold(tfx__onnx_ctx *c, const tfx__onnx_node *n)
                 rem /= (size_t)dims[k];
                 src += idx * in_stride[perm[k]];
             }
-            if (t->i) ((int64_t *)t->i)[i] = tfx__onnx_tensor_int(x, src);
-            else ((float *)t->f)[i] = tfx__onnx_tensor_float(x, src);
+            if (t->i)
+                ((int64_t *)t->i)[i] = tfx__onnx_tensor_int(x, src);
+            else
+                ((float *)t->f)[i] = tfx__onnx_tensor_float(x, src);
         }
         return set_out(c, n, 0, t);
     }
@@ -355,8 +374,10 @@ int tfx__onnx_fold(tfx__onnx_ctx *c, const tfx__onnx_node *n)
         tfx__onnx_tensor *t = tfx__onnx_new_const(c, n->outputs[0], integer, (int)x->count, dims);
         if (!t) return const_fail(c, n);
         for (size_t i = 0; i < t->count; i++) {
-            if (integer) ((int64_t *)t->i)[i] = iv;
-            else ((float *)t->f)[i] = fv;
+            if (integer)
+                ((int64_t *)t->i)[i] = iv;
+            else
+                ((float *)t->f)[i] = fv;
         }
         return set_out(c, n, 0, t);
     }
@@ -388,8 +409,10 @@ int tfx__onnx_fold(tfx__onnx_ctx *c, const tfx__onnx_node *n)
             for (size_t j = 0; j < n_in; j++) {
                 size_t len = (size_t)in[j]->dims[axis] * inner;
                 for (size_t q = 0; q < len; q++, o++) {
-                    if (integer) ((int64_t *)t->i)[o] = tfx__onnx_tensor_int(in[j], p * len + q);
-                    else ((float *)t->f)[o] = tfx__onnx_tensor_float(in[j], p * len + q);
+                    if (integer)
+                        ((int64_t *)t->i)[o] = tfx__onnx_tensor_int(in[j], p * len + q);
+                    else
+                        ((float *)t->f)[o] = tfx__onnx_tensor_float(in[j], p * len + q);
                 }
             }
         return set_out(c, n, 0, t);

@@ -91,8 +91,7 @@ int tfx__onnx_read(const char *fn, const void *data, size_t size, tfx__onnx_mode
 void tfx__onnx_model_release(tfx__onnx_model *m);
 
 /* Parse a lone TensorProto (test data files input_0.pb); allocations in arena. */
-int tfx__onnx_read_tensor(const char *fn, const void *data, size_t size, tfx__onnx_arena *arena,
-                          tfx__onnx_tensor *out);
+int tfx__onnx_read_tensor(const char *fn, const void *data, size_t size, tfx__onnx_arena *arena, tfx__onnx_tensor *out);
 void tfx__onnx_arena_free(tfx__onnx_arena *a);
 void *tfx__onnx_arena_alloc(tfx__onnx_arena *a, size_t size);
 

@@ -147,8 +147,8 @@ static int sort_nodes(tfx__onnx_ctx *c)
             tfx__onnx_val *v = tfx__onnx_find(c, n->inputs[k]);
             if (!v) {
                 rc = tfx__error(TFX_EFORMAT,
-                                "%s: node '%s' (%s) reads '%s', which no node, initializer or graph input gives",
-                                c->fn, tfx__onnx_node_label(n), n->op_type, n->inputs[k]);
+                                "%s: node '%s' (%s) reads '%s', which no node, initializer or graph input gives", c->fn,
+                                tfx__onnx_node_label(n), n->op_type, n->inputs[k]);
                 goto done;
             }
             if (v->producer >= 0) {
@@ -203,8 +203,8 @@ static int sort_nodes(tfx__onnx_ctx *c)
         }
         tfx__free(seen);
         const tfx__onnx_node *n = &om->nodes[u];
-        rc = tfx__error(TFX_EFORMAT, "%s: the graph has a cycle through node '%s' (%s)", c->fn,
-                        tfx__onnx_node_label(n), n->op_type);
+        rc = tfx__error(TFX_EFORMAT, "%s: the graph has a cycle through node '%s' (%s)", c->fn, tfx__onnx_node_label(n),
+                        n->op_type);
     }
 done:
     tfx__free(indeg);
@@ -271,10 +271,9 @@ static int check_io(tfx__onnx_ctx *c)
     if (!c->output)
         return tfx__error(TFX_EFORMAT, "%s: graph output '%s' is given by no node", c->fn, om->outputs[0].name);
     if (in->elem_type != TFX__ONNX_FLOAT)
-        return tfx__error(TFX_ENOTSUP, "%s: graph input '%s' has element type %d; only float32 (1) is supported",
-                          c->fn, in->name, in->elem_type);
-    if (!in->has_shape)
-        return tfx__error(TFX_ENOTSUP, "%s: graph input '%s' has no shape", c->fn, in->name);
+        return tfx__error(TFX_ENOTSUP, "%s: graph input '%s' has element type %d; only float32 (1) is supported", c->fn,
+                          in->name, in->elem_type);
+    if (!in->has_shape) return tfx__error(TFX_ENOTSUP, "%s: graph input '%s' has no shape", c->fn, in->name);
     return TFX_OK;
 }
 

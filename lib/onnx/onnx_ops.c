@@ -25,10 +25,7 @@ static float *scratch(tfx__onnx_ctx *c, int k, size_t n)
     return c->scratch[k];
 }
 
-static tfx__shape tensor_shape(tfx__onnx_ctx *c, int t)
-{
-    return t == 0 ? c->m->input : c->m->layers[t - 1]->out;
-}
+static tfx__shape tensor_shape(tfx__onnx_ctx *c, int t) { return t == 0 ? c->m->input : c->m->layers[t - 1]->out; }
 
 static tfx_layer *layer_of(tfx__onnx_ctx *c, int t) { return t == 0 ? NULL : c->m->layers[t - 1]; }
 
@@ -37,7 +34,7 @@ static int last_tensor(tfx__onnx_ctx *c) { return (int)c->m->n_layers; }
 static int is_nchw(const tfx__onnx_val *v)
 {
     return v->rank == 4 && v->ax[0] == TFX__AX_N && v->ax[1] == TFX__AX_C && v->ax[2] == TFX__AX_H &&
-           v->ax[3] == TFX__AX_W;
+        v->ax[3] == TFX__AX_W;
 }
 
 /* Set v to libtfx tensor t seen as NCHW (rank 4) or as [N, K] (rank 2). */
@@ -88,8 +85,7 @@ static tfx__onnx_val *in_val(tfx__onnx_ctx *c, const tfx__onnx_node *n, size_t k
 }
 
 /* The constant input k (NULL when absent); a runtime tensor there is refused. */
-static int const_in(tfx__onnx_ctx *c, const tfx__onnx_node *n, size_t k, const char *what,
-                    const tfx__onnx_tensor **out)
+static int const_in(tfx__onnx_ctx *c, const tfx__onnx_node *n, size_t k, const char *what, const tfx__onnx_tensor **out)
 {
     *out = NULL;
     tfx__onnx_val *v = in_val(c, n, k);
@@ -227,7 +223,8 @@ int tfx__onnx_make_input(tfx__onnx_ctx *c)
         if (rc) return rc;
         set_runtime(c, v, 0, 2);
     } else {
-        return tfx__error(TFX_ENOTSUP, "%s: graph input '%s' of rank %d; libtfx takes [N, C, H, W], [N, C, L] or [N, K]", c->fn,
+        return tfx__error(TFX_ENOTSUP,
+                          "%s: graph input '%s' of rank %d; libtfx takes [N, C, H, W], [N, C, L] or [N, K]", c->fn,
                           v->name, vi->rank);
     }
     return TFX_OK;
@@ -246,10 +243,14 @@ static int activation_of(tfx__onnx_ctx *c, const tfx__onnx_node *n, const tfx__o
     const char *op = n->op_type;
     memset(a, 0, sizeof *a);
 #define REFUSE(...) return strict ? tfx__onnx_unsup(c, n, __VA_ARGS__) : TFX_ENOTSUP
-    if (!strcmp(op, "Relu")) a->act = TFX_ACTIVATION_RELU;
-    else if (!strcmp(op, "Sigmoid")) a->act = TFX_ACTIVATION_SIGMOID;
-    else if (!strcmp(op, "Tanh")) a->act = TFX_ACTIVATION_TANH;
-    else if (!strcmp(op, "HardSwish")) a->act = TFX_ACTIVATION_HARD_SWISH;
+    if (!strcmp(op, "Relu"))
+        a->act = TFX_ACTIVATION_RELU;
+    else if (!strcmp(op, "Sigmoid"))
+        a->act = TFX_ACTIVATION_SIGMOID;
+    else if (!strcmp(op, "Tanh"))
+        a->act = TFX_ACTIVATION_TANH;
+    else if (!strcmp(op, "HardSwish"))
+        a->act = TFX_ACTIVATION_HARD_SWISH;
     else if (!strcmp(op, "LeakyRelu")) {
         float al = tfx__onnx_attr_float(n, "alpha", 0.01f);
         if (!isfinite(al)) REFUSE("alpha %g", al);
@@ -263,8 +264,8 @@ static int activation_of(tfx__onnx_ctx *c, const tfx__onnx_node *n, const tfx__o
     } else if (!strcmp(op, "HardSigmoid")) {
         float al = tfx__onnx_attr_float(n, "alpha", 0.2f), be = tfx__onnx_attr_float(n, "beta", 0.5f);
         if (fabsf(al - 1.0f / 6.0f) > 1e-6f || fabsf(be - 0.5f) > 1e-6f)
-            REFUSE("alpha %g, beta %g: libtfx's hard sigmoid is PyTorch's relu6(x + 3) / 6 (alpha 1/6, beta 0.5)",
-                   al, be);
+            REFUSE("alpha %g, beta %g: libtfx's hard sigmoid is PyTorch's relu6(x + 3) / 6 (alpha 1/6, beta 0.5)", al,
+                   be);
         a->act = TFX_ACTIVATION_HARD_SIGMOID;
     } else if (!strcmp(op, "Clip")) {
         float lo = -INFINITY, hi = INFINITY;
@@ -280,23 +281,30 @@ static int activation_of(tfx__onnx_ctx *c, const tfx__onnx_node *n, const tfx__o
                     REFUSE("bound '%s' must be a one-value constant", b->name);
                 }
                 float f = tfx__onnx_tensor_float(b->k, 0);
-                if (k == 1) lo = f;
-                else hi = f;
+                if (k == 1)
+                    lo = f;
+                else
+                    hi = f;
             }
         }
-        if (lo == 0.0f && hi == 6.0f) a->act = TFX_ACTIVATION_RELU6;
-        else if (lo == 0.0f && hi == INFINITY) a->act = TFX_ACTIVATION_RELU;
+        if (lo == 0.0f && hi == 6.0f)
+            a->act = TFX_ACTIVATION_RELU6;
+        else if (lo == 0.0f && hi == INFINITY)
+            a->act = TFX_ACTIVATION_RELU;
         else if (isfinite(lo) && isfinite(hi) && lo < hi) {
             a->act = TFX_ACTIVATION_CLIP;
             a->lo = lo;
             a->hi = hi;
-        } else REFUSE("bounds %g, %g: libtfx clips between finite bounds min < max (or min 0 without max)", lo, hi);
+        } else
+            REFUSE("bounds %g, %g: libtfx clips between finite bounds min < max (or min 0 without max)", lo, hi);
     } else if (!strcmp(op, "Softmax")) {
         int64_t def = c->opset < 13 ? 1 : -1, axis = tfx__onnx_attr_int(n, "axis", def);
         if (axis < 0) axis += x->rank;
         int ok;
-        if (x->rank < 2 || x->rank > 4) ok = 0;
-        else if (c->opset >= 13 || axis == x->rank - 1) ok = axis >= 0 && axis < x->rank && x->ax[axis] == TFX__AX_C;
+        if (x->rank < 2 || x->rank > 4)
+            ok = 0;
+        else if (c->opset >= 13 || axis == x->rank - 1)
+            ok = axis >= 0 && axis < x->rank && x->ax[axis] == TFX__AX_C;
         else /* opset < 13: over everything from axis on, coerced to 2-D; channels only when the rest is 1 x 1 */
             ok = axis == 1 && x->ax[1] == TFX__AX_C && x->rank == 4 && x->dims[2] * x->dims[3] == 1;
         if (!ok)
@@ -312,8 +320,8 @@ static int activation_of(tfx__onnx_ctx *c, const tfx__onnx_node *n, const tfx__o
 
 static int is_activation_op(const char *op)
 {
-    static const char *const ops[] = {"Relu", "Sigmoid", "Tanh", "HardSwish", "LeakyRelu", "Elu",
-                                      "HardSigmoid", "Clip", "Softmax"};
+    static const char *const ops[] = {"Relu", "Sigmoid",     "Tanh", "HardSwish", "LeakyRelu",
+                                      "Elu",  "HardSigmoid", "Clip", "Softmax"};
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
         if (!strcmp(op, ops[i])) return 1;
     return 0;
@@ -329,8 +337,11 @@ static int add_activation_layer(tfx__onnx_ctx *c, const tfx__onnx_node *n, tfx__
     if ((rc = after_add(c, n, rc))) return rc;
     tfx__onnx_val *y = out_val(c, n, 0);
     if (!y) return TFX_OK;
-    *y = (tfx__onnx_val){.name = y->name, .producer = y->producer, .consumers = y->consumers,
-                         .consumer = y->consumer, .is_output = y->is_output};
+    *y = (tfx__onnx_val){.name = y->name,
+                         .producer = y->producer,
+                         .consumers = y->consumers,
+                         .consumer = y->consumer,
+                         .is_output = y->is_output};
     y->kind = TFX__ONNX_RUNTIME;
     y->t = last_tensor(c);
     y->rank = x->rank;
@@ -352,7 +363,7 @@ typedef struct lin {
     size_t wn;
     act_spec act;
     int I, g, kh, kw, sh, sw, pt, pl, pb, pr; /* Conv */
-    float eps;                               /* BN */
+    float eps;                                /* BN */
     tfx__onnx_val *x;
     tfx__onnx_val out; /* the tensor the layer gives (shape and layout, before it is made) */
     const char *out_name;
@@ -368,8 +379,10 @@ static int per_channel(const tfx__onnx_val *y, int cax, const tfx__onnx_tensor *
     for (int j = 0; j < k->rank; j++) {
         int a = y->rank - k->rank + j;
         if (k->dims[j] == 1) continue;
-        if (a == cax && k->dims[j] == O) kc = j;
-        else return 0;
+        if (a == cax && k->dims[j] == O)
+            kc = j;
+        else
+            return 0;
     }
     for (int o = 0; o < O; o++) v[o] = tfx__onnx_tensor_float(k, kc < 0 ? 0 : (size_t)o);
     return 1;
@@ -392,8 +405,8 @@ static void scale_out(lin *L, int o, float s)
         size_t K = L->wn / (size_t)L->O;
         for (size_t r = 0; r < K; r++) L->w[r * (size_t)L->O + o] *= s;
     } else {
-        L->w[o] *= s;         /* gamma */
-        L->w[L->O + o] *= s;  /* beta */
+        L->w[o] *= s;        /* gamma */
+        L->w[L->O + o] *= s; /* beta */
         return;
     }
     L->b[o] *= s;
@@ -401,8 +414,10 @@ static void scale_out(lin *L, int o, float s)
 
 static void add_out(lin *L, int o, float v)
 {
-    if (L->kind == 2) L->w[L->O + o] += v;
-    else L->b[o] += v;
+    if (L->kind == 2)
+        L->w[L->O + o] += v;
+    else
+        L->b[o] += v;
     L->has_bias = 1;
 }
 
@@ -452,10 +467,14 @@ static int absorb_one(tfx__onnx_ctx *c, lin *L, const tfx__onnx_node *n, float *
         if (((op[0] == 'S' || op[0] == 'D') && mine != 0)) return 0; /* c - x, c / x */
         if (!per_channel(&L->out, cax, k->k, L->O, tmp)) return 0;
         for (int o = 0; o < L->O; o++) {
-            if (op[0] == 'A') add_out(L, o, tmp[o]);
-            else if (op[0] == 'S') add_out(L, o, -tmp[o]);
-            else if (op[0] == 'M') scale_out(L, o, tmp[o]);
-            else scale_out(L, o, 1.0f / tmp[o]);
+            if (op[0] == 'A')
+                add_out(L, o, tmp[o]);
+            else if (op[0] == 'S')
+                add_out(L, o, -tmp[o]);
+            else if (op[0] == 'M')
+                scale_out(L, o, tmp[o]);
+            else
+                scale_out(L, o, 1.0f / tmp[o]);
         }
         return 1;
     }
@@ -602,7 +621,8 @@ static int window(tfx__onnx_ctx *c, const tfx__onnx_node *n, const tfx__onnx_val
     }
     if ((a = tfx__onnx_attr_find(n, "dilations")))
         for (size_t k = 0; k < a->n_ints; k++)
-            if (a->ints[k] != 1) return tfx__onnx_unsup(c, n, "dilation %lld (only 1 is supported)", (long long)a->ints[k]);
+            if (a->ints[k] != 1)
+                return tfx__onnx_unsup(c, n, "dilation %lld (only 1 is supported)", (long long)a->ints[k]);
     a = tfx__onnx_attr_find(n, "auto_pad");
     const char *mode = a && a->s ? a->s : "NOTSET";
     const tfx__onnx_attr *p = tfx__onnx_attr_find(n, "pads");
@@ -625,10 +645,11 @@ static int op_conv(tfx__onnx_ctx *c, const tfx__onnx_node *n)
     int64_t g = tfx__onnx_attr_int(n, "group", 1), C = x->dims[1];
     if (g < 1 || g > C || C % g || W->dims[0] % g || W->dims[1] * g != C || W->dims[0] < 1 || W->dims[2] < 1 ||
         W->dims[3] < 1 || W->dims[0] > (1 << 20) || W->dims[2] > (1 << 20) || W->dims[3] > (1 << 20))
-        return tfx__onnx_fail(c, n, TFX_ESHAPE,
-                              "weight [%lld, %lld, %lld, %lld] with group %lld does not match an input of %lld channels",
-                              (long long)W->dims[0], (long long)W->dims[1], (long long)W->dims[2],
-                              (long long)W->dims[3], (long long)g, (long long)C);
+        return tfx__onnx_fail(
+            c, n, TFX_ESHAPE,
+            "weight [%lld, %lld, %lld, %lld] with group %lld does not match an input of %lld channels",
+            (long long)W->dims[0], (long long)W->dims[1], (long long)W->dims[2], (long long)W->dims[3], (long long)g,
+            (long long)C);
     const tfx__onnx_attr *ks = tfx__onnx_attr_find(n, "kernel_shape");
     if (ks && (ks->n_ints != 2 || ks->ints[0] != W->dims[2] || ks->ints[1] != W->dims[3]))
         return tfx__onnx_fail(c, n, TFX_ESHAPE, "kernel_shape disagrees with the weight's");
@@ -776,8 +797,8 @@ static int op_batchnorm(tfx__onnx_ctx *c, const tfx__onnx_node *n)
         const tfx__onnx_tensor *p;
         rc = const_in(c, n, (size_t)k + 1, k == 0 ? "scale" : k == 1 ? "B" : k == 2 ? "mean" : "var", &p);
         if (!rc && (!p || p->count != (size_t)O))
-            rc = tfx__onnx_fail(c, n, TFX_ESHAPE, "parameter %d of %zu values for %d channels", k + 1,
-                                p ? p->count : 0, O);
+            rc = tfx__onnx_fail(c, n, TFX_ESHAPE, "parameter %d of %zu values for %d channels", k + 1, p ? p->count : 0,
+                                O);
         for (int o = 0; !rc && o < O; o++) L.w[(size_t)k * O + o] = tfx__onnx_tensor_float(p, (size_t)o);
     }
     if (rc) goto done;
@@ -900,8 +921,8 @@ static int op_merge(tfx__onnx_ctx *c, const tfx__onnx_node *n, int kind)
                 if (kind == 2 && a == axis) continue;
                 if (x->dims[a] != x0->dims[a] && a > 0) {
                     /* Multiply broadcasts a [N, C, 1, 1] gate */
-                    if (!(kind == 1 && x->rank == 4 && a >= 2 && (x->dims[2] * x->dims[3] == 1 ||
-                                                                  x0->dims[2] * x0->dims[3] == 1)))
+                    if (!(kind == 1 && x->rank == 4 && a >= 2 &&
+                          (x->dims[2] * x->dims[3] == 1 || x0->dims[2] * x0->dims[3] == 1)))
                         same = 0;
                 }
             }
@@ -919,9 +940,9 @@ static int op_merge(tfx__onnx_ctx *c, const tfx__onnx_node *n, int kind)
     }
     char name[TFX__NAME_MAX];
     unique_name(c, tfx__onnx_node_label(n), name);
-    int rc = kind == 0   ? tfx_model_add_add(c->m, ls, k, name, NULL)
-             : kind == 1 ? tfx_model_add_multiply(c->m, ls, k, name, NULL)
-                         : tfx_model_add_concatenate(c->m, ls, k, name, NULL);
+    int rc = kind == 0 ? tfx_model_add_add(c->m, ls, k, name, NULL)
+        : kind == 1    ? tfx_model_add_multiply(c->m, ls, k, name, NULL)
+                       : tfx_model_add_concatenate(c->m, ls, k, name, NULL);
     if ((rc = after_add(c, n, rc))) return rc;
     tfx__shape s = tensor_shape(c, last_tensor(c));
     /* the output keeps the (largest) input's view; concatenation adds up the channels */
@@ -1002,15 +1023,16 @@ static int op_reshape(tfx__onnx_ctx *c, const tfx__onnx_node *n)
     for (int a = 1; a < rank; a++) {
         d[a] = tfx__onnx_tensor_int(s, (size_t)a);
         if (d[a] == 0 && !tfx__onnx_attr_int(n, "allowzero", 0) && a < x->rank) d[a] = x->dims[a];
-        if (d[a] == -1 && d0 != -1 && minus < 0) minus = a;
+        if (d[a] == -1 && d0 != -1 && minus < 0)
+            minus = a;
         else if (d[a] < 1 || d[a] > TFX__ONNX_MAX_ELEMS)
             return tfx__onnx_fail(c, n, TFX_ESHAPE, "dimension %d of the shape is %lld", a, (long long)d[a]);
         else if ((known *= d[a]) > TFX__ONNX_MAX_ELEMS)
             return tfx__onnx_fail(c, n, TFX_ESHAPE, "shape too large");
     }
     if (minus > 0) {
-        if (per % known) return tfx__onnx_fail(c, n, TFX_ESHAPE, "%lld values per sample do not fill the shape",
-                                               (long long)per);
+        if (per % known)
+            return tfx__onnx_fail(c, n, TFX_ESHAPE, "%lld values per sample do not fill the shape", (long long)per);
         d[minus] = per / known;
         known = per;
     }
@@ -1022,8 +1044,7 @@ static int op_reshape(tfx__onnx_ctx *c, const tfx__onnx_node *n)
     if (rank != 4) return tfx__onnx_unsup(c, n, "target of rank %d (2 or 4 supported)", rank);
     /* libtfx's Reshape keeps NHWC order: the same values when neither side mixes channels with
      * positions (C == 1 or H * W == 1 on both sides) */
-    int src_plain = (x->rank == 2 && !x->chw[0]) ||
-                    (is_nchw(x) && (x->dims[1] == 1 || x->dims[2] * x->dims[3] == 1));
+    int src_plain = (x->rank == 2 && !x->chw[0]) || (is_nchw(x) && (x->dims[1] == 1 || x->dims[2] * x->dims[3] == 1));
     int dst_plain = d[1] == 1 || d[2] * d[3] == 1;
     if (!src_plain || !dst_plain || d[1] > (1 << 20) || d[2] > (1 << 20) || d[3] > (1 << 20))
         return tfx__onnx_unsup(c, n,
@@ -1116,8 +1137,8 @@ int tfx__onnx_run_node(tfx__onnx_ctx *c, size_t i)
         return tfx__onnx_unsup(c, n, "operator of domain '%s' (only the default ONNX domain)", n->domain);
     if (n->n_outputs < 1 || !n->outputs[0][0]) return tfx__onnx_fail(c, n, TFX_EFORMAT, "no output");
     /* before opset 7 these had other semantics (a broadcast attribute, is_test, a shape attribute) */
-    static const char *const changed[] = {"Add", "Sub", "Mul", "Div", "Sum", "Gemm", "BatchNormalization", "Dropout",
-                                          "Reshape", "Concat"};
+    static const char *const changed[] = {"Add",     "Sub",     "Mul",   "Div", "Sum", "Gemm", "BatchNormalization",
+                                          "Dropout", "Reshape", "Concat"};
     for (size_t k = 0; c->opset < 7 && k < sizeof changed / sizeof changed[0]; k++)
         if (!strcmp(op, changed[k]))
             return tfx__onnx_unsup(c, n, "opset %lld: libtfx reads this operator from opset 7 on", (long long)c->opset);
@@ -1162,8 +1183,9 @@ int tfx__onnx_run_node(tfx__onnx_ctx *c, size_t i)
         return add_activation_layer(c, n, x, &a);
     }
     if (!strcmp(op, "Sub") || !strcmp(op, "Div"))
-        return tfx__onnx_unsup(c, n, "a constant operand that cannot be folded into the Conv/Gemm before it, or two "
-                                     "computed operands (libtfx has no subtraction or division layer)");
+        return tfx__onnx_unsup(c, n,
+                               "a constant operand that cannot be folded into the Conv/Gemm before it, or two "
+                               "computed operands (libtfx has no subtraction or division layer)");
     return tfx__onnx_unsup(c, n, "operator not supported (docs/onnx.md lists the supported ones)");
 }
 
@@ -1173,14 +1195,17 @@ int tfx__onnx_finish(tfx__onnx_ctx *c)
     if (y->kind == TFX__ONNX_CONST)
         return tfx__error(TFX_ENOTSUP, "%s: the graph output '%s' is a constant", c->fn, y->name);
     if (c->m->n_layers == 0 || y->kind != TFX__ONNX_RUNTIME)
-        return tfx__error(TFX_ENOTSUP, "%s: the graph output '%s' is computed by no layer (the graph only relabels its "
-                                       "input)", c->fn, y->name);
+        return tfx__error(TFX_ENOTSUP,
+                          "%s: the graph output '%s' is computed by no layer (the graph only relabels its "
+                          "input)",
+                          c->fn, y->name);
     if (y->t != last_tensor(c))
         return tfx__error(TFX_ENOTSUP, "%s: the graph output '%s' is not the last layer's output", c->fn, y->name);
     if (y->chw[0])
         return tfx__error(TFX_ENOTSUP,
                           "%s: the graph output '%s' is a flattened NCHW map in C,H,W order; libtfx would give it in "
-                          "H,W,C order", c->fn, y->name);
+                          "H,W,C order",
+                          c->fn, y->name);
     /* channels first or last, the positions in order: libtfx's NHWC output is that tensor
      * (channels first: transposed, as the input) */
     int first = y->ax[1] == TFX__AX_C, last = y->ax[y->rank - 1] == TFX__AX_C, prev = 0;

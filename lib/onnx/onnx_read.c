@@ -94,10 +94,17 @@ static int check_wire(tfx__pbr *r, unsigned wire, unsigned want)
 static int element_size(int type)
 {
     switch (type) {
-    case TFX__ONNX_FLOAT: case TFX__ONNX_INT32: return 4;
-    case TFX__ONNX_INT64: case TFX__ONNX_DOUBLE: return 8;
-    case 2: case 3: case 9: return 1; /* uint8, int8, bool */
-    case 4: case 5: case 10: case 16: return 2;
+    case TFX__ONNX_FLOAT:
+    case TFX__ONNX_INT32: return 4;
+    case TFX__ONNX_INT64:
+    case TFX__ONNX_DOUBLE: return 8;
+    case 2:
+    case 3:
+    case 9: return 1; /* uint8, int8, bool */
+    case 4:
+    case 5:
+    case 10:
+    case 16: return 2;
     case 12: return 4;
     case 13: return 8;
     default: return 0;
@@ -124,8 +131,11 @@ static int read_tensor(tfx__pbr *r, tfx__onnx_arena *a, tfx__onnx_tensor *t)
             if (!(rc = tfx__pbr_int64(r, w, &v))) t->data_type = (v < 0 || v > 64) ? -1 : (int)v;
             break;
         case 4: rc = tfx__pbr_append_float(r, w, &floats, &nf, &cf, (size_t)TFX__ONNX_MAX_ELEMS); break;
-        case 5: case 7: rc = tfx__pbr_append_int64(r, w, &ints, &ni, &ci, (size_t)TFX__ONNX_MAX_ELEMS); break;
-        case 8: if (!(rc = check_wire(r, w, TFX__PB_LEN))) rc = read_string(r, a, &t->name); break;
+        case 5:
+        case 7: rc = tfx__pbr_append_int64(r, w, &ints, &ni, &ci, (size_t)TFX__ONNX_MAX_ELEMS); break;
+        case 8:
+            if (!(rc = check_wire(r, w, TFX__PB_LEN))) rc = read_string(r, a, &t->name);
+            break;
         case 9:
             if (!(rc = check_wire(r, w, TFX__PB_LEN))) rc = tfx__pbr_bytes(r, &d, &raw_len);
             if (!rc) {
@@ -133,7 +143,10 @@ static int read_tensor(tfx__pbr *r, tfx__onnx_arena *a, tfx__onnx_tensor *t)
                 has_raw = 1;
             }
             break;
-        case 13: t->external = 1; rc = tfx__pbr_skip(r, w); break;
+        case 13:
+            t->external = 1;
+            rc = tfx__pbr_skip(r, w);
+            break;
         case 14:
             if (!(rc = tfx__pbr_int64(r, w, &v)) && v != 0) t->external = 1;
             break;
@@ -169,8 +182,8 @@ static int read_tensor(tfx__pbr *r, tfx__onnx_arena *a, tfx__onnx_tensor *t)
         }
     } else if (nf) {
         if (nf != count) {
-            rc = tfx__error(TFX_EFORMAT, "%s: %s: tensor '%s': %zu float_data values for %zu elements", r->fn,
-                            r->path, t->name, nf, count);
+            rc = tfx__error(TFX_EFORMAT, "%s: %s: tensor '%s': %zu float_data values for %zu elements", r->fn, r->path,
+                            t->name, nf, count);
             goto done;
         }
         float *c = tfx__onnx_arena_alloc(a, nf * sizeof *c);
@@ -258,13 +271,17 @@ static int read_attr(tfx__pbr *r, tfx__onnx_arena *a, tfx__onnx_attr *at)
         int64_t v;
         if ((rc = tfx__pbr_key(r, &f, &w))) break;
         switch (f) {
-        case 1: if (!(rc = check_wire(r, w, TFX__PB_LEN))) rc = read_string(r, a, &at->name); break;
+        case 1:
+            if (!(rc = check_wire(r, w, TFX__PB_LEN))) rc = read_string(r, a, &at->name);
+            break;
         case 20:
             if (!(rc = tfx__pbr_int64(r, w, &v))) at->type = (v < 0 || v > 64) ? -1 : (int)v;
             break;
         case 2: rc = tfx__pbr_float(r, w, &at->f); break;
         case 3: rc = tfx__pbr_int64(r, w, &at->i); break;
-        case 4: if (!(rc = check_wire(r, w, TFX__PB_LEN))) rc = read_string(r, a, &at->s); break;
+        case 4:
+            if (!(rc = check_wire(r, w, TFX__PB_LEN))) rc = read_string(r, a, &at->s);
+            break;
         case 5: {
             if ((rc = check_wire(r, w, TFX__PB_LEN))) break;
             tfx__pbr sub;
@@ -287,7 +304,8 @@ static int read_attr(tfx__pbr *r, tfx__onnx_arena *a, tfx__onnx_attr *at)
     }
     if (!rc && nf) {
         float *c = tfx__onnx_arena_alloc(a, nf * sizeof *c);
-        if (!c) rc = nomem(r->fn);
+        if (!c)
+            rc = nomem(r->fn);
         else {
             memcpy(c, floats, nf * sizeof *c);
             at->floats = c;
@@ -296,7 +314,8 @@ static int read_attr(tfx__pbr *r, tfx__onnx_arena *a, tfx__onnx_attr *at)
     }
     if (!rc && ni) {
         int64_t *c = tfx__onnx_arena_alloc(a, ni * sizeof *c);
-        if (!c) rc = nomem(r->fn);
+        if (!c)
+            rc = nomem(r->fn);
         else {
             memcpy(c, ints, ni * sizeof *c);
             at->ints = c;
@@ -466,8 +485,7 @@ static int read_graph(tfx__pbr *r, tfx__onnx_model *m)
             break;
         default:
             snprintf(path, sizeof path, "graph.value_info[%zu]", m->n_value_infos);
-            if (!(rc = tfx__pbr_sub(r, &sub, path)))
-                rc = read_value_info(&sub, a, &m->value_infos[m->n_value_infos++]);
+            if (!(rc = tfx__pbr_sub(r, &sub, path))) rc = read_value_info(&sub, a, &m->value_infos[m->n_value_infos++]);
         }
     }
     return rc;
@@ -491,9 +509,12 @@ int tfx__onnx_read(const char *fn, const void *data, size_t size, tfx__onnx_mode
             int64_t version = 0;
             while (!rc && tfx__pbr_left(&sub)) {
                 if ((rc = tfx__pbr_key(&sub, &f, &w))) break;
-                if (f == 1) rc = check_wire(&sub, w, TFX__PB_LEN) ? TFX_EFORMAT : read_string(&sub, &m->arena, &domain);
-                else if (f == 2) rc = tfx__pbr_int64(&sub, w, &version);
-                else rc = tfx__pbr_skip(&sub, w);
+                if (f == 1)
+                    rc = check_wire(&sub, w, TFX__PB_LEN) ? TFX_EFORMAT : read_string(&sub, &m->arena, &domain);
+                else if (f == 2)
+                    rc = tfx__pbr_int64(&sub, w, &version);
+                else
+                    rc = tfx__pbr_skip(&sub, w);
             }
             if (!rc && (domain[0] == '\0' || strcmp(domain, "ai.onnx") == 0)) m->opset = version;
         } else if (f == 7) {

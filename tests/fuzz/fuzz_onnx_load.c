@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tfx/tfx.h"
 #include "fuzz.h"
+#include "tfx/tfx.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

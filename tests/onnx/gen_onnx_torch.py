@@ -110,8 +110,9 @@ def goldens(model, path, cam_layer, H, W, avoid_ties=False):
     while True:
         x = (torch.rand(N, 3, H, W, generator=torch.Generator().manual_seed(seed)) * 2 - 1).double()
         x = x.float().double()  # float32 values, computed in float64
-        # every point of integrated gradients' path too
-        if not avoid_ties or min(pool_gap(md, x * (k / STEPS)) for k in range(1, STEPS + 1)) > 1e-5:
+        # (integrated gradients' path points near the black baseline are full of near-ties:
+        # tests/onnx/torch_golden.h, ig_kinks)
+        if not avoid_ties or pool_gap(md, x) > 1e-5:
             break
         seed += 1
     feats = {}

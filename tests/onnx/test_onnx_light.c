@@ -10,10 +10,30 @@
 
 #include "onnx_test_util.h"
 
-static void test_densenet121(void **state) { (void)state; if (!have_fixtures()) skip(); light_check("densenet121", NULL); }
-static void test_inception_v2(void **state) { (void)state; if (!have_fixtures()) skip(); light_check("inception_v2", NULL); }
-static void test_resnet50(void **state) { (void)state; if (!have_fixtures()) skip(); light_check("resnet50", NULL); }
-static void test_vgg19(void **state) { (void)state; if (!have_fixtures()) skip(); light_check("vgg19", NULL); }
+static void test_densenet121(void **state)
+{
+    (void)state;
+    if (!have_fixtures()) skip();
+    light_check("densenet121", NULL);
+}
+static void test_inception_v2(void **state)
+{
+    (void)state;
+    if (!have_fixtures()) skip();
+    light_check("inception_v2", NULL);
+}
+static void test_resnet50(void **state)
+{
+    (void)state;
+    if (!have_fixtures()) skip();
+    light_check("resnet50", NULL);
+}
+static void test_vgg19(void **state)
+{
+    (void)state;
+    if (!have_fixtures()) skip();
+    light_check("vgg19", NULL);
+}
 
 int main(void)
 {

@@ -108,7 +108,8 @@ static void test_malformed(void **state)
     uint8_t lie[] = {(12 << 3) | 2, 0xa0, 0x1f, 1, 2, 3};
     tfx__pbr_init(&r, "tfx_model_load_onnx", "graph.node[12].attribute[3]", lie, sizeof lie);
     assert_int_equal(tfx__pbr_key(&r, &f, &w), 0);
-    expect_error(tfx__pbr_bytes(&r, &d, &n), "graph.node[12].attribute[3] field 12: length 4000 beyond the 3 bytes left");
+    expect_error(tfx__pbr_bytes(&r, &d, &n),
+                 "graph.node[12].attribute[3] field 12: length 4000 beyond the 3 bytes left");
     assert_non_null(strstr(tfx_error_last()->message, "tfx_model_load_onnx: "));
     /* groups, reserved wire types, field 0 */
     uint8_t grp[] = {(1 << 3) | 3};
