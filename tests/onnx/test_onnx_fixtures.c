@@ -50,6 +50,21 @@ static void test_mnist8(void **state)
     assert_non_null(tfx_model_find_layer(m, "Convolution28"));
     assert_ptr_equal(tfx_model_find_layer(m, "Convolution28"), tfx_model_find_layer(m, "ReLU32_Output_0"));
     assert_ptr_equal(tfx_model_find_layer(m, "Times212"), tfx_model_find_layer(m, "Plus214_Output_0"));
+    /* a chain: saved as a libtfx model file and loaded back, same predictions and layer names */
+    size_t size = 0;
+    assert_int_equal(tfx_model_save_to_memory(m, NULL, NULL, 0, &size), TFX_OK);
+    void *buf = malloc(size);
+    assert_int_equal(tfx_model_save_to_memory(m, NULL, buf, size, &size), TFX_OK);
+    tfx_model *back = NULL;
+    assert_int_equal(tfx_model_load_from_memory(&back, buf, size), TFX_OK);
+    free(buf);
+    float xh[784], y1[10], y2[10];
+    for (int i = 0; i < 784; i++) xh[i] = (float)(i % 29) / 29.0f;
+    assert_int_equal(tfx_model_predict(m, xh, 1, y1), TFX_OK);
+    assert_int_equal(tfx_model_predict(back, xh, 1, y2), TFX_OK);
+    assert_memory_equal(y1, y2, sizeof y1);
+    assert_non_null(tfx_model_find_layer(back, "Convolution28"));
+    tfx_model_free(back);
     tfx_model_free(m);
 }
 

@@ -57,6 +57,43 @@ static void test_mobilenet(void **state)
     run_model(DATA "mobilenet_small.onnx", DATA "mobilenet_small_golden.bin", 0, NULL);
 }
 
+/* An imported model is an ordinary model: summary, fit. (Saving a graph model is not in the
+ * model file yet: a chain imported from ONNX saves and loads, test_onnx_fixtures.) */
+static void test_workflow(void **state)
+{
+    (void)state;
+    golden g;
+    load_golden(DATA "resnet_small_golden.bin", &g);
+    tfx_onnx_options o = TFX_ONNX_OPTIONS_INIT;
+    o.fuse = 0; /* BatchNormalization layers too */
+    tfx_model *m = NULL;
+    assert_int_equal(tfx_model_load_onnx(&m, DATA "resnet_small_bn.onnx", &o), TFX_OK);
+    assert_non_null(tfx_model_summary(m));
+    size_t out = (size_t)g.n * g.k;
+    float *y1 = malloc(out * sizeof *y1), *y2 = malloc(out * sizeof *y2), *t = calloc(out, sizeof *t);
+    assert_int_equal(tfx_model_predict(m, g.x, (size_t)g.n, y1), TFX_OK);
+    /* fine-tuning: one SGD epoch towards zero outputs moves the predictions */
+    tfx_compile_options co = TFX_COMPILE_OPTIONS_INIT;
+    co.loss = TFX_LOSS_MEAN_SQUARED_ERROR;
+    co.optimizer = TFX_OPTIMIZER_SGD;
+    co.metrics = 0;
+    assert_int_equal(tfx_model_compile(m, &co), TFX_OK);
+    tfx_fit_options fo = TFX_FIT_OPTIONS_INIT;
+    fo.epochs = 1;
+    fo.verbose = 0;
+    int rc = tfx_model_fit(m, g.x, t, (size_t)g.n, &fo, NULL);
+    if (rc) fail_msg("%s", tfx_error_last()->message);
+    assert_int_equal(tfx_model_predict(m, g.x, (size_t)g.n, y2), TFX_OK);
+    double before = 0, after = 0;
+    for (size_t i = 0; i < out; i++) before += y1[i] * y1[i], after += y2[i] * y2[i];
+    assert_true(after < before);
+    free(y1);
+    free(y2);
+    free(t);
+    tfx_model_free(m);
+    free(g.buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -64,6 +101,7 @@ int main(void)
         cmocka_unit_test(test_resnet_bn_fused),
         cmocka_unit_test(test_resnet_bn_layers),
         cmocka_unit_test(test_mobilenet),
+        cmocka_unit_test(test_workflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
