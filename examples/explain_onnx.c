@@ -45,18 +45,19 @@ static const struct {
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: explain_onnx MODEL.onnx IMAGE.(png|jpg) [--method NAME] [--layer NAME] [--class K]\n"
-                    "                    [--normalize imagenet|unit] [--out overlay.png]\nmethods:");
+    fprintf(stderr,
+            "usage: explain_onnx MODEL.onnx IMAGE.(png|jpg) [--method NAME] [--layer NAME] [--class K]\n"
+            "                    [--normalize imagenet|unit] [--out overlay.png]\nmethods:");
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) fprintf(stderr, " %s", methods[i].name);
     fprintf(stderr, "\n");
 }
 
-#define CHECK(call)                                                                \
-    do {                                                                           \
-        if ((call) != TFX_OK) {                                                    \
+#define CHECK(call)                                                               \
+    do {                                                                          \
+        if ((call) != TFX_OK) {                                                   \
             fprintf(stderr, "%s failed: %s\n", #call, tfx_error_last()->message); \
-            goto done;                                                             \
-        }                                                                          \
+            goto done;                                                            \
+        }                                                                         \
     } while (0)
 
 int main(int argc, char **argv)
@@ -128,8 +129,7 @@ int main(int argc, char **argv)
             src[(size_t)r * pic->width * C + k] = pic->pixels[(size_t)r * pic->stride + k] / 255.0f;
     CHECK(tfx_resize_bilinear(src, pic->height, pic->width, C, unit, H, W));
     static const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
-    for (size_t i = 0; i < n_in; i++)
-        x[i] = !strcmp(norm, "imagenet") ? (unit[i] - mean[i % 3]) / std[i % 3] : unit[i];
+    for (size_t i = 0; i < n_in; i++) x[i] = !strcmp(norm, "imagenet") ? (unit[i] - mean[i % 3]) / std[i % 3] : unit[i];
 
     CHECK(tfx_model_predict(m, x, 1, scores));
     printf("%s: %dx%dx%d input, %zu outputs; top scores:", argv[1], H, W, C, n_out);

@@ -31,8 +31,8 @@ TFX__OPTIONS_DESC_V1(export_options, tfx_onnx_options, TFX_ONNX_OPTIONS_VERSION,
 #define FN "tfx_model_save_onnx"
 
 /* ONNX enums (onnx.proto). */
-enum { T_FLOAT = 1, T_INT64 = 7 };                             /* TensorProto.DataType */
-enum { A_FLOAT = 1, A_INT = 2, A_STRING = 3, A_INTS = 7 };     /* AttributeProto.AttributeType */
+enum { T_FLOAT = 1, T_INT64 = 7 };                         /* TensorProto.DataType */
+enum { A_FLOAT = 1, A_INT = 2, A_STRING = 3, A_INTS = 7 }; /* AttributeProto.AttributeType */
 enum { IR_VERSION = 7, OPSET = 13 };
 
 /* How a libtfx tensor is held in the ONNX graph. */
@@ -333,8 +333,10 @@ static int conv_nodes(ex *e, const tfx_layer *l, const char *x, int kind)
     const tfx__layer_config *c = &l->cfg;
     const int dense = kind == TFX_LAYER_DENSE;
     const size_t KH = dense ? 1 : (size_t)c->kernel_h, KW = dense ? 1 : (size_t)c->kernel_w;
-    const size_t O = (size_t)l->out.c, G = kind == TFX_LAYER_CONV2D && c->groups > 1 ? (size_t)c->groups
-                                         : kind == TFX_LAYER_DEPTHWISE_CONV2D ? (size_t)l->in.c : 1;
+    size_t G = 1; /* ONNX's group */
+    if (kind == TFX_LAYER_CONV2D && c->groups > 1) G = (size_t)c->groups;
+    if (kind == TFX_LAYER_DEPTHWISE_CONV2D) G = (size_t)l->in.c;
+    const size_t O = (size_t)l->out.c;
     const size_t I = (size_t)l->in.c / G; /* input channels per output channel */
     float *w = tfx__malloc(O * I * KH * KW * sizeof(float));
     if (!w) {
@@ -548,22 +550,28 @@ static int merge_nodes(ex *e, const tfx_layer *l, int kind)
         if (!n) rc = oom();
     } else if (kind == TFX_LAYER_CONCATENATE) {
         n = layer_node(e, l, "Concat", in, k, 1);
-        if (n) attr_int(n, "axis", 1);
-        else rc = oom();
+        if (n)
+            attr_int(n, "axis", 1);
+        else
+            rc = oom();
     } else {
         for (size_t j = 0; j < k && !rc; j++) {
             const ex_tensor *t = &e->t[l->inputs[j]];
             if (t->form == F_MAP || l->out.flat) continue;
             const int64_t s[4] = {0, t->shape.c, 1, 1};
             const char *r[2] = {in[j], init_int64s(e, uniquef(e, "%s/gate_shape", l->name), s, 4)};
-            if (!r[1] || !(n = layer_node(e, l, "Reshape", r, 2, 0))) rc = oom();
-            else in[j] = n->out;
+            if (!r[1] || !(n = layer_node(e, l, "Reshape", r, 2, 0)))
+                rc = oom();
+            else
+                in[j] = n->out;
         }
         const char *acc = in[0];
         for (size_t j = 1; j < k && !rc; j++) { /* libtfx multiplies in input order */
             const char *p[2] = {acc, in[j]};
-            if (!(n = layer_node(e, l, "Mul", p, 2, j == k - 1))) rc = oom();
-            else acc = n->out;
+            if (!(n = layer_node(e, l, "Mul", p, 2, j == k - 1)))
+                rc = oom();
+            else
+                acc = n->out;
         }
     }
     tfx__free(in);
@@ -665,6 +673,10 @@ static int build(ex *e)
     e->t[0].shape = m->input;
     for (size_t i = 0; i < L; i++) {
         const tfx_layer *l = m->layers[i];
+        size_t bad;
+        if (!tfx__utf8_valid(l->name, &bad)) /* protobuf strings are UTF-8 */
+            return tfx__error(TFX_ENOTSUP,
+                              FN ": layer %zu: its name is not valid UTF-8 (byte %zu), as ONNX names must be", i, bad);
         /* the last layer writes "output"; a layer named "input" or "output" gets a suffixed tensor */
         e->t[i + 1].name = i + 1 == L ? "output" : unique(e, l->name);
         if (!e->t[i + 1].name) return oom();
@@ -699,8 +711,10 @@ static void nested(tfx__pb *b, unsigned field, enc_fn enc, const void *arg)
     tfx__pb c = {NULL, 0};
     enc(&c, arg);
     tfx__pb_len_prefix(b, field, c.n);
-    if (b->p) enc(b, arg);
-    else b->n += c.n;
+    if (b->p)
+        enc(b, arg);
+    else
+        b->n += c.n;
 }
 
 static void str(tfx__pb *b, unsigned field, const char *s) { tfx__pb_bytes(b, field, s, strlen(s)); }
@@ -769,8 +783,10 @@ typedef struct value_info {
 static void enc_dim(tfx__pb *b, const void *arg)
 {
     const int64_t *d = arg;
-    if (*d < 0) str(b, 2, "N");
-    else tfx__pb_int64(b, 1, *d);
+    if (*d < 0)
+        str(b, 2, "N");
+    else
+        tfx__pb_int64(b, 1, *d);
 }
 
 static void enc_shape(tfx__pb *b, const void *arg)

@@ -5,9 +5,9 @@
 
 #include "export_models.h"
 
-#define TRY(x)                                                                                                         \
-    do {                                                                                                               \
-        if ((rc = (x)) != TFX_OK) goto fail;                                                                           \
+#define TRY(x)                               \
+    do {                                     \
+        if ((rc = (x)) != TFX_OK) goto fail; \
     } while (0)
 
 static uint64_t lcg(uint64_t *s)
@@ -15,7 +15,10 @@ static uint64_t lcg(uint64_t *s)
     *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
     return *s >> 11;
 }
-static float uni(uint64_t *s, float lo, float hi) { return lo + (hi - lo) * (float)((double)lcg(s) / 9007199254740992.0); }
+static float uni(uint64_t *s, float lo, float hi)
+{
+    return lo + (hi - lo) * (float)((double)lcg(s) / 9007199254740992.0);
+}
 
 /* Random biases and BatchNormalization statistics (the initialisers leave them 0 / 1). */
 static int randomize(tfx_model *m, uint64_t seed)
@@ -234,10 +237,10 @@ static int scale_kernel(tfx_layer *l, float f)
 
 int xm_acts(tfx_model **out)
 {
-    static const int acts[] = {TFX_ACTIVATION_LINEAR,     TFX_ACTIVATION_RELU,         TFX_ACTIVATION_SIGMOID,
-                               TFX_ACTIVATION_TANH,       TFX_ACTIVATION_SOFTMAX,      TFX_ACTIVATION_LEAKY_RELU,
-                               TFX_ACTIVATION_ELU,        TFX_ACTIVATION_SWISH,        TFX_ACTIVATION_RELU6,
-                               TFX_ACTIVATION_CLIP,       TFX_ACTIVATION_HARD_SIGMOID, TFX_ACTIVATION_HARD_SWISH};
+    static const int acts[] = {TFX_ACTIVATION_LINEAR, TFX_ACTIVATION_RELU,         TFX_ACTIVATION_SIGMOID,
+                               TFX_ACTIVATION_TANH,   TFX_ACTIVATION_SOFTMAX,      TFX_ACTIVATION_LEAKY_RELU,
+                               TFX_ACTIVATION_ELU,    TFX_ACTIVATION_SWISH,        TFX_ACTIVATION_RELU6,
+                               TFX_ACTIVATION_CLIP,   TFX_ACTIVATION_HARD_SIGMOID, TFX_ACTIVATION_HARD_SWISH};
     enum { A = sizeof acts / sizeof acts[0] };
     tfx_model *m = NULL, *r = NULL;
     tfx_layer *base, *parts[2 * A + 1];
@@ -249,8 +252,10 @@ int xm_acts(tfx_model **out)
     for (int i = 0; i < A; i++) { /* standalone: Activation layers on one map */
         snprintf(names[i], sizeof names[i], "act_%d", acts[i]);
         TRY(tfx_model_set_next_input(m, base));
-        if (acts[i] == TFX_ACTIVATION_CLIP) TRY(tfx_model_add_clip(m, -0.5f, 0.7f, names[i], &parts[i]));
-        else TRY(tfx_model_add_activation(m, acts[i], acts[i] == TFX_ACTIVATION_ELU ? 0.7f : 0.0f, names[i], &parts[i]));
+        if (acts[i] == TFX_ACTIVATION_CLIP)
+            TRY(tfx_model_add_clip(m, -0.5f, 0.7f, names[i], &parts[i]));
+        else
+            TRY(tfx_model_add_activation(m, acts[i], acts[i] == TFX_ACTIVATION_ELU ? 0.7f : 0.0f, names[i], &parts[i]));
     }
     for (int i = 0; i < A; i++) { /* fused into convolutions of the input */
         snprintf(names[A + i], sizeof names[A + i], "conv_act_%d", acts[i]);

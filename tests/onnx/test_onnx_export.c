@@ -190,6 +190,13 @@ static void test_bad_input(void **state)
     assert_int_equal(tfx_model_save_onnx(m, path, NULL), TFX_ENOTSUP);
     assert_non_null(strstr(tfx_error_last()->message, "layer 'mystery' (Experimental"));
     tfx_model_free(m);
+    /* a name ONNX cannot hold (protobuf strings are UTF-8) */
+    assert_int_equal(tfx_model_new(&m, 6, 6, 2), TFX_OK);
+    c.name = "conv\xff";
+    assert_int_equal(tfx_model_add_conv2d(m, &c, NULL), TFX_OK);
+    assert_int_equal(tfx_model_save_onnx(m, path, NULL), TFX_ENOTSUP);
+    assert_non_null(strstr(tfx_error_last()->message, "layer 0: its name is not valid UTF-8 (byte 4)"));
+    tfx_model_free(m);
 }
 
 /* Out of memory at every allocation of the export: TFX_ENOMEM, nothing leaked (ASan/valgrind),
@@ -224,9 +231,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_checker_seed),  cmocka_unit_test(test_checker_graph),
-        cmocka_unit_test(test_checker_acts), cmocka_unit_test(test_checker_kinds), cmocka_unit_test(test_checker_flat),
-        cmocka_unit_test(test_checker_map_out), cmocka_unit_test(test_checker_names),
-        cmocka_unit_test(test_bad_input),     cmocka_unit_test(test_out_of_memory),
+        cmocka_unit_test(test_checker_acts),  cmocka_unit_test(test_checker_kinds),
+        cmocka_unit_test(test_checker_flat),  cmocka_unit_test(test_checker_map_out),
+        cmocka_unit_test(test_checker_names), cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_out_of_memory),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

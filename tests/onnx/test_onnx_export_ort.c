@@ -43,8 +43,10 @@ static int teardown(void **state)
 static int find_ort(void)
 {
     const char *dir = getenv("TFX_ORT_DIR");
-    if (dir && dir[0]) snprintf(modules, sizeof modules, "%s/node_modules", dir);
-    else snprintf(modules, sizeof modules, "%s/../ort/node_modules", TFX_SOURCE_ROOT);
+    if (dir && dir[0])
+        snprintf(modules, sizeof modules, "%s/node_modules", dir);
+    else
+        snprintf(modules, sizeof modules, "%s/../ort/node_modules", TFX_SOURCE_ROOT);
     char probe[1200];
     snprintf(probe, sizeof probe, "%s/onnxruntime-node/package.json", modules);
     if (access(probe, R_OK) != 0) return 0;
@@ -74,8 +76,10 @@ static void compare(int (*build)(tfx_model **), const char *file)
     assert_int_equal(tfx_model_predict(m, x, N, y), TFX_OK);
     /* ONNX's output: flat [N, k] as libtfx's; a feature map NCHW */
     const int map_out = out[0] * out[1] > 1;
-    if (map_out) assert_int_equal(tfx_tensor_nhwc_to_nchw(y, ref, N, out[0], out[1], out[2]), TFX_OK);
-    else memcpy(ref, y, ny * sizeof(float));
+    if (map_out)
+        assert_int_equal(tfx_tensor_nhwc_to_nchw(y, ref, N, out[0], out[1], out[2]), TFX_OK);
+    else
+        memcpy(ref, y, ny * sizeof(float));
     assert_int_equal(tfx_tensor_nhwc_to_nchw(x, xc, N, in[0], in[1], in[2]), TFX_OK);
 
     char model[512], xin[512], yout[512], cmd[4096];
@@ -148,8 +152,8 @@ int main(void)
         return 77; /* meson's skipped */
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ort_seed), cmocka_unit_test(test_ort_graph), cmocka_unit_test(test_ort_acts), cmocka_unit_test(test_ort_kinds),
-        cmocka_unit_test(test_ort_flat), cmocka_unit_test(test_ort_map_out),
+        cmocka_unit_test(test_ort_seed),  cmocka_unit_test(test_ort_graph), cmocka_unit_test(test_ort_acts),
+        cmocka_unit_test(test_ort_kinds), cmocka_unit_test(test_ort_flat),  cmocka_unit_test(test_ort_map_out),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
