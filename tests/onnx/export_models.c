@@ -88,11 +88,11 @@ static int finish(tfx_model *m, uint64_t seed, tfx_model **out)
     return TFX_OK;
 }
 
-int xm_seed(tfx_model **out)
+static int seed_at(tfx_model **out, int side)
 {
     tfx_model *m = NULL;
     int rc;
-    TRY(tfx_model_new(&m, 12, 12, 3));
+    TRY(tfx_model_new(&m, side, side, 3));
     tfx_conv2d_options c = conv(32, 3, 1, TFX_PADDING_VALID, TFX_ACTIVATION_RELU, NULL);
     TRY(tfx_model_add_conv2d(m, &c, NULL));
     c = conv(64, 3, 1, TFX_PADDING_VALID, TFX_ACTIVATION_RELU, "visualization_layer");
@@ -109,6 +109,9 @@ fail:
     tfx_model_free(m);
     return rc;
 }
+
+int xm_seed(tfx_model **out) { return seed_at(out, 12); }
+int xm_seed_full(tfx_model **out) { return seed_at(out, 32); }
 
 int xm_graph(tfx_model **out)
 {

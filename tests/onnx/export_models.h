@@ -8,6 +8,8 @@
 /* DESIGN.md's seed ConvNet (Conv 32/64 "visualization_layer"/128 relu, Flatten, Dense 128 relu,
  * Dense 10 softmax) at a 12x12x3 input (the 32x32 one holds 11 M weights in its first Dense). */
 int xm_seed(tfx_model **out);
+/* The same at CIFAR-10's 32x32x3 (11.2 M weights, a 45 MB file). */
+int xm_seed_full(tfx_model **out);
 /* conv -> two branches -> Add -> Concatenate -> squeeze-and-excitation Multiply (flat gate) ->
  * GlobalAveragePooling2D -> Dense softmax. */
 int xm_graph(tfx_model **out);

@@ -79,6 +79,11 @@ static void test_checker_seed(void **state)
     (void)state;
     check_model(xm_seed, "seed.onnx");
 }
+static void test_checker_seed_full(void **state)
+{
+    (void)state;
+    check_model(xm_seed_full, "seed_full.onnx");
+}
 static void test_checker_graph(void **state)
 {
     (void)state;
@@ -230,11 +235,11 @@ static void test_out_of_memory(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_checker_seed),  cmocka_unit_test(test_checker_graph),
-        cmocka_unit_test(test_checker_acts),  cmocka_unit_test(test_checker_kinds),
-        cmocka_unit_test(test_checker_flat),  cmocka_unit_test(test_checker_map_out),
-        cmocka_unit_test(test_checker_names), cmocka_unit_test(test_bad_input),
-        cmocka_unit_test(test_out_of_memory),
+        cmocka_unit_test(test_checker_seed),    cmocka_unit_test(test_checker_seed_full),
+        cmocka_unit_test(test_checker_graph),   cmocka_unit_test(test_checker_acts),
+        cmocka_unit_test(test_checker_kinds),   cmocka_unit_test(test_checker_flat),
+        cmocka_unit_test(test_checker_map_out), cmocka_unit_test(test_checker_names),
+        cmocka_unit_test(test_bad_input),       cmocka_unit_test(test_out_of_memory),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -119,6 +119,11 @@ static void test_ort_seed(void **state)
     (void)state;
     compare(xm_seed, "seed.onnx");
 }
+static void test_ort_seed_full(void **state)
+{
+    (void)state;
+    compare(xm_seed_full, "seed_full.onnx");
+}
 static void test_ort_graph(void **state)
 {
     (void)state;
@@ -152,8 +157,9 @@ int main(void)
         return 77; /* meson's skipped */
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ort_seed),  cmocka_unit_test(test_ort_graph), cmocka_unit_test(test_ort_acts),
-        cmocka_unit_test(test_ort_kinds), cmocka_unit_test(test_ort_flat),  cmocka_unit_test(test_ort_map_out),
+        cmocka_unit_test(test_ort_seed),    cmocka_unit_test(test_ort_seed_full), cmocka_unit_test(test_ort_graph),
+        cmocka_unit_test(test_ort_acts),    cmocka_unit_test(test_ort_kinds),     cmocka_unit_test(test_ort_flat),
+        cmocka_unit_test(test_ort_map_out),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
