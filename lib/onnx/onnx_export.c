@@ -747,6 +747,9 @@ static void enc_node(tfx__pb *b, const void *arg)
 /* raw_data: little-endian whatever the host's order. */
 static void raw_floats(tfx__pb *b, const float *f, size_t n)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    tfx__pb_raw(b, f, 4 * n); /* already the file's order */
+#else
     if (!b->p) {
         b->n += 4 * n;
         return;
@@ -756,6 +759,7 @@ static void raw_floats(tfx__pb *b, const float *f, size_t n)
         memcpy(&u, &f[i], 4);
         tfx__pb_fixed32(b, u);
     }
+#endif
 }
 
 static void enc_tensor(tfx__pb *b, const void *arg)
