@@ -154,8 +154,9 @@ int main(int argc, char **argv)
     ro.image_max = 1.0f;
     CHECK(tfx_attribution_render(attr, unit, &ro, &overlay));
     CHECK(tfx_image_write_png(overlay, out_path));
-    printf("%s of class %d at layer '%s' -> %s\n", method_name, tfx_attribution_class_index(attr, 0),
-           tfx_attribution_layer_name(attr) ? tfx_attribution_layer_name(attr) : "(input)", out_path);
+    const char *at = tfx_attribution_layer_name(attr);
+    printf("%s of class %d at %s%s%s -> %s\n", method_name, tfx_attribution_class_index(attr, 0),
+           at && at[0] ? "layer '" : "the input", at && at[0] ? at : "", at && at[0] ? "'" : "", out_path);
     status = 0;
 done:
     tfx_image_free(overlay);

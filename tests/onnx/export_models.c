@@ -146,7 +146,7 @@ fail:
     return rc;
 }
 
-int xm_kinds(tfx_model **out)
+static int kinds(tfx_model **out, int mixing_reshape)
 {
     tfx_model *m = NULL;
     tfx_layer *feat, *gate;
@@ -211,7 +211,7 @@ int xm_kinds(tfx_model **out)
     TRY(tfx_model_add_reshape(m, 1, 1, 16, "gate_map", &gate));
     tfx_layer *fg[2] = {gate, feat};
     TRY(tfx_model_add_multiply(m, fg, 2, "gated", NULL));
-    TRY(tfx_model_add_reshape(m, 2, 8, -1, "reshape", NULL)); /* 4x4x16 -> 2x8x16 */
+    if (mixing_reshape) TRY(tfx_model_add_reshape(m, 2, 8, -1, "reshape", NULL)); /* 4x4x16 -> 2x8x16 */
     d = dense(6, TFX_ACTIVATION_TANH, "dense_on_map");
     TRY(tfx_model_add_dense(m, &d, NULL)); /* per position: 2x8x6 */
     TRY(tfx_model_add_global_max_pooling2d(m, "gmp", NULL));
@@ -222,6 +222,9 @@ fail:
     tfx_model_free(m);
     return rc;
 }
+
+int xm_kinds(tfx_model **out) { return kinds(out, 1); }
+int xm_kinds_no_mixing_reshape(tfx_model **out) { return kinds(out, 0); }
 
 /* Multiply layer l's kernel by f (the activations' interesting ranges: hard sigmoid's +-3, relu6's 6). */
 static int scale_kernel(tfx_layer *l, float f)
@@ -282,7 +285,7 @@ fail:
     return rc;
 }
 
-int xm_flat(tfx_model **out)
+static int flat(tfx_model **out, int mixing_reshape)
 {
     tfx_model *m = NULL;
     tfx_layer *map, *fl, *d1, *d2, *d3, *sum, *cat, *g, *h;
@@ -326,7 +329,10 @@ int xm_flat(tfx_model **out)
     TRY(tfx_model_add_flatten(m, NULL, NULL));
     d = dense(8, TFX_ACTIVATION_RELU, NULL);
     TRY(tfx_model_add_dense(m, &d, NULL));
-    TRY(tfx_model_add_reshape(m, 2, 2, 2, "to_map", NULL));
+    if (mixing_reshape)
+        TRY(tfx_model_add_reshape(m, 2, 2, 2, "to_map", NULL));
+    else
+        TRY(tfx_model_add_reshape(m, 1, 1, 8, "to_map", NULL));
     c = conv(3, 1, 1, TFX_PADDING_VALID, TFX_ACTIVATION_LINEAR, "conv_end");
     TRY(tfx_model_add_conv2d(m, &c, NULL));
     TRY(tfx_model_add_flatten(m, "flat_out", NULL)); /* the model's output: NHWC order */
@@ -336,6 +342,9 @@ fail:
     tfx_model_free(m);
     return rc;
 }
+
+int xm_flat(tfx_model **out) { return flat(out, 1); }
+int xm_flat_no_mixing_reshape(tfx_model **out) { return flat(out, 0); }
 
 int xm_map_out(tfx_model **out)
 {

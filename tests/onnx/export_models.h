@@ -22,6 +22,11 @@ int xm_acts(tfx_model **out);
  * count_include_pad, ZeroPadding2D, BatchNormalization (also without center/scale), Dropout,
  * Reshape, Dense on a feature map, a 1x1xC Multiply gate, GlobalMaxPooling2D. */
 int xm_kinds(tfx_model **out);
+/* xm_kinds and xm_flat without their Reshape that mixes channels and positions (4x4x16 -> 2x8x16,
+ * flat 8 -> 2x2x2: Transpose, Reshape to [N, h, w, c], Transpose in the file); xm_flat's becomes
+ * flat 8 -> 1x1x8. The importer refuses the mixing ones today (the round trip uses these). */
+int xm_kinds_no_mixing_reshape(tfx_model **out);
+int xm_flat_no_mixing_reshape(tfx_model **out);
 /* Flat tensors: a Flatten read by BatchNormalization and Dense layers (the Transpose path), Add
  * of three (Sum), flat Concatenate, softmax on a flat tensor, Flatten -> Dropout -> Activation ->
  * Dense (the permuted Gemm path), a flat gate beside a feature map, Reshape flat -> map. */

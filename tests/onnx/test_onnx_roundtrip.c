@@ -2,7 +2,10 @@
  * predictions (within 1e-6 of the output's largest magnitude) on the same NHWC inputs, the layer
  * names find the same layers (the exporter names each layer's last node and output tensor after
  * it), and Grad-CAM at a named layer gives the same maps. Models: the seed model (12x12 and its
- * CIFAR-10 size), the graph model, and the other export test models. */
+ * CIFAR-10 size), the graph model, and the other export test models; xm_kinds and xm_flat without
+ * their Reshape that mixes channels and positions, which the exporter writes as Transpose (to
+ * NHWC), Reshape to [N, h, w, c], Transpose (to NCHW) and the importer refuses so far ("moves
+ * values between channels and positions"): ONNX Runtime runs those (test_onnx_export_ort). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -131,7 +134,7 @@ static void test_roundtrip_graph(void **state)
 static void test_roundtrip_kinds(void **state)
 {
     (void)state;
-    round_trip(xm_kinds, "kinds.onnx", NULL);
+    round_trip(xm_kinds_no_mixing_reshape, "kinds.onnx", "depthwise");
 }
 static void test_roundtrip_acts(void **state)
 {
@@ -141,7 +144,7 @@ static void test_roundtrip_acts(void **state)
 static void test_roundtrip_flat(void **state)
 {
     (void)state;
-    round_trip(xm_flat, "flat.onnx", NULL);
+    round_trip(xm_flat_no_mixing_reshape, "flat.onnx", NULL);
 }
 static void test_roundtrip_map_out(void **state)
 {
