@@ -7,8 +7,10 @@
 
 TFX_BEGIN_DECLS
 
-/* Version of the file format this library writes; it reads versions 1..TFX_MODEL_FORMAT_VERSION. */
-#define TFX_MODEL_FORMAT_VERSION 1
+/* Newest version of the file format this library writes; it reads versions 1..TFX_MODEL_FORMAT_VERSION.
+ * A chain (Sequential) model is still written as version 1, which every libtfx reads; version 2
+ * holds a graph model (docs/file-format.md). */
+#define TFX_MODEL_FORMAT_VERSION 2
 
 #define TFX_SAVE_OPTIONS_VERSION 1
 typedef struct tfx_save_options {

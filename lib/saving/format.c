@@ -16,17 +16,25 @@ uint32_t tfx__file_crc(const uint8_t *p, size_t n)
     return (uint32_t)crc;
 }
 
-void tfx__file_put_header(tfx__writer *w, size_t arch_len, size_t weights_len, size_t opt_len)
+_Static_assert(TFX__FILE_VERSION_GRAPH == TFX_MODEL_FORMAT_VERSION, "the newest version is the graph one");
+
+void tfx__file_put_header(tfx__writer *w, size_t arch_len, size_t weights_len, size_t graph_len, size_t opt_len)
 {
     tfx__put_bytes(w, TFX__FILE_MAGIC, TFX__FILE_MAGIC_LEN);
-    tfx__put_u32(w, TFX_MODEL_FORMAT_VERSION);
-    tfx__put_u32(w, opt_len ? 3 : 2);
+    /* A chain keeps 0.1's version, so its file stays what 0.1 writes and reads. */
+    tfx__put_u32(w, graph_len ? TFX__FILE_VERSION_GRAPH : TFX__FILE_VERSION_CHAIN);
+    tfx__put_u32(w, 2 + (graph_len != 0) + (opt_len != 0));
     tfx__put_u32(w, TFX__SECTION_ARCH);
     tfx__put_u32(w, TFX__SECTION_REQUIRED);
     tfx__put_u64(w, arch_len);
     tfx__put_u32(w, TFX__SECTION_WEIGHTS);
     tfx__put_u32(w, TFX__SECTION_REQUIRED);
     tfx__put_u64(w, weights_len);
+    if (graph_len) { /* required: a reader that drops it would load a different model */
+        tfx__put_u32(w, TFX__SECTION_GRAPH);
+        tfx__put_u32(w, TFX__SECTION_REQUIRED);
+        tfx__put_u64(w, graph_len);
+    }
     if (opt_len) { /* optional: an older reader loads the model and skips it */
         tfx__put_u32(w, TFX__SECTION_OPTIMIZER);
         tfx__put_u32(w, 0);
@@ -61,8 +69,8 @@ int tfx__file_sections_find(const uint8_t *b, size_t size, tfx__file_sections *s
     if (table_end > body)
         return tfx__error(TFX_EFORMAT, "header: a table of %lu sections does not fit in %zu bytes",
                           (unsigned long)n_sections, size);
-    const uint8_t *arch = NULL, *wts = NULL, *opt = NULL;
-    size_t arch_len = 0, wts_len = 0, opt_len = 0, off = table_end;
+    const uint8_t *arch = NULL, *wts = NULL, *opt = NULL, *graph = NULL;
+    size_t arch_len = 0, wts_len = 0, opt_len = 0, graph_len = 0, off = table_end;
     for (uint32_t i = 0; i < n_sections; i++) {
         const uint8_t *e = b + TFX__FILE_HEADER_LEN + (size_t)i * TFX__FILE_ENTRY_LEN;
         uint32_t type = tfx__get_le32(e), flags = tfx__get_le32(e + 4);
@@ -86,6 +94,15 @@ int tfx__file_sections_find(const uint8_t *b, size_t size, tfx__file_sections *s
             if (opt) return tfx__error(TFX_EFORMAT, "section %lu: a second optimizer section", (unsigned long)i);
             opt = b + off;
             opt_len = (size_t)len;
+        } else if (type == TFX__SECTION_GRAPH) {
+            if (version < TFX__FILE_VERSION_GRAPH)
+                return tfx__error(TFX_EFORMAT,
+                                  "section %lu: a graph section in a version %lu file (graphs are "
+                                  "version %d)",
+                                  (unsigned long)i, (unsigned long)version, TFX__FILE_VERSION_GRAPH);
+            if (graph) return tfx__error(TFX_EFORMAT, "section %lu: a second graph section", (unsigned long)i);
+            graph = b + off;
+            graph_len = (size_t)len;
         } else if (flags & TFX__SECTION_REQUIRED) {
             return tfx__error(TFX_EFORMAT, "section %lu: required section type %lu is not known to this libtfx",
                               (unsigned long)i, (unsigned long)type);
@@ -96,6 +113,11 @@ int tfx__file_sections_find(const uint8_t *b, size_t size, tfx__file_sections *s
         return tfx__error(TFX_EFORMAT, "sections end at byte %zu but the checksum is at byte %zu", off, body);
     if (!arch) return tfx__error(TFX_EFORMAT, "the file has no architecture section");
     if (!wts) return tfx__error(TFX_EFORMAT, "the file has no weights section");
+    if (!graph && version >= TFX__FILE_VERSION_GRAPH)
+        return tfx__error(TFX_EFORMAT, "a version %lu file must have a graph section", (unsigned long)version);
+    s->version = version;
+    s->graph = graph;
+    s->graph_len = graph_len;
     s->arch = arch;
     s->arch_len = arch_len;
     s->weights = wts;

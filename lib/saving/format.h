@@ -61,9 +61,10 @@ static inline uint64_t tfx__get_le64(const uint8_t *b)
 /* CRC-32 (zlib's) of n bytes. */
 uint32_t tfx__file_crc(const uint8_t *p, size_t n);
 
-/* Header and section table of a file with an architecture and a weights section, and an
- * optimizer section when opt_len is not 0. */
-void tfx__file_put_header(tfx__writer *w, size_t arch_len, size_t weights_len, size_t opt_len);
+/* Header and section table of a file with an architecture and a weights section, a graph
+ * section when graph_len is not 0 (then the version is TFX__FILE_VERSION_GRAPH, else
+ * TFX__FILE_VERSION_CHAIN) and an optimizer section when opt_len is not 0. */
+void tfx__file_put_header(tfx__writer *w, size_t arch_len, size_t weights_len, size_t graph_len, size_t opt_len);
 /* Bytes of the header, section table and trailer around the sections' payloads (without the
  * optimizer section's table entry). */
 #define TFX__FILE_OVERHEAD (TFX__FILE_HEADER_LEN + 2 * TFX__FILE_ENTRY_LEN + TFX__FILE_TRAILER_LEN)
@@ -78,10 +79,12 @@ void tfx__opt_section_put(tfx__writer *w, const tfx__train_snapshot *s, const tf
 int tfx__opt_section_read(tfx_model *m, const uint8_t *p, size_t len);
 
 /* The architecture and weights payloads of a whole file, after checking the magic, version,
- * checksum and section table (TFX_EFORMAT / TFX_EVERSION with a message). */
+ * checksum and section table (TFX_EFORMAT / TFX_EVERSION with a message). A version 1 file has
+ * no graph section (its layers form a chain); a later one has exactly one. */
 typedef struct tfx__file_sections {
-    const uint8_t *arch, *weights, *opt; /* opt: NULL when there is no optimizer section */
-    size_t arch_len, weights_len, opt_len;
+    uint32_t version;
+    const uint8_t *arch, *weights, *opt, *graph; /* opt, graph: NULL when the file has none */
+    size_t arch_len, weights_len, opt_len, graph_len;
 } tfx__file_sections;
 int tfx__file_sections_find(const uint8_t *b, size_t size, tfx__file_sections *s);
 

@@ -1,7 +1,8 @@
 /* Loading a model file (docs/file-format.md): every field is checked against the bytes that
- * are really there; each layer's configuration record is decoded and validated by its vtable
- * and the model is rebuilt through tfx__model_add_layer (the shape inference and naming rules
- * users get from the add functions). */
+ * are really there; each layer's configuration record is decoded and validated by its vtable,
+ * its inputs read from the graph section (version 2) or chained (version 1), and the model is
+ * rebuilt through tfx__model_add_layer_from (the shape inference and naming rules users get
+ * from the add functions). */
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -76,8 +77,81 @@ static int read_transposed(const where *at, const uint8_t *b, size_t rows, size_
     return TFX_OK;
 }
 
-/* One layer: architecture record at *ar, weights record at *wr. */
-static int load_layer(tfx_model *m, size_t index, reader *ar, reader *wr)
+/* The graph section (version 2 files) and room for one layer's inputs and their shapes. */
+typedef struct graph_in {
+    reader r;
+    size_t n_layers;
+    int *inputs;        /* cap entries */
+    tfx__shape *shapes; /* cap entries */
+    size_t cap;
+} graph_in;
+
+/* Shape of tensor t (0: the model input, j + 1: layer j's output) of the layers built so far. */
+static tfx__shape tensor_shape(const tfx_model *m, int t) { return t == 0 ? m->input : m->layers[t - 1]->out; }
+
+/* The inputs of a merge layer whose shapes do not fit, for its message: "'a2' (8x8x4), the
+ * model input (8x8x3)" (the first eight, as the add functions name them). */
+static void describe_inputs(const tfx_model *m, const int *inputs, size_t k, char *out, size_t cap)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t j = 0; j < k && j < 8 && len < cap; j++) {
+        tfx__shape sh = tensor_shape(m, inputs[j]);
+        const char *sep = j ? ", " : "";
+        int w = inputs[j] ? snprintf(out + len, cap - len, "%s'%s' ", sep, m->layers[inputs[j] - 1]->name)
+                          : snprintf(out + len, cap - len, "%sthe model input ", sep);
+        if (w < 0) return;
+        len += (size_t)w;
+        if (len >= cap) return;
+        w = sh.flat ? snprintf(out + len, cap - len, "(%d)", sh.c)
+                    : snprintf(out + len, cap - len, "(%dx%dx%d)", sh.h, sh.w, sh.c);
+        if (w < 0) return;
+        len += (size_t)w;
+    }
+    if (k > 8 && len < cap) snprintf(out + len, cap - len, ", ...");
+}
+
+/* Layer index's input record: the count, then each tensor number, which must name the model
+ * input or an earlier layer (the list is topological: anything else is a cycle, a forward
+ * reference or a dangling input). Into g->inputs. */
+static int read_inputs(graph_in *g, size_t index, const tfx__layer_ops *ops, where *at, size_t *k_out)
+{
+    reader *r = &g->r;
+    int multi = (ops->traits & TFX__TRAIT_MULTI_INPUT) != 0;
+    at->section = "graph";
+    if (!avail(r, 4)) return bad(at, "record truncated (input count)");
+    uint32_t k = tfx__get_le32(r->p + r->pos);
+    r->pos += 4;
+    if (k == 0 || k > TFX__FILE_MAX_INPUTS)
+        return bad(at, "%lu inputs (must be 1..%d)", (unsigned long)k, TFX__FILE_MAX_INPUTS);
+    if (!multi && k != 1) return bad(at, "%lu inputs, but %s layers read one", (unsigned long)k, ops->type_name);
+    if (multi && k < 2) return bad(at, "1 input, but %s layers read at least 2", ops->type_name);
+    if (!avail(r, 4 * (size_t)k) || k > g->cap)
+        return bad(at, "a list of %lu inputs runs past the end of the section", (unsigned long)k);
+    for (uint32_t j = 0; j < k; j++) {
+        uint32_t t = tfx__get_le32(r->p + r->pos + 4 * (size_t)j);
+        if (t == index + 1)
+            return bad(at, "input %lu is tensor %lu, the layer's own output: a cycle", (unsigned long)j,
+                       (unsigned long)t);
+        if (t > index + 1 && t <= g->n_layers)
+            return bad(at,
+                       "input %lu is tensor %lu, the output of layer %lu, which comes later: a cycle or a forward "
+                       "reference (layers are stored in topological order)",
+                       (unsigned long)j, (unsigned long)t, (unsigned long)t - 1);
+        if (t > index + 1)
+            return bad(at, "input %lu is tensor %lu, beyond the model's %zu layers (tensors 0..%zu): a dangling input",
+                       (unsigned long)j, (unsigned long)t, g->n_layers, g->n_layers);
+        g->inputs[j] = (int)t;
+    }
+    r->pos += 4 * (size_t)k;
+    *k_out = k;
+    at->section = "architecture";
+    return TFX_OK;
+}
+
+/* One layer: architecture record at *ar, weights record at *wr, inputs from g (NULL: a version
+ * 1 file, whose layers form a chain). */
+static int load_layer(tfx_model *m, size_t index, reader *ar, reader *wr, graph_in *g)
 {
     where at = {"architecture", index, ""};
     if (!avail(ar, 6)) return bad(&at, "record truncated (kind and name length)");
@@ -115,14 +189,42 @@ static int load_layer(tfx_model *m, size_t index, reader *ar, reader *wr)
     if (rc) return rebadge(rc, &at);
     ar->pos += got_clen;
 
+    int chained = (int)index; /* version 1: the previous layer's output (layer 0: the model input) */
+    const int *inputs = &chained;
+    size_t k = 1;
+    if (g) {
+        rc = read_inputs(g, index, ops, &at, &k);
+        if (rc) return rc;
+        inputs = g->inputs;
+    } else if (ops->traits & TFX__TRAIT_MULTI_INPUT) {
+        return bad(&at, "%s layers read at least 2 inputs, a version %d file has no graph section to name them",
+                   ops->type_name, TFX__FILE_VERSION_CHAIN);
+    }
+
     /* Dry run of shape inference on a scratch layer, to know the weight counts before the
      * model allocates anything for them. */
     tfx_layer probe;
     memset(&probe, 0, sizeof probe);
     probe.ops = ops;
     probe.cfg = cfg;
-    probe.in = m->n_layers ? m->layers[m->n_layers - 1]->out : m->input;
-    rc = ops->infer(&probe, probe.in, &probe.out);
+    probe.n_inputs = k;
+    probe.inputs = (int *)inputs;
+    if (k > 1) {
+        for (size_t j = 0; j < k; j++) g->shapes[j] = tensor_shape(m, inputs[j]);
+        probe.in = g->shapes[0];
+        probe.in_shapes = g->shapes;
+        rc = ops->infer_n(&probe, g->shapes, k, &probe.out);
+        if (rc && rc != TFX_ENOMEM) { /* name the layers read, as the add functions do */
+            char msg[300], who[600];
+            snprintf(msg, sizeof msg, "%s", tfx_error_last()->message);
+            describe_inputs(m, inputs, k, who, sizeof who);
+            return bad(&at, "%s (reading %s)", msg, who);
+        }
+    } else {
+        probe.in = tensor_shape(m, inputs[0]);
+        probe.in_shapes = &probe.in;
+        rc = ops->infer(&probe, probe.in, &probe.out);
+    }
     if (rc) return rebadge(rc, &at);
     size_t trainable = 0, state = 0; /* infer bounded them: no overflow */
     if (ops->counts) ops->counts(&probe, &trainable, &state);
@@ -141,7 +243,7 @@ static int load_layer(tfx_model *m, size_t index, reader *ar, reader *wr)
 
     at.section = "architecture";
     tfx_layer *l = NULL;
-    rc = tfx__model_add_layer(m, ops, &cfg, at.name, &l);
+    rc = tfx__model_add_layer_from(m, ops, &cfg, at.name, inputs, k, &l);
     if (rc) return rebadge(rc, &at);
     at.section = "weights";
     if (l->n_params != trainable || l->n_state != state)
@@ -197,6 +299,21 @@ static int load_model(tfx_model **out, const tfx__file_sections *s)
     if ((size_t)n_layers * 16 > wts_len - 4)
         return tfx__error(TFX_EFORMAT, "weights section: %lu layers cannot fit in %zu bytes", (unsigned long)n_layers,
                           wts_len);
+    graph_in gin = {{NULL, 0, 0}, n_layers, NULL, NULL, 0}, *g = NULL;
+    if (s->graph) {
+        if (s->graph_len < 4)
+            return tfx__error(TFX_EFORMAT, "graph section: %zu bytes, too short for the layer count", s->graph_len);
+        uint32_t g_layers = tfx__get_le32(s->graph);
+        if (g_layers != n_layers)
+            return tfx__error(TFX_EFORMAT, "graph section: %lu layers, the architecture has %lu",
+                              (unsigned long)g_layers, (unsigned long)n_layers);
+        /* Each record has at least 8 bytes (a count and one input). */
+        if ((size_t)n_layers * 8 > s->graph_len - 4)
+            return tfx__error(TFX_EFORMAT, "graph section: %lu layers cannot fit in %zu bytes", (unsigned long)n_layers,
+                              s->graph_len);
+        gin.r = (reader){s->graph, s->graph_len, 4};
+        g = &gin;
+    }
     tfx_model *m = NULL;
     int rc = tfx_model_new(&m, h, w, c);
     if (rc) {
@@ -205,12 +322,37 @@ static int load_model(tfx_model **out, const tfx__file_sections *s)
                                        "at most 2^30 values)",
                           (long)h, (long)w, (long)c, TFX__FILE_MAX_DIM);
     }
+    if (g && n_layers) {
+        /* Room for the most inputs a record can hold: bounded by the section's bytes. */
+        gin.cap = (s->graph_len - 4) / 4 < TFX__FILE_MAX_INPUTS ? (s->graph_len - 4) / 4 : TFX__FILE_MAX_INPUTS;
+        gin.inputs = tfx__malloc(gin.cap * sizeof *gin.inputs);
+        gin.shapes = tfx__malloc(gin.cap * sizeof *gin.shapes);
+        if (!gin.inputs || !gin.shapes) {
+            rc = tfx__error(TFX_ENOMEM, "graph section: out of memory for %zu inputs", gin.cap);
+            goto fail;
+        }
+    }
     m->skip_init = 1; /* every weight comes from the file: no random initialisation to overwrite */
     for (size_t i = 0; i < n_layers; i++) {
-        rc = load_layer(m, i, &ar, &wr);
+        rc = load_layer(m, i, &ar, &wr, g);
         if (rc) goto fail;
     }
     m->skip_init = 0;
+    if (g && g->r.pos != g->r.len) {
+        rc = tfx__error(TFX_EFORMAT, "graph section: %zu bytes left after the last layer", g->r.len - g->r.pos);
+        goto fail;
+    }
+    if (g) {
+        /* A layer that does not lead to the output (the last layer) makes a model nothing can
+         * run: a malformed file, as for the loader every problem of the bytes is. */
+        rc = tfx__model_check_graph(m);
+        if (rc && rc != TFX_ENOMEM) {
+            char msg[400];
+            snprintf(msg, sizeof msg, "%s", tfx_error_last()->message);
+            rc = tfx__error(TFX_EFORMAT, "graph section: %s", msg);
+        }
+        if (rc) goto fail;
+    }
     if (ar.pos != ar.len) {
         rc = tfx__error(TFX_EFORMAT, "architecture section: %zu bytes left after the last layer", ar.len - ar.pos);
         goto fail;
@@ -223,9 +365,13 @@ static int load_model(tfx_model **out, const tfx__file_sections *s)
         rc = tfx__opt_section_read(m, s->opt, s->opt_len);
         if (rc) goto fail;
     }
+    tfx__free(gin.inputs);
+    tfx__free(gin.shapes);
     *out = m;
     return TFX_OK;
 fail:
+    tfx__free(gin.inputs);
+    tfx__free(gin.shapes);
     tfx_model_free(m);
     return rc;
 }

@@ -43,6 +43,26 @@ static void put_arch(tfx__writer *w, const tfx_model *m)
     }
 }
 
+/* The graph section (graph models only): each layer's input tensor numbers. */
+static void put_graph(tfx__writer *w, const tfx_model *m)
+{
+    tfx__put_u32(w, (uint32_t)m->n_layers);
+    for (size_t i = 0; i < m->n_layers; i++) {
+        const tfx_layer *l = m->layers[i];
+        tfx__put_u32(w, (uint32_t)l->n_inputs);
+        for (size_t j = 0; j < l->n_inputs; j++) tfx__put_u32(w, (uint32_t)l->inputs[j]);
+    }
+}
+
+/* Bytes of the graph section, 0 for a chain (written as version 1, without it). */
+static size_t graph_size(const tfx_model *m)
+{
+    if (tfx__model_is_chain(m)) return 0;
+    size_t len = 4;
+    for (size_t i = 0; i < m->n_layers; i++) len += 4 + 4 * m->layers[i]->n_inputs;
+    return len;
+}
+
 /* A kernel stored transposed (tfx__layer_ops.transposed_kernel): the file's element k of the
  * Keras [rows][cols] kernel is stored element stored_index(k); the conversions go 16 rows at a
  * time so the stored rows are reused from cache. */
@@ -77,14 +97,23 @@ static void put_weights(tfx__writer *w, const tfx_model *m)
     }
 }
 
-/* What the loader rejects must not be written: non-finite weights, a state the layer refuses. */
+/* What the loader rejects must not be written: non-finite weights, a state the layer refuses,
+ * a graph with a layer that does not lead to the output. */
 static int check_saveable(const tfx_model *m)
 {
+    /* The check only caches its verdict in the model: m stays logically const. */
+    if (!tfx__model_is_chain(m)) {
+        int rc = tfx__model_check_graph((tfx_model *)m);
+        if (rc) return rc;
+    }
     for (size_t i = 0; i < m->n_layers; i++) {
         const tfx_layer *l = m->layers[i];
         if (!l->ops->config_read)
             return tfx__error(TFX_ENOTSUP, "layer %zu '%s': kind %d cannot be saved", i, l->name,
                               tfx_layer_get_kind(l));
+        if (l->n_inputs > TFX__FILE_MAX_INPUTS)
+            return tfx__error(TFX_ENOTSUP, "layer %zu '%s': %zu inputs, a model file holds at most %d per layer", i,
+                              l->name, l->n_inputs, TFX__FILE_MAX_INPUTS);
         size_t rows = 0, cols = 0;
         if (l->ops->transposed_kernel) l->ops->transposed_kernel(l, &rows, &cols);
         const float *p = l->params;                /* NULL for a weightless model: no NULL + 0 */
@@ -120,19 +149,21 @@ static int check_save_options(const tfx_model *m, const tfx_save_options *o, con
 }
 
 /* File size, or 0 with an error when it does not fit in size_t. */
-static int file_size(const tfx_model *m, size_t opt_len, size_t *arch, size_t *weights, size_t *total)
+static int file_size(const tfx_model *m, size_t opt_len, size_t *arch, size_t *weights, size_t *graph, size_t *total)
 {
     tfx__writer w = {NULL, 0};
     put_arch(&w, m);
     *arch = w.pos;
+    *graph = graph_size(m); /* at most 4 + 4096 * 4 * (1 + 1024) bytes (check_saveable) */
     /* Weights: 4 + per layer 16 + 4 * (params + state); the params fit in memory already,
      * so only the multiplication by 4 can overflow (32-bit size_t). */
     size_t floats = m->n_params, bytes;
     for (size_t i = 0; i < m->n_layers; i++) floats += m->layers[i]->n_state;
-    if (tfx__mul_size(floats, 4, &bytes) || bytes > SIZE_MAX - 4 - 16 * m->n_layers - *arch - 1024)
+    if (tfx__mul_size(floats, 4, &bytes) || bytes > SIZE_MAX - 4 - 16 * m->n_layers - *arch - *graph - 1024)
         return tfx__error(TFX_ENOMEM, "the model's %zu weights are too many for one file", floats);
     *weights = 4 + 16 * m->n_layers + bytes;
     *total = TFX__FILE_OVERHEAD + *arch + *weights;
+    if (*graph) *total += TFX__FILE_ENTRY_LEN + *graph;
     if (opt_len && opt_len > SIZE_MAX - *total - TFX__FILE_ENTRY_LEN)
         return tfx__error(TFX_ENOMEM, "the model and its optimizer state are too large for one file");
     if (opt_len) *total += TFX__FILE_ENTRY_LEN + opt_len;
@@ -140,12 +171,13 @@ static int file_size(const tfx_model *m, size_t opt_len, size_t *arch, size_t *w
 }
 
 static void serialize(const tfx_model *m, const tfx__train_snapshot *snap, size_t opt_len, uint8_t *buf, size_t arch,
-                      size_t weights, size_t total)
+                      size_t weights, size_t graph, size_t total)
 {
     tfx__writer w = {buf, 0};
-    tfx__file_put_header(&w, arch, weights, opt_len);
+    tfx__file_put_header(&w, arch, weights, graph, opt_len);
     put_arch(&w, m);
     put_weights(&w, m);
+    if (graph) put_graph(&w, m);
     if (opt_len) tfx__opt_section_put(&w, snap, m);
     tfx__put_u32(&w, tfx__file_crc(buf, total - TFX__FILE_TRAILER_LEN));
 }
@@ -161,8 +193,8 @@ int tfx_model_save_to_memory(const tfx_model *m, const tfx_save_options *o, void
     if (rc) return rc;
     rc = check_saveable(m);
     if (rc) return tfx__error_prefix("tfx_model_save_to_memory");
-    size_t arch, weights, total;
-    rc = file_size(m, opt_len, &arch, &weights, &total);
+    size_t arch, weights, graph, total;
+    rc = file_size(m, opt_len, &arch, &weights, &graph, &total);
     if (rc) return rc;
     *size = total;
     if (!buf) {
@@ -172,7 +204,7 @@ int tfx_model_save_to_memory(const tfx_model *m, const tfx_save_options *o, void
     if (capacity < total)
         return tfx__error(TFX_EINVAL, "tfx_model_save_to_memory: the buffer holds %zu bytes, the model needs %zu",
                           capacity, total);
-    serialize(m, &snap, opt_len, buf, arch, weights, total);
+    serialize(m, &snap, opt_len, buf, arch, weights, graph, total);
     return TFX_OK;
 }
 
@@ -189,12 +221,12 @@ int tfx_model_save(const tfx_model *m, const char *path, const tfx_save_options 
     if (rc) return rc;
     rc = check_saveable(m);
     if (rc) return tfx__error_prefix("tfx_model_save: '%s'", path);
-    size_t arch, weights, total;
-    rc = file_size(m, opt_len, &arch, &weights, &total);
+    size_t arch, weights, graph, total;
+    rc = file_size(m, opt_len, &arch, &weights, &graph, &total);
     if (rc) return rc;
     uint8_t *buf = tfx__malloc(total);
     if (!buf) return tfx__error(TFX_ENOMEM, "tfx_model_save: out of memory for %zu bytes", total);
-    serialize(m, &snap, opt_len, buf, arch, weights, total);
+    serialize(m, &snap, opt_len, buf, arch, weights, graph, total);
     rc = tfx__file_write_atomic("tfx_model_save", path, buf, total);
     tfx__free(buf);
     return rc;

@@ -14,13 +14,19 @@
 enum {
     TFX__SECTION_ARCH = 1,
     TFX__SECTION_WEIGHTS = 2,
-    TFX__SECTION_OPTIMIZER = 3 /* compile configuration, optimizer state, RNG (optional) */
+    TFX__SECTION_OPTIMIZER = 3, /* compile configuration, optimizer state, RNG (optional) */
+    TFX__SECTION_GRAPH = 4      /* each layer's input tensors (required; version 2 files only) */
 };
+/* The version a chain model is written with (0.1's, byte for byte); a graph model is written
+ * with TFX_MODEL_FORMAT_VERSION and a graph section. */
+#define TFX__FILE_VERSION_CHAIN 1
+#define TFX__FILE_VERSION_GRAPH 2
 #define TFX__SECTION_REQUIRED 1u /* flags bit 0: a reader that does not know the type must fail */
 
 #define TFX__FILE_MAX_SECTIONS 64
 #define TFX__FILE_MAX_LAYERS 4096 /* same as the model's limit */
 #define TFX__FILE_MAX_DIM (1 << 20)
+#define TFX__FILE_MAX_INPUTS 1024 /* inputs of one layer in the graph section */
 
 /* Test hook (thread-local): file writes of tfx_model_save fail once `bytes` bytes of the
  * temporary file are written, as a crash or a full disk would. bytes < 0 turns it off. */

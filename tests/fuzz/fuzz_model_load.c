@@ -1,10 +1,13 @@
 /* libFuzzer target for the model-file reader (tfx_model_load_from_memory), written with
  * tests/saving and adopted by tests/fuzz (issue 8). Each input is loaded as is, then again
  * with its CRC-32 trailer recomputed so mutations reach the section and layer parsers; models
- * that load run one prediction, and a loaded optimizer section is taken over (the learning
- * rate read). Seeds: tests/fuzz/corpus/model_load/ (optimizer.tfx, with an optimizer section:
- * tests/train/test_resume.c, TFX_RESUME_SEED_OUT). Built by meson (tests/fuzz/meson.build:
- * -Dfuzzers=true with clang; otherwise a corpus replayer); long run: docs/security.md. */
+ * that load run one prediction, have their layers' inputs checked (earlier layers only) and
+ * their summary built, and a loaded optimizer section is taken over (the learning rate read).
+ * Seeds: tests/fuzz/corpus/model_load/ (optimizer.tfx, with an optimizer section:
+ * tests/train/test_resume.c, TFX_RESUME_SEED_OUT; graph*.tfx, version 2 files
+ * with a graph section: tests/saving/test_saving_graph.c, TFX_GRAPH_SEED_OUT). Built by meson
+ * (tests/fuzz/meson.build: -Dfuzzers=true with clang; otherwise a corpus replayer); long run:
+ * docs/security.md. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +31,21 @@ static void try_load(const uint8_t *data, size_t size)
     int lrc = tfx_model_get_learning_rate(m, &lr);
     if (lrc != TFX_OK && lrc != TFX_ESTATE) abort();
     if (lrc == TFX_OK && !(lr >= 0.0f && lr <= 3.4e38f)) abort();
+    /* The graph section (version 2): every layer reads 1..n earlier layers or the model input,
+     * and the summary (functional for graphs) is built. */
+    size_t n_layers = tfx_model_layer_count(m);
+    for (size_t i = 0; i < n_layers; i++) {
+        const tfx_layer *in[4];
+        size_t k = 0;
+        if (tfx_layer_inputs(tfx_model_layer(m, i), in, 4, &k) != TFX_OK || k == 0) abort();
+        for (size_t j = 0; j < k && j < 4; j++) {
+            if (!in[j]) continue;
+            size_t at = 0;
+            while (at < i && tfx_model_layer(m, at) != in[j]) at++;
+            if (at == i) abort(); /* not an earlier layer of this model */
+        }
+    }
+    if (!tfx_model_summary(m)) abort();
     int s[3];
     tfx_model_input_shape(m, s);
     size_t in = (size_t)s[0] * s[1] * s[2];

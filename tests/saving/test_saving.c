@@ -606,8 +606,8 @@ static void test_hostile_headers(void **state)
     /* Header. */
     h = fresh(o, n), h.b[0] = 'P';
     HOSTILE(h, TFX_EFORMAT, "bad magic");
-    h = fresh(o, n), wr32(h.b + 8, 2);
-    HOSTILE(h, TFX_EVERSION, "format version 2 is newer");
+    h = fresh(o, n), wr32(h.b + 8, TFX_MODEL_FORMAT_VERSION + 1);
+    HOSTILE(h, TFX_EVERSION, "format version 3 is newer");
     h = fresh(o, n), wr32(h.b + 8, 0);
     HOSTILE(h, TFX_EFORMAT, "format version 0");
     h = fresh(o, n), wr32(h.b + 12, 0);
