@@ -13,7 +13,6 @@
  * The exporter maps public layer kinds (tfx_layer_get_kind) to ONNX operators, like a program
  * using the public API would: a kind it does not know is refused with TFX_ENOTSUP naming the
  * layer, never approximated. */
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -90,17 +89,18 @@ typedef struct ex {
 
 /* ---- building the graph ---- */
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
+/* Array p of *cap elements grown to hold at least need: the (maybe moved) array, or NULL when
+ * out of memory (p is then kept). */
+static void *grow(void *p, size_t *cap, size_t need, size_t elem)
 {
-    if (need <= *cap) return 0;
+    if (need <= *cap) return p;
     size_t nc = *cap ? *cap * 2 : 16;
     while (nc < need) nc *= 2;
-    void *q = tfx__realloc(*p, nc * elem);
-    if (!q) return -1;
-    memset((char *)q + *cap * elem, 0, (nc - *cap) * elem);
-    *p = q;
+    char *q = tfx__realloc(p, nc * elem);
+    if (!q) return NULL;
+    memset(q + *cap * elem, 0, (nc - *cap) * elem);
     *cap = nc;
-    return 0;
+    return q;
 }
 
 static int name_used(const ex *e, const char *s)
@@ -113,10 +113,12 @@ static int name_used(const ex *e, const char *s)
 /* Keep s (owned) in the registry; NULL (s freed) when out of memory. */
 static char *keep(ex *e, char *s)
 {
-    if (!s || grow((void **)&e->strs, &e->cap_strs, e->n_strs + 1, sizeof(char *))) {
+    char **strs = s ? grow(e->strs, &e->cap_strs, e->n_strs + 1, sizeof(char *)) : NULL;
+    if (!strs) {
         tfx__free(s);
         return NULL;
     }
+    e->strs = strs;
     e->strs[e->n_strs++] = s;
     return s;
 }
@@ -148,7 +150,9 @@ static int oom(void) { return tfx__error(TFX_ENOMEM, FN ": out of memory buildin
 /* A node reading n_in tensors; NULL when out of memory. */
 static ex_node *node(ex *e, const char *op, const char *name, const char *out, const char *const *in, size_t n_in)
 {
-    if (!name || !out || grow((void **)&e->nodes, &e->cap_nodes, e->n_nodes + 1, sizeof(ex_node))) return NULL;
+    ex_node *nodes = name && out ? grow(e->nodes, &e->cap_nodes, e->n_nodes + 1, sizeof(ex_node)) : NULL;
+    if (!nodes) return NULL;
+    e->nodes = nodes;
     const char **ins = tfx__malloc(n_in * sizeof(char *));
     if (!ins) return NULL;
     for (size_t i = 0; i < n_in; i++) {
@@ -185,10 +189,12 @@ static void attr_ints(ex_node *n, const char *name, const int64_t *v, size_t k)
 /* A float initializer owning data (freed here on failure); its name, NULL when out of memory. */
 static const char *init_floats(ex *e, const char *name, float *data, const int64_t *dims, int rank)
 {
-    if (!name || !data || grow((void **)&e->inits, &e->cap_inits, e->n_inits + 1, sizeof(ex_init))) {
+    ex_init *inits = name && data ? grow(e->inits, &e->cap_inits, e->n_inits + 1, sizeof(ex_init)) : NULL;
+    if (!inits) {
         tfx__free(data);
         return NULL;
     }
+    e->inits = inits;
     ex_init *in = &e->inits[e->n_inits++];
     *in = (ex_init){.name = name, .dtype = T_FLOAT, .rank = rank, .f = data, .n = 1};
     for (int i = 0; i < rank; i++) {
@@ -209,7 +215,9 @@ static const char *init_scalar(ex *e, const char *name, float v)
 /* A 1-D int64 initializer of k <= 8 values (shapes, pads). */
 static const char *init_int64s(ex *e, const char *name, const int64_t *v, size_t k)
 {
-    if (!name || grow((void **)&e->inits, &e->cap_inits, e->n_inits + 1, sizeof(ex_init))) return NULL;
+    ex_init *inits = name ? grow(e->inits, &e->cap_inits, e->n_inits + 1, sizeof(ex_init)) : NULL;
+    if (!inits) return NULL;
+    e->inits = inits;
     ex_init *in = &e->inits[e->n_inits++];
     *in = (ex_init){.name = name, .dtype = T_INT64, .rank = 1, .n = k};
     in->dims[0] = (int64_t)k;
@@ -280,8 +288,8 @@ static int activation_nodes(ex *e, const tfx_layer *l, int act, float alpha, flo
     return n ? TFX_OK : oom();
 }
 
-/* The layer's ONNX node sequence ends in op (last: no activation follows) and then its fused
- * activation, if any. */
+/* After layer l's main node n (its last node unless an activation is fused): the activation's
+ * nodes. */
 static int finish_fused(ex *e, const tfx_layer *l, ex_node *n)
 {
     if (!n) return oom();
@@ -311,7 +319,7 @@ static int keras_weights(const tfx_layer *l, float **kernel, float **bias, size_
     return rc;
 }
 
-static int pads_and_strides(ex_node *n, const tfx__layer_config *c)
+static void pads_and_strides(ex_node *n, const tfx__layer_config *c)
 {
     const int64_t k[2] = {c->kernel_h, c->kernel_w}, s[2] = {c->stride_h, c->stride_w};
     /* SAME's pads were resolved by infer (extra row/column bottom/right, as Keras) */
@@ -319,7 +327,6 @@ static int pads_and_strides(ex_node *n, const tfx__layer_config *c)
     attr_ints(n, "kernel_shape", k, 2);
     attr_ints(n, "strides", s, 2);
     attr_ints(n, "pads", p, 4);
-    return TFX_OK;
 }
 
 /* Conv2D (groups), DepthwiseConv2D (group = in channels) and a Dense on a feature map (a 1x1
@@ -887,7 +894,9 @@ int tfx_model_save_onnx(const tfx_model *m, const char *path, const tfx_onnx_opt
                 rc = tfx__error(TFX_ENOMEM, FN ": out of memory for %zu bytes", c.n);
             } else {
                 enc_model(&w, &e);
-                rc = tfx__file_write_atomic(FN, path, w.p, w.n);
+                rc = w.n == c.n
+                    ? tfx__file_write_atomic(FN, path, w.p, w.n)
+                    : tfx__error(TFX_ERROR, FN ": internal error: %zu bytes counted, %zu written", c.n, w.n);
                 tfx__free(w.p);
             }
         }
