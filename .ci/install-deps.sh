@@ -3,7 +3,7 @@
 set -euo pipefail
 pkgs=(build-essential g++ meson ninja-build pkg-config python3 libopenblas-dev libblas-dev
       libstb-dev libcmocka-dev zlib1g-dev valgrind protobuf-compiler dataset-fashion-mnist
-      clang libclang-rt-14-dev abigail-tools
+      clang libclang-rt-14-dev abigail-tools libhdf5-dev libjansson-dev libzip-dev
       python3-onnx) # tests/onnx: onnx.checker on exported files
 missing=()
 for p in "${pkgs[@]}"; do

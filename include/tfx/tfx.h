@@ -13,5 +13,6 @@
 #include "data.h"
 #include "tensorboard.h"
 #include "onnx.h"
+#include "keras.h"
 
 #endif

@@ -123,6 +123,16 @@ def main():
         env.pop('LD_LIBRARY_PATH', None)
         pkg = ['pkg-config'] + (['--static'] if variant == 'static' else []) + ['--cflags', '--libs', 'libtfx']
         flags = shlex.split(run(pkg, env=env).stdout)
+        # The sysroot also prefixes the -L/-I of the system packages libtfx requires (hdf5's
+        # lib/x86_64-linux-gnu/hdf5/serial with the keras feature), which exist only outside the
+        # DESTDIR: map those back to the system paths.
+        def unroot(f):
+            if f[:2] in ('-L', '-I') and f[2:].startswith(destdir):
+                real = f[2:][len(destdir):]
+                if not os.path.exists(f[2:]) and os.path.isdir(real):
+                    return f[:2] + real
+            return f
+        flags = [unroot(f) for f in flags]
         libdirs = [f[2:] for f in flags if f.startswith('-L') and f[2:].startswith(destdir)]
         if not any(f.startswith('-I' + destdir) for f in flags) or not libdirs:
             raise SystemExit(f'FAIL: pkg-config flags do not point into the DESTDIR: {flags}')
