@@ -6,9 +6,11 @@
  * pictures use the default options: IG with 50 steps, SmoothGrad 50 samples, 4x4 patches).
  *
  *   explain_all [--model FILE] [--out DIR] [--images N] [--steps M] [--scale S]
- *               [--scale-mode nearest|bilinear] [DATASET_DIR]
+ *               [--scale-mode nearest|bilinear] [--layer NAME] [DATASET_DIR]
  *
- * --model: the model saved by train_seed_model (default out/seed_model.tfx). DATASET_DIR:
+ * --model: the model saved by train_seed_model or train_resnet (default out/seed_model.tfx), which
+ * must have a layer named "visualization_layer" (the activations' layer); --layer: Grad-CAM's
+ * layer, e.g. one inside a residual block of train_resnet's model. DATASET_DIR:
  * Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist) or a CIFAR-10
  * "cifar-10-batches-bin" directory; the images come from its test set.
  *
@@ -102,14 +104,15 @@ static void set_scale(tfx_render_options *ro, const scale_spec *s, int shrink)
 }
 
 /* One image's default picture of a method, as the picture functions make it, scaled. */
-static int default_picture(tfx_model *m, const float *xi, int label, int method, const scale_spec *s, int shrink,
+static int default_picture(tfx_model *m, const float *xi, int label, int method, const char *cam_layer,
+                           const scale_spec *s, int shrink,
                            int cell, float image_weight, tfx_image **out)
 {
     tfx_explain_options o = TFX_EXPLAIN_OPTIONS_INIT;
     o.method = method;
     o.class_index = label;
     o.upsample = 0; /* CAM maps at layer resolution: the renderer resizes them (heatmap_display) */
-    if (method == TFX_METHOD_ACTIVATIONS) o.layer_name = "visualization_layer";
+    o.layer_name = method == TFX_METHOD_ACTIVATIONS ? "visualization_layer" : cam_layer; /* others ignore it */
     tfx_attribution *a = NULL;
     int rc = tfx_explain(m, xi, 1, &o, &a);
     if (rc) return rc;
@@ -284,14 +287,17 @@ static int write_png(const tfx_image *img, const char *dir, const char *name, co
 static void usage(const char *argv0)
 {
     fprintf(stderr,
-            "usage: %s [--model FILE] [--out DIR] [--images N] [--steps M] [--scale S] [--scale-mode M] [DATASET_DIR]\n"
+            "usage: %s [--model FILE] [--out DIR] [--images N] [--steps M] [--scale S] [--scale-mode M] [--layer NAME]\n"
+            "       [DATASET_DIR]\n"
             "  --model FILE  trained model (default out/seed_model.tfx)\n"
             "  --out DIR     where the pictures go (default out)\n"
             "  --images N    explain the first N test images of distinct classes (1..%d, default 4)\n"
             "  --steps M     Integrated Gradients steps of the completeness check (default 200; pictures use 50)\n"
             "  --scale S     tiles of the default pictures: S px (e.g. 224px, the default), an integer factor\n"
             "                (e.g. 8), or 1 for the maps' own size; the _tfexplain pictures keep tf-explain's size\n"
-            "  --scale-mode nearest|bilinear   how tiles are scaled (default nearest: one block per pixel)\n",
+            "  --scale-mode nearest|bilinear   how tiles are scaled (default nearest: one block per pixel)\n"
+            "  --layer NAME  Grad-CAM's layer (default: the last conv-like layer with a feature map);\n"
+            "                the activations are always those of visualization_layer\n",
             argv0, MAX_IMAGES);
 }
 
@@ -299,7 +305,7 @@ int main(int argc, char **argv)
 {
     const char *model_path = "out/seed_model.tfx", *out_dir = "out";
     const char *dir = "/usr/share/datasets/fashion-mnist";
-    const char *scale_arg = "224px", *scale_mode = "nearest";
+    const char *scale_arg = "224px", *scale_mode = "nearest", *cam_layer = NULL;
     int n_images = 4, steps = 200;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -316,6 +322,8 @@ int main(int argc, char **argv)
             scale_arg = argv[++i];
         else if (!strcmp(a, "--scale-mode") && has_value)
             scale_mode = argv[++i];
+        else if (!strcmp(a, "--layer") && has_value)
+            cam_layer = argv[++i];
         else if (a[0] == '-') {
             usage(argv[0]);
             return 2;
@@ -413,12 +421,13 @@ int main(int argc, char **argv)
         for (int compat = 0; compat <= 1; compat++) {
             tfx_explain_options o = TFX_EXPLAIN_OPTIONS_INIT;
             o.compat = compat ? TFX_COMPAT_TF_EXPLAIN : TFX_COMPAT_NONE; /* defaults otherwise */
+            o.layer_name = cam_layer;
             for (int i = 0; i < n; i++) {
                 tfx_image_free(pics[i]);
                 pics[i] = NULL;
                 const float *xi = x + (size_t)i * sample;
                 if (!compat) /* libtfx's default picture, scaled */
-                    CHECK(default_picture(m, xi, labels[i], methods[k].method, &sc,
+                    CHECK(default_picture(m, xi, labels[i], methods[k].method, cam_layer, &sc,
                                           methods[k].method == TFX_METHOD_ACTIVATIONS ? 2 : 1, 0, -1.0f, &pics[i]));
                 else if (methods[k].fn)
                     CHECK(methods[k].fn(m, xi, 1, labels[i], &o, &pics[i]));
@@ -438,7 +447,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < n; i++) {
             tfx_image_free(pics[i]);
             pics[i] = NULL;
-            CHECK(default_picture(m, x + (size_t)i * sample, labels[i], TFX_METHOD_GRAD_CAM, &sc, 1, 0, 0.0f,
+            CHECK(default_picture(m, x + (size_t)i * sample, labels[i], TFX_METHOD_GRAD_CAM, cam_layer, &sc, 1, 0, 0.0f,
                                   &pics[i]));
         }
         CHECK(hstack(pics, (size_t)n, &row));
@@ -487,7 +496,8 @@ int main(int argc, char **argv)
             tfx_image_free(cellpic);
             cellpic = NULL;
             for (size_t k = 0; k < sizeof methods / sizeof methods[0]; k++) {
-                CHECK(default_picture(m, xi, labels[i], methods[k].method, &sc, 1, cell, -1.0f, &cellpic));
+                CHECK(default_picture(m, xi, labels[i], methods[k].method, cam_layer, &sc, 1, cell, -1.0f,
+                                      &cellpic));
                 blit(sheet, cellpic, M + (int)(k + 1) * (cell_w + G), y0 + cap);
                 tfx_image_free(cellpic);
                 cellpic = NULL;

@@ -25,6 +25,17 @@ echo
 echo "== every explainer on four test images (examples/explain_all.c) =="
 ./build/examples/explain_all --model "$out/seed_model.tfx" --out "$out"
 echo
+echo "== a small ResNet, a graph model, trained the same way (examples/train_resnet.c) =="
+# Keras's functional API in C (tfx_model_set_next_input, tfx_model_add_add): a 3x3 stem and max
+# pool, three basic blocks (two with 1x1/2 projection shortcuts), global average pooling. ~22 CPU-s,
+# less than the seed model; 86.0 % test accuracy against its 84.0 % (docs/training.md, "Measured").
+OPENBLAS_NUM_THREADS=1 ./build/examples/train_resnet --subset "${TFX_TUTORIAL_SUBSET:-6000}" \
+  --epochs "${TFX_TUTORIAL_EPOCHS:-2}" --test-subset "${TFX_TUTORIAL_TEST_SUBSET:-2000}" --verbose 2 \
+  --threads "$(nproc)" --out "$out/resnet.tfx"
+echo
+echo "== every explainer on the ResNet, Grad-CAM inside a residual block (explain_all --layer block2_relu1) =="
+./build/examples/explain_all --model "$out/resnet.tfx" --out "$out/resnet" --layer block2_relu1
+echo
 echo "pictures written to $out/:"
 echo "  contact_sheet.png            start here: one row per test image (the input, then each method), labelled"
 echo "  act.png                      feature maps of visualization_layer for test image 250 (the tutorial's act.png),"
@@ -36,6 +47,9 @@ echo "                               activations, vanilla_gradients, gradients_i
 echo "                               smooth_grad, integrated_gradients"
 echo "  <method>_tfexplain.png       the same as tf-explain 0.3.1 renders it (TFX_COMPAT_TF_EXPLAIN), at its size"
 echo "  grad_cam_map.png             the Grad-CAM heatmaps alone (image_weight 0)"
+echo "  resnet/                      the same pictures for the small ResNet (a graph model, saved and loaded back),"
+echo "                               Grad-CAM at block2_relu1, between the convolutions of block 2's residual branch:"
+echo "                               resnet/contact_sheet.png, resnet/grad_cam.png, ..."
 echo "docs/methods.md (\"Pictures of a trained model\") says what each one should show."
 echo
 echo "== training with tf-explain's ActivationsVisualizationCallback (examples/activation_visualization_training.c) =="
@@ -44,3 +58,13 @@ echo "== training with tf-explain's ActivationsVisualizationCallback (examples/a
 # Kept small so the whole tutorial stays near a minute; TFX_TUTORIAL_CALLBACK_SUBSET raises it.
 ./build/examples/activation_visualization_training --subset "${TFX_TUTORIAL_CALLBACK_SUBSET:-2000}" \
   --epochs "${TFX_TUTORIAL_EPOCHS:-2}" "$out/visualizations"
+echo
+echo "== a model libtfx did not train: a Keras 2.6 MNIST CNN saved by Keras (examples/explain_keras.c) =="
+# The real Keras file of ../shared/fixtures (docs/keras.md), loaded with tfx_model_load_keras and
+# explained on an MNIST test digit (examples/data/digit_2.png, from the ONNX Model Zoo's mnist-8).
+keras_model=../shared/fixtures/keras/mnist_cnn_keras.h5
+if [ -f "$keras_model" ] && [ -x ./build/examples/explain_keras ]; then
+  ./build/examples/explain_keras "$keras_model" --image examples/data/digit_2.png --out "$out/keras"
+else
+  echo "skipped: $keras_model or the Keras importer (meson feature 'keras') is missing"
+fi

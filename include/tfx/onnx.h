@@ -25,7 +25,17 @@ typedef struct tfx_onnx_options {
 #define TFX_ONNX_OPTIONS_INIT { TFX_ONNX_OPTIONS_VERSION, 1, 0, 0, 0 }
 TFX_API int tfx_onnx_options_init(tfx_onnx_options *opts, unsigned version);
 
-/* (The import helper adds tfx_model_load_onnx / _from_memory here.) */
+/* ---- import ----
+ * Load an ONNX model (opsets 7..17, float32; docs/onnx.md lists the operators) as an ordinary
+ * libtfx model taking NHWC input of the ONNX input's H, W, C (batch axis free) and giving the
+ * graph's output. Layers are named after the ONNX nodes; tfx_model_find_layer also accepts the
+ * output tensor name of each node whose result a layer computes. Unsupported operators,
+ * attributes, data types, external data (never opened) and unresolved dynamic shapes are
+ * TFX_ENOTSUP naming the node and operator; malformed files TFX_EFORMAT naming the field; a
+ * file that cannot be read TFX_EIO. o may be NULL (defaults). *out is NULL on failure. */
+TFX_API int tfx_model_load_onnx(tfx_model **out, const char *path, const tfx_onnx_options *o);
+TFX_API int tfx_model_load_onnx_from_memory(tfx_model **out, const void *data, size_t size,
+                                            const tfx_onnx_options *o);
 
 /* ---- Export ----
  * Write model m as an ONNX model (opset 13, ir_version 7) at path, replaced atomically. The
