@@ -3,7 +3,7 @@
  * layer and write the overlay picture.
  *
  *   explain_onnx MODEL.onnx IMAGE.(png|jpg) [--method NAME] [--layer NAME] [--class K]
- *                [--normalize imagenet|unit] [--out overlay.png]
+ *                [--normalize imagenet|unit|raw] [--out overlay.png]
  *
  * --method: grad_cam (default), grad_cam_plus_plus, score_cam, layer_cam, xgrad_cam, hires_cam,
  *   eigen_cam, vanilla_gradients, gradients_inputs, smooth_grad, integrated_gradients,
@@ -12,7 +12,7 @@
  *   "/layer4/layer4.1/relu_1/Relu"); default: the method's (CAMs: the last feature map).
  * --class: the target class (default: the predicted one).
  * --normalize: imagenet (default: (x - mean) / std with ImageNet's statistics, torchvision's
- *   models) or unit (pixels in [0, 1]).
+ *   models), unit (pixels in [0, 1]) or raw (pixels in [0, 255]: the ONNX Model Zoo's mnist-8).
  * Prints the top-5 scores of the model's output. Uses only the public API. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +47,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: explain_onnx MODEL.onnx IMAGE.(png|jpg) [--method NAME] [--layer NAME] [--class K]\n"
-            "                    [--normalize imagenet|unit] [--out overlay.png]\nmethods:");
+            "                    [--normalize imagenet|unit|raw] [--out overlay.png]\nmethods:");
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) fprintf(stderr, " %s", methods[i].name);
     fprintf(stderr, "\n");
 }
@@ -90,7 +90,7 @@ int main(int argc, char **argv)
     int method = -1;
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
         if (!strcmp(method_name, methods[i].name)) method = methods[i].method;
-    if (method < 0 || (strcmp(norm, "imagenet") && strcmp(norm, "unit"))) {
+    if (method < 0 || (strcmp(norm, "imagenet") && strcmp(norm, "unit") && strcmp(norm, "raw"))) {
         usage();
         return 2;
     }
@@ -110,7 +110,7 @@ int main(int argc, char **argv)
         goto done;
     }
     if (C != 3 && !strcmp(norm, "imagenet")) {
-        fprintf(stderr, "ImageNet normalisation needs an RGB model; use --normalize unit\n");
+        fprintf(stderr, "ImageNet normalisation needs an RGB model; use --normalize unit or raw\n");
         goto done;
     }
     CHECK(tfx_image_load(&pic, argv[2], C));
@@ -129,7 +129,9 @@ int main(int argc, char **argv)
             src[(size_t)r * pic->width * C + k] = pic->pixels[(size_t)r * pic->stride + k] / 255.0f;
     CHECK(tfx_resize_bilinear(src, pic->height, pic->width, C, unit, H, W));
     static const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
-    for (size_t i = 0; i < n_in; i++) x[i] = !strcmp(norm, "imagenet") ? (unit[i] - mean[i % 3]) / std[i % 3] : unit[i];
+    const int imagenet = !strcmp(norm, "imagenet"), raw = !strcmp(norm, "raw");
+    for (size_t i = 0; i < n_in; i++)
+        x[i] = imagenet ? (unit[i] - mean[i % 3]) / std[i % 3] : raw ? unit[i] * 255.0f : unit[i];
 
     CHECK(tfx_model_predict(m, x, 1, scores));
     printf("%s: %dx%dx%d input, %zu outputs; top scores:", argv[1], H, W, C, n_out);
