@@ -4,6 +4,9 @@ set -euo pipefail
 pkgs=(build-essential g++ meson ninja-build pkg-config python3 libopenblas-dev libblas-dev
       libstb-dev libcmocka-dev zlib1g-dev valgrind protobuf-compiler dataset-fashion-mnist
       clang libclang-rt-14-dev abigail-tools libhdf5-dev libjansson-dev libzip-dev)
+# ONNX import's slow test (test_onnx_torch_full) generates full-size torchvision models with
+# Debian's python (skipped without them); python3-onnx also checks exported files (tests/onnx)
+pkgs+=(python3-torch python3-torchvision python3-onnx)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -4,7 +4,7 @@
  *
  *   tfx-bench [mode] [--reps N] [--threads N]
  *   modes: all (default: train, infer, explain), train, infer, explain, engine, rss, floor, layers,
- *          graph, graph-check, graph-layers (--net resnet18|mobilenetv2)
+ *          depthwise, graph, graph-check, graph-layers (--net resnet18|mobilenetv2)
  *
  * train:   tfx_model_fit, Adam, batch 50, one epoch over 500 synthetic images (10 batches)
  * infer:   tfx_model_predict of 256 images with batch size 256
@@ -21,6 +21,17 @@
  *          gradients: what explainers run) of --count images (default 1), medians over --reps;
  *          each layer timed alone on the model's own buffers, the previous layers' work in cache
  *          as in a whole pass
+ * depthwise: every DepthwiseConv2D shape of MobileNetV2 at 224x224x3 (3x3, pad 1, ReLU6, bias),
+ *          one layer alone, forward (inference) and input-gradient backward (no parameter
+ *          gradients, as explainers run it) at --batch B (default: 1 and 16), against the
+ *          memory floor: the bytes the layer must move (input read, output written, kernel and
+ *          bias read; backward: dy and y read, dx written, kernel read) over this machine's
+ *          streaming bandwidth measured here on the same threads (a copy of 256 MB buffers, read +
+ *          write counted, the faster of memcpy and a copy with streaming stores in each round)
+ *          and over the copy bandwidth of a cache-sized working set when
+ *          the layer's bytes fit there (L2, L3). Rounds interleave the shapes and the
+ *          bandwidth sweeps; per round the median of a few calls (about 2 ms of work), then
+ *          medians, min and max over --reps rounds (default 9).
  * graph:   torchvision's resnet18() / mobilenet_v2() (--net) at 224x224x3 built with the graph
  *          API, random weights: predict 1 and 16 images (batch size 16), vanilla gradients and
  *          Grad-CAM (at "layer4" / "features.18") of one image, class 3; medians over --reps
@@ -39,6 +50,10 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
+#if defined(__x86_64__)
+#  include <immintrin.h>
+#endif
 
 #include "model/model_internal.h"
 #include "tfx/tfx.h"
@@ -391,6 +406,265 @@ static void bench_floor(int reps)
     free(gr);
     free(x);
     tfx_model_free(m);
+}
+
+/* ---- depthwise: MobileNetV2's DepthwiseConv2D layers against the memory floor ---- */
+
+typedef struct dw_shape {
+    int h, w, c, stride;
+} dw_shape;
+
+/* MobileNetV2 at 224x224x3: the input of each depthwise layer (expansion 6; the first block's
+ * expansion is 1). */
+static const dw_shape dw_shapes[] = {
+    {112, 112, 32, 1}, {112, 112, 96, 2}, {56, 56, 144, 1}, {56, 56, 144, 2}, {28, 28, 192, 1},
+    {28, 28, 192, 2},  {14, 14, 384, 1},  {14, 14, 576, 1}, {14, 14, 576, 2}, {7, 7, 960, 1},
+};
+enum { DW_SHAPES = sizeof dw_shapes / sizeof dw_shapes[0] };
+
+static size_t g_batch; /* --batch: one batch size (0: 1 and 16) */
+
+/* A copy of [src, src + n) to dst on one thread, `times` times: memcpy, or (stream) 16-byte
+ * loads and streaming stores (no read of the destination lines before they are written). */
+typedef struct copy_slice {
+    const char *src;
+    char *dst;
+    size_t n;
+    int times, stream;
+} copy_slice;
+
+static void copy_job(void *arg)
+{
+    const copy_slice *s = arg;
+    for (int i = 0; i < s->times; i++) {
+#if defined(__x86_64__)
+        if (s->stream) {
+            for (size_t j = 0; j + 64 <= s->n; j += 64) {
+                const float *q = (const float *)(s->src + j);
+                const __m128 a = _mm_load_ps(q), b = _mm_load_ps(q + 4), c = _mm_load_ps(q + 8), d = _mm_load_ps(q + 12);
+                _mm_stream_ps((float *)(s->dst + j), a);
+                _mm_stream_ps((float *)(s->dst + j + 16), b);
+                _mm_stream_ps((float *)(s->dst + j + 32), c);
+                _mm_stream_ps((float *)(s->dst + j + 48), d);
+            }
+            _mm_sfence();
+            continue;
+        }
+#endif
+        memcpy(s->dst, s->src, s->n);
+        __asm__ volatile("" : : "r"(s->dst) : "memory"); /* every copy happens */
+    }
+}
+
+/* Copy bandwidth (bytes read + bytes written per second) of `threads` threads each copying its
+ * own part of src to dst (64-byte aligned), `times` times over. */
+static double copy_gbs(char *src, char *dst, size_t bytes, int threads, int times, int stream)
+{
+    copy_slice sl[TFX__MAX_THREADS];
+    for (int t = 0; t < threads; t++) {
+        const size_t a = bytes * (size_t)t / (size_t)threads / 64 * 64;
+        const size_t b = bytes * (size_t)(t + 1) / (size_t)threads / 64 * 64;
+        sl[t] = (copy_slice){src + a, dst + a, b - a, times, stream};
+    }
+    double t0 = now_s();
+    tfx__parallel(threads, copy_job, sl, sizeof *sl);
+    return 2.0 * (double)bytes * times / (now_s() - t0) / 1e9;
+}
+
+static float *dw_random(size_t n, uint64_t seed)
+{
+    float *p = tfx__alloc_floats(n, 1);
+    if (!p) exit(1);
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 7;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        p[i] = (float)((s >> 40) & 0xFFFFFF) / 8388608.0f - 1.0f; /* [-1, 1) */
+    }
+    return p;
+}
+
+typedef struct dw_case {
+    tfx_model *m;
+    tfx_layer *l;
+    size_t n, fw_bytes, bw_bytes, in_sz, out_sz;
+    int iters;        /* calls per timed sample (short layers: the mean of several) */
+    double *fw, *bw;  /* per round, seconds per call */
+} dw_case;
+
+enum { DW_CACHE_NONE = 0, DW_CACHE_L2 = 1, DW_CACHE_L3 = 2 };
+
+static const char *dw_level_name(int level) { return level == DW_CACHE_L2 ? "L2" : level == DW_CACHE_L3 ? "L3" : "-"; }
+
+/* The cache a working set of `bytes` fits in on `threads` cores (3/4 of it: the rest is shared
+ * with code, stacks and the other buffers). */
+static int dw_level(size_t bytes, int threads, size_t l2, size_t l3)
+{
+    if (bytes <= l2 * (size_t)threads * 3 / 4) return DW_CACHE_L2;
+    if (bytes <= l3 * 3 / 4) return DW_CACHE_L3;
+    return DW_CACHE_NONE;
+}
+
+static double dw_min(const double *v, int n)
+{
+    double m = v[0];
+    for (int i = 1; i < n; i++) m = v[i] < m ? v[i] : m;
+    return m;
+}
+
+static double dw_max(const double *v, int n)
+{
+    double m = v[0];
+    for (int i = 1; i < n; i++) m = v[i] > m ? v[i] : m;
+    return m;
+}
+
+static double dw_median(const double *v, int n)
+{
+    double *c = malloc((size_t)n * sizeof *c);
+    if (!c) exit(1);
+    memcpy(c, v, (size_t)n * sizeof *c);
+    double r = median(c, n);
+    free(c);
+    return r;
+}
+
+static void bench_depthwise(int reps)
+{
+    const int threads = g_threads > 0 ? g_threads : 1;
+    static const tfx__rule plain = {TFX__RULE_GRADIENT, 0, 0, 0, 0, 0};
+    /* caches: L2 per core, L3 shared (sysconf; only decides which cache floor a batch-1 layer
+     * is compared with: all of them fit 3/4 of a 32 MB L3) */
+    long l2s = sysconf(_SC_LEVEL2_CACHE_SIZE), l3s = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    const size_t l2 = l2s > 0 ? (size_t)l2s : (size_t)1 << 20, l3 = l3s > 0 ? (size_t)l3s : (size_t)32 << 20;
+    /* DRAM: 256 MB to 256 MB (far beyond any L3 here); L3: 8 MB to 8 MB; L2: 256 KB to 256 KB
+     * per thread */
+    const size_t dram_bytes = (size_t)256 << 20, l3_bytes = (size_t)8 << 20, l2_bytes = (size_t)256 << 10;
+    char *src = aligned_alloc(64, dram_bytes), *dst = aligned_alloc(64, dram_bytes);
+    if (!src || !dst) exit(1);
+    memset(src, 1, dram_bytes);
+    memset(dst, 2, dram_bytes);
+
+    size_t batches[2] = {1, 16}, nb = 2;
+    if (g_batch) batches[0] = g_batch, nb = 1;
+    dw_case cases[2 * DW_SHAPES];
+    size_t nc = 0, max_in = 0, max_out = 0;
+    for (size_t bi = 0; bi < nb; bi++)
+        for (size_t k = 0; k < DW_SHAPES; k++) {
+            const dw_shape *s = &dw_shapes[k];
+            dw_case *c = &cases[nc++];
+            c->n = batches[bi];
+            CHECK(tfx_model_new(&c->m, s->h, s->w, s->c));
+            CHECK(tfx_model_set_threads(c->m, g_threads));
+            tfx_depthwise_conv2d_options o = TFX_DEPTHWISE_CONV2D_OPTIONS_INIT;
+            o.stride_h = o.stride_w = s->stride;
+            o.padding = TFX_PADDING_EXPLICIT; /* torchvision's pad 1 on every side */
+            o.pad_top = o.pad_bottom = o.pad_left = o.pad_right = 1;
+            o.activation = TFX_ACTIVATION_RELU6;
+            CHECK(tfx_model_add_depthwise_conv2d(c->m, &o, &c->l));
+            float *kw = dw_random(9 * (size_t)s->c, k + 11), *kb = dw_random((size_t)s->c, k + 12);
+            CHECK(tfx_layer_set_weights(c->l, kw, kb));
+            tfx__free(kw);
+            tfx__free(kb);
+            c->in_sz = tfx__shape_size(c->l->in) * c->n;
+            c->out_sz = tfx__shape_size(c->l->out) * c->n;
+            const size_t wbytes = 10 * (size_t)s->c * sizeof(float);
+            c->fw_bytes = (c->in_sz + c->out_sz) * sizeof(float) + wbytes;
+            c->bw_bytes = (2 * c->out_sz + c->in_sz) * sizeof(float) + 9 * (size_t)s->c * sizeof(float);
+            /* calls per round: about 2 ms of work at 20 GB/s, timed one by one (their median: a
+             * call the scheduler interrupted on a shared machine does not count) */
+            c->iters = (int)(4e7 / (double)c->fw_bytes);
+            if (c->iters < 1) c->iters = 1;
+            c->fw = calloc((size_t)reps, sizeof(double));
+            c->bw = calloc((size_t)reps, sizeof(double));
+            if (!c->fw || !c->bw) exit(1);
+            if (c->in_sz > max_in) max_in = c->in_sz;
+            if (c->out_sz > max_out) max_out = c->out_sz;
+        }
+    /* one set of buffers for all cases (each case's data is its buffers' first part) */
+    float *x = dw_random(max_in, 1), *y = dw_random(max_out, 2), *dy0 = dw_random(max_out, 3),
+          *dy = dw_random(max_out, 4), *dx = dw_random(max_in, 5);
+    double *bw_dram = calloc((size_t)reps, sizeof(double)), *bw_nt = calloc((size_t)reps, sizeof(double)),
+           *bw_l3 = calloc((size_t)reps, sizeof(double)), *bw_l2 = calloc((size_t)reps, sizeof(double));
+    if (!bw_dram || !bw_nt || !bw_l3 || !bw_l2) exit(1);
+
+    int max_iters = 1;
+    for (size_t i = 0; i < nc; i++) max_iters = cases[i].iters > max_iters ? cases[i].iters : max_iters;
+    double *calls = calloc((size_t)max_iters, sizeof(double));
+    if (!calls) exit(1);
+    tfx_model *pm = cases[0].m; /* its worker pool runs the bandwidth sweeps */
+    for (int r = -1; r < reps; r++) { /* round -1: warm-up (pools, page faults) */
+        tfx__threads_own(pm->threads);
+        tfx__pool_use(&pm->pool);
+        double d = copy_gbs(src, dst, dram_bytes, threads, 1, 0);
+        double nt = copy_gbs(src, dst, dram_bytes, threads, 1, 1);
+        double c3 = copy_gbs(src, dst, l3_bytes, threads, 20, 0);
+        double c2 = copy_gbs(src, dst, l2_bytes * (size_t)threads, threads, 400, 0);
+        if (r >= 0) bw_dram[r] = d > nt ? d : nt, bw_nt[r] = nt, bw_l3[r] = c3, bw_l2[r] = c2;
+        for (size_t i = 0; i < nc; i++) {
+            dw_case *c = &cases[i];
+            tfx__threads_own(c->m->threads);
+            tfx__pool_use(&c->m->pool);
+            const tfx__layer_run run = tfx__model_run(c->m, 0);
+            c->l->preact = NULL; /* inference: y only (ReLU6's backward reads y) */
+            CHECK(c->l->ops->forward(c->l, &run, x, y, c->n)); /* this case's data in cache, as in a pass */
+            for (int it = 0; it < c->iters; it++) {
+                const double t0 = now_s();
+                CHECK(c->l->ops->forward(c->l, &run, x, y, c->n));
+                calls[it] = now_s() - t0;
+            }
+            if (r >= 0) c->fw[r] = median(calls, c->iters);
+            memcpy(dy, dy0, c->out_sz * sizeof(float));
+            CHECK(c->l->ops->backward(c->l, &run, x, y, dy, dx, c->n, 0, &plain));
+            for (int it = 0; it < c->iters; it++) {
+                const double t0 = now_s();
+                CHECK(c->l->ops->backward(c->l, &run, x, y, dy, dx, c->n, 0, &plain));
+                calls[it] = now_s() - t0;
+            }
+            if (r >= 0) c->bw[r] = median(calls, c->iters);
+        }
+    }
+    const double dram = dw_median(bw_dram, reps), cl3 = dw_median(bw_l3, reps), cl2 = dw_median(bw_l2, reps);
+    printf("# %d threads, %d rounds (shapes and bandwidth sweeps interleaved); per round the median call; medians "
+           "[min, max] over the rounds\n",
+           threads, reps);
+    printf("depthwise_bandwidth_dram %.1f GB/s [%.1f, %.1f] (copy of %zu MB, read + write: the faster of memcpy "
+           "and a streaming-store copy per round)\n",
+           dram, dw_min(bw_dram, reps), dw_max(bw_dram, reps), dram_bytes >> 20);
+    printf("depthwise_bandwidth_dram_streaming %.1f GB/s [%.1f, %.1f]\n", dw_median(bw_nt, reps), dw_min(bw_nt, reps),
+           dw_max(bw_nt, reps));
+    printf("depthwise_bandwidth_l3 %.1f GB/s [%.1f, %.1f] (memcpy %zu KB)\n", cl3, dw_min(bw_l3, reps),
+           dw_max(bw_l3, reps), l3_bytes >> 10);
+    printf("depthwise_bandwidth_l2 %.1f GB/s [%.1f, %.1f] (memcpy %zu KB per thread)\n", cl2, dw_min(bw_l2, reps),
+           dw_max(bw_l2, reps), l2_bytes >> 10);
+    printf("# %-18s %5s %4s %8s %8s %8s %7s %9s %7s | %5s %9s %7s\n", "shape", "batch", "dir", "ms", "min", "max",
+           "GB/s", "dram_ms", "ratio", "cache", "cache_ms", "ratio");
+    for (int dir = 0; dir < 2; dir++)
+        for (size_t i = 0; i < nc; i++) {
+            const dw_case *c = &cases[i];
+            const double *t = dir ? c->bw : c->fw;
+            const size_t bytes = dir ? c->bw_bytes : c->fw_bytes;
+            const double med = dw_median(t, reps), floor_dram = (double)bytes / (dram * 1e9);
+            const int lv = c->n == 1 ? dw_level(bytes, threads, l2, l3) : DW_CACHE_NONE;
+            char shape[32];
+            snprintf(shape, sizeof shape, "%dx%dx%d/s%d", c->l->in.h, c->l->in.w, c->l->in.c, c->l->cfg.stride_h);
+            printf("depthwise %-18s %5zu %4s %8.3f %8.3f %8.3f %7.1f %9.3f %7.2f", shape, c->n, dir ? "bwd" : "fwd",
+                   1e3 * med, 1e3 * dw_min(t, reps), 1e3 * dw_max(t, reps), (double)bytes / med / 1e9, 1e3 * floor_dram,
+                   med / floor_dram);
+            if (lv) {
+                const double floor_c = (double)bytes / ((lv == DW_CACHE_L2 ? cl2 : cl3) * 1e9);
+                printf(" | %5s %9.3f %7.2f\n", dw_level_name(lv), 1e3 * floor_c, med / floor_c);
+            } else {
+                printf(" | %5s %9s %7s\n", "-", "-", "-");
+            }
+        }
+    fflush(stdout);
+    for (size_t i = 0; i < nc; i++) {
+        tfx_model_free(cases[i].m);
+        free(cases[i].fw);
+        free(cases[i].bw);
+    }
+    tfx__free(x), tfx__free(y), tfx__free(dy0), tfx__free(dy), tfx__free(dx);
+    free(bw_dram), free(bw_nt), free(bw_l3), free(bw_l2), free(src), free(dst), free(calls);
 }
 
 /* ---- graph networks (issue 17): torchvision 0.14's resnet18() and mobilenet_v2() at
@@ -769,10 +1043,10 @@ static void bench_graph_layers(int reps, size_t n)
 int main(int argc, char **argv)
 {
     const char *mode = "all";
-    int reps = 5;
+    int reps = 5, reps_set = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc)
-            reps = atoi(argv[++i]);
+            reps = atoi(argv[++i]), reps_set = 1;
         else if (strcmp(argv[i], "--explain-batch") == 0 && i + 1 < argc)
             explain_batch = (size_t)atol(argv[++i]);
         else if (strcmp(argv[i], "--count") == 0 && i + 1 < argc)
@@ -785,13 +1059,15 @@ int main(int argc, char **argv)
             g_net = argv[++i];
         else if (strcmp(argv[i], "--weights") == 0 && i + 1 < argc)
             g_weights = argv[++i];
+        else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc)
+            g_batch = (size_t)atol(argv[++i]);
         else if (argv[i][0] != '-')
             mode = argv[i];
         else {
             fprintf(stderr,
-                    "usage: %s [all|train|infer|explain|engine|rss|floor|layers|graph|graph-check|graph-layers]\n"
-                    "       [--reps N] [--explain-batch N] [--only METHOD] [--count 1|16] [--threads N]\n"
-                    "       [--net resnet18|mobilenetv2] [--weights FILE]\n",
+                    "usage: %s [all|train|infer|explain|engine|rss|floor|layers|depthwise|graph|graph-check|\n"
+                    "       graph-layers] [--reps N] [--explain-batch N] [--only METHOD] [--count 1|16]\n"
+                    "       [--threads N] [--batch B] [--net resnet18|mobilenetv2] [--weights FILE]\n",
                     argv[0]);
             return 2;
         }
@@ -804,6 +1080,7 @@ int main(int argc, char **argv)
     if (strcmp(mode, "engine") == 0) bench_engine(reps), done = 1;
     if (strcmp(mode, "rss") == 0) bench_rss(), done = 1;
     if (strcmp(mode, "floor") == 0) bench_floor(reps), done = 1;
+    if (strcmp(mode, "depthwise") == 0) bench_depthwise(reps_set ? reps : 9), done = 1;
     if (strcmp(mode, "layers") == 0) bench_layers(reps, only_count > 0 ? (size_t)only_count : 1), done = 1;
     if (strcmp(mode, "graph") == 0) bench_graph(reps), done = 1;
     if (strcmp(mode, "graph-check") == 0) return bench_graph_check();

@@ -68,3 +68,15 @@ if [ -f "$keras_model" ] && [ -x ./build/examples/explain_keras ]; then
 else
   echo "skipped: $keras_model or the Keras importer (meson feature 'keras') is missing"
 fi
+echo
+echo "== a model libtfx did not train: the ONNX Model Zoo's mnist-8 (CNTK export; examples/explain_onnx.c) =="
+# The real ONNX file of ../shared/fixtures (docs/onnx.md), loaded with tfx_model_load_onnx and
+# explained with Grad-CAM on the same digit; mnist-8 takes pixels in [0, 255] (--normalize raw).
+onnx_model=../shared/fixtures/onnx/mnist_8/model.onnx
+if [ -f "$onnx_model" ]; then
+  mkdir -p "$out/onnx"
+  ./build/examples/explain_onnx "$onnx_model" examples/data/digit_2.png --normalize raw \
+    --method grad_cam --out "$out/onnx/mnist8_grad_cam.png"
+else
+  echo "skipped: $onnx_model is missing"
+fi

@@ -15,8 +15,8 @@
 TFX__HOOK long tfx__hook_alloc_fail_after;
 TFX__HOOK long tfx__hook_alloc_count;
 
-/* gemm_wide.c: the widest instruction set libtfx's own products may use (1 SSE, 2 AVX2 + FMA,
- * 3 AVX-512; 0: the best the CPU has). */
+/* gemm_wide.c, conv_grouped.c: the widest instruction set libtfx's own products and the
+ * depthwise kernel may use (1 SSE, 2 AVX2 (+ FMA), 3 AVX-512; 0: the best the CPU has). */
 TFX__HOOK int tfx__hook_isa_level;
 
 /* winograd.c: -1 automatic (default), 0 never, 2 or 4 always that tile size for every 3x3

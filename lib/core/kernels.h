@@ -121,14 +121,14 @@ void tfx__col2im(const tfx__conv_geom *g, size_t n, const float *col, float *dx)
 /* Grouped convolution, direct (lib/core/conv_grouped.c): groups of in_c / groups input channels
  * and F / groups filters; w is [kh][kw][in_c / groups][F], filter f in group f / (F / groups).
  * Depthwise is groups = in_c (w [kh][kw][1][in_c * multiplier], Keras's [kh][kw][in_c][mult]).
- * z = conv(x); dx = its transpose applied to dz (dx overwritten); dw = the kernel gradient
- * (overwritten). */
+ * z = conv(x), then with ep (may be NULL) y = act(z + bias) (z holds z + bias; y may equal z);
+ * dx = its transpose applied to dz (dx overwritten); dw = the kernel gradient (overwritten). */
 void tfx__conv_grouped(const tfx__conv_geom *g, int groups, size_t n, const float *x, const float *w, size_t F,
-                       float *z);
-void tfx__conv_grouped_dx(const tfx__conv_geom *g, int groups, size_t n, const float *dz, const float *w, size_t F,
-                          float *dx);
-void tfx__conv_grouped_dw(const tfx__conv_geom *g, int groups, size_t n, const float *x, const float *dz, size_t F,
-                          float *dw);
+                       float *z, const tfx__direct_epilogue *ep);
+void tfx__conv_grouped_dx(const tfx__conv_geom *g, int groups, size_t n, const float *dz, const float *w,
+                          size_t F, float *dx);
+void tfx__conv_grouped_dw(const tfx__conv_geom *g, int groups, size_t n, const float *x, const float *dz,
+                          size_t F, float *dw);
 
 /* Keras padding arithmetic: output size and leading pad; TFX_ESHAPE when valid padding
  * does not fit. */

@@ -361,8 +361,11 @@ int tfx__explain_find_layer(tfx__xctx *c, const char *name, int need_spatial, si
                                           "one layer only", name, hits);
     }
     if (found == c->n_layers) {
-        tfx_model_find_layer(m, name); /* sets the message listing the valid names */
-        return tfx__error_prefix("tfx_explain");
+        /* another name of a layer (an importer's alias: an ONNX node's output tensor), or the
+         * message listing the valid names */
+        const tfx_layer *al = tfx_model_find_layer(m, name);
+        if (!al || (size_t)al->index >= c->n_layers) return tfx__error_prefix("tfx_explain");
+        found = (size_t)al->index;
     }
     const tfx_layer *l = m->layers[found];
     if (need_spatial && l->out.flat)

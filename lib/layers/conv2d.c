@@ -183,8 +183,8 @@ int tfx__conv2d_forward(tfx_layer *l, const tfx__layer_run *run, const float *x,
     if (groups(l) > 1) {
         tfx__conv_geom g;
         geom(l, &g);
-        tfx__conv_grouped(&g, groups(l), n, x, w, F, z);
-        tfx__bias_activation_forward(l->cfg.activation, l->cfg.alpha, l->cfg.beta, bias, z, y, n * per_rows, F);
+        const tfx__direct_epilogue ep = {l->cfg.activation, l->cfg.alpha, l->cfg.beta, bias, y};
+        tfx__conv_grouped(&g, groups(l), n, x, w, F, z, &ep);
         return TFX_OK;
     }
     if (is_pointwise(l)) {
@@ -432,7 +432,7 @@ void tfx__conv2d_box_forward(const tfx_layer *l, const tfx__box_io *io)
     const size_t M = nb * (size_t)bh * bw;
     const float *w = tfx__layer_params(l), *bias = l->cfg.use_bias ? w + K * F : NULL;
     if (groups(l) > 1) { /* the forward's grouped kernel on the gathered windows */
-        tfx__conv_grouped(&g, groups(l), nb, io->gather, w, F, io->out);
+        tfx__conv_grouped(&g, groups(l), nb, io->gather, w, F, io->out, NULL);
     } else {
         tfx__im2col(&g, nb, io->gather, io->col);
         tfx__sgemm(0, 0, M, F, K, 1.0f, io->col, K, w, F, 0.0f, io->out, F);

@@ -38,7 +38,7 @@ typedef struct lin {
 static void lin_fwd(lin *L, const float *in, const float *w, float alpha, float beta, float *z)
 {
     if (L->groups > 1) {
-        tfx__conv_grouped(&L->g, L->groups, L->n, in, w, L->F, L->col);
+        tfx__conv_grouped(&L->g, L->groups, L->n, in, w, L->F, L->col, NULL);
         for (size_t i = 0; i < L->rows * L->F; i++) z[i] = alpha * L->col[i] + (beta != 0.0f ? beta * z[i] : 0.0f);
         return;
     }

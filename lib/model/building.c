@@ -81,6 +81,40 @@ int tfx__model_add_layer(tfx_model *m, const tfx__layer_ops *ops, const tfx__lay
     return tfx__model_add_layer_from(m, ops, cfg, name, &t, 1, out);
 }
 
+
+/* New flat parameter and gradient arrays of cap floats (huge pages), the old contents copied
+ * and the layers' views moved. Non-zero when out of memory (nothing changed). */
+static int grow_params(tfx_model *m, size_t cap)
+{
+    float *p = tfx__alloc_streamed(cap, 1), *g = p ? tfx__alloc_streamed(cap, 1) : NULL;
+    if (!g) {
+        tfx__free(p);
+        return -1;
+    }
+    if (m->n_params) {
+        memcpy(p, m->params, m->n_params * sizeof(float));
+        memcpy(g, m->grads, m->n_params * sizeof(float));
+    }
+    tfx__free(m->params);
+    tfx__free(m->grads);
+    m->params = p;
+    m->grads = g;
+    m->cap_params = cap;
+    for (size_t i = 0; i < m->n_layers; i++) { /* the layers' views of the moved arrays */
+        m->layers[i]->params = p + m->layers[i]->param_offset;
+        m->layers[i]->grads = g + m->layers[i]->param_offset;
+    }
+    return 0;
+}
+
+int tfx__model_reserve_params(tfx_model *m, size_t n)
+{
+    if (n <= m->cap_params) return TFX_OK;
+    if (n > ((size_t)1 << 34) || grow_params(m, n))
+        return tfx__error(TFX_ENOMEM, "out of memory reserving %zu weights", n);
+    return TFX_OK;
+}
+
 int tfx__model_add_layer_from(tfx_model *m, const tfx__layer_ops *ops, const tfx__layer_config *cfg,
                               const char *name, const int *inputs, size_t k, tfx_layer **out)
 {
@@ -162,27 +196,7 @@ int tfx__model_add_layer_from(tfx_model *m, const tfx__layer_ops *ops, const tfx
         m->layers = p;
         m->cap_layers = cap;
     }
-    if (m->n_params + trainable > m->cap_params) { /* new arrays (huge pages), the old contents copied */
-        size_t cap = m->n_params + trainable;
-        float *p = tfx__alloc_streamed(cap, 1), *g = p ? tfx__alloc_streamed(cap, 1) : NULL;
-        if (!g) {
-            tfx__free(p);
-            goto nomem;
-        }
-        if (m->n_params) {
-            memcpy(p, m->params, m->n_params * sizeof(float));
-            memcpy(g, m->grads, m->n_params * sizeof(float));
-        }
-        tfx__free(m->params);
-        tfx__free(m->grads);
-        m->params = p;
-        m->grads = g;
-        m->cap_params = cap;
-        for (size_t i = 0; i < m->n_layers; i++) { /* the layers' views of the moved arrays */
-            m->layers[i]->params = p + m->layers[i]->param_offset;
-            m->layers[i]->grads = g + m->layers[i]->param_offset;
-        }
-    }
+    if (m->n_params + trainable > m->cap_params && grow_params(m, m->n_params + trainable)) goto nomem;
     /* Forward buffers are laid out per layer: drop them, they are rebuilt on demand. */
     tfx__model_free_buffers(m);
     l->param_offset = m->n_params;

@@ -96,7 +96,7 @@ int tfx__model_reserve(tfx_model *m, size_t n)
 static int reserve_release(tfx_model *m, size_t n)
 {
     int rc = reserve_base(m, n);
-    if (rc || m->n_rel_bufs) return rc;
+    if (rc || m->rel_bufs) return rc; /* built (rel_bufs is non-NULL even for zero buffers) */
     const size_t L = m->n_layers;
     size_t *last_use = tfx__malloc((L + 1) * sizeof *last_use), *cap = tfx__calloc(L + 1, sizeof *cap);
     int *buf_of = tfx__malloc((L + 1) * sizeof *buf_of), *free_list = tfx__malloc((L + 1) * sizeof *free_list);

@@ -108,6 +108,10 @@ int tfx__model_add_layer(tfx_model *m, const tfx__layer_ops *ops, const tfx__lay
 int tfx__model_add_layer_from(tfx_model *m, const tfx__layer_ops *ops, const tfx__layer_config *cfg, const char *name,
                               const int *inputs, size_t k, tfx_layer **out);
 
+/* Make room for n trainable weights in the flat arrays (the arrays otherwise grow to the exact
+ * size at each layer: an importer adding many large layers reserves once instead). */
+int tfx__model_reserve_params(tfx_model *m, size_t n);
+
 /* The tensor the next single-input layer will read (tfx_model_set_next_input, or the last
  * layer's output). */
 int tfx__model_next_tensor(const tfx_model *m);

@@ -9,8 +9,8 @@ void tfx__alloc_fail_after(long k);
 /* Number of allocations attempted on this thread since the last tfx__alloc_fail_after. */
 long tfx__alloc_count(void);
 
-/* The widest instruction set libtfx's own matrix products may use (1 SSE, 2 AVX2 + FMA,
- * 3 AVX-512; 0 the best the CPU has, the default). */
+/* The widest instruction set libtfx's own matrix products and the depthwise convolution may
+ * use (1 SSE, 2 AVX2 (+ FMA for the products), 3 AVX-512; 0 the best the CPU has, the default). */
 void tfx__sgemm_wide_force(int level);
 
 /* Winograd tile choice: -1 automatic (default), 0 never, 2 or 4 always that tile size for
