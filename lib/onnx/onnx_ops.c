@@ -1036,6 +1036,11 @@ static int op_reshape(tfx__onnx_ctx *c, const tfx__onnx_node *n)
         d[minus] = per / known;
         known = per;
     }
+    /* a leading -1 that ONNX resolves to anything but the batch size merges the batch axis into
+     * the others: a valid file libtfx cannot express (not a malformed one) */
+    if (known != per && d0 == -1)
+        return tfx__onnx_unsup(c, n, "shape [-1, ...] of %lld values per sample from %lld: it merges the batch axis",
+                               (long long)known, (long long)per);
     if (known != per)
         return tfx__onnx_fail(c, n, TFX_ESHAPE, "%lld values per sample reshaped to %lld", (long long)per,
                               (long long)known);
