@@ -7,6 +7,8 @@ pkgs=(build-essential g++ meson ninja-build pkg-config python3 libopenblas-dev l
 # ONNX import's slow test (test_onnx_torch_full) generates full-size torchvision models with
 # Debian's python (skipped without them); python3-onnx also checks exported files (tests/onnx)
 pkgs+=(python3-torch python3-torchvision python3-onnx)
+# ONNX's backend node tests (test_onnx_conformance; skipped without them)
+pkgs+=(libonnx-testdata)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
