@@ -124,6 +124,31 @@ static void test_graph_equals_chain(void **state)
         tfx_attribution_free(ac);
     }
 
+    /* Deletion/insertion on the same function: the same curves. */
+    tfx_explain_options vo = TFX_EXPLAIN_OPTIONS_INIT;
+    vo.method = TFX_METHOD_VANILLA_GRADIENTS;
+    tfx_attribution *vg, *vc;
+    OK(tfx_explain(g, x, N, &vo, &vg));
+    OK(tfx_explain(c, x, N, &vo, &vc));
+    double dg[N], ig[N], dc[N], ic[N];
+    OK(tfx_deletion_insertion(g, x, N, vg, NULL, dg, ig));
+    OK(tfx_deletion_insertion(c, x, N, vc, NULL, dc, ic));
+    for (size_t i = 0; i < N; i++) {
+        assert_true(fabs(dg[i] - dc[i]) <= 1e-5 && fabs(ig[i] - ic[i]) <= 1e-5);
+    }
+    tfx_attribution_free(vg);
+    tfx_attribution_free(vc);
+    /* The cascading sanity check walks the graph's weighted layers from the top (two
+     * convolutions and the Dense here) and restores every weight. */
+    double rho[8];
+    size_t nrho = 0;
+    OK(tfx_sanity_check(g, x, N, &vo, TFX_RANK_SUM, 5, rho, 8, &nrho));
+    assert_int_equal(nrho, 3);
+    for (size_t k = 0; k < nrho; k++) assert_true(rho[k] >= -1.0 && rho[k] <= 1.0);
+    float again[N * K];
+    OK(tfx_model_predict(g, x, N, again));
+    assert_memory_equal(again, pg, sizeof again);
+
     /* LRP-0 through the graph conserves relevance: Add splits it in proportion to its inputs. */
     tfx_explain_options o = TFX_EXPLAIN_OPTIONS_INIT;
     o.method = TFX_METHOD_LRP;
