@@ -1,4 +1,6 @@
 /* Activation layer: an elementwise activation (softmax over the channel axis). */
+#include <stddef.h>
+
 #include "layers/layer.h"
 
 static int infer(tfx_layer *l, tfx__shape in, tfx__shape *out)
@@ -42,20 +44,14 @@ static void backward_job(void *arg)
                                      J->y ? J->y + o : NULL, J->dy + o, J->out + o, J->r1 - J->r0, J->cols, J->rule);
 }
 
-/* Runs fn over [0, rows) in contiguous slices; the first failure's code (a failure depends on
- * the kind and the rule only, so slice 0, run on the calling thread, fails too and its message
- * is the caller's). */
+/* fn over [0, rows) in row slices; the first failure's code (a failure depends on the kind and
+ * the rule only, so slice 0, run on the calling thread, fails too and its message is the
+ * caller's). */
 static int split_rows(void (*fn)(void *), const act_job *proto, size_t rows)
 {
-    int threads = rows * proto->cols >= SPLIT_FLOATS ? tfx__threads() : 1;
-    if ((size_t)threads > rows) threads = rows ? (int)rows : 1;
     act_job jobs[TFX__MAX_THREADS];
-    for (int t = 0; t < threads; t++) {
-        jobs[t] = *proto;
-        jobs[t].r0 = rows * (size_t)t / (size_t)threads;
-        jobs[t].r1 = rows * (size_t)(t + 1) / (size_t)threads;
-    }
-    tfx__parallel(threads, fn, jobs, sizeof *jobs);
+    int threads = tfx__layer_split_rows(fn, jobs, sizeof *jobs, proto, offsetof(act_job, r0), offsetof(act_job, r1),
+                                        rows, proto->cols, SPLIT_FLOATS);
     for (int t = 0; t < threads; t++)
         if (jobs[t].rc) return jobs[t].rc;
     return TFX_OK;

@@ -2,11 +2,12 @@
  * biased variance and updates the moving statistics with the unbiased one (as TensorFlow's
  * fused kernel and PyTorch do); inference uses the moving statistics. */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "layers/lrp.h"
 #include "layers/layer.h"
+#include "layers/lrp.h"
 
 /* Trainable layout: [gamma if scale][beta if center]; state: [moving_mean][moving_var].
  * Cache: xhat (n * size), then batch mean (c) and inverse std (c). */
@@ -116,18 +117,12 @@ TFX__CLONES static void scale_rows(const bn_job *J)
 static void apply_job(void *arg) { apply_rows(arg); }
 static void scale_job(void *arg) { scale_rows(arg); }
 
-/* Runs fn over rows split in contiguous slices, one per thread when the work is large. */
+/* fn over rows in row slices (one per thread when the work is large). */
 static void split_rows(void (*fn)(void *), const bn_job *proto, size_t rows, size_t cols)
 {
-    int threads = rows * cols >= BN_SPLIT ? tfx__threads() : 1;
-    if ((size_t)threads > rows) threads = rows ? (int)rows : 1;
     bn_job jobs[TFX__MAX_THREADS];
-    for (int t = 0; t < threads; t++) {
-        jobs[t] = *proto;
-        jobs[t].r0 = rows * (size_t)t / (size_t)threads;
-        jobs[t].r1 = rows * (size_t)(t + 1) / (size_t)threads;
-    }
-    tfx__parallel(threads, fn, jobs, sizeof *jobs);
+    tfx__layer_split_rows(fn, jobs, sizeof *jobs, proto, offsetof(bn_job, r0), offsetof(bn_job, r1), rows, cols,
+                          BN_SPLIT);
 }
 
 static void apply(const tfx_layer *l, size_t c0, size_t cn, const float *mean, const float *invstd, const float *x,

@@ -113,3 +113,19 @@ int tfx__config_padding(const tfx__layer_config *c)
                           c->pad_bottom, c->pad_left, c->pad_right);
     return TFX_OK;
 }
+
+int tfx__layer_split_rows(void (*fn)(void *), void *jobs, size_t job_size, const void *proto, size_t r0_at,
+                          size_t r1_at, size_t rows, size_t cols, size_t min_floats)
+{
+    int threads = rows * cols >= min_floats ? tfx__threads() : 1;
+    if ((size_t)threads > rows) threads = rows ? (int)rows : 1;
+    for (int t = 0; t < threads; t++) {
+        unsigned char *j = (unsigned char *)jobs + (size_t)t * job_size;
+        const size_t r0 = rows * (size_t)t / (size_t)threads, r1 = rows * (size_t)(t + 1) / (size_t)threads;
+        memcpy(j, proto, job_size);
+        memcpy(j + r0_at, &r0, sizeof r0);
+        memcpy(j + r1_at, &r1, sizeof r1);
+    }
+    tfx__parallel(threads, fn, jobs, job_size);
+    return threads;
+}

@@ -283,6 +283,14 @@ static inline float *tfx__layer_grads(const tfx_layer *l) { return l->grads; }
  * with TFX_ENOMEM set on failure. */
 float *tfx__layer_scratch(const tfx_layer *l, const tfx__layer_run *run, size_t floats);
 
+/* An elementwise pass over rows x cols floats in contiguous row slices: jobs (room for
+ * TFX__MAX_THREADS structs of job_size bytes) become copies of *proto whose size_t fields at
+ * r0_at and r1_at (offsetof) bound each slice; fn runs on each through tfx__parallel, on several
+ * threads only from min_floats values on (a hand-off costs more than a small map's work).
+ * Returns the number of slices. */
+int tfx__layer_split_rows(void (*fn)(void *), void *jobs, size_t job_size, const void *proto, size_t r0_at,
+                          size_t r1_at, size_t rows, size_t cols, size_t min_floats);
+
 /* The in.c input values of a box_forward at (ih, iw) for row b. */
 static inline const float *tfx__box_cell(const tfx_layer *l, const tfx__box_io *io, size_t b, int ih, int iw)
 {
